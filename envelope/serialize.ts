@@ -1,0 +1,187 @@
+/**
+ * The one serializer of the project: every sink writes observations and dead
+ * letters through these functions, so the key order on the wire is always the
+ * envelope order of SPEC §2 and §3, whatever order the object was built in.
+ *
+ * Portable: web APIs only.
+ *
+ * @module
+ */
+
+import type { DeadLetter } from "./dead_letter.ts";
+import type {
+  IslMeasurement,
+  Observation,
+  ObservationKind,
+  OpticalMeasurement,
+  RadarMeasurement,
+} from "./observation.ts";
+
+const str = JSON.stringify;
+
+/**
+ * JSON of `provenance.meta` objects. Observations are treated as immutable
+ * once built (no stage changes a record after its id was computed), which is
+ * what makes caching by object identity sound.
+ */
+const metaJson = new WeakMap<object, string>();
+
+function radar(m: RadarMeasurement): RadarMeasurement {
+  return {
+    range_km: m.range_km,
+    range_s: m.range_s,
+    range_ru: m.range_ru,
+    range_rate_km_s: m.range_rate_km_s,
+    doppler_integrated_km_s: m.doppler_integrated_km_s,
+    az_deg: m.az_deg,
+    el_deg: m.el_deg,
+    ra_deg: m.ra_deg,
+    dec_deg: m.dec_deg,
+    frame: m.frame,
+    angle_1_deg: m.angle_1_deg,
+    angle_2_deg: m.angle_2_deg,
+    angle_type: m.angle_type,
+    rcs_m2: m.rcs_m2,
+    mag: m.mag,
+    other: m.other,
+  };
+}
+
+function optical(m: OpticalMeasurement): OpticalMeasurement {
+  const site = m.site;
+  return {
+    ra_deg: m.ra_deg,
+    dec_deg: m.dec_deg,
+    frame: m.frame,
+    ra_unc_deg: m.ra_unc_deg,
+    dec_unc_deg: m.dec_unc_deg,
+    mag: m.mag,
+    mag_unc: m.mag_unc,
+    site: site === undefined
+      ? undefined
+      : { lat_deg: site.lat_deg, lon_deg: site.lon_deg, alt_km: site.alt_km },
+  };
+}
+
+function isl(m: IslMeasurement): IslMeasurement {
+  const o = m.observer;
+  return {
+    range_km: m.range_km,
+    range_rate_km_s: m.range_rate_km_s,
+    range_sigma_km: m.range_sigma_km,
+    observer: { norad: o.norad, frame: o.frame, r_km: o.r_km, v_km_s: o.v_km_s },
+  };
+}
+
+/**
+ * A copy of a measurement with its keys in envelope order (SPEC §4–§6).
+ * Absent keys stay absent (`JSON.stringify` omits `undefined`); the free-form
+ * `other` map keeps its own (arrival) order.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { canonicalMeasurement } from "./serialize.ts";
+ *
+ * const m = canonicalMeasurement("optical", { frame: "J2000", dec_deg: 1, ra_deg: 2 });
+ * assert.equal(JSON.stringify(m), '{"ra_deg":2,"dec_deg":1,"frame":"J2000"}');
+ * ```
+ */
+export function canonicalMeasurement<K extends ObservationKind>(
+  kind: K,
+  measurement: Extract<Observation, { kind: K }>["measurement"],
+): Extract<Observation, { kind: K }>["measurement"];
+export function canonicalMeasurement(
+  kind: ObservationKind,
+  measurement: Observation["measurement"],
+): Observation["measurement"] {
+  switch (kind) {
+    case "radar":
+      return radar(measurement as RadarMeasurement);
+    case "optical":
+      return optical(measurement as OpticalMeasurement);
+    case "isl":
+      return isl(measurement as IslMeasurement);
+    default:
+      throw new TypeError(`Unknown observation kind: "${kind}"`);
+  }
+}
+
+/**
+ * One observation as compact JSON, keys in envelope order, without a
+ * trailing newline. Written by concatenation rather than by building a
+ * canonical copy and stringifying it: this is the log's hot path.
+ *
+ * @example Keys come out in envelope order
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { serializeObservation } from "./serialize.ts";
+ *
+ * const line = serializeObservation({
+ *   provenance: {
+ *     meta: { apid: 12, seq: 7 }, time_system: "TAI", ref: "42", peer: "127.0.0.1:7003",
+ *     transport: "udp", format: "isl-spp", source: "isl",
+ *   },
+ *   measurement: { observer: { norad: 25544, frame: "GCRF" }, range_km: 812.5 },
+ *   target: { id: null, norad: null },
+ *   sensor: "isl:25544",
+ *   t_rx: "2026-11-25T12:00:01.000000Z",
+ *   t_obs: "2026-11-25T12:00:00.000000Z",
+ *   kind: "isl",
+ *   id: "00112233445566778899aabbccddeeff",
+ *   v: 1,
+ * });
+ * assert.ok(line.startsWith('{"v":1,"id":"00112233445566778899aabbccddeeff","kind":"isl","t_obs"'));
+ * assert.ok(line.includes('"measurement":{"range_km":812.5,"observer":{"norad":25544,"frame":"GCRF"}}'));
+ * ```
+ */
+export function serializeObservation(o: Observation): string {
+  const p = o.provenance;
+  const t = o.target;
+  // The meta object is shared by every observation of a TDM segment (or an
+  // archive page), so its JSON is computed once per object, not per record.
+  let meta = metaJson.get(p.meta);
+  if (meta === undefined) {
+    meta = str(p.meta);
+    metaJson.set(p.meta, meta);
+  }
+  return '{"v":' + str(o.v) + ',"id":' + str(o.id) + ',"kind":' + str(o.kind) +
+    ',"t_obs":' + str(o.t_obs) + ',"t_rx":' + str(o.t_rx) + ',"sensor":' +
+    str(o.sensor) + ',"target":{"norad":' + str(t.norad) + ',"id":' + str(t.id) +
+    '},"measurement":' + str(canonicalMeasurement(o.kind, o.measurement)) +
+    ',"provenance":{"source":' + str(p.source) + ',"format":' + str(p.format) +
+    ',"transport":' + str(p.transport) + ',"peer":' + str(p.peer) + ',"ref":' +
+    str(p.ref) + ',"time_system":' + str(p.time_system) + ',"meta":' + meta + "}}";
+}
+
+/**
+ * One dead letter as compact JSON, keys in wire order (SPEC §3).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { serializeDeadLetter } from "./serialize.ts";
+ *
+ * const line = serializeDeadLetter({
+ *   raw: { base64: "AAE=" }, reason: "Bad CRC", stage: "framing", peer: "p",
+ *   format: "isl-spp", source: "isl", t_rx: "1970-01-01T00:00:00.000000Z", v: 1,
+ * });
+ * assert.equal(
+ *   line,
+ *   '{"v":1,"t_rx":"1970-01-01T00:00:00.000000Z","source":"isl","format":"isl-spp","peer":"p","stage":"framing","reason":"Bad CRC","raw":{"base64":"AAE="}}',
+ * );
+ * ```
+ */
+export function serializeDeadLetter(d: DeadLetter): string {
+  return JSON.stringify({
+    v: d.v,
+    t_rx: d.t_rx,
+    source: d.source,
+    format: d.format,
+    peer: d.peer,
+    stage: d.stage,
+    reason: d.reason,
+    ref: d.ref,
+    raw: typeof d.raw === "string" ? d.raw : { base64: d.raw.base64 },
+  });
+}
