@@ -1,0 +1,86 @@
+/**
+ * Durable source state in `state.dir` (SPEC §8).
+ *
+ * @module
+ */
+
+import type { Checkpoint } from "../sources/source.ts";
+
+/**
+ * One JSON file per key in a directory. A save writes a temporary file,
+ * fsyncs it, renames it over the old one and fsyncs the directory, so after
+ * a crash the file holds either the old or the new value, never a mix.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { StateStore } from "./state_store.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new StateStore(dir);
+ * const cursor = store.checkpoint<string>("optical.archive");
+ * assert.equal(await cursor.load(), undefined);
+ * await cursor.save("page-42");
+ * assert.equal(await new StateStore(dir).checkpoint<string>("optical.archive").load(), "page-42");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class StateStore {
+  #dir: string;
+  #ready: Promise<void> | undefined;
+
+  /** @param dir the state directory; created on first save */
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  /** The file that holds `key`. */
+  path(key: string): string {
+    return `${this.#dir}/${key.replace(/[^A-Za-z0-9._-]/g, "_")}.json`;
+  }
+
+  /** Reads `key`; undefined when it was never saved. */
+  async load<T>(key: string): Promise<T | undefined> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(this.path(key));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
+    try {
+      return (JSON.parse(text) as { value: T }).value;
+    } catch (error) {
+      throw new SyntaxError(`Cannot parse state file ${this.path(key)}`, { cause: error });
+    }
+  }
+
+  /** Saves `value` under `key` atomically and durably. */
+  async save(key: string, value: unknown): Promise<void> {
+    this.#ready ??= Deno.mkdir(this.#dir, { recursive: true });
+    await this.#ready;
+    const path = this.path(key);
+    const temp = `${path}.tmp`;
+    const text = JSON.stringify({ value, saved: new Date().toISOString() }) + "\n";
+    {
+      using file = await Deno.open(temp, { write: true, create: true, truncate: true });
+      await file.write(new TextEncoder().encode(text));
+      await file.syncData();
+    }
+    await Deno.rename(temp, path);
+    try {
+      using dir = await Deno.open(this.#dir, { read: true });
+      await dir.syncData();
+    } catch {
+      // Directory sync is not possible everywhere; the rename is still atomic.
+    }
+  }
+
+  /** A {@link Checkpoint} view of one key, for a source. */
+  checkpoint<T>(key: string): Checkpoint<T> {
+    return {
+      load: () => this.load<T>(key),
+      save: (value) => this.save(key, value),
+    };
+  }
+}

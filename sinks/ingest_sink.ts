@@ -1,0 +1,126 @@
+/**
+ * The sink at the end of the pipeline: observations to the event log, dead
+ * letters to the dead-letter log, then acknowledgements back to the sources.
+ *
+ * @module
+ */
+
+import type { DeadLetter } from "../envelope/dead_letter.ts";
+import type { Observation } from "../envelope/observation.ts";
+import type { IngestBatch } from "../operators/ingest_batch.ts";
+import type { AppendResult, SegmentLog } from "./segment_log.ts";
+
+/** Options for {@link IngestSink}. */
+export interface IngestSinkOptions {
+  /** The event log. */
+  events: SegmentLog<Observation>;
+  /** The dead-letter log. */
+  deadLetters: SegmentLog<DeadLetter>;
+  /**
+   * Called once the batches of one write are durable, before their acks are
+   * released (metrics: counts, receive → durable latency).
+   */
+  onDurable?: (batches: readonly IngestBatch[]) => void;
+}
+
+/** Counters of an {@link IngestSink}. */
+export interface IngestSinkStats {
+  /** Batches received. */
+  batches: number;
+  /** Observations appended to the event log. */
+  observations: number;
+  /** Dead letters appended to the dead-letter log. */
+  deadLetters: number;
+}
+
+const EMPTY: Promise<AppendResult | undefined> = Promise.resolve(undefined);
+
+/**
+ * A `WritableStream` of batches (or arrays of batches, as a `BatchStream`
+ * hands them on). Each write appends all observations of the chunk to the
+ * event log and all dead letters to the dead-letter log — one group each —
+ * and resolves once they are written. When both are durable (per the logs'
+ * fsync mode), every ack of the chunk is released, in order; if either log
+ * fails, the acks fail and the stream errors.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Ack } from "../operators/ack.ts";
+ * import { ingestBatch } from "../operators/ingest_batch.ts";
+ * import { openDeadLetterLog, openEventLog } from "./event_log.ts";
+ * import { IngestSink } from "./ingest_sink.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const events = await openEventLog({ dir: `${dir}/events` });
+ * const deadLetters = await openDeadLetterLog({ dir: `${dir}/dead` });
+ * const ack = new Ack();
+ * await ReadableStream.from([ingestBatch("xr1", [], [], [ack])])
+ *   .pipeTo(new IngestSink({ events, deadLetters }));
+ * await ack.done;
+ * await Promise.all([events.close(), deadLetters.close()]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class IngestSink extends WritableStream<IngestBatch | IngestBatch[]> {
+  #stats: IngestSinkStats;
+
+  /** Creates the sink over two open logs. */
+  constructor(options: IngestSinkOptions) {
+    const { events, deadLetters, onDurable } = options;
+    const stats: IngestSinkStats = { batches: 0, observations: 0, deadLetters: 0 };
+    let failure: unknown;
+    super({
+      async write(chunk) {
+        if (failure !== undefined) throw failure;
+        const batches = Array.isArray(chunk) ? chunk : [chunk];
+        let observations: Observation[] = [];
+        let letters: DeadLetter[] = [];
+        if (batches.length === 1) {
+          observations = batches[0].observations;
+          letters = batches[0].deadLetters;
+        } else {
+          for (const batch of batches) {
+            for (const o of batch.observations) observations.push(o);
+            for (const d of batch.deadLetters) letters.push(d);
+          }
+        }
+        stats.batches += batches.length;
+        let results: (AppendResult | undefined)[];
+        try {
+          results = await Promise.all([
+            observations.length > 0 ? events.append(observations) : EMPTY,
+            letters.length > 0 ? deadLetters.append(letters) : EMPTY,
+          ]);
+        } catch (error) {
+          failure = error;
+          failAll(batches, error);
+          throw error;
+        }
+        stats.observations += observations.length;
+        stats.deadLetters += letters.length;
+        Promise.all(results.map((r) => r?.durable)).then(() => {
+          onDurable?.(batches);
+          for (const batch of batches) {
+            for (const ack of batch.acks) ack.release();
+          }
+        }, (error) => {
+          failure ??= error;
+          failAll(batches, error);
+        });
+      },
+    });
+    this.#stats = stats;
+  }
+
+  /** What the sink has written so far. */
+  get stats(): Readonly<IngestSinkStats> {
+    return this.#stats;
+  }
+}
+
+function failAll(batches: readonly IngestBatch[], error: unknown): void {
+  for (const batch of batches) {
+    for (const ack of batch.acks) ack.fail(error);
+  }
+}

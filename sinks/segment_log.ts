@@ -1,0 +1,492 @@
+/**
+ * The append-only segmented log behind the event log and the dead-letter log
+ * (SPEC §7).
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+
+/** When appended records are forced to disk. */
+export type FsyncMode = "always" | "interval" | "never";
+
+/** The calls the log makes on its active segment (injectable for tests). */
+export interface LogFile {
+  /** Writes some bytes; returns how many were written. */
+  write(bytes: Uint8Array): Promise<number>;
+  /** `fdatasync(2)`. */
+  syncData(): Promise<void>;
+  /** Closes the file. */
+  close(): void;
+}
+
+/** Options for {@link SegmentLog.open}. */
+export interface SegmentLogOptions<T> {
+  /** Directory of the segment files; created if missing. */
+  dir: string;
+  /** One record as one line of text (no newline inside). */
+  serialize: (record: T) => string;
+  /** A new segment starts when the active one would exceed this (default 64 MiB). */
+  segmentBytes?: number;
+  /** Durability mode (default `"always"`). */
+  fsync?: FsyncMode;
+  /** With `fsync: "interval"`, the longest time between syncs (default 100 ms). */
+  fsyncIntervalMs?: number;
+  /** Opens a segment for appending (default `Deno.open` with `append`). */
+  openFile?: (path: string) => Promise<LogFile>;
+}
+
+/** What {@link SegmentLog.append} reports. */
+export interface AppendResult {
+  /** Offset of the first appended record. */
+  first: number;
+  /** Number of records appended. */
+  count: number;
+  /**
+   * Resolves when the records are durable in the sense of the fsync mode:
+   * after `fdatasync` for `"always"` (already so when `append` resolves) and
+   * `"interval"`, after the write for `"never"`.
+   */
+  durable: Promise<void>;
+}
+
+/** Counters of a {@link SegmentLog}. */
+export interface SegmentLogStats {
+  /** Records appended since open. */
+  records: number;
+  /** Bytes appended since open. */
+  bytes: number;
+  /** `write` calls. */
+  writes: number;
+  /** `fdatasync` calls. */
+  syncs: number;
+  /** Segment files opened (including the one opened at start). */
+  segments: number;
+}
+
+interface Pending {
+  text: string;
+  count: number;
+  resolve: (result: AppendResult) => void;
+  reject: (reason: unknown) => void;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (reason: unknown) => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+const SEGMENT_NAME = /^(\d{20})\.jsonl$/;
+const RESOLVED = Promise.resolve();
+
+/** The file name of the segment whose first record has offset `base`. */
+export function segmentName(base: number): string {
+  return String(base).padStart(20, "0") + ".jsonl";
+}
+
+/**
+ * The segments of a log directory, oldest first, as `[base, path]` pairs.
+ * A missing directory has none.
+ */
+export async function listSegments(dir: string): Promise<[number, string][]> {
+  const segments: [number, string][] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      const match = entry.isFile ? SEGMENT_NAME.exec(entry.name) : null;
+      if (match) segments.push([Number(match[1]), `${dir}/${entry.name}`]);
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return segments;
+    throw error;
+  }
+  return segments.sort((a, b) => a[0] - b[0]);
+}
+
+const encoder = new TextEncoder();
+const log = getLogger(["sda-ingest", "log"]);
+
+/**
+ * An append-only log of records, one compact JSON line each, in segment files
+ * named by the offset of their first record (SPEC §7).
+ *
+ * * Single writer; appends are queued and written in order. Whatever is
+ *   queued while a write or `fdatasync` is in progress goes into the next
+ *   write as one group, so `fsync: "always"` costs one sync per group, not
+ *   per record (group commit), and never waits for more records to arrive.
+ * * `"interval"` syncs at most every `fsyncIntervalMs`; `"never"` leaves it
+ *   to the OS.
+ * * On open, a last segment that ends in a partial line (a torn write) is
+ *   truncated to its last complete line; complete lines are never rewritten.
+ *
+ * @example Append and read back
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SegmentLog } from "./segment_log.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const log = await SegmentLog.open({ dir, serialize: (n: number) => JSON.stringify({ n }) });
+ * const { first, count } = await log.append([1, 2, 3]);
+ * assert.deepEqual([first, count, log.nextOffset], [0, 3, 3]);
+ * await log.close();
+ * assert.equal(
+ *   await Deno.readTextFile(`${dir}/00000000000000000000.jsonl`),
+ *   '{"n":1}\n{"n":2}\n{"n":3}\n',
+ * );
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class SegmentLog<T> {
+  #dir: string;
+  #serialize: (record: T) => string;
+  #segmentBytes: number;
+  #fsync: FsyncMode;
+  #intervalMs: number;
+  #openFile: (path: string) => Promise<LogFile>;
+  #file!: LogFile;
+  #segmentBase = 0;
+  #segmentSize = 0;
+  #next = 0;
+  #queue: Pending[] = [];
+  #queuedRecords = 0;
+  #writing: Promise<void> | undefined;
+  #failure: unknown;
+  #closed = false;
+  #recovered = 0;
+  #buffer = new Uint8Array(1 << 20);
+  #unsynced: Deferred | undefined;
+  #syncTimer: ReturnType<typeof setTimeout> | undefined;
+  #syncDue = false;
+  #syncing: Promise<void> | undefined;
+  #lastSync = 0;
+  #stats: SegmentLogStats = { records: 0, bytes: 0, writes: 0, syncs: 0, segments: 0 };
+
+  private constructor(options: SegmentLogOptions<T>) {
+    this.#dir = options.dir;
+    this.#serialize = options.serialize;
+    this.#segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
+    this.#fsync = options.fsync ?? "always";
+    this.#intervalMs = options.fsyncIntervalMs ?? 100;
+    this.#openFile = options.openFile ??
+      ((path) => Deno.open(path, { create: true, append: true }));
+    if (!(this.#segmentBytes >= 1)) {
+      throw new RangeError(`segmentBytes must be at least 1: ${this.#segmentBytes}`);
+    }
+    if (!["always", "interval", "never"].includes(this.#fsync)) {
+      throw new TypeError(`Unknown fsync mode: "${this.#fsync}"`);
+    }
+    if (!(this.#intervalMs >= 0)) {
+      throw new RangeError(`fsyncIntervalMs must not be negative: ${this.#intervalMs}`);
+    }
+  }
+
+  /** Opens (creating or recovering) the log in `options.dir`. */
+  static async open<T>(options: SegmentLogOptions<T>): Promise<SegmentLog<T>> {
+    const segmentLog = new SegmentLog(options);
+    await segmentLog.#recover();
+    return segmentLog;
+  }
+
+  /** Offset the next appended record will get. */
+  get nextOffset(): number {
+    return this.#next + this.#queuedRecords;
+  }
+
+  /** Offset of the next record to reach the file. */
+  get writtenOffset(): number {
+    return this.#next;
+  }
+
+  /** Bytes removed from a torn last line when the log was opened. */
+  get recoveredBytes(): number {
+    return this.#recovered;
+  }
+
+  /** The log's directory. */
+  get dir(): string {
+    return this.#dir;
+  }
+
+  /** The durability mode. */
+  get fsync(): FsyncMode {
+    return this.#fsync;
+  }
+
+  /** Counters: records and bytes appended, write and sync calls, segments opened. */
+  get stats(): Readonly<SegmentLogStats> {
+    return this.#stats;
+  }
+
+  /**
+   * Appends records. Resolves once they are written (and, with
+   * `fsync: "always"`, synced); `durable` tells when they are durable.
+   */
+  append(records: readonly T[]): Promise<AppendResult> {
+    if (this.#closed) {
+      return Promise.reject(new TypeError("Cannot append to a closed log"));
+    }
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (records.length === 0) {
+      return this.#flushed().then(() => ({
+        first: this.#next,
+        count: 0,
+        durable: this.#unsynced?.promise ?? RESOLVED,
+      }));
+    }
+    let text = "";
+    for (let i = 0; i < records.length; i++) {
+      text += this.#serialize(records[i]) + "\n";
+    }
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.#queue.push({ text, count: records.length, resolve, reject });
+      this.#queuedRecords += records.length;
+      this.#writing ??= this.#drain();
+    });
+  }
+
+  /** Forces everything appended so far to disk (any mode). */
+  async sync(): Promise<void> {
+    await this.#flushed();
+    await this.#syncCovered();
+  }
+
+  /** Writes what is queued, syncs (unless `"never"`) and closes the file. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#flushed();
+    this.#closed = true;
+    if (this.#failure === undefined && this.#fsync !== "never") await this.#syncCovered();
+    else this.#unsynced?.resolve();
+    clearTimeout(this.#syncTimer);
+    this.#file.close();
+  }
+
+  async #flushed(): Promise<void> {
+    while (this.#writing) await this.#writing;
+    while (this.#syncing) await this.#syncing;
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  async #recover(): Promise<void> {
+    await Deno.mkdir(this.#dir, { recursive: true });
+    const segments = await listSegments(this.#dir);
+    if (segments.length === 0) {
+      await this.#openSegment(0, 0);
+      return;
+    }
+    const [base, path] = segments[segments.length - 1];
+    const { lines, validBytes, size } = await scanSegment(path);
+    if (validBytes < size) {
+      // A torn write: the process died between writing and finishing a line.
+      await Deno.truncate(path, validBytes);
+      this.#recovered = size - validBytes;
+      log.warn(
+        "Truncated a torn last line of {path}: removed {bytes} bytes after offset {offset}",
+        { path, bytes: this.#recovered, offset: base + lines },
+      );
+    }
+    this.#next = base + lines;
+    await this.#openSegment(base, validBytes);
+  }
+
+  async #openSegment(base: number, size: number): Promise<void> {
+    this.#file = await this.#openFile(`${this.#dir}/${segmentName(base)}`);
+    this.#segmentBase = base;
+    this.#segmentSize = size;
+    this.#stats.segments++;
+    if (size === 0 && this.#fsync !== "never") await syncDirectory(this.#dir);
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue;
+        this.#queue = [];
+        let text = "";
+        let count = 0;
+        for (const pending of batch) {
+          text += pending.text;
+          count += pending.count;
+        }
+        try {
+          await this.#write(text, count);
+        } catch (error) {
+          this.#failure = error;
+          for (const pending of [...batch, ...this.#queue]) pending.reject(error);
+          this.#queue = [];
+          this.#queuedRecords = 0;
+          this.#unsynced?.reject(error);
+          return;
+        }
+        const durable = this.#fsync === "interval" ? this.#scheduleSync() : RESOLVED;
+        let first = this.#next - count;
+        for (const pending of batch) {
+          pending.resolve({ first, count: pending.count, durable });
+          first += pending.count;
+        }
+        if (this.#syncDue) {
+          try {
+            await this.#syncCovered();
+          } catch (error) {
+            this.#queue.forEach((pending) => pending.reject(error));
+            this.#queue = [];
+            this.#queuedRecords = 0;
+            return;
+          }
+        }
+      }
+    } finally {
+      this.#writing = undefined;
+    }
+  }
+
+  /** Writes `count` records (`text`, one line each) and syncs per mode. */
+  async #write(text: string, count: number): Promise<void> {
+    const need = text.length * 3;
+    if (this.#buffer.length < need) {
+      this.#buffer = new Uint8Array(Math.max(need, this.#buffer.length * 2));
+    }
+    const length = encoder.encodeInto(text, this.#buffer).written;
+    const bytes = this.#buffer.subarray(0, length);
+    if (this.#segmentSize + length <= this.#segmentBytes) {
+      await this.#writeAll(bytes, count);
+    } else {
+      await this.#writeRotating(bytes, count);
+    }
+    if (this.#fsync === "always") await this.#syncFile();
+  }
+
+  /** Slow path: the group crosses a segment boundary; split it by lines. */
+  async #writeRotating(bytes: Uint8Array, count: number): Promise<void> {
+    let start = 0;
+    let records = 0;
+    let end = 0;
+    let lines = 0;
+    while (end < bytes.length) {
+      const lineEnd = bytes.indexOf(10, end) + 1;
+      const fits = this.#segmentSize + (lineEnd - start) <= this.#segmentBytes;
+      if (!fits && (this.#segmentSize > 0 || lines > 0)) {
+        if (lines > 0) await this.#writeAll(bytes.subarray(start, end), lines);
+        records += lines;
+        start = end;
+        lines = 0;
+        await this.#rotate();
+      }
+      end = lineEnd;
+      lines++;
+    }
+    if (lines > 0) await this.#writeAll(bytes.subarray(start, end), lines);
+    records += lines;
+    if (records !== count) {
+      throw new Error(`Log writer split ${records} records where ${count} were given`);
+    }
+  }
+
+  async #rotate(): Promise<void> {
+    // The old segment is complete: make it durable before moving on, so a
+    // reader that sees the next segment never needs to revisit this one.
+    if (this.#fsync !== "never") await this.#syncFile();
+    this.#file.close();
+    await this.#openSegment(this.#next, 0);
+  }
+
+  async #writeAll(bytes: Uint8Array, count: number): Promise<void> {
+    let written = 0;
+    while (written < bytes.length) {
+      written += await this.#file.write(bytes.subarray(written));
+      this.#stats.writes++;
+    }
+    this.#segmentSize += bytes.length;
+    this.#next += count;
+    this.#queuedRecords -= count;
+    this.#stats.records += count;
+    this.#stats.bytes += bytes.length;
+  }
+
+  async #syncFile(): Promise<void> {
+    await this.#file.syncData();
+    this.#stats.syncs++;
+    this.#lastSync = Date.now();
+  }
+
+  /** Interval mode: the promise of the next sync, scheduling it if needed. */
+  #scheduleSync(): Promise<void> {
+    if (this.#unsynced === undefined) {
+      this.#unsynced = deferred();
+      const delay = Math.max(0, this.#lastSync + this.#intervalMs - Date.now());
+      this.#syncTimer = setTimeout(() => {
+        this.#syncTimer = undefined;
+        if (this.#writing) {
+          // Under steady load the writer is never idle: it syncs between groups.
+          this.#syncDue = true;
+        } else {
+          this.#syncing ??= this.#syncCovered().catch(() => {}).finally(() => {
+            this.#syncing = undefined;
+          });
+        }
+      }, delay);
+    }
+    return this.#unsynced.promise;
+  }
+
+  /** Syncs the active segment and resolves what the sync covers. */
+  async #syncCovered(): Promise<void> {
+    this.#syncDue = false;
+    clearTimeout(this.#syncTimer);
+    this.#syncTimer = undefined;
+    const covered = this.#unsynced;
+    this.#unsynced = undefined;
+    try {
+      await this.#syncFile();
+      covered?.resolve();
+    } catch (error) {
+      this.#failure ??= error;
+      covered?.reject(error);
+      throw error;
+    }
+  }
+}
+
+/** Counts complete lines of a segment and where the last one ends. */
+export async function scanSegment(
+  path: string,
+): Promise<{ lines: number; validBytes: number; size: number }> {
+  using file = await Deno.open(path, { read: true });
+  const buffer = new Uint8Array(1 << 20);
+  let lines = 0;
+  let position = 0;
+  let validBytes = 0;
+  while (true) {
+    const n = await file.read(buffer);
+    if (n === null) break;
+    let i = buffer.indexOf(10, 0);
+    while (i >= 0 && i < n) {
+      lines++;
+      validBytes = position + i + 1;
+      i = buffer.indexOf(10, i + 1);
+    }
+    position += n;
+  }
+  return { lines, validBytes, size: position };
+}
+
+/** Makes a new directory entry durable; a no-op where that is not possible. */
+async function syncDirectory(dir: string): Promise<void> {
+  try {
+    using handle = await Deno.open(dir, { read: true });
+    await handle.syncData();
+  } catch {
+    // Some platforms cannot open or sync a directory; the data syncs still hold.
+  }
+}

@@ -1,0 +1,337 @@
+import assert from "node:assert/strict";
+import type { Observation } from "../../envelope/observation.ts";
+import { serializeObservation } from "../../envelope/serialize.ts";
+import { Ack } from "../../operators/ack.ts";
+import { ingestBatch } from "../../operators/ingest_batch.ts";
+import {
+  openDeadLetterLog,
+  openEventLog,
+  readDeadLetterLog,
+  readEventLog,
+  readRecentIds,
+} from "../../sinks/event_log.ts";
+import { IngestSink } from "../../sinks/ingest_sink.ts";
+import { readLogLines } from "../../sinks/log_reader.ts";
+import { type LogFile, segmentName } from "../../sinks/segment_log.ts";
+import { radarObservation, removeDir } from "../_observations.ts";
+
+Deno.test("SegmentLog() writes 1,000,000 observations across segments and reads them back from 0 and from mid-segment", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  try {
+    const log = await openEventLog({ dir, segmentBytes: 48 * 1024 * 1024, fsync: "never" });
+    const total = 1_000_000;
+    const template = Array.from({ length: 1000 }, (_, i) => radarObservation(i));
+    for (let start = 0; start < total; start += 10_000) {
+      const batch: Observation[] = [];
+      for (let i = start; i < start + 10_000; i++) {
+        // Distinct records cheaply: the template with the offset as ref.
+        const o = template[i % 1000];
+        batch.push({ ...o, provenance: { ...o.provenance, ref: String(i) } });
+      }
+      const result = await log.append(batch);
+      assert.equal(result.first, start);
+    }
+    assert.equal(log.nextOffset, total);
+    await log.close();
+
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assert.ok(names.length >= 5, `only ${names.length} segments`);
+    assert.equal(names[0], "00000000000000000000.jsonl");
+    // Each segment is named by the offset of its first record and stays within bounds.
+    let expectedBase = 0;
+    for (const name of names) {
+      assert.equal(name, segmentName(expectedBase));
+      const text = await Deno.readTextFile(`${dir}/${name}`);
+      assert.ok(new TextEncoder().encode(text).length <= 48 * 1024 * 1024);
+      const first = JSON.parse(text.slice(0, text.indexOf("\n")));
+      assert.equal(first.provenance.ref, String(expectedBase));
+      expectedBase += text.split("\n").length - 1;
+    }
+    assert.equal(expectedBase, total);
+
+    let count = 0;
+    for await (const { offset, observation } of readEventLog(dir)) {
+      if (offset !== count || observation.provenance.ref !== String(count)) {
+        assert.fail(`record ${count} read as offset ${offset} ref ${observation.provenance.ref}`);
+      }
+      count++;
+    }
+    assert.equal(count, total);
+
+    // From the middle of the second segment.
+    const secondBase = Number(names[1].slice(0, 20));
+    const from = secondBase + 12_345;
+    const tail = [];
+    for await (const record of readEventLog(dir, { from })) {
+      tail.push(record.offset);
+      if (tail.length === 3) break;
+    }
+    assert.deepEqual(tail, [from, from + 1, from + 2]);
+    let rest = 0;
+    for await (const { offset } of readLogLines(dir, { from: total - 5 })) {
+      assert.equal(offset, total - 5 + rest++);
+    }
+    assert.equal(rest, 5);
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("SegmentLog() truncates a half-written last line and appends continue at the right offset", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  try {
+    const log = await openEventLog({ dir, segmentBytes: 2000 });
+    const records = Array.from({ length: 12 }, (_, i) => radarObservation(i));
+    await log.append(records);
+    await log.close();
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    const last = `${dir}/${names[names.length - 1]}`;
+    const before = await Deno.readFile(last);
+    // A crash in the middle of writing record 12.
+    const torn = serializeObservation(radarObservation(12)).slice(0, 77);
+    await Deno.writeTextFile(last, torn, { append: true });
+
+    const reopened = await openEventLog({ dir, segmentBytes: 2000 });
+    assert.equal(reopened.recoveredBytes, 77);
+    assert.equal(reopened.nextOffset, 12);
+    assert.deepEqual(await Deno.readFile(last), before);
+    const { first } = await reopened.append([radarObservation(100)]);
+    assert.equal(first, 12);
+    await reopened.close();
+
+    const all = await Array.fromAsync(readEventLog(dir));
+    assert.equal(all.length, 13);
+    assert.deepEqual(all.map((r) => r.offset), [...Array(13).keys()]);
+    assert.equal(all[12].observation.id, radarObservation(100).id);
+    assert.equal(all[11].observation.id, records[11].id);
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("readEventLog() with follow, started before the writer, sees every record exactly once across rotations", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  try {
+    const controller = new AbortController();
+    const seen: number[] = [];
+    const follower = (async () => {
+      for await (
+        const { offset, observation } of readEventLog(`${dir}/events`, {
+          follow: true,
+          pollIntervalMs: 5,
+          signal: controller.signal,
+        })
+      ) {
+        assert.equal(observation.provenance.ref, `MSG-1#0@${offset * 5 + 10}`);
+        seen.push(offset);
+        if (seen.length === 3000) controller.abort();
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 30));
+    const log = await openEventLog({
+      dir: `${dir}/events`,
+      segmentBytes: 64 * 1024,
+      fsync: "interval",
+      fsyncIntervalMs: 5,
+    });
+    for (let i = 0; i < 3000; i += 100) {
+      await log.append(Array.from({ length: 100 }, (_, j) => radarObservation(i + j)));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await follower;
+    await log.close();
+    assert.equal(seen.length, 3000);
+    assert.deepEqual(seen, [...Array(3000).keys()]);
+    assert.ok([...Deno.readDirSync(`${dir}/events`)].length > 5);
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("readLogLines() without follow stops before a partial last line", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  try {
+    await Deno.writeTextFile(`${dir}/${segmentName(0)}`, '{"a":1}\n{"a":2}\n{"a":');
+    const lines = await Array.fromAsync(readLogLines(dir));
+    assert.deepEqual(lines, [{ offset: 0, line: '{"a":1}' }, { offset: 1, line: '{"a":2}' }]);
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+/** A real file whose calls are recorded in `calls`. */
+function recordingOpen(calls: string[]): (path: string) => Promise<LogFile> {
+  return async (path) => {
+    const file = await Deno.open(path, { create: true, append: true });
+    return {
+      async write(bytes) {
+        calls.push("write");
+        return await file.write(bytes);
+      },
+      async syncData() {
+        calls.push("sync:start");
+        await new Promise((r) => setTimeout(r, 2));
+        await file.syncData();
+        calls.push("sync:end");
+      },
+      close() {
+        file.close();
+      },
+    };
+  };
+}
+
+Deno.test("IngestSink() with fsync always never releases an ack before its fdatasync", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  try {
+    const calls: string[] = [];
+    const events = await openEventLog({
+      dir: `${dir}/events`,
+      fsync: "always",
+      openFile: recordingOpen(calls),
+    });
+    const deadLetters = await openDeadLetterLog({ dir: `${dir}/dead`, fsync: "always" });
+    calls.length = 0; // ignore opening
+    const batches = Array.from({ length: 20 }, (_, i) => {
+      const ack = new Ack();
+      ack.done.then(() => calls.push(`ack:${i}`));
+      return ingestBatch("xr1", [radarObservation(i)], [], [ack]);
+    });
+    await ReadableStream.from(batches).pipeTo(new IngestSink({ events, deadLetters }));
+    await Promise.all(batches.map((b) => b.acks[0].done));
+    await events.close();
+    await deadLetters.close();
+    for (let i = 0; i < 20; i++) {
+      const ack = calls.indexOf(`ack:${i}`);
+      // The write of batch i is the (i+1)-th write; its sync must end before the ack.
+      const writes = calls.flatMap((c, j) => (c === "write" ? [j] : []));
+      const syncEnd = calls.indexOf("sync:end", writes[i]);
+      assert.ok(syncEnd > writes[i] && syncEnd < ack, `batch ${i}: ${calls.join(" ")}`);
+    }
+    // Acks come out in order.
+    const acks = calls.filter((c) => c.startsWith("ack:"));
+    assert.deepEqual(acks, batches.map((_, i) => `ack:${i}`));
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("SegmentLog() group-commits appends queued during a sync into one write and one sync", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  try {
+    const calls: string[] = [];
+    const log = await openEventLog({ dir, fsync: "always", openFile: recordingOpen(calls) });
+    calls.length = 0;
+    const appends = Array.from({ length: 50 }, (_, i) => log.append([radarObservation(i)]));
+    const results = await Promise.all(appends);
+    assert.deepEqual(results.map((r) => r.first), [...Array(50).keys()]);
+    // The first append goes alone; the other 49 queued behind its sync go as one group.
+    assert.deepEqual(calls, ["write", "sync:start", "sync:end", "write", "sync:start", "sync:end"]);
+    assert.equal(log.stats.syncs, 2);
+    await log.close();
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("SegmentLog() with fsync interval reports durability only after the interval's sync", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  try {
+    const calls: string[] = [];
+    const log = await openEventLog({
+      dir,
+      fsync: "interval",
+      fsyncIntervalMs: 30,
+      openFile: recordingOpen(calls),
+    });
+    calls.length = 0;
+    const order: string[] = [];
+    const results = [];
+    for (let i = 0; i < 5; i++) {
+      const result = await log.append([radarObservation(i)]);
+      result.durable.then(() => order.push(`durable:${i}`));
+      results.push(result);
+    }
+    assert.deepEqual(calls, ["write", "write", "write", "write", "write"]);
+    await Promise.all(results.map((r) => r.durable));
+    assert.deepEqual(calls, [
+      "write",
+      "write",
+      "write",
+      "write",
+      "write",
+      "sync:start",
+      "sync:end",
+    ]);
+    assert.equal(order.length, 5);
+    await log.close();
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("SegmentLog() with fsync interval still syncs under a steady stream of writes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  try {
+    const log = await openEventLog({ dir, fsync: "interval", fsyncIntervalMs: 10 });
+    let durable = 0;
+    const until = Date.now() + 200;
+    const pending = [];
+    // Keep the writer busy: never let the queue drain.
+    while (Date.now() < until) {
+      const p = log.append([radarObservation(durable)]).then((r) => r.durable).then(() => {
+        durable++;
+      });
+      pending.push(p);
+      if (pending.length % 50 === 0) await pending[pending.length - 25];
+    }
+    await Promise.all(pending);
+    assert.equal(durable, pending.length);
+    assert.ok(log.stats.syncs >= 2, `syncs ${log.stats.syncs}`);
+    await log.close();
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("the dead-letter log uses the same machinery", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  try {
+    const log = await openDeadLetterLog({ dir, segmentBytes: 300 });
+    for (let i = 0; i < 5; i++) {
+      await log.append([{
+        v: 1,
+        t_rx: "2026-11-25T12:00:00.000000Z",
+        source: "isl",
+        format: "isl-spp",
+        peer: "127.0.0.1:7003",
+        stage: "framing",
+        reason: `Bad CRC ${i}`,
+        raw: { base64: "AAEC" },
+      }]);
+    }
+    await log.close();
+    const records = await Array.fromAsync(readDeadLetterLog(dir));
+    assert.deepEqual(
+      records.map((r) => r.deadLetter.reason),
+      [0, 1, 2, 3, 4].map((i) => `Bad CRC ${i}`),
+    );
+    assert.ok([...Deno.readDirSync(dir)].length >= 2);
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("readRecentIds() returns the newest ids across segments, oldest first", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  try {
+    const log = await openEventLog({ dir, segmentBytes: 4096, fsync: "never" });
+    const records = Array.from({ length: 100 }, (_, i) => radarObservation(i));
+    await log.append(records);
+    await log.close();
+    assert.deepEqual(await readRecentIds(dir, 30), records.slice(70).map((o) => o.id));
+    assert.deepEqual(await readRecentIds(dir, 1000), records.map((o) => o.id));
+  } finally {
+    await removeDir(dir);
+  }
+});
