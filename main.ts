@@ -1,0 +1,69 @@
+/**
+ * The command-line entry of the SDA sensor ingestion service (SPEC §9).
+ *
+ * `deno task <command>` runs each command with least-privilege permissions;
+ * `deno run main.ts --help` lists them.
+ *
+ * @module
+ */
+
+import { type Command, EXIT, UsageError } from "./cli/_args.ts";
+
+/** Commands by name, loaded on use so each needs only its own permissions. */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  tail: {
+    summary: "print the records of a log, optionally following it",
+    load: async () => (await import("./cli/tail.ts")).tail,
+  },
+  schema: {
+    summary: "print the Observation JSON Schema",
+    load: async () => (await import("./cli/schema.ts")).schema,
+  },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) =>
+    `  ${name.padEnd(width)}  ${c.summary}`
+  );
+  return `SDA sensor ingestion service
+
+Usage: main.ts <command> [options]     (main.ts <command> --help for details)
+
+Commands:
+${lines.join("\n")}
+`;
+}
+
+/** Runs the command line `args`; resolves to the exit status. */
+export async function main(args: string[]): Promise<number> {
+  const [name, ...rest] = args;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    console.log(usage());
+    return name === undefined ? EXIT.usage : EXIT.ok;
+  }
+  const entry = COMMANDS[name];
+  if (entry === undefined) {
+    console.error(`Unknown command: "${name}"\n\n${usage()}`);
+    return EXIT.usage;
+  }
+  const command = await entry.load();
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(command.help);
+    return EXIT.ok;
+  }
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`${name}: ${error.message}\n\n${command.help}`);
+      return EXIT.usage;
+    }
+    console.error(`${name}: ${error instanceof Error ? error.stack ?? error.message : error}`);
+    return EXIT.failure;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
