@@ -15,6 +15,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "print the records of a log, optionally following it",
     load: async () => (await import("./cli/tail.ts")).tail,
   },
+  validate: {
+    summary: "check a configuration file; every problem with its JSON path",
+    load: async () => (await import("./cli/validate.ts")).validate,
+  },
   schema: {
     summary: "print the Observation JSON Schema",
     load: async () => (await import("./cli/schema.ts")).schema,

@@ -1,0 +1,318 @@
+/**
+ * The service configuration (SPEC §9): JSON, validated with zod; unknown keys
+ * are errors; relative paths resolve against the config file's directory.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+
+const NAME = /^[A-Za-z0-9_.-]+$/;
+
+const name = z.string().regex(NAME, {
+  message: "must be 1 or more letters, digits, '_', '.' or '-'",
+});
+const port = z.number().int({ message: "must be an integer port number 0–65535" }).min(0, {
+  message: "must be an integer port number 0–65535",
+}).max(65535, { message: "must be an integer port number 0–65535" });
+const hostname = z.string().min(1, { message: "must not be empty" });
+const millis = z.number().int({ message: "must be a whole number of milliseconds" }).min(0, {
+  message: "must not be negative",
+});
+const positiveInt = (max = Number.MAX_SAFE_INTEGER) =>
+  z.number().int({ message: "must be a whole number" }).min(1, { message: "must be at least 1" })
+    .max(max, { message: `must be at most ${max}` });
+
+/** A radar source: TDM over TCP (SPEC §4). */
+export const RadarSourceConfigSchema = z.strictObject({
+  name,
+  kind: z.literal("radar"),
+  hostname: hostname.default("127.0.0.1"),
+  port,
+  maxLineBytes: z.number().int().min(64, { message: "must be at least 64" }).max(1 << 24)
+    .default(4096),
+  groupIdleMs: millis.default(20),
+  maxConnections: positiveInt(65535).default(64),
+});
+
+/** An optical source: a UDL-style archive over HTTP (SPEC §5). */
+export const OpticalSourceConfigSchema = z.strictObject({
+  name,
+  kind: z.literal("optical"),
+  url: z.string().refine((u) => /^https?:\/\/[^/]+/.test(u) && URL.canParse(u), {
+    message: "must be an http:// or https:// URL",
+  }),
+  accept: z.enum(["csv", "json"]).default("csv"),
+  pageSize: positiveInt(100_000).default(1000),
+  pollIntervalMs: millis.default(1000),
+  timeoutMs: positiveInt().default(10_000),
+  tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+    message: "must be an environment variable name",
+  }).optional(),
+  startTime: z.string().refine((t) => !Number.isNaN(Date.parse(t)), {
+    message: "must be an ISO-8601 time such as 2026-11-25T00:00:00Z",
+  }).optional(),
+});
+
+/** An ISL source: gateways polled over UDP (SPEC §6). */
+export const IslSourceConfigSchema = z.strictObject({
+  name,
+  kind: z.literal("isl"),
+  gateways: z.array(z.strictObject({ hostname, port })).min(1, {
+    message: "must list at least one gateway",
+  }),
+  pollIntervalMs: millis.default(250),
+  timeoutMs: positiveInt().default(1000),
+  maxPackets: positiveInt(65535).default(256),
+});
+
+/** Any source. */
+export const SourceConfigSchema = z.discriminatedUnion("kind", [
+  RadarSourceConfigSchema,
+  OpticalSourceConfigSchema,
+  IslSourceConfigSchema,
+], { message: 'must have "kind" "radar", "optical" or "isl"' });
+
+/** The whole configuration, with defaults filled in. */
+export const ConfigSchema = z.strictObject({
+  sources: z.array(SourceConfigSchema).default([]),
+  log: z.strictObject({
+    dir: z.string().min(1).default("data/events"),
+    segmentBytes: z.number().int().min(1024, { message: "must be at least 1024" }).default(
+      64 * 1024 * 1024,
+    ),
+    fsync: z.enum(["always", "interval", "never"]).default("always"),
+    fsyncIntervalMs: millis.default(100),
+  }).default({
+    dir: "data/events",
+    segmentBytes: 64 * 1024 * 1024,
+    fsync: "always",
+    fsyncIntervalMs: 100,
+  }),
+  deadLetter: z.strictObject({ dir: z.string().min(1).default("data/dead-letter") }).default({
+    dir: "data/dead-letter",
+  }),
+  state: z.strictObject({ dir: z.string().min(1).default("data/state") }).default({
+    dir: "data/state",
+  }),
+  dedupe: z.strictObject({ capacity: positiveInt(100_000_000).default(1_000_000) }).default({
+    capacity: 1_000_000,
+  }),
+  http: z.strictObject({ hostname: hostname.default("127.0.0.1"), port: port.default(9464) })
+    .default({ hostname: "127.0.0.1", port: 9464 }),
+  nats: z.strictObject({
+    servers: z.array(z.string().min(1)).min(1, { message: "must list at least one server" }),
+    stream: z.string().regex(/^[A-Za-z0-9_-]+$/, {
+      message: "must be letters, digits, '_' or '-'",
+    }).default("SDA_OBS"),
+    subjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, {
+      message: "must be dot-separated tokens of letters, digits, '_' or '-'",
+    }).default("sda.obs"),
+  }).optional(),
+});
+
+/**
+ * Checks across sources that the schema cannot express per field: unique
+ * names and ports used twice. Works on the raw input, so that its problems are
+ * reported together with the schema's.
+ */
+function crossCheck(input: unknown): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const root = isObject(input) ? input : {};
+  const sources = Array.isArray(root.sources) ? root.sources : [];
+  const names = new Map<string, number>();
+  const listeners = new Map<string, string>();
+  const listen = (host: unknown, p: unknown, path: (string | number)[]) => {
+    if (typeof p !== "number" || p === 0) return;
+    const key = `${typeof host === "string" ? host : "127.0.0.1"}:${p}`;
+    const other = listeners.get(key);
+    if (other !== undefined) {
+      problems.push({ path: jsonPath(path), message: `port ${p} is already used by ${other}` });
+    } else {
+      listeners.set(key, jsonPath(path));
+    }
+  };
+  const http = isObject(root.http) ? root.http : {};
+  listen(http.hostname, http.port ?? 9464, ["http", "port"]);
+  sources.forEach((source: unknown, i: number) => {
+    if (!isObject(source)) return;
+    if (typeof source.name === "string") {
+      const first = names.get(source.name);
+      if (first !== undefined) {
+        problems.push({
+          path: jsonPath(["sources", i, "name"]),
+          message: `duplicate source name "${source.name}" (also $.sources[${first}].name)`,
+        });
+      } else {
+        names.set(source.name, i);
+      }
+    }
+    if (source.kind === "radar") listen(source.hostname, source.port, ["sources", i, "port"]);
+  });
+  return problems;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/** A validated configuration. */
+export type Config = z.infer<typeof ConfigSchema>;
+/** A validated source configuration. */
+export type SourceConfig = z.infer<typeof SourceConfigSchema>;
+/** A radar source configuration. */
+export type RadarSourceConfig = z.infer<typeof RadarSourceConfigSchema>;
+/** An optical source configuration. */
+export type OpticalSourceConfig = z.infer<typeof OpticalSourceConfigSchema>;
+/** An ISL source configuration. */
+export type IslSourceConfig = z.infer<typeof IslSourceConfigSchema>;
+
+/** One problem of a configuration, with where it is. */
+export interface ConfigProblem {
+  /** JSON path, e.g. `$.sources[1].port`. */
+  path: string;
+  /** What is wrong, as a plain sentence. */
+  message: string;
+}
+
+/** A configuration that cannot be used; `problems` lists every reason. */
+export class ConfigError extends TypeError {
+  /** Every problem found. */
+  readonly problems: ConfigProblem[];
+
+  /** @param problems every problem found, at least one */
+  constructor(problems: ConfigProblem[], options?: ErrorOptions) {
+    super(problems.map((p) => `${p.path}: ${p.message}`).join("\n"), options);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+/**
+ * `$.a.b[2].c` for a path of keys and indexes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { jsonPath } from "./config.ts";
+ *
+ * assert.equal(jsonPath(["sources", 1, "port"]), "$.sources[1].port");
+ * assert.equal(jsonPath([]), "$");
+ * ```
+ */
+export function jsonPath(path: readonly PropertyKey[]): string {
+  let out = "$";
+  for (const key of path) {
+    if (typeof key === "number") out += `[${key}]`;
+    else if (typeof key === "string" && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key)) out += `.${key}`;
+    else out += `[${JSON.stringify(String(key))}]`;
+  }
+  return out;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) {
+    return value.length === 0 ? "an empty array" : `an array of ${value.length}`;
+  }
+  switch (typeof value) {
+    case "string":
+      return `the string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + "…" : value)}`;
+    case "number":
+    case "boolean":
+      return String(value);
+    case "object":
+      return "an object";
+    default:
+      return typeof value;
+  }
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const key of path) {
+    if (value === null || typeof value !== "object") return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+/** Every zod issue as a {@link ConfigProblem} with a plain sentence. */
+function problemsOf(error: z.ZodError, input: unknown): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const issue of error.issues) {
+    const value = valueAt(input, issue.path);
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) {
+        problems.push({
+          path: jsonPath([...issue.path, key]),
+          message: "unknown key (not in the configuration schema)",
+        });
+      }
+      continue;
+    }
+    let message = issue.message;
+    if (issue.code === "invalid_type") {
+      message = value === undefined
+        ? `is required (expected ${issue.expected})`
+        : `must be ${article(issue.expected)}, not ${describe(value)}`;
+    } else if (issue.code === "invalid_value") {
+      message = `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}, not ${
+        describe(value)
+      }`;
+    } else if (issue.code === "invalid_union" && value !== undefined) {
+      message = `${issue.message}, not ${describe(value)}`;
+    } else if (value !== undefined && issue.code !== "custom") {
+      message = `${message} (got ${describe(value)})`;
+    }
+    problems.push({ path: jsonPath(issue.path), message });
+  }
+  return problems;
+}
+
+function article(type: string): string {
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+/**
+ * Validates a parsed configuration object. Throws a {@link ConfigError}
+ * listing every problem with its JSON path.
+ *
+ * @example Every mistake is reported, each with its path
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ConfigError, parseConfig } from "./config.ts";
+ *
+ * try {
+ *   parseConfig({ sources: [{ name: "a", kind: "radar", port: 70000 }], log: { fsynk: "always" } });
+ *   assert.fail("accepted a bad config");
+ * } catch (error) {
+ *   assert.ok(error instanceof ConfigError);
+ *   assert.deepEqual(error.problems.map((p) => p.path), ["$.sources[0].port", "$.log.fsynk"]);
+ * }
+ * ```
+ */
+export function parseConfig(input: unknown): Config {
+  const result = ConfigSchema.safeParse(input);
+  const problems = result.success ? [] : problemsOf(result.error, input);
+  problems.push(...crossCheck(input));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return result.data!;
+}
+
+/** Where relative paths of a configuration resolve from. */
+export function resolvePaths(config: Config, baseDir: string): Config {
+  const resolve = (path: string) =>
+    path.startsWith("/") ? path : `${baseDir.replace(/\/$/, "")}/${path}`;
+  return {
+    ...config,
+    log: { ...config.log, dir: resolve(config.log.dir) },
+    deadLetter: { dir: resolve(config.deadLetter.dir) },
+    state: { dir: resolve(config.state.dir) },
+  };
+}
+
+/** The configuration `serve` uses without a config file: no sources, logs under `./data`. */
+export function defaultConfig(): Config {
+  return parseConfig({});
+}

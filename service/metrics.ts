@@ -1,0 +1,372 @@
+/**
+ * Prometheus metrics of the service (SPEC §9), in the text format, through
+ * `prom-client`. Counters are read from the components at scrape time (the
+ * components count in plain numbers on their hot paths); only the latency
+ * histogram is fed as batches become durable.
+ *
+ * @module
+ */
+
+import client from "prom-client";
+import { nowMicros } from "../envelope/time.ts";
+import type { IngestBatch } from "../operators/ingest_batch.ts";
+import type { SegmentLog } from "../sinks/segment_log.ts";
+import type { Source } from "../sources/source.ts";
+import type { Pipeline } from "./pipeline.ts";
+
+/** Upper bounds of the latency histogram, seconds. */
+export const LATENCY_BUCKETS: readonly number[] = [
+  0.0005,
+  0.001,
+  0.002,
+  0.005,
+  0.01,
+  0.02,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+];
+
+/**
+ * A Prometheus histogram that records many observations of one value in one
+ * call. prom-client's `Histogram.observe()` takes one observation at a time
+ * (~190 ns each, measured) and the ingest path hands over whole batches that
+ * share one receive time; this keeps the cost per batch. It is registered in
+ * the prom-client registry as a metric, which renders it in the text format.
+ */
+export class WeightedHistogram {
+  /** Metric name. */
+  readonly name: string;
+  /** Help text. */
+  readonly help: string;
+  #bounds: readonly number[];
+  #counts: number[];
+  #sum = 0;
+  #count = 0;
+
+  /** @param bounds upper bounds of the buckets, ascending (+Inf is implicit) */
+  constructor(name: string, help: string, bounds: readonly number[]) {
+    this.name = name;
+    this.help = help;
+    this.#bounds = bounds;
+    this.#counts = new Array(bounds.length + 1).fill(0);
+  }
+
+  /** Records `count` observations of `value`. */
+  observe(value: number, count = 1): void {
+    const bounds = this.#bounds;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]) i++;
+    this.#counts[i] += count;
+    this.#sum += value * count;
+    this.#count += count;
+  }
+
+  /** Cumulative counts per bucket (then +Inf) and the total. */
+  snapshot(): LatencySnapshot {
+    const buckets: number[] = [];
+    let cumulative = 0;
+    for (const n of this.#counts) buckets.push(cumulative += n);
+    return { buckets, count: this.#count };
+  }
+
+  /** The prom-client metric interface: values in the histogram layout. */
+  get(): {
+    name: string;
+    help: string;
+    type: "histogram";
+    aggregator: "sum";
+    values: { metricName: string; labels: Record<string, string | number>; value: number }[];
+  } {
+    const { buckets, count } = this.snapshot();
+    const values: { metricName: string; labels: Record<string, string | number>; value: number }[] =
+      buckets.map((value, i) => ({
+        metricName: `${this.name}_bucket`,
+        labels: { le: i < this.#bounds.length ? this.#bounds[i] : "+Inf" },
+        value,
+      }));
+    values.push({ metricName: `${this.name}_sum`, labels: {}, value: this.#sum });
+    values.push({ metricName: `${this.name}_count`, labels: {}, value: count });
+    return { name: this.name, help: this.help, type: "histogram", aggregator: "sum", values };
+  }
+}
+
+/** What the metrics are read from. */
+export interface MetricsSources {
+  /** The pipeline (per-source counts). */
+  pipeline: Pipeline;
+  /** The running sources. */
+  sources: () => readonly Source[];
+  /** The event log. */
+  events: SegmentLog<unknown>;
+  /** The dead-letter log. */
+  deadLetters: SegmentLog<unknown>;
+  /** Extra collectors, e.g. the NATS sink's counters. */
+  extra?: () => Record<string, number>;
+}
+
+/**
+ * The service's metrics registry.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ServiceMetrics } from "./metrics.ts";
+ *
+ * const metrics = new ServiceMetrics();
+ * metrics.observeLatency(0.003, 10);
+ * const text = await metrics.text();
+ * assert.match(text, /sda_ingest_latency_seconds_count 10/);
+ * ```
+ */
+export class ServiceMetrics {
+  /** The prom-client registry. */
+  readonly registry: client.Registry = new client.Registry();
+  /** Receive → durable in the log, seconds. */
+  readonly latency: WeightedHistogram;
+  #from: MetricsSources | undefined;
+
+  /** Creates the registry; {@link ServiceMetrics.attach} connects it to a running service. */
+  constructor() {
+    const registers = [this.registry];
+    const self = this;
+    this.latency = new WeightedHistogram(
+      "sda_ingest_latency_seconds",
+      "Time from receiving an observation to it being durable in the event log",
+      LATENCY_BUCKETS,
+    );
+    // deno-lint-ignore no-explicit-any
+    this.registry.registerMetric(this.latency as any);
+    new client.Counter({
+      name: "sda_ingest_observations_total",
+      help: "Observations durable in the event log",
+      labelNames: ["source", "kind"],
+      registers,
+      collect() {
+        this.reset();
+        const from = self.#from;
+        if (!from) return;
+        for (const source of from.sources()) {
+          const counts = from.pipeline.counts(source.name);
+          this.inc({ source: source.name, kind: source.kind }, counts.observations);
+        }
+      },
+    });
+    new client.Counter({
+      name: "sda_ingest_dead_letters_total",
+      help: "Dead letters durable in the dead-letter log, by pipeline stage",
+      labelNames: ["source", "stage"],
+      registers,
+      collect() {
+        this.reset();
+        const from = self.#from;
+        if (!from) return;
+        for (const source of from.sources()) {
+          const counts = from.pipeline.counts(source.name).deadLetters;
+          for (const [stage, n] of Object.entries(counts)) {
+            this.inc({ source: source.name, stage }, n);
+          }
+        }
+      },
+    });
+    new client.Counter({
+      name: "sda_ingest_duplicates_total",
+      help: "Observations dropped because their id was already logged (intended, not loss)",
+      labelNames: ["source"],
+      registers,
+      collect() {
+        this.reset();
+        const from = self.#from;
+        if (!from) return;
+        for (const source of from.sources()) {
+          this.inc({ source: source.name }, from.pipeline.counts(source.name).duplicates);
+        }
+      },
+    });
+    new client.Counter({
+      name: "sda_ingest_isl_lost_total",
+      help: "ISL beacons counted lost: gateway ring overrun, link sequence gap, or corrupt 3 times",
+      labelNames: ["source", "cause"],
+      registers,
+      collect() {
+        this.reset();
+        const from = self.#from;
+        if (!from) return;
+        for (const source of from.sources()) {
+          const lost = source.status().lost;
+          if (source.kind !== "isl" || lost === undefined) continue;
+          for (const [cause, n] of Object.entries(lost)) {
+            this.inc({ source: source.name, cause }, n);
+          }
+        }
+      },
+    });
+    new client.Gauge({
+      name: "sda_ingest_source_up",
+      help: "1 when the source is up, 0 when starting, degraded, down or stopped",
+      labelNames: ["source"],
+      registers,
+      collect() {
+        this.reset();
+        for (const source of self.#from?.sources() ?? []) {
+          this.set({ source: source.name }, source.status().state === "up" ? 1 : 0);
+        }
+      },
+    });
+    new client.Counter({
+      name: "sda_ingest_source_events_total",
+      help: "Source-specific counters (connections, reads, requests, polls, timeouts, …)",
+      labelNames: ["source", "event"],
+      registers,
+      collect() {
+        this.reset();
+        for (const source of self.#from?.sources() ?? []) {
+          for (const [event, n] of Object.entries(source.status().counters)) {
+            this.inc({ source: source.name, event }, n);
+          }
+        }
+      },
+    });
+    new client.Gauge({
+      name: "sda_ingest_source_last_receive_timestamp_seconds",
+      help: "When the source last received data (Unix time)",
+      labelNames: ["source"],
+      registers,
+      collect() {
+        this.reset();
+        for (const source of self.#from?.sources() ?? []) {
+          const last = source.status().lastReceive;
+          if (last !== undefined) this.set({ source: source.name }, last / 1e6);
+        }
+      },
+    });
+    new client.Gauge({
+      name: "sda_ingest_log_offset",
+      help: "Next offset to be written in the event log",
+      registers,
+      collect() {
+        if (self.#from) this.set(self.#from.events.nextOffset);
+      },
+    });
+    new client.Gauge({
+      name: "sda_ingest_dead_letter_log_offset",
+      help: "Next offset to be written in the dead-letter log",
+      registers,
+      collect() {
+        if (self.#from) this.set(self.#from.deadLetters.nextOffset);
+      },
+    });
+    new client.Counter({
+      name: "sda_ingest_log_fsyncs_total",
+      help: "fdatasync calls on the event log",
+      registers,
+      collect() {
+        this.reset();
+        if (self.#from) this.inc(self.#from.events.stats.syncs);
+      },
+    });
+    new client.Counter({
+      name: "sda_ingest_log_bytes_total",
+      help: "Bytes appended to the event log since start",
+      registers,
+      collect() {
+        this.reset();
+        if (self.#from) this.inc(self.#from.events.stats.bytes);
+      },
+    });
+    new client.Gauge({
+      name: "sda_ingest_component_value",
+      help: "Other component counters (e.g. NATS publishing)",
+      labelNames: ["name"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [name, n] of Object.entries(self.#from?.extra?.() ?? {})) {
+          this.set({ name }, n);
+        }
+      },
+    });
+  }
+
+  /** Connects the collectors to a running service. */
+  attach(from: MetricsSources): void {
+    this.#from = from;
+  }
+
+  /** Records `count` observations that took `seconds` from receive to durable. */
+  observeLatency(seconds: number, count = 1): void {
+    this.latency.observe(seconds, count);
+  }
+
+  /** Latency of durable batches: call from the pipeline's `onDurable`. */
+  observeDurable(batches: readonly IngestBatch[], now = nowMicros()): void {
+    for (const batch of batches) {
+      if (batch.receivedAt === undefined || batch.receivedAt <= 0) continue;
+      const n = batch.observations.length;
+      if (n > 0) this.observeLatency(Math.max(0, now - batch.receivedAt) / 1e6, n);
+    }
+  }
+
+  /** The metrics in the Prometheus text format. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** The content type of {@link ServiceMetrics.text}. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+/** Cumulative latency histogram counts, to compute quantiles over an interval. */
+export interface LatencySnapshot {
+  /** Cumulative counts per bucket (same order as {@link LATENCY_BUCKETS}, then +Inf). */
+  buckets: number[];
+  /** Total count. */
+  count: number;
+}
+
+/**
+ * The q-quantile of the observations between two snapshots, interpolated
+ * linearly within a bucket (as Prometheus' `histogram_quantile` does);
+ * undefined when nothing was observed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LATENCY_BUCKETS, quantileBetween } from "./metrics.ts";
+ *
+ * const zero = { buckets: LATENCY_BUCKETS.map(() => 0).concat(0), count: 0 };
+ * // 100 observations, all in the first bucket (≤ 0.5 ms).
+ * const after = { buckets: zero.buckets.map(() => 100), count: 100 };
+ * assert.equal(quantileBetween(zero, after, 0.5), 0.00025);
+ * assert.equal(quantileBetween(zero, zero, 0.99), undefined);
+ * ```
+ */
+export function quantileBetween(
+  before: LatencySnapshot,
+  after: LatencySnapshot,
+  q: number,
+): number | undefined {
+  const total = after.count - before.count;
+  if (total <= 0) return undefined;
+  const rank = q * total;
+  let previous = 0;
+  for (let i = 0; i < after.buckets.length; i++) {
+    const cumulative = after.buckets[i] - (before.buckets[i] ?? 0);
+    if (cumulative >= rank) {
+      const upper = LATENCY_BUCKETS[i] ?? LATENCY_BUCKETS[LATENCY_BUCKETS.length - 1];
+      const lower = i === 0 ? 0 : LATENCY_BUCKETS[i - 1];
+      const inBucket = cumulative - previous;
+      return inBucket === 0 ? upper : lower + (upper - lower) * ((rank - previous) / inBucket);
+    }
+    previous = cumulative;
+  }
+  return LATENCY_BUCKETS[LATENCY_BUCKETS.length - 1];
+}

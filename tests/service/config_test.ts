@@ -1,0 +1,197 @@
+import assert from "node:assert/strict";
+import { ConfigError, defaultConfig, parseConfig } from "../../service/config.ts";
+import { loadConfig } from "../../service/config_file.ts";
+import { removeDir } from "../_observations.ts";
+
+const main = new URL("../../main.ts", import.meta.url).pathname;
+
+async function validate(path: string) {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      main,
+      "validate",
+      "--config",
+      path,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: output.code,
+    stdout: new TextDecoder().decode(output.stdout),
+    stderr: new TextDecoder().decode(output.stderr),
+  };
+}
+
+Deno.test("validate prints three distinct mistakes with their JSON paths and exits 2", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-config-" });
+  try {
+    const path = `${dir}/ingest.json`;
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({
+        sources: [
+          { name: "xr1", kind: "radar", port: 70000 },
+          { name: "xr1", kind: "isl", gateways: [{ hostname: "127.0.0.1", port: 7003 }] },
+        ],
+        log: { dir: "events", fsynk: "always" },
+      }),
+    );
+    const { code, stderr } = await validate(path);
+    assert.equal(code, 2);
+    assert.match(stderr, /3 problems/);
+    assert.match(
+      stderr,
+      /\$\.sources\[0\]\.port: must be an integer port number 0–65535 \(got 70000\)/,
+    );
+    assert.match(stderr, /\$\.log\.fsynk: unknown key/);
+    assert.match(
+      stderr,
+      /\$\.sources\[1\]\.name: duplicate source name "xr1" \(also \$\.sources\[0\]\.name\)/,
+    );
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("validate accepts the SPEC's example config and exits 0", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-config-" });
+  try {
+    const path = `${dir}/ingest.json`;
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({
+        sources: [
+          {
+            name: "xr1",
+            kind: "radar",
+            hostname: "127.0.0.1",
+            port: 7001,
+            maxLineBytes: 4096,
+            groupIdleMs: 20,
+            maxConnections: 64,
+          },
+          {
+            name: "archive",
+            kind: "optical",
+            url: "http://127.0.0.1:7002/udl/eoobservation",
+            accept: "csv",
+            pageSize: 1000,
+            pollIntervalMs: 1000,
+            timeoutMs: 10000,
+            startTime: "2026-11-25T00:00:00Z",
+          },
+          {
+            name: "isl",
+            kind: "isl",
+            gateways: [{ hostname: "127.0.0.1", port: 7003 }],
+            pollIntervalMs: 250,
+            timeoutMs: 1000,
+            maxPackets: 256,
+          },
+        ],
+        log: { dir: "data/events", segmentBytes: 67108864, fsync: "always", fsyncIntervalMs: 100 },
+        deadLetter: { dir: "data/dead-letter" },
+        state: { dir: "data/state" },
+        dedupe: { capacity: 1000000 },
+        http: { hostname: "127.0.0.1", port: 9464 },
+        nats: { servers: ["nats://127.0.0.1:4222"], stream: "SDA_OBS", subjectPrefix: "sda.obs" },
+      }),
+    );
+    const { code, stdout } = await validate(path);
+    assert.equal(code, 0);
+    assert.match(stdout, /valid — sources: xr1 \(radar\), archive \(optical\), isl \(isl\)/);
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("loadConfig() resolves relative paths against the config file's directory", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "sda-config-" }));
+  try {
+    await Deno.writeTextFile(
+      `${dir}/ingest.json`,
+      JSON.stringify({ log: { dir: "logs/events" }, state: { dir: "/tmp/abs-state" } }),
+    );
+    const config = await loadConfig(`${dir}/ingest.json`);
+    assert.equal(config.log.dir, `${dir}/logs/events`);
+    assert.equal(config.deadLetter.dir, `${dir}/data/dead-letter`);
+    assert.equal(config.state.dir, "/tmp/abs-state");
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("loadConfig() reports a directory that is a file and invalid JSON with its position", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-config-" });
+  try {
+    await Deno.writeTextFile(`${dir}/blocker`, "");
+    await Deno.writeTextFile(`${dir}/a.json`, JSON.stringify({ state: { dir: "blocker" } }));
+    await assert.rejects(loadConfig(`${dir}/a.json`), (error: ConfigError) => {
+      assert.equal(error.problems[0].path, "$.state.dir");
+      assert.match(error.problems[0].message, /is not a directory/);
+      return true;
+    });
+    await Deno.writeTextFile(`${dir}/b.json`, '{\n  "log": {,\n}');
+    await assert.rejects(loadConfig(`${dir}/b.json`), /not valid JSON at line 2/);
+    await assert.rejects(
+      loadConfig(`${dir}/missing.json`),
+      /cannot read .*missing\.json: no such file/,
+    );
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("loadConfig() reports an unset token variable", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-config-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/c.json`,
+      JSON.stringify({
+        sources: [{
+          name: "a",
+          kind: "optical",
+          url: "http://127.0.0.1:1/x",
+          tokenEnv: "SDA_TEST_SURELY_UNSET",
+        }],
+      }),
+    );
+    await assert.rejects(
+      loadConfig(`${dir}/c.json`),
+      /\$\.sources\[0\]\.tokenEnv: environment variable SDA_TEST_SURELY_UNSET is not set/,
+    );
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("parseConfig() fills the SPEC defaults", () => {
+  const config = defaultConfig();
+  assert.deepEqual(config.log, {
+    dir: "data/events",
+    segmentBytes: 67108864,
+    fsync: "always",
+    fsyncIntervalMs: 100,
+  });
+  assert.equal(config.dedupe.capacity, 1_000_000);
+  assert.deepEqual(config.http, { hostname: "127.0.0.1", port: 9464 });
+  const radar = parseConfig({ sources: [{ name: "xr1", kind: "radar", port: 7001 }] }).sources[0];
+  assert.deepEqual(radar, {
+    name: "xr1",
+    kind: "radar",
+    hostname: "127.0.0.1",
+    port: 7001,
+    maxLineBytes: 4096,
+    groupIdleMs: 20,
+    maxConnections: 64,
+  });
+  assert.throws(
+    () => parseConfig({ sources: [{ name: "a", kind: "sonar" }] }),
+    /\$\.sources\[0\]\.kind/,
+  );
+});
