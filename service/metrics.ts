@@ -135,7 +135,8 @@ export class ServiceMetrics {
   /** Creates the registry; {@link ServiceMetrics.attach} connects it to a running service. */
   constructor() {
     const registers = [this.registry];
-    const self = this;
+    // collect() runs with `this` bound to the metric; reach the service through a closure.
+    const attached = () => this.#from;
     this.latency = new WeightedHistogram(
       "sda_ingest_latency_seconds",
       "Time from receiving an observation to it being durable in the event log",
@@ -150,7 +151,7 @@ export class ServiceMetrics {
       registers,
       collect() {
         this.reset();
-        const from = self.#from;
+        const from = attached();
         if (!from) return;
         for (const source of from.sources()) {
           const counts = from.pipeline.counts(source.name);
@@ -165,7 +166,7 @@ export class ServiceMetrics {
       registers,
       collect() {
         this.reset();
-        const from = self.#from;
+        const from = attached();
         if (!from) return;
         for (const source of from.sources()) {
           const counts = from.pipeline.counts(source.name).deadLetters;
@@ -182,7 +183,7 @@ export class ServiceMetrics {
       registers,
       collect() {
         this.reset();
-        const from = self.#from;
+        const from = attached();
         if (!from) return;
         for (const source of from.sources()) {
           this.inc({ source: source.name }, from.pipeline.counts(source.name).duplicates);
@@ -196,7 +197,7 @@ export class ServiceMetrics {
       registers,
       collect() {
         this.reset();
-        const from = self.#from;
+        const from = attached();
         if (!from) return;
         for (const source of from.sources()) {
           const lost = source.status().lost;
@@ -214,7 +215,7 @@ export class ServiceMetrics {
       registers,
       collect() {
         this.reset();
-        for (const source of self.#from?.sources() ?? []) {
+        for (const source of attached()?.sources() ?? []) {
           this.set({ source: source.name }, source.status().state === "up" ? 1 : 0);
         }
       },
@@ -226,7 +227,7 @@ export class ServiceMetrics {
       registers,
       collect() {
         this.reset();
-        for (const source of self.#from?.sources() ?? []) {
+        for (const source of attached()?.sources() ?? []) {
           for (const [event, n] of Object.entries(source.status().counters)) {
             this.inc({ source: source.name, event }, n);
           }
@@ -240,7 +241,7 @@ export class ServiceMetrics {
       registers,
       collect() {
         this.reset();
-        for (const source of self.#from?.sources() ?? []) {
+        for (const source of attached()?.sources() ?? []) {
           const last = source.status().lastReceive;
           if (last !== undefined) this.set({ source: source.name }, last / 1e6);
         }
@@ -251,7 +252,8 @@ export class ServiceMetrics {
       help: "Next offset to be written in the event log",
       registers,
       collect() {
-        if (self.#from) this.set(self.#from.events.nextOffset);
+        const from = attached();
+        if (from) this.set(from.events.nextOffset);
       },
     });
     new client.Gauge({
@@ -259,7 +261,8 @@ export class ServiceMetrics {
       help: "Next offset to be written in the dead-letter log",
       registers,
       collect() {
-        if (self.#from) this.set(self.#from.deadLetters.nextOffset);
+        const from = attached();
+        if (from) this.set(from.deadLetters.nextOffset);
       },
     });
     new client.Counter({
@@ -268,7 +271,8 @@ export class ServiceMetrics {
       registers,
       collect() {
         this.reset();
-        if (self.#from) this.inc(self.#from.events.stats.syncs);
+        const from = attached();
+        if (from) this.inc(from.events.stats.syncs);
       },
     });
     new client.Counter({
@@ -277,7 +281,8 @@ export class ServiceMetrics {
       registers,
       collect() {
         this.reset();
-        if (self.#from) this.inc(self.#from.events.stats.bytes);
+        const from = attached();
+        if (from) this.inc(from.events.stats.bytes);
       },
     });
     new client.Gauge({
@@ -287,7 +292,7 @@ export class ServiceMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [name, n] of Object.entries(self.#from?.extra?.() ?? {})) {
+        for (const [name, n] of Object.entries(attached()?.extra?.() ?? {})) {
           this.set({ name }, n);
         }
       },

@@ -6,7 +6,7 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
@@ -15,7 +15,7 @@ async function freePort(): Promise<number> {
 
 /** Starts `nats-server -js` (Debian package nats-server) and waits until it accepts connections. */
 export async function startNatsServer(): Promise<NatsServer> {
-  const port = await freePort();
+  const port = freePort();
   const store = await Deno.makeTempDir({ prefix: "sda-nats-" });
   const child = new Deno.Command("nats-server", {
     args: ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", store],

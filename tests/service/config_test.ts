@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigError, defaultConfig, parseConfig } from "../../service/config.ts";
+import { type ConfigError, defaultConfig, parseConfig } from "../../service/config.ts";
 import { loadConfig } from "../../service/config_file.ts";
 import { removeDir } from "../_observations.ts";
 
