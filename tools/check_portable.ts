@@ -12,8 +12,9 @@
  *    file fails, as does an npm package outside {@link PORTABLE_NPM} or a
  *    local module outside the portable set.
  *
- * Portable files: everything under `envelope/` and `operators/`, and every
- * file under `sources/` except runtime adapters, which are named
+ * Portable files: everything under `envelope/`, `operators/` and `edge/` (the
+ * edge-worker module, SPEC §13), and every file under `sources/` except
+ * runtime adapters, which are named
  * `*_adapter.ts` (e.g. `sources/radar/tcp_adapter.ts`). Tests and benches are
  * not part of the core.
  *
@@ -31,7 +32,11 @@ export function isPortable(path: string): boolean {
   if (!path.endsWith(".ts") || path.endsWith("_test.ts") || path.endsWith("_bench.ts")) {
     return false;
   }
-  if (path.startsWith("envelope/") || path.startsWith("operators/")) return true;
+  if (
+    path.startsWith("envelope/") || path.startsWith("operators/") || path.startsWith("edge/")
+  ) {
+    return true;
+  }
   return path.startsWith("sources/") && !path.endsWith("_adapter.ts");
 }
 
@@ -46,7 +51,7 @@ async function walk(root: string, dir: string, out: string[]): Promise<void> {
 /** The portable files under `root`, sorted. */
 export async function portableFiles(root: string): Promise<string[]> {
   const files: string[] = [];
-  for (const dir of ["envelope", "operators", "sources"]) {
+  for (const dir of ["envelope", "operators", "sources", "edge"]) {
     try {
       await walk(root, dir, files);
     } catch (error) {

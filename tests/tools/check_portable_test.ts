@@ -18,11 +18,12 @@ async function copyProject(to: string): Promise<void> {
   }
 }
 
-Deno.test("isPortable() covers envelope/, operators/ and sources/ except *_adapter.ts", () => {
+Deno.test("isPortable() covers envelope/, operators/, edge/ and sources/ except *_adapter.ts", () => {
   assert.equal(isPortable("envelope/time.ts"), true);
   assert.equal(isPortable("operators/merge_stream.ts"), true);
   assert.equal(isPortable("sources/radar/tdm_decoder.ts"), true);
   assert.equal(isPortable("sources/radar/tcp_adapter.ts"), false);
+  assert.equal(isPortable("edge/worker.ts"), true);
   assert.equal(isPortable("sinks/segment_log.ts"), false);
   assert.equal(isPortable("service/pipeline.ts"), false);
 });
