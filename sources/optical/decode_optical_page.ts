@@ -1,0 +1,140 @@
+/**
+ * The optical page decoder (SPEC §5): one archive page of UDL-style EO
+ * observations, CSV or JSON, into Observations and dead letters. The HTTP
+ * source, the replay and the edge worker all decode through it.
+ *
+ * Portable: web APIs only.
+ *
+ * @module
+ */
+
+import type { DeadLetter } from "../../envelope/dead_letter.ts";
+import type { OpticalObservation } from "../../envelope/observation.ts";
+import type { DecodeContext } from "../decode_context.ts";
+import { decodeCsv } from "./_decode_csv.ts";
+import { decodeJson } from "./_decode_json.ts";
+import { mediaType } from "./_media_type.ts";
+import { type OpticalFormat, RowMapper } from "./_row_mapper.ts";
+
+/** What one page decodes to. */
+export interface OpticalPage {
+  /** Valid observations, in page order. */
+  observations: OpticalObservation[];
+  /** One per record (or page) that could not become an observation, in page order. */
+  deadLetters: DeadLetter[];
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+const lenientUtf8 = new TextDecoder("utf-8");
+
+/**
+ * Decodes one archive page, choosing CSV or JSON by `contentType`
+ * (`text/csv`, `application/json`; parameters such as `charset` allowed).
+ *
+ * * Every record becomes an Observation or a dead letter, never nothing;
+ *   a bad record never stops the page. Unparseable values (`"12.3.4"` for
+ *   `ra`, a CSV record with the wrong number of fields, a JSON record that
+ *   is not an object) are `decoding` dead letters; values that parse but
+ *   break a SPEC §5 rule (`ra` outside [0, 360), a missing required field,
+ *   an `obTime` that is not a valid instant) are `validation` dead letters.
+ *   `raw` is the CSV record's text or the JSON record re-serialised; `ref`
+ *   its `id` where it has one.
+ * * An unsupported Content-Type, a body that is not JSON, or JSON that is
+ *   not an array is one `decoding` dead letter for the whole page.
+ * * A UTF-8 byte order mark is ignored; bodies that are not valid UTF-8
+ *   dead-letter the records with the undecodable bytes, not the page.
+ * * `provenance.meta` holds `uct`, `dataMode`, `source` and the unknown
+ *   columns. Types: JSON values as they are (objects and arrays as JSON
+ *   text); CSV cells as text, except `uct` `true`/`false`, which become
+ *   booleans as in the JSON form.
+ *
+ * `t_rx` is the receive time of the page (`receiveTime(ctx)`, once per
+ * page), or `t_obs` with a deterministic context.
+ *
+ * @example Decode a CSV page
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeOpticalPage } from "./decode_optical_page.ts";
+ *
+ * const csv = "id,obTime,idSensor,satNo,ra,declination\n" +
+ *   "EO-1,2026-11-25T12:00:00.123456Z,MAUI-1,25544,123.4,-12.5\n" +
+ *   "EO-2,2026-11-25T12:00:01Z,MAUI-1,25544,360,-12.5\n";
+ * const ctx = { source: "archive", transport: "replay" as const, peer: "optical/p.csv", deterministic: true };
+ * const page = decodeOpticalPage(csv, "text/csv", ctx);
+ * assert.equal(page.observations.length, 1);
+ * assert.deepEqual(page.observations[0].measurement, { ra_deg: 123.4, dec_deg: -12.5, frame: "J2000" });
+ * assert.deepEqual(page.observations[0].target, { norad: 25544, id: "25544" });
+ * assert.equal(page.deadLetters[0].stage, "validation");
+ * assert.equal(page.deadLetters[0].reason, "ra value out of range [0, 360): 360");
+ * ```
+ *
+ * @example An unsupported Content-Type is one dead letter
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeOpticalPage } from "./decode_optical_page.ts";
+ *
+ * const ctx = { source: "archive", transport: "http" as const, peer: "http://127.0.0.1:7002/eo", now: () => 0 };
+ * const page = decodeOpticalPage("<html></html>", "text/html", ctx);
+ * assert.equal(page.observations.length, 0);
+ * assert.equal(page.deadLetters[0].reason, 'Unsupported Content-Type: "text/html"');
+ * ```
+ */
+export function decodeOpticalPage(
+  body: string | Uint8Array,
+  contentType: string,
+  ctx: DecodeContext,
+): OpticalPage {
+  const type = mediaType(contentType);
+  const format: OpticalFormat = type.format ?? guessFormat(body);
+  const mapper = new RowMapper(ctx, format);
+  let text: string;
+  let invalidUtf8 = false;
+  if (typeof body === "string") {
+    text = body.charCodeAt(0) === 0xfeff ? body.slice(1) : body;
+  } else if (
+    type.charset !== undefined && type.charset !== "utf-8" && type.charset !== "utf8" &&
+    type.charset !== "us-ascii"
+  ) {
+    let decoder: TextDecoder;
+    try {
+      decoder = new TextDecoder(type.charset);
+    } catch {
+      mapper.fail("decoding", `Unsupported charset: "${type.charset}"`, lenientUtf8.decode(body));
+      return mapper;
+    }
+    text = decoder.decode(body);
+  } else {
+    // TextDecoder drops a leading UTF-8 BOM by itself.
+    try {
+      text = strictUtf8.decode(body);
+    } catch {
+      text = lenientUtf8.decode(body);
+      invalidUtf8 = true;
+    }
+  }
+  if (type.format === undefined) {
+    mapper.fail("decoding", `Unsupported Content-Type: ${JSON.stringify(contentType)}`, text);
+  } else if (type.format === "udl-eo-csv") {
+    decodeCsv(text, mapper, invalidUtf8);
+  } else if (invalidUtf8) {
+    mapper.fail("decoding", "JSON page is not valid UTF-8", text);
+  } else {
+    decodeJson(text, mapper);
+  }
+  return { observations: mapper.observations, deadLetters: mapper.deadLetters };
+}
+
+/** The format a dead letter names when the Content-Type names none. */
+function guessFormat(body: string | Uint8Array): OpticalFormat {
+  for (let i = 0; i < body.length && i < 64; i++) {
+    const c = typeof body === "string" ? body.charCodeAt(i) : body[i];
+    if (c === 0x5b || c === 0x7b) return "udl-eo-json"; // [ {
+    if (
+      c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0xef && c !== 0xbb &&
+      c !== 0xbf && c !== 0xfeff
+    ) {
+      return "udl-eo-csv";
+    }
+  }
+  return "udl-eo-csv";
+}
