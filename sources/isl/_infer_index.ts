@@ -1,0 +1,77 @@
+/**
+ * Gateway indexes of malformed packets, from the sound beacons around them.
+ *
+ * Portable: web APIs only.
+ *
+ * @module
+ */
+
+import type { IslPacket, PacketFault } from "./decode_datagram.ts";
+import { BEACON_BYTES } from "./_layout.ts";
+
+/**
+ * The index of each fault, or `undefined` where it cannot be known. Beacons
+ * of an answer carry consecutive indexes (SPEC §6), so a malformed packet
+ * between two sound beacons whose indexes are as far apart as their
+ * positions takes the index its position gives. With a sound beacon on one
+ * side only, a beacon-sized (96-byte) packet still takes it; anything else
+ * (a damaged status packet, a run that is not consecutive) stays unknown.
+ * Positions count every packet except sound status packets.
+ */
+export function inferFaultIndexes(
+  packets: readonly IslPacket[],
+  faults: readonly PacketFault[],
+): (number | undefined)[] {
+  const out: (number | undefined)[] = new Array(faults.length);
+  if (faults.length === 0) return out;
+  // Slots of the sound beacons, in datagram order.
+  const slots: number[] = [];
+  const indexes: number[] = [];
+  let statusBefore = 0;
+  let p = 0;
+  const slotOf = (position: number): number => {
+    while (p < packets.length && packets[p].position < position) {
+      const packet = packets[p];
+      if (packet.type === "status") statusBefore++;
+      p++;
+    }
+    return position - statusBefore;
+  };
+  const faultSlots = new Array<number>(faults.length);
+  let f = 0;
+  for (let i = 0; i <= packets.length; i++) {
+    const position = i < packets.length ? packets[i].position : Infinity;
+    while (f < faults.length && faults[f].position < position) {
+      faultSlots[f] = slotOf(faults[f].position);
+      f++;
+    }
+    if (i < packets.length) {
+      const packet = packets[i];
+      if (packet.type === "beacon") {
+        slots.push(slotOf(packet.position));
+        indexes.push(packet.beacon.index);
+      } else {
+        slotOf(packet.position);
+      }
+    }
+  }
+  let next = 0;
+  for (let k = 0; k < faults.length; k++) {
+    const slot = faultSlots[k];
+    while (next < slots.length && slots[next] < slot) next++;
+    const before = next - 1;
+    const hasBefore = before >= 0;
+    const hasAfter = next < slots.length;
+    const beaconSized = faults[k].bytes.length === BEACON_BYTES;
+    if (hasBefore && hasAfter) {
+      const consecutive = indexes[next] - indexes[before] === slots[next] - slots[before];
+      out[k] = consecutive ? indexes[before] + (slot - slots[before]) : undefined;
+    } else if (hasBefore && beaconSized) {
+      out[k] = indexes[before] + (slot - slots[before]);
+    } else if (hasAfter && beaconSized) {
+      const index = indexes[next] - (slots[next] - slot);
+      out[k] = index >= 1 ? index : undefined;
+    }
+  }
+  return out;
+}
