@@ -1,0 +1,383 @@
+/**
+ * One gateway as a readable of batches: pacing, timeouts and the
+ * acknowledgement path around a {@link GatewayPoller}.
+ *
+ * Portable: web APIs only (the socket comes in as a {@link DatagramChannel}).
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { DeadLetter } from "../../envelope/dead_letter.ts";
+import type { Observation } from "../../envelope/observation.ts";
+import { nowMicros } from "../../envelope/time.ts";
+import type { Ack } from "../../operators/ack.ts";
+import { CheckpointQueue } from "../../operators/checkpoint_queue.ts";
+import type { IngestBatch } from "../../operators/ingest_batch.ts";
+import type { Checkpoint, SourceState } from "../source.ts";
+import type { DatagramChannel } from "./datagram_channel.ts";
+import {
+  type AnswerProgress,
+  GatewayPoller,
+  type IslGatewayState,
+  type IslLost,
+} from "./gateway_poller.ts";
+
+const log = getLogger(["sda-ingest", "isl"]);
+
+/** Batches emitted but not yet durable before the next poll waits for the oldest. */
+const MAX_IN_FLIGHT = 1024;
+/** Timeouts in a row before the gateway is reported degraded. */
+const DEGRADED_AFTER = 3;
+/** Loss is logged at most this often per gateway (never per observation). */
+const LOSS_LOG_INTERVAL_MS = 10_000;
+
+/** Options for {@link GatewayStream}. */
+export interface GatewayStreamOptions {
+  /** The configured source name. */
+  source: string;
+  /** `host:port` of the gateway. */
+  peer: string;
+  /** Opens the socket. */
+  open: () => Promise<DatagramChannel>;
+  /** Where `W` is kept. */
+  checkpoint: Checkpoint<IslGatewayState>;
+  /** Wait after an answer that was not full. */
+  pollIntervalMs: number;
+  /** Wait for an answer to complete before polling again. */
+  timeoutMs: number;
+  /** `max` of each poll. */
+  maxPackets: number;
+  /** Receive clock, µs. */
+  now?: () => number;
+}
+
+/** A gateway's readable, with its controls and status. */
+export class GatewayStream {
+  readonly readable: ReadableStream<IngestBatch>;
+  readonly started: Promise<void>;
+  readonly poller: GatewayPoller;
+  readonly peer: string;
+  state: SourceState = "starting";
+  lastReceive: number | undefined;
+  lastError: string | undefined;
+  /** Counters kept here rather than by the poller. */
+  readonly counters = { timeouts: 0, retries: 0, send_errors: 0, checkpoint_errors: 0 };
+
+  #options: GatewayStreamOptions;
+  #source: string;
+  #channel: DatagramChannel | undefined;
+  #queue: CheckpointQueue<IslGatewayState>;
+  #inFlight: Ack[] = [];
+  #controller!: ReadableStreamDefaultController<IngestBatch>;
+  #pulling = false;
+  #stopping = false;
+  #closed = false;
+  #nextPollAt = 0;
+  #wake: (() => void) | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timeoutsInRow = 0;
+  #loggedLost: IslLost = { gateway: 0, link: 0, corrupt: 0 };
+  #lossLoggedAt = -Infinity;
+  #ackFailure: unknown;
+  #stopped: Promise<void>;
+  #resolveStopped!: () => void;
+
+  constructor(options: GatewayStreamOptions) {
+    this.#options = options;
+    this.#source = options.source;
+    this.peer = options.peer;
+    this.poller = new GatewayPoller({
+      ctx: { source: options.source, transport: "udp", peer: options.peer, now: options.now },
+      maxPackets: options.maxPackets,
+    });
+    this.#queue = new CheckpointQueue((value) => this.#commit(value));
+    this.#stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
+    let resolveStarted!: () => void;
+    let rejectStarted!: (reason: unknown) => void;
+    this.started = new Promise((resolve, reject) => {
+      resolveStarted = resolve;
+      rejectStarted = reject;
+    });
+    this.started.catch(() => {});
+    this.readable = new ReadableStream<IngestBatch>({
+      start: async (controller) => {
+        this.#controller = controller;
+        try {
+          await this.#start();
+          resolveStarted();
+        } catch (error) {
+          this.#setState("down", `Cannot start polling ${this.peer}: ${message(error)}`);
+          rejectStarted(error);
+          throw error;
+        }
+      },
+      pull: async (controller) => {
+        this.#pulling = true;
+        try {
+          await this.#pull(controller);
+        } finally {
+          this.#pulling = false;
+        }
+        if (this.#stopping) this.#finish();
+      },
+      cancel: () => {
+        this.#stopping = true;
+        this.#closed = true;
+        this.#shutdown();
+        this.#resolveStopped();
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  /** The channel's counters, once it is open. */
+  get channelCounters(): Readonly<Record<string, number>> | undefined {
+    return this.#channel?.counters;
+  }
+
+  /** Stops polling and closes the readable (batches already enqueued stay readable). */
+  stop(): Promise<void> {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      this.#shutdown();
+      if (!this.#pulling) this.#finish();
+    }
+    return this.#stopped;
+  }
+
+  /** Resolves once every emitted batch is settled and the last checkpoint saved. */
+  async settled(): Promise<void> {
+    for (const ack of this.#inFlight) await ack.done.catch(() => {});
+    this.#inFlight.length = 0;
+    await this.#queue.idle();
+  }
+
+  async #start(): Promise<void> {
+    const state = await this.#options.checkpoint.load();
+    this.poller.restore(state);
+    this.#channel = await this.#options.open();
+    if (this.#stopping) {
+      this.#channel.close();
+      return;
+    }
+    log.info("Polling ISL gateway {peer} from index {after}", {
+      peer: this.peer,
+      after: this.poller.watermark,
+    });
+    this.#setState("up");
+  }
+
+  async #pull(controller: ReadableStreamDefaultController<IngestBatch>): Promise<void> {
+    if (this.#ackFailure !== undefined) throw this.#ackFailure;
+    const wait = this.#nextPollAt - performance.now();
+    if (wait > 0) await this.#sleep(wait);
+    if (this.#stopping) return;
+    await this.#boundInFlight();
+    if (this.#stopping) return;
+    const channel = this.#channel!;
+    const poller = this.poller;
+    const { timeoutMs, pollIntervalMs } = this.#options;
+    try {
+      await channel.send(poller.poll());
+    } catch (error) {
+      this.counters.send_errors++;
+      this.#setState("down", `Cannot send a poll to ${this.peer}: ${message(error)}`);
+      this.#nextPollAt = performance.now() + timeoutMs;
+      return;
+    }
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      let datagram = channel.take();
+      if (datagram === undefined) {
+        const left = deadline - performance.now();
+        datagram = left > 0 ? await channel.receive(left) : undefined;
+      }
+      if (this.#stopping) return;
+      if (datagram === undefined) {
+        this.#timedOut(controller);
+        return;
+      }
+      const receivedAt = this.#now();
+      this.lastReceive = receivedAt;
+      const out = { observations: [] as Observation[], deadLetters: [] as DeadLetter[] };
+      let progress = poller.receive(datagram, receivedAt, out);
+      let advanced = progress?.advanced ?? false;
+      // Whatever else has already arrived goes into the same batch.
+      while (!ended(progress) && (datagram = channel.take()) !== undefined) {
+        progress = poller.receive(datagram, receivedAt, out) ?? progress;
+        advanced ||= progress?.advanced ?? false;
+      }
+      this.#emit(controller, out, advanced, receivedAt);
+      if (progress?.complete) {
+        this.#timeoutsInRow = 0;
+        this.#setState("up");
+        this.#nextPollAt = progress.full ? 0 : performance.now() + pollIntervalMs;
+        this.#logLoss();
+        return;
+      }
+      if (progress?.retry) {
+        this.counters.retries++;
+        this.#nextPollAt = 0;
+        this.#logLoss();
+        return;
+      }
+    }
+  }
+
+  #timedOut(controller: ReadableStreamDefaultController<IngestBatch>): void {
+    this.counters.timeouts++;
+    const out = { observations: [] as Observation[], deadLetters: [] as DeadLetter[] };
+    const progress = this.poller.expire(out);
+    this.#emit(controller, out, progress.advanced, this.#now());
+    this.#nextPollAt = 0;
+    if (++this.#timeoutsInRow >= DEGRADED_AFTER) {
+      this.#setState(
+        "degraded",
+        `Gateway ${this.peer} did not complete an answer within ${this.#options.timeoutMs} ms ${this.#timeoutsInRow} times in a row`,
+      );
+    }
+    this.#logLoss();
+  }
+
+  #emit(
+    controller: ReadableStreamDefaultController<IngestBatch>,
+    out: { observations: Observation[]; deadLetters: DeadLetter[] },
+    advanced: boolean,
+    receivedAt: number,
+  ): void {
+    if (out.observations.length > 0 || out.deadLetters.length > 0) {
+      // The batch's ack commits W as it stands after the batch: everything
+      // up to W is in this batch or an earlier one, or counted lost.
+      const ack = this.#queue.add(this.poller.state());
+      this.#inFlight.push(ack);
+      ack.done.catch((error) => {
+        this.#ackFailure ??= error;
+      });
+      controller.enqueue({
+        observations: out.observations,
+        deadLetters: out.deadLetters,
+        acks: [ack],
+        source: this.#source,
+        receivedAt,
+      });
+    } else if (advanced) {
+      // W moved over lost indexes only: nothing to make durable first, but
+      // the commit still waits for the batches before it.
+      this.#queue.add(this.poller.state()).release();
+    }
+  }
+
+  async #boundInFlight(): Promise<void> {
+    const inFlight = this.#inFlight;
+    let settled = 0;
+    while (settled < inFlight.length && inFlight[settled].state !== "pending") settled++;
+    if (settled > 0) inFlight.splice(0, settled);
+    while (inFlight.length >= MAX_IN_FLIGHT && !this.#stopping) {
+      await inFlight[0].done.catch(() => {});
+      inFlight.shift();
+    }
+    if (this.#ackFailure !== undefined) throw this.#ackFailure;
+  }
+
+  async #commit(value: IslGatewayState): Promise<void> {
+    try {
+      await this.#options.checkpoint.save(value);
+    } catch (error) {
+      this.counters.checkpoint_errors++;
+      this.#setState("degraded", `Cannot save the watermark of ${this.peer}: ${message(error)}`);
+      log.error("Cannot save the watermark of ISL gateway {peer}: {error}", {
+        peer: this.peer,
+        error: message(error),
+      });
+      throw error;
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = resolve;
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#wake = undefined;
+        resolve();
+      }, ms);
+    });
+  }
+
+  #shutdown(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+    this.#channel?.close();
+    if (this.state !== "stopped") {
+      this.state = "stopped";
+      log.info("Stopped polling ISL gateway {peer} at index {after}", {
+        peer: this.peer,
+        after: this.poller.watermark,
+      });
+    }
+  }
+
+  #finish(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#controller.close();
+    } catch {
+      // Already closed or errored (cancelled).
+    }
+    this.#resolveStopped();
+  }
+
+  #setState(state: SourceState, error?: string): void {
+    if (error !== undefined) this.lastError = error;
+    if (state === this.state || this.state === "stopped") return;
+    const previous = this.state;
+    this.state = state;
+    if (state === "up") {
+      log.info("ISL gateway {peer} is up (was {previous})", { peer: this.peer, previous });
+    } else {
+      log.warn("ISL gateway {peer} is {state}: {error}", {
+        peer: this.peer,
+        state,
+        error: error ?? "",
+      });
+    }
+  }
+
+  #logLoss(): void {
+    const lost = this.poller.lost;
+    const logged = this.#loggedLost;
+    if (
+      lost.gateway === logged.gateway && lost.link === logged.link &&
+      lost.corrupt === logged.corrupt
+    ) return;
+    const now = performance.now();
+    if (now - this.#lossLoggedAt < LOSS_LOG_INTERVAL_MS) return;
+    log.warn(
+      "ISL gateway {peer}: {gateway} beacons lost in the gateway ring, {link} on the links, {corrupt} corrupt (since the last report)",
+      {
+        peer: this.peer,
+        gateway: lost.gateway - logged.gateway,
+        link: lost.link - logged.link,
+        corrupt: lost.corrupt - logged.corrupt,
+      },
+    );
+    this.#loggedLost = { ...lost };
+    this.#lossLoggedAt = now;
+  }
+
+  #now(): number {
+    return this.#options.now ? this.#options.now() : nowMicros();
+  }
+}
+
+function ended(progress: AnswerProgress | undefined): boolean {
+  return progress !== undefined && (progress.complete || progress.retry);
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,190 @@
+/**
+ * The ISL source on UDP sockets: the runtime adapter of the portable
+ * {@link IslPollSource}.
+ *
+ * `node:dgram` rather than `Deno.listenDatagram`, which still needs the
+ * `--unstable-net` flag; Deno implements `node:dgram` on its own UDP ops.
+ * Two of its quirks shape this file: `connect()` does not filter incoming
+ * datagrams (so the sender is checked here), and the `recvBufferSize`
+ * option makes receiving pathologically slow (so the kernel default,
+ * ~208 KiB, is kept: it holds an answer of 256 beacons six times over).
+ *
+ * @module
+ */
+
+import dgram from "node:dgram";
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
+import type { DatagramChannel, IslGateway } from "./datagram_channel.ts";
+import { IslPollSource, type IslPollSourceOptions } from "./isl_poll_source.ts";
+
+/** Datagrams queued before the source takes them; more are dropped and counted. */
+const MAX_QUEUED = 8192;
+
+/** Options for {@link IslUdpSource}: those of {@link IslPollSource} without the transport. */
+export type IslUdpSourceOptions = Omit<IslPollSourceOptions, "openChannel">;
+
+/**
+ * The ISL source (SPEC §6) polling gateways over UDP, one socket per gateway.
+ *
+ * @example Poll a gateway simulator on loopback
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { startIslSim } from "../../sim/isl.ts";
+ * import { IslUdpSource } from "./udp_adapter.ts";
+ *
+ * const sim = await startIslSim({ rate: 0 });
+ * sim.generate(10);
+ * const source = new IslUdpSource({
+ *   name: "isl",
+ *   gateways: [{ hostname: "127.0.0.1", port: sim.port }],
+ *   checkpoint: () => ({ load: () => Promise.resolve(undefined), save: () => Promise.resolve() }),
+ * });
+ * const reader = source.readable.getReader();
+ * const { value } = await reader.read();
+ * assert.equal(value!.observations.length, 10);
+ * assert.equal(value!.observations[0].provenance.peer, `127.0.0.1:${sim.port}`);
+ * value!.acks.forEach((ack) => ack.release());
+ * await source.stop();
+ * reader.releaseLock();
+ * await sim.stop();
+ * ```
+ */
+export class IslUdpSource extends IslPollSource {
+  /** Opens one UDP socket per gateway; polling starts on demand. */
+  constructor(options: IslUdpSourceOptions) {
+    super({ ...options, openChannel: openUdpChannel });
+  }
+}
+
+/**
+ * A {@link DatagramChannel} to one gateway over a UDP socket bound to an
+ * ephemeral port (on loopback when the gateway is on loopback).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import dgram from "node:dgram";
+ * import { openUdpChannel } from "./udp_adapter.ts";
+ *
+ * const echo = dgram.createSocket("udp4");
+ * await new Promise<void>((resolve) => echo.bind(0, "127.0.0.1", resolve));
+ * echo.on("message", (message, from) => echo.send(message, from.port, from.address));
+ * const channel = await openUdpChannel({ hostname: "127.0.0.1", port: echo.address().port });
+ * await channel.send(new Uint8Array([1, 2, 3]));
+ * assert.deepEqual([...(await channel.receive(1000))!], [1, 2, 3]);
+ * channel.close();
+ * echo.close();
+ * ```
+ */
+export async function openUdpChannel(gateway: IslGateway): Promise<DatagramChannel> {
+  let address = gateway.hostname.replace(/^\[(.*)\]$/, "$1");
+  let family = isIP(address);
+  if (family === 0) {
+    const found = await lookup(address);
+    address = found.address;
+    family = found.family;
+  }
+  const socket = dgram.createSocket(family === 6 ? "udp6" : "udp4");
+  const loopback = family === 6 ? address === "::1" : address.startsWith("127.");
+  const local = loopback ? (family === 6 ? "::1" : "127.0.0.1") : undefined;
+  await new Promise<void>((resolve, reject) => {
+    socket.once("error", reject);
+    socket.bind(0, local, () => {
+      socket.off("error", reject);
+      resolve();
+    });
+  });
+  return new UdpChannel(socket, address, gateway.port);
+}
+
+class UdpChannel implements DatagramChannel {
+  #socket: dgram.Socket;
+  #address: string;
+  #port: number;
+  #queue: Uint8Array[] = [];
+  #head = 0;
+  #waiter: ((datagram: Uint8Array | undefined) => void) | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  readonly counters = { foreign_datagrams: 0, dropped_datagrams: 0, socket_errors: 0 };
+  lastError: string | undefined;
+
+  constructor(socket: dgram.Socket, address: string, port: number) {
+    this.#socket = socket;
+    this.#address = address;
+    this.#port = port;
+    socket.on("message", (message: Uint8Array, from: dgram.RemoteInfo) => {
+      if (from.port !== port || from.address !== address) {
+        this.counters.foreign_datagrams++;
+        return;
+      }
+      const waiter = this.#waiter;
+      if (waiter !== undefined) {
+        this.#waiter = undefined;
+        clearTimeout(this.#timer);
+        this.#timer = undefined;
+        waiter(message);
+        return;
+      }
+      if (this.#queue.length - this.#head >= MAX_QUEUED) {
+        this.counters.dropped_datagrams++;
+        return;
+      }
+      this.#queue.push(message);
+    });
+    socket.on("error", (error: Error) => {
+      this.counters.socket_errors++;
+      this.lastError = error.message;
+    });
+  }
+
+  send(datagram: Uint8Array): Promise<void> {
+    if (this.#closed) return Promise.reject(new TypeError("Cannot send on a closed channel"));
+    return new Promise((resolve, reject) => {
+      this.#socket.send(datagram, this.#port, this.#address, (error) => {
+        if (error) reject(error);
+        else resolve();
+      });
+    });
+  }
+
+  take(): Uint8Array | undefined {
+    if (this.#head >= this.#queue.length) return undefined;
+    const datagram = this.#queue[this.#head++];
+    if (this.#head === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#head = 0;
+    }
+    return datagram;
+  }
+
+  receive(timeoutMs: number): Promise<Uint8Array | undefined> {
+    const ready = this.take();
+    if (ready !== undefined || this.#closed) return Promise.resolve(ready);
+    if (this.#waiter !== undefined) {
+      return Promise.reject(new TypeError("Cannot receive twice at once on one channel"));
+    }
+    return new Promise((resolve) => {
+      this.#waiter = resolve;
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#waiter = undefined;
+        resolve(undefined);
+      }, timeoutMs);
+    });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.(undefined);
+    this.#queue.length = 0;
+    this.#head = 0;
+    this.#socket.close();
+  }
+}
