@@ -1,0 +1,182 @@
+/**
+ * Bytes of CCSDS TDM (KVN) → batches of radar observations (SPEC §4).
+ *
+ * Portable: web APIs only.
+ *
+ * @module
+ */
+
+import { LineSplitter } from "../../operators/line_split_stream.ts";
+import type { IngestBatch } from "../../operators/ingest_batch.ts";
+import { type DecodeContext, receiveTime } from "../decode_context.ts";
+import { TdmDecoder } from "./_tdm_decoder.ts";
+
+/** Options for {@link TdmDecodeStream}. */
+export interface TdmDecodeStreamOptions {
+  /** Where the bytes come from: copied into every envelope and dead letter. */
+  ctx: DecodeContext;
+  /** Longest line accepted, in bytes without its terminator (default 4096). */
+  maxLineBytes?: number;
+  /**
+   * Close the open group when no line has arrived for this long, so the last
+   * measurement of a pass is not held back (default 20). `Infinity` disables
+   * it, so that grouping does not depend on timing (replay).
+   */
+  groupIdleMs?: number;
+  /**
+   * What to do with a last line that has no line end when the input ends.
+   * `"decode"` (the default) reads it like any line: right for a file or an
+   * HTTP body. `"dead-letter"` makes it a `framing` dead letter: right for a
+   * TCP connection, where it means the peer went away in the middle of the
+   * line and its value may be cut short.
+   */
+  incompleteLastLine?: "decode" | "dead-letter";
+}
+
+/** What a {@link TdmDecodeStream} has done so far. */
+export interface TdmDecodeStats {
+  /** Lines read (good or bad, blank lines included). */
+  lines: number;
+  /** Observations emitted. */
+  observations: number;
+  /** Dead letters emitted. */
+  deadLetters: number;
+}
+
+/**
+ * Decodes a byte stream of CCSDS TDM 1.0/2.0 messages in keyword = value
+ * notation — a socket, a file, an HTTP body — into {@link IngestBatch}es:
+ * one per input chunk that completed something, plus one per idle flush.
+ *
+ * Consecutive data lines of a segment with the same timetag form one
+ * observation, closed by a line with another timetag, `DATA_STOP`, the end
+ * of the input, or `groupIdleMs` without a line. Every input that cannot
+ * become an observation is a dead letter in the same batch.
+ *
+ * @example Two data lines with one timetag make one observation
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TdmDecodeStream } from "./tdm_decode_stream.ts";
+ *
+ * const tdm = `CCSDS_TDM_VERS = 2.0
+ * CREATION_DATE = 2026-11-25T12:00:00
+ * ORIGINATOR = XR1-OPS
+ * META_START
+ * TIME_SYSTEM = UTC
+ * PARTICIPANT_1 = XR1
+ * PARTICIPANT_2 = 49863
+ * META_STOP
+ * DATA_START
+ * RANGE = 2026-11-25T12:00:01.5 1234.5
+ * DOPPLER_INSTANTANEOUS = 2026-11-25T12:00:01.5 -1.25
+ * DATA_STOP
+ * `;
+ * const ctx = { source: "xr1", transport: "tcp" as const, peer: "127.0.0.1:50312" };
+ * const batches = await Array.fromAsync(
+ *   ReadableStream.from([new TextEncoder().encode(tdm)])
+ *     .pipeThrough(new TdmDecodeStream({ ctx })),
+ * );
+ * const [observation] = batches.flatMap((b) => b.observations);
+ * assert.equal(observation.t_obs, "2026-11-25T12:00:01.500000Z");
+ * assert.deepEqual(observation.measurement, { range_km: 1234.5, range_rate_km_s: -1.25 });
+ * assert.equal(observation.provenance.ref, "XR1-OPS/2026-11-25T12:00:00#0@10");
+ * ```
+ */
+export class TdmDecodeStream extends TransformStream<Uint8Array, IngestBatch> {
+  #decoder: TdmDecoder;
+
+  /** Creates a decoder for one input (one connection, file or body). */
+  constructor(options: TdmDecodeStreamOptions) {
+    const ctx = options.ctx;
+    const maxLineBytes = options.maxLineBytes ?? 4096;
+    const idleMs = options.groupIdleMs ?? 20;
+    const incomplete = options.incompleteLastLine ?? "decode";
+    if (!Number.isInteger(maxLineBytes) || maxLineBytes < 1) {
+      throw new RangeError(`Cannot decode with maxLineBytes below 1: ${maxLineBytes}`);
+    }
+    if (!(idleMs >= 0)) {
+      throw new RangeError(`Cannot decode with a negative groupIdleMs: ${idleMs}`);
+    }
+    if (incomplete !== "decode" && incomplete !== "dead-letter") {
+      throw new TypeError(`Unknown incompleteLastLine mode: "${incomplete}"`);
+    }
+    const splitter = new LineSplitter(maxLineBytes);
+    const decoder = new TdmDecoder(ctx, maxLineBytes);
+    const source = ctx.source;
+    const idle = Number.isFinite(idleMs);
+    let controller: TransformStreamDefaultController<IngestBatch>;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let lastLine = 0;
+    const emit = () => {
+      const out = decoder.take();
+      if (out === undefined) return;
+      controller.enqueue({
+        observations: out.observations,
+        deadLetters: out.deadLetters,
+        acks: [],
+        source,
+        receivedAt: out.receivedAt,
+      });
+    };
+    // One timer per quiet spell, not one per read: it re-arms itself for
+    // what is left of the spell when lines arrived since it was set.
+    const onTimer = () => {
+      timer = undefined;
+      if (!decoder.groupOpen) return;
+      const left = idleMs - (performance.now() - lastLine);
+      if (left > 0.5) {
+        timer = setTimeout(onTimer, left);
+        return;
+      }
+      decoder.closeGroup();
+      try {
+        emit();
+      } catch {
+        // The readable side is already closed or errored: nothing to flush to.
+      }
+    };
+    const stopTimer = () => {
+      clearTimeout(timer);
+      timer = undefined;
+    };
+    super({
+      start(c) {
+        controller = c;
+      },
+      transform(chunk) {
+        const lines = splitter.push(chunk);
+        if (lines.length === 0) return;
+        decoder.push(lines, receiveTime(ctx));
+        emit();
+        if (idle && decoder.groupOpen) {
+          lastLine = performance.now();
+          timer ??= setTimeout(onTimer, idleMs);
+        }
+      },
+      flush() {
+        stopTimer();
+        const receivedAt = receiveTime(ctx);
+        const last = splitter.end();
+        if (last.length > 0) {
+          const line = last[0];
+          if (incomplete === "dead-letter" && typeof line === "string") {
+            decoder.incomplete(line, receivedAt);
+          } else {
+            decoder.push(last, receivedAt);
+          }
+        }
+        decoder.end(receivedAt);
+        emit();
+      },
+      cancel() {
+        stopTimer();
+      },
+    } as Transformer<Uint8Array, IngestBatch>);
+    this.#decoder = decoder;
+  }
+
+  /** Lines read, observations and dead letters emitted so far. */
+  get stats(): TdmDecodeStats {
+    return this.#decoder.counts;
+  }
+}
