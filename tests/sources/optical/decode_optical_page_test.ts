@@ -1,0 +1,238 @@
+import assert from "node:assert/strict";
+import { serializeObservation } from "../../../envelope/serialize.ts";
+import type { DecodeContext } from "../../../sources/decode_context.ts";
+import { decodeOpticalPage } from "../../../sources/optical/decode_optical_page.ts";
+
+const live: DecodeContext = {
+  source: "archive",
+  transport: "http",
+  peer: "http://127.0.0.1:7002/udl/eoobservation",
+  // 2026-11-25T12:00:05.000250Z
+  now: () => Date.parse("2026-11-25T12:00:05Z") * 1000 + 250,
+};
+
+const HEADER = "id,obTime,idSensor,satNo,ra,declination";
+
+Deno.test("decodeOpticalPage() writes the SPEC §2 envelope with keys in envelope order", () => {
+  const csv = "ra,id,declination,obTime,idSensor,satNo,senalt,senlon,senlat,magUnc,mag," +
+    "referenceFrame,dataMode,uct\n" +
+    "12.5,EO-1,-3.25,2026-11-25T12:00:00.5Z,MAUI-EO-1,25544,3.05,-156.2571,20.7083,0.1,9.5," +
+    "ITRF,REAL,false\n";
+  const page = decodeOpticalPage(csv, "text/csv", live);
+  assert.equal(page.observations.length, 1);
+  const o = page.observations[0];
+  assert.match(o.id, /^[0-9a-f]{32}$/);
+  assert.equal(
+    serializeObservation(o),
+    `{"v":1,"id":"${o.id}","kind":"optical","t_obs":"2026-11-25T12:00:00.500000Z",` +
+      `"t_rx":"2026-11-25T12:00:05.000250Z","sensor":"MAUI-EO-1",` +
+      `"target":{"norad":25544,"id":"25544"},"measurement":{"ra_deg":12.5,"dec_deg":-3.25,` +
+      `"frame":"ITRF","mag":9.5,"mag_unc":0.1,"site":{"lat_deg":20.7083,"lon_deg":-156.2571,` +
+      `"alt_km":3.05}},"provenance":{"source":"archive","format":"udl-eo-csv","transport":"http",` +
+      `"peer":"http://127.0.0.1:7002/udl/eoobservation","ref":"EO-1","time_system":"UTC",` +
+      `"meta":{"uct":false,"dataMode":"REAL"}}}`,
+  );
+});
+
+Deno.test("decodeOpticalPage() gives the same observation id for the same record in CSV and JSON", () => {
+  const csv = decodeOpticalPage(
+    `${HEADER}\nEO-1,2026-11-25T12:00:00Z,MAUI-EO-1,25544,10.5,-3\n`,
+    "text/csv",
+    live,
+  );
+  const json = decodeOpticalPage(
+    JSON.stringify([{
+      id: "EO-1",
+      obTime: "2026-11-25T12:00:00Z",
+      idSensor: "MAUI-EO-1",
+      satNo: 25544,
+      ra: 10.5,
+      declination: -3,
+    }]),
+    "application/json; charset=utf-8",
+    live,
+  );
+  assert.equal(csv.observations[0].id, json.observations[0].id);
+  assert.equal(json.observations[0].provenance.format, "udl-eo-json");
+});
+
+Deno.test("decodeOpticalPage() stamps one receive time per page on observations and dead letters", () => {
+  let calls = 0;
+  const ctx = { ...live, now: () => (calls++, 1_764_072_005_000_250) };
+  const page = decodeOpticalPage(
+    `${HEADER}\nEO-1,2026-11-25T12:00:00Z,S,1,1,1\nEO-2,2026-11-25T12:00:01Z,S,1,400,1\n` +
+      `EO-3,2026-11-25T12:00:02Z,S,1,2,1\n`,
+    "text/csv",
+    ctx,
+  );
+  assert.equal(calls, 1);
+  assert.deepEqual(page.observations.map((o) => o.t_rx), [
+    "2025-11-25T12:00:05.000250Z",
+    "2025-11-25T12:00:05.000250Z",
+  ]);
+  assert.equal(page.deadLetters[0].t_rx, "2025-11-25T12:00:05.000250Z");
+});
+
+Deno.test("decodeOpticalPage() chooses the format by Content-Type and dead-letters an unsupported one", () => {
+  const csv = `${HEADER}\nEO-1,2026-11-25T12:00:00Z,S,1,1,1\n`;
+  const json =
+    '[{"id":"EO-1","obTime":"2026-11-25T12:00:00Z","idSensor":"S","ra":1,"declination":1}]';
+  for (const type of ["text/csv", "TEXT/CSV; charset=UTF-8", "application/csv"]) {
+    assert.equal(decodeOpticalPage(csv, type, live).observations.length, 1, type);
+  }
+  for (const type of ["application/json", "application/vnd.udl+json", "text/json"]) {
+    assert.equal(decodeOpticalPage(json, type, live).observations.length, 1, type);
+  }
+  const html = decodeOpticalPage("<html>maintenance</html>", "text/html; charset=utf-8", live);
+  assert.deepEqual(html.observations, []);
+  assert.deepEqual(html.deadLetters, [{
+    v: 1,
+    t_rx: "2026-11-25T12:00:05.000250Z",
+    source: "archive",
+    format: "udl-eo-csv",
+    peer: "http://127.0.0.1:7002/udl/eoobservation",
+    stage: "decoding",
+    reason: 'Unsupported Content-Type: "text/html; charset=utf-8"',
+    raw: "<html>maintenance</html>",
+  }]);
+  // A JSON-looking body names the JSON format in its dead letter.
+  const other = decodeOpticalPage(json, "application/xml", live);
+  assert.equal(other.deadLetters[0].format, "udl-eo-json");
+});
+
+Deno.test("decodeOpticalPage() decodes a declared non-UTF-8 charset", () => {
+  const body = new Uint8Array([
+    ...new TextEncoder().encode(`${HEADER},remarks\nEO-1,2026-11-25T12:00:00Z,S,1,1,1,Caf`),
+    0xe9,
+    0x0a,
+  ]);
+  const page = decodeOpticalPage(body, "text/csv; charset=iso-8859-1", live);
+  assert.deepEqual(page.observations[0].provenance.meta, { remarks: "Café" });
+  const unknown = decodeOpticalPage(body, "text/csv; charset=x-no-such", live);
+  assert.equal(unknown.deadLetters[0].reason, 'Unsupported charset: "x-no-such"');
+});
+
+Deno.test("decodeOpticalPage() takes a BOM, CRLF and LF mixed in one page, and skips blank lines", () => {
+  const text =
+    `\ufeff${HEADER}\r\nEO-1,2026-11-25T12:00:00Z,S,1,1,1\n\r\n\nEO-2,2026-11-25T12:00:01Z,S,1,2,2\r\n`;
+  const page = decodeOpticalPage(text, "text/csv", live);
+  assert.deepEqual(page.deadLetters, []);
+  assert.deepEqual(page.observations.map((o) => [o.provenance.ref, o.measurement.dec_deg]), [
+    ["EO-1", 1],
+    ["EO-2", 2],
+  ]);
+  // A page with bare CR line ends (no LF at all).
+  const cr = decodeOpticalPage(
+    text.replaceAll("\r\n", "\r").replaceAll("\n", ""),
+    "text/csv",
+    live,
+  );
+  assert.equal(cr.observations.length, 2);
+});
+
+Deno.test("decodeOpticalPage() keeps a repeated column apart as name#2 and the first one mapping", () => {
+  const page = decodeOpticalPage(
+    `${HEADER},ra,__proto__\nEO-1,2026-11-25T12:00:00Z,S,1,10,1,20,x\n`,
+    "text/csv",
+    live,
+  );
+  const o = page.observations[0];
+  assert.equal(o.measurement.ra_deg, 10);
+  assert.deepEqual(Object.entries(o.provenance.meta), [["ra#2", "20"], ["__proto__", "x"]]);
+  assert.match(serializeObservation(o), /"meta":\{"ra#2":"20","__proto__":"x"\}/);
+});
+
+Deno.test("decodeOpticalPage() reads only plain decimal numbers", () => {
+  const cases: [string, number | string][] = [
+    ["12", 12],
+    ["-0.5", -0.5],
+    ["+7.25", 7.25],
+    [".5", 0.5],
+    ["5.", 5],
+    ["1.5e2", 150],
+    ["2E-1", 0.2],
+    [" 1", 'Cannot parse mag value as a number: " 1"'],
+    ["1 ", 'Cannot parse mag value as a number: "1 "'],
+    ["Infinity", 'Cannot parse mag value as a number: "Infinity"'],
+    ["1e999", 'Cannot parse mag value as a number: "1e999"'],
+    ["0b1", 'Cannot parse mag value as a number: "0b1"'],
+    ["1,5", "CSV record has 8 fields, the header has 7"],
+  ];
+  for (const [text, expected] of cases) {
+    const page = decodeOpticalPage(
+      `${HEADER},mag\nEO-1,2026-11-25T12:00:00Z,S,1,1,1,${text}\n`,
+      "text/csv",
+      live,
+    );
+    if (typeof expected === "number") {
+      assert.equal(page.observations[0]?.measurement.mag, expected, text);
+    } else {
+      assert.equal(page.deadLetters[0]?.reason, expected, text);
+      assert.equal(page.deadLetters[0].stage, "decoding", text);
+    }
+  }
+});
+
+Deno.test("decodeOpticalPage() reads a satNo with and without an origObjectId", () => {
+  const page = decodeOpticalPage(
+    "id,obTime,idSensor,satNo,origObjectId,ra,declination\n" +
+      "A,2026-11-25T12:00:00Z,S,25544,1998-067A,1,1\n" +
+      "B,2026-11-25T12:00:00Z,S,25544,,1,1\n" +
+      "C,2026-11-25T12:00:00Z,S,,1998-067A,1,1\n" +
+      "D,2026-11-25T12:00:00Z,S,,,1,1\n" +
+      "E,2026-11-25T12:00:00Z,S,007,,1,1\n",
+    "text/csv",
+    live,
+  );
+  assert.deepEqual(page.observations.map((o) => o.target), [
+    { norad: 25544, id: "1998-067A" },
+    { norad: 25544, id: "25544" },
+    { norad: null, id: "1998-067A" },
+    { norad: null, id: null },
+    { norad: 7, id: "7" },
+  ]);
+});
+
+Deno.test("decodeOpticalPage() maps site only when senlat, senlon and senalt are all present", () => {
+  const page = decodeOpticalPage(
+    `${HEADER},senlat,senlon,senalt\n` +
+      "A,2026-11-25T12:00:00Z,S,1,1,1,20.5,-156.25,3.05\n" +
+      "B,2026-11-25T12:00:00Z,S,1,1,1,20.5,-156.25,\n" +
+      "C,2026-11-25T12:00:00Z,S,1,1,1,,-156.25,3.05\n" +
+      "D,2026-11-25T12:00:00Z,S,1,1,1,20.5,,3.05\n",
+    "text/csv",
+    live,
+  );
+  assert.deepEqual(page.observations.map((o) => o.measurement.site), [
+    { lat_deg: 20.5, lon_deg: -156.25, alt_km: 3.05 },
+    undefined,
+    undefined,
+    undefined,
+  ]);
+});
+
+Deno.test("decodeOpticalPage() reads a string body like the same bytes", () => {
+  const text = `\ufeff${HEADER}\nEO-1,2026-11-25T12:00:00Z,S,1,1,1\n`;
+  assert.deepEqual(
+    decodeOpticalPage(text, "text/csv", live),
+    decodeOpticalPage(new TextEncoder().encode(text), "text/csv", live),
+  );
+});
+
+Deno.test("decodeOpticalPage() dead-letters a JSON page that is not an array", () => {
+  const page = decodeOpticalPage('{"id":"EO-1"}', "application/json", live);
+  assert.equal(page.deadLetters.length, 1);
+  assert.equal(page.deadLetters[0].reason, "JSON page is not an array: an object");
+  assert.equal(page.deadLetters[0].raw, '{"id":"EO-1"}');
+});
+
+Deno.test("decodeOpticalPage() cuts the raw text of a huge bad record to 64 KiB", () => {
+  const big = "x".repeat(100_000);
+  const page = decodeOpticalPage(
+    `${HEADER},remarks\nEO-1,2026-11-25T12:00:00Z,S,1,400,1,${big}\n`,
+    "text/csv",
+    live,
+  );
+  assert.equal(page.deadLetters[0].reason, "ra value out of range [0, 360): 400");
+  assert.equal((page.deadLetters[0].raw as string).length, 65_536);
+});
