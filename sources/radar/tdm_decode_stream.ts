@@ -144,6 +144,9 @@ export class TdmDecodeStream extends TransformStream<Uint8Array, IngestBatch> {
         controller = c;
       },
       transform(chunk) {
+        if (!(chunk instanceof Uint8Array)) {
+          throw new TypeError(`Cannot decode TDM from a ${typeof chunk}: expected Uint8Array`);
+        }
         const lines = splitter.push(chunk);
         if (lines.length === 0) return;
         decoder.push(lines, receiveTime(ctx));
