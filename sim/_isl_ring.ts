@@ -15,6 +15,9 @@ export class BeaconRing {
   readonly capacity: number;
   #newest = 0;
   #overwritten = 0;
+  #overwrittenUnsent = 0;
+  /** Highest index ever sent in an answer. */
+  sentUpTo = 0;
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 24) {
@@ -39,11 +42,19 @@ export class BeaconRing {
     return this.#overwritten;
   }
 
+  /** Beacons overwritten before any answer carried them: loss the service must count. */
+  get overwrittenUnsent(): number {
+    return this.#overwrittenUnsent;
+  }
+
   /** Takes the next index; returns its byte offset in {@link BeaconRing.bytes}. */
   push(): { index: number; offset: number } {
     const index = ++this.#newest;
     if (index > 0xffffffff) throw new RangeError("Gateway index overflowed u32");
-    if (index > this.capacity) this.#overwritten++;
+    if (index > this.capacity) {
+      this.#overwritten++;
+      if (index - this.capacity > this.sentUpTo) this.#overwrittenUnsent++;
+    }
     return { index, offset: this.offsetOf(index) };
   }
 

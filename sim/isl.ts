@@ -55,8 +55,13 @@ export interface IslSimOptions {
 export interface IslSimCounters {
   /** Beacons generated (= newest index). */
   beacons: number;
-  /** Beacons overwritten in the ring: the gateway loss a service may have to count. */
+  /** Beacons overwritten in the ring. */
   ring_dropped: number;
+  /**
+   * Beacons overwritten before any answer had carried them: exactly the
+   * gateway loss a service polling from where it left off must count.
+   */
+  ring_dropped_unsent: number;
   /** Poll requests answered. */
   polls: number;
   /** Datagrams that were not a sound poll request (ignored). */
@@ -119,6 +124,7 @@ export class IslGatewaySim {
   readonly counters: IslSimCounters = {
     beacons: 0,
     ring_dropped: 0,
+    ring_dropped_unsent: 0,
     polls: 0,
     bad_polls: 0,
     datagrams_sent: 0,
@@ -194,6 +200,7 @@ export class IslGatewaySim {
     }
     this.counters.beacons = ring.newest;
     this.counters.ring_dropped = ring.overwritten;
+    this.counters.ring_dropped_unsent = ring.overwrittenUnsent;
   }
 
   /** Starts generating `rate` beacons per second (called by {@link startIslSim}). */
@@ -241,7 +248,7 @@ export class IslGatewaySim {
   summary(): string {
     const c = this.counters;
     const { oldest, newest } = this.held;
-    return `sim isl ${this.address}: generated ${c.beacons} beacons (ring dropped ${c.ring_dropped}, holds ${oldest}–${newest}); answered ${c.polls} polls with ${c.datagrams_sent} datagrams (${c.datagrams_dropped} dropped, ${c.beacons_sent} beacons sent, ${c.beacons_corrupted} corrupt); ${c.bad_polls} bad polls`;
+    return `sim isl ${this.address}: generated ${c.beacons} beacons (ring dropped ${c.ring_dropped}, ${c.ring_dropped_unsent} of them never sent; holds ${oldest}–${newest}); answered ${c.polls} polls with ${c.datagrams_sent} datagrams (${c.datagrams_dropped} dropped, ${c.beacons_sent} beacons sent, ${c.beacons_corrupted} corrupt); ${c.bad_polls} bad polls`;
   }
 
   #answer(message: Uint8Array, from: dgram.RemoteInfo): void {
@@ -287,6 +294,7 @@ export class IslGatewaySim {
       }
       this.counters.datagrams_sent++;
       this.counters.beacons_sent += n;
+      if (n > 0 && index - 1 > ring.sentUpTo) ring.sentUpTo = index - 1;
       this.#socket.send(bytes, from.port, from.address);
     }
   }

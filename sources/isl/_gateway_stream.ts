@@ -71,6 +71,8 @@ export class GatewayStream {
   #inFlight: Ack[] = [];
   #controller!: ReadableStreamDefaultController<IngestBatch>;
   #pulling = false;
+  /** Batches enqueued so far. */
+  #batches = 0;
   #stopping = false;
   #closed = false;
   #nextPollAt = 0;
@@ -115,7 +117,11 @@ export class GatewayStream {
       pull: async (controller) => {
         this.#pulling = true;
         try {
-          await this.#pull(controller);
+          // A pull that enqueues nothing is not called again (WHATWG
+          // streams re-pull only when a read arrived meanwhile), so keep
+          // polling until an answer yields a batch.
+          const before = this.#batches;
+          while (!this.#stopping && this.#batches === before) await this.#pull(controller);
         } finally {
           this.#pulling = false;
         }
@@ -253,6 +259,7 @@ export class GatewayStream {
       ack.done.catch((error) => {
         this.#ackFailure ??= error;
       });
+      this.#batches++;
       controller.enqueue({
         observations: out.observations,
         deadLetters: out.deadLetters,

@@ -7,10 +7,10 @@
  */
 
 import type { IngestBatch } from "../../operators/ingest_batch.ts";
-import { MergeStream } from "../../operators/merge_stream.ts";
 import type { Checkpoint, Source, SourceState, SourceStatus } from "../source.ts";
 import { type DatagramChannel, gatewayPeer, type IslGateway } from "./datagram_channel.ts";
 import type { IslGatewayState } from "./gateway_poller.ts";
+import { demandMerge } from "./_demand_merge.ts";
 import { GatewayStream } from "./_gateway_stream.ts";
 
 /** Options for {@link IslPollSource}. */
@@ -93,7 +93,7 @@ export class IslPollSource implements Source {
   readonly name: string;
   /** Always `"isl"`. */
   readonly kind = "isl" as const;
-  /** Batches from every gateway, merged fairly. */
+  /** Batches from every gateway, merged in arrival order; read on demand only. */
   readonly readable: ReadableStream<IngestBatch>;
   /** Resolves once every gateway's socket is open and its watermark loaded. */
   readonly started: Promise<void>;
@@ -134,9 +134,9 @@ export class IslPollSource implements Source {
         now: options.now,
       });
     });
-    const merge = new MergeStream<IngestBatch>({ closeWhenEmpty: true });
-    for (const gateway of this.#gateways) merge.add(gateway.readable);
-    this.readable = merge.readable;
+    this.readable = this.#gateways.length === 1
+      ? this.#gateways[0].readable
+      : demandMerge(this.#gateways.map((gateway) => gateway.readable));
     this.started = Promise.all(this.#gateways.map((g) => g.started)).then(() => {});
     this.started.catch(() => {});
   }

@@ -1,0 +1,224 @@
+import assert from "node:assert/strict";
+import type { DeadLetter } from "../../../envelope/dead_letter.ts";
+import type { Observation } from "../../../envelope/observation.ts";
+import { encodeBeacon } from "../../../sources/isl/beacon.ts";
+import { GatewayPoller } from "../../../sources/isl/gateway_poller.ts";
+import { decodePoll } from "../../../sources/isl/poll_request.ts";
+import { encodeStatus } from "../../../sources/isl/status_packet.ts";
+import { handBeacon } from "./_make_fixtures.ts";
+
+const ctx = { source: "isl", transport: "udp" as const, peer: "127.0.0.1:7003", now: () => 0 };
+
+/** Link sequence count of the beacon with gateway index `i` (APID 1), overridable per test. */
+type Seqs = (index: number) => number;
+const plain: Seqs = (i) => i;
+
+function beacon(index: number, seqs: Seqs = plain, corrupt = false): Uint8Array {
+  const bytes = encodeBeacon(handBeacon(index, 1, seqs(index) % 16384));
+  if (corrupt) bytes[30] ^= 0x10;
+  return bytes;
+}
+
+function datagram(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+function status(seq: number, oldest: number, newest: number, count: number): Uint8Array {
+  return encodeStatus({ seq, oldest, newest, count });
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+function sink() {
+  return { observations: [] as Observation[], deadLetters: [] as DeadLetter[] };
+}
+
+const refs = (out: { observations: Observation[] }) =>
+  out.observations.map((o) => Number(o.provenance.ref));
+
+Deno.test("GatewayPoller() ignores an answer whose status echoes an older poll", () => {
+  const poller = new GatewayPoller({ ctx, maxPackets: 10 });
+  const old = decodePoll(poller.poll());
+  const current = decodePoll(poller.poll());
+  assert.equal(current.seq, old.seq + 1);
+  const out = sink();
+  const stale = poller.receive(datagram([status(old.seq, 1, 2, 2), beacon(1), beacon(2)]), 0, out);
+  assert.equal(stale, undefined);
+  assert.equal(out.observations.length, 0);
+  assert.equal(poller.counters.stale_answers, 1);
+  const fresh = poller.receive(
+    datagram([status(current.seq, 1, 2, 2), beacon(1), beacon(2)]),
+    0,
+    out,
+  );
+  assert.deepEqual(fresh, { advanced: true, complete: true, full: false, retry: false });
+  assert.deepEqual(refs(out), [1, 2]);
+});
+
+Deno.test("GatewayPoller() counts what the gateway overwrote as lost and moves W to oldest − 1", () => {
+  const poller = new GatewayPoller({ ctx, maxPackets: 4 });
+  poller.restore({ after: 10 });
+  const poll = decodePoll(poller.poll());
+  assert.equal(poll.after, 10);
+  const out = sink();
+  // The ring now holds 101…200: 11…100 are gone.
+  const progress = poller.receive(
+    datagram([status(poll.seq, 101, 200, 4), ...range(101, 104).map((i) => beacon(i))]),
+    0,
+    out,
+  );
+  assert.deepEqual(progress, { advanced: true, complete: true, full: true, retry: false });
+  assert.deepEqual(poller.lost, { gateway: 90, link: 0, corrupt: 0 });
+  assert.equal(poller.watermark, 104);
+  // The link count jumps from before the loss; those beacons are gateway loss, not link loss.
+  assert.deepEqual(refs(out), [101, 102, 103, 104]);
+});
+
+Deno.test("GatewayPoller() asks again for a corrupt beacon and counts it lost after 3 answers", () => {
+  const poller = new GatewayPoller({ ctx, maxPackets: 5 });
+  const letters: DeadLetter[] = [];
+  for (let answer = 1; answer <= 3; answer++) {
+    const poll = decodePoll(poller.poll());
+    const out = sink();
+    const first = poll.after + 1;
+    const progress = poller.receive(
+      datagram([
+        status(poll.seq, 1, 5, 5 - poll.after),
+        ...range(first, 5).map((i) => beacon(i, plain, i === 3)),
+      ]),
+      0,
+      out,
+    );
+    letters.push(...out.deadLetters);
+    if (answer < 3) {
+      // Index 3 is missing: re-poll at once from W = 2.
+      assert.deepEqual(progress, {
+        advanced: answer === 1,
+        complete: false,
+        full: false,
+        retry: true,
+      });
+      assert.equal(poller.watermark, 2);
+    } else {
+      assert.deepEqual(progress, { advanced: true, complete: true, full: false, retry: false });
+      assert.equal(poller.watermark, 5);
+    }
+  }
+  assert.deepEqual(poller.lost, { gateway: 0, link: 0, corrupt: 1 });
+  assert.deepEqual(letters.map((d) => [d.stage, d.ref]), [
+    ["framing", "3"],
+    ["framing", "3"],
+    ["framing", "3"],
+  ]);
+  assert.match(letters[0].reason, /^Bad CRC/);
+  assert.deepEqual(letters[0].raw, {
+    base64: btoa(String.fromCharCode(...beacon(3, plain, true))),
+  });
+});
+
+Deno.test("GatewayPoller() counts a link gap once, in index order, whatever is sent again", () => {
+  // Link 1 counts 10, 11, 12, then 16: 13, 14, 15 never reached the gateway.
+  const seqs: Seqs = (i) => (i <= 3 ? 9 + i : 12 + i);
+  const poller = new GatewayPoller({ ctx, maxPackets: 6 });
+  let poll = decodePoll(poller.poll());
+  const out = sink();
+  // Datagrams: [status, 1, 2], [3, 4] lost, [5, 6].
+  poller.receive(datagram([status(poll.seq, 1, 6, 6), beacon(1, seqs), beacon(2, seqs)]), 0, out);
+  const progress = poller.receive(datagram([beacon(5, seqs), beacon(6, seqs)]), 0, out);
+  assert.deepEqual(progress, { advanced: false, complete: false, full: false, retry: true });
+  assert.deepEqual(refs(out), [1, 2, 5, 6]); // 5 and 6 are emitted at once…
+  assert.equal(poller.watermark, 2); // …but W stays before the gap
+  assert.equal(poller.lost.link, 0);
+  poll = decodePoll(poller.poll());
+  assert.equal(poll.after, 2);
+  const again = sink();
+  poller.receive(
+    datagram([status(poll.seq, 1, 6, 4), ...range(3, 6).map((i) => beacon(i, seqs))]),
+    0,
+    again,
+  );
+  assert.deepEqual(refs(again), [3, 4, 5, 6]); // 5 and 6 again: the log's dedupe drops them
+  assert.equal(poller.watermark, 6);
+  assert.deepEqual(poller.lost, { gateway: 0, link: 3, corrupt: 0 });
+  // The same ids, so the repeats are duplicates, not new observations.
+  assert.equal(again.observations[2].id, out.observations[2].id);
+});
+
+Deno.test("GatewayPoller() does not count the 16383 → 0 wrap as link loss", () => {
+  const seqs: Seqs = (i) => 16380 + i; // 16381, 16382, 16383, 0, 1
+  const poller = new GatewayPoller({ ctx, maxPackets: 5 });
+  const poll = decodePoll(poller.poll());
+  poller.receive(
+    datagram([status(poll.seq, 1, 5, 5), ...range(1, 5).map((i) => beacon(i, seqs))]),
+    0,
+    sink(),
+  );
+  assert.equal(poller.watermark, 5);
+  assert.deepEqual(poller.lost, { gateway: 0, link: 0, corrupt: 0 });
+  assert.deepEqual(poller.state(), { after: 5, seqs: { "1": 1 } });
+});
+
+Deno.test("GatewayPoller() resumes link counting from a checkpoint", () => {
+  const poller = new GatewayPoller({ ctx, maxPackets: 5 });
+  poller.restore({ after: 4, seqs: { "1": 2 } });
+  const poll = decodePoll(poller.poll());
+  poller.receive(datagram([status(poll.seq, 1, 5, 1), beacon(5)]), 0, sink());
+  assert.equal(poller.lost.link, 2); // 3 and 4 skipped between the checkpoint's 2 and 5
+});
+
+Deno.test("GatewayPoller() takes the beacons of an answer whose status never came when it times out", () => {
+  const poller = new GatewayPoller({ ctx, maxPackets: 8 });
+  poller.poll();
+  const out = sink();
+  assert.equal(poller.receive(datagram(range(1, 3).map((i) => beacon(i))), 0, out), undefined);
+  assert.equal(out.observations.length, 0); // held until its status arrives
+  const progress = poller.expire(out);
+  assert.deepEqual(progress, { advanced: true, complete: false, full: false, retry: false });
+  assert.deepEqual(refs(out), [1, 2, 3]);
+  assert.equal(poller.watermark, 3);
+});
+
+Deno.test("GatewayPoller() goes back to W = 0 when the gateway restarted with new indexes", () => {
+  const poller = new GatewayPoller({ ctx, maxPackets: 8 });
+  poller.restore({ after: 500, seqs: { "1": 7 } });
+  const poll = decodePoll(poller.poll());
+  const progress = poller.receive(datagram([status(poll.seq, 1, 10, 0)]), 0, sink());
+  assert.deepEqual(progress, { advanced: true, complete: true, full: false, retry: false });
+  assert.equal(poller.counters.gateway_resets, 1);
+  assert.deepEqual(poller.state(), { after: 0, seqs: {} });
+  assert.equal(decodePoll(poller.poll()).after, 0);
+});
+
+Deno.test("GatewayPoller() yields one dead letter and every good beacon of a datagram with one corrupt packet", () => {
+  const poller = new GatewayPoller({ ctx, maxPackets: 6 });
+  const poll = decodePoll(poller.poll());
+  const out = sink();
+  const progress = poller.receive(
+    datagram([status(poll.seq, 1, 6, 6), ...range(1, 6).map((i) => beacon(i, plain, i === 4))]),
+    0,
+    out,
+  );
+  assert.deepEqual(refs(out), [1, 2, 3, 5, 6]);
+  assert.deepEqual(out.deadLetters.map((d) => [d.stage, d.ref, d.peer]), [
+    ["framing", "4", "127.0.0.1:7003"],
+  ]);
+  assert.equal(poller.watermark, 3);
+  assert.equal(progress?.retry, true);
+});
+
+Deno.test("GatewayPoller() rejects a status that contradicts itself", () => {
+  const poller = new GatewayPoller({ ctx, maxPackets: 4 });
+  const poll = decodePoll(poller.poll());
+  // count 9 > max 4
+  assert.equal(poller.receive(datagram([status(poll.seq, 1, 20, 9)]), 0, sink()), undefined);
+  assert.equal(poller.counters.bad_status, 1);
+  assert.throws(() => new GatewayPoller({ ctx, maxPackets: 65536 }), RangeError);
+});

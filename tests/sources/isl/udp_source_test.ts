@@ -1,0 +1,329 @@
+import assert from "node:assert/strict";
+import dgram from "node:dgram";
+import type { IngestBatch } from "../../../operators/ingest_batch.ts";
+import { type IslGatewaySim, startIslSim } from "../../../sim/isl.ts";
+import { IslUdpSource } from "../../../sources/isl/udp_adapter.ts";
+import { readAllLines, removeDir } from "../../_observations.ts";
+import { beaconByHand, crc, statusByHand } from "./_hand_packets.ts";
+import {
+  loggedObservations,
+  memoryCheckpoint,
+  notExactlyOnce,
+  openPipeline,
+  refCounts,
+  stateCheckpoints,
+  waitFor,
+} from "./_helpers.ts";
+
+function gatewayOf(sim: IslGatewaySim) {
+  return { hostname: "127.0.0.1", port: sim.port };
+}
+
+/** Runs a source against `sims` into a pipeline under `dir` until `done()`; returns the source. */
+async function ingest(
+  dir: string,
+  sims: IslGatewaySim[],
+  done: (source: IslUdpSource, logged: () => number) => boolean,
+  options: Partial<ConstructorParameters<typeof IslUdpSource>[0]> = {},
+): Promise<IslUdpSource> {
+  const pipeline = await openPipeline(dir);
+  const source = new IslUdpSource({
+    name: "isl",
+    gateways: sims.map(gatewayOf),
+    pollIntervalMs: 5,
+    timeoutMs: 25,
+    checkpoint: stateCheckpoints(dir),
+    ...options,
+  });
+  pipeline.add(source.readable);
+  try {
+    await waitFor(() => done(source, () => pipeline.counts("isl").observations), "the log");
+  } finally {
+    await source.stop();
+    pipeline.close();
+    await pipeline.done;
+    await source.settled();
+  }
+  return source;
+}
+
+Deno.test("IslUdpSource() polls a gateway built by hand and decodes its beacon", async () => {
+  const gateway = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => gateway.bind(0, "127.0.0.1", resolve));
+  const polls: Uint8Array[] = [];
+  gateway.on("message", (poll: Uint8Array, from: dgram.RemoteInfo) => {
+    polls.push(new Uint8Array(poll));
+    const seq = ((poll[2] & 0x3f) << 8) | poll[3];
+    const answer = new Uint8Array(18 + 96);
+    answer.set(statusByHand(seq, 123456, 123456, 1), 0);
+    answer.set(beaconByHand(0b111, 60006), 18);
+    gateway.send(answer, from.port, from.address);
+  });
+  const port = gateway.address().port;
+  const source = new IslUdpSource({
+    name: "isl-a",
+    gateways: [{ hostname: "127.0.0.1", port }],
+    checkpoint: () => memoryCheckpoint(),
+    now: () => 1_795_608_000_250_001,
+  });
+  try {
+    const reader = source.readable.getReader();
+    const { value } = await reader.read();
+    reader.releaseLock();
+    // The poll, byte by byte: TC, APID 0x7FE, count 0, data length 7, after 0, max 256.
+    const head = [0x17, 0xfe, 0xc0, 0x00, 0x00, 0x07, 0, 0, 0, 0, 0x01, 0x00];
+    const c = crc(new Uint8Array(head));
+    assert.deepEqual([...polls[0]], [...head, c >> 8, c & 0xff]);
+    const [o] = value!.observations;
+    assert.equal(o.t_obs, "2026-11-25T12:00:00.071105Z");
+    assert.equal(o.t_rx, "2026-11-25T12:00:00.250001Z");
+    assert.equal(o.sensor, "isl:60005");
+    assert.deepEqual(o.target, { norad: 60006, id: "60006" });
+    assert.deepEqual(o.measurement, {
+      range_km: 371.123456789,
+      range_rate_km_s: -0.0123,
+      range_sigma_km: 0.25,
+      observer: {
+        norad: 60005,
+        frame: "GCRF",
+        r_km: [1234.5, -6543.25, 1.125],
+        v_km_s: [7.5, 0.25, -0.125],
+      },
+    });
+    assert.deepEqual(o.provenance, {
+      source: "isl-a",
+      format: "isl-spp",
+      transport: "udp",
+      peer: `127.0.0.1:${port}`,
+      ref: "123456",
+      time_system: "TAI",
+      meta: { apid: 12, seq: 9999 },
+    });
+    assert.equal(value!.receivedAt, 1_795_608_000_250_001);
+    assert.equal(value!.acks.length, 1);
+  } finally {
+    await source.stop();
+    gateway.close();
+  }
+});
+
+Deno.test("IslUdpSource() with --loss 0.2 and 20,000 beacons logs each exactly once and counts no loss", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-isl-" });
+  const sim = await startIslSim({ rate: 0, prefill: 20_000, ring: 20_000, loss: 0.2, seed: 5 });
+  try {
+    const source = await ingest(dir, [sim], (_, logged) => logged() >= 20_000);
+    const counts = refCounts(await loggedObservations(dir));
+    assert.equal(counts.size, 20_000);
+    assert.deepEqual(notExactlyOnce(counts, 1, 20_000), []);
+    const status = source.status();
+    assert.deepEqual(status.lost, { gateway: 0, link: 0, corrupt: 0 });
+    // The loss was real: datagrams were dropped and the gaps asked for again.
+    assert.ok(sim.counters.datagrams_dropped > 100);
+    assert.ok(status.counters.timeouts + status.counters.retries > 50);
+    assert.equal((await readAllLines(`${dir}/dead`)).length, 0);
+    assert.equal(status.counters.polls, sim.counters.polls);
+  } finally {
+    await sim.stop();
+    await removeDir(dir);
+  }
+});
+
+Deno.test("IslUdpSource() counts as gateway loss exactly what the ring dropped while it was stopped", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-isl-" });
+  const sim = await startIslSim({ rate: 0, ring: 1000, prefill: 500 });
+  try {
+    await ingest(dir, [sim], (_, logged) => logged() >= 500);
+    // While the service is down, 2000 more arrive: the ring keeps 1501…2500.
+    sim.generate(2000);
+    assert.deepEqual(sim.held, { oldest: 1501, newest: 2500 });
+    assert.equal(sim.counters.ring_dropped, 1500); // 1…1500, of which 1…500 were polled
+    assert.equal(sim.counters.ring_dropped_unsent, 1000);
+    const source = await ingest(dir, [sim], (s) => s.status().counters.answers >= 4, {
+      pollIntervalMs: 50,
+    });
+    assert.equal(source.status().lost!.gateway, sim.counters.ring_dropped_unsent);
+    const counts = refCounts(await loggedObservations(dir));
+    assert.deepEqual(notExactlyOnce(counts, 1, 500), []);
+    assert.deepEqual(notExactlyOnce(counts, 1501, 2500), []);
+    assert.equal(counts.size, 1500);
+    // The checkpoint moved past the lost indexes.
+    assert.equal((await stateCheckpoints(dir)(`127.0.0.1:${sim.port}`).load())!.after, 2500);
+  } finally {
+    await sim.stop();
+    await removeDir(dir);
+  }
+});
+
+Deno.test("IslUdpSource() counts a link gap of k counts as k lost and not the 16383 → 0 wrap", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-isl-" });
+  const sim = await startIslSim({ rate: 0, links: 2, loss: 0.1, seed: 11 });
+  try {
+    sim.setSequence(1, 16370); // link 1 wraps after 14 beacons
+    sim.setSequence(2, 500);
+    sim.generate(100);
+    sim.skipSequence(2, 7); // 7 counts of link 2 never reach the gateway
+    sim.generate(900);
+    const source = await ingest(dir, [sim], (_, logged) => logged() >= 1000, { maxPackets: 64 });
+    assert.deepEqual(source.status().lost, { gateway: 0, link: 7, corrupt: 0 });
+    const logged = await loggedObservations(dir);
+    const link1 = logged.filter((o) => o.provenance.meta.apid === 1)
+      .sort((a, b) => Number(a.provenance.ref) - Number(b.provenance.ref))
+      .map((o) => o.provenance.meta.seq);
+    assert.deepEqual(link1.slice(12, 16), [16382, 16383, 0, 1]);
+    assert.ok(source.status().counters.timeouts + source.status().counters.retries > 0);
+  } finally {
+    await sim.stop();
+    await removeDir(dir);
+  }
+});
+
+Deno.test("IslUdpSource() logs one dead letter and every good beacon when one packet of a datagram is corrupt", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-isl-" });
+  const sim = await startIslSim({ rate: 0, prefill: 300 });
+  sim.corrupt(30);
+  try {
+    const source = await ingest(dir, [sim], (_, logged) => logged() >= 300);
+    assert.equal(sim.counters.beacons_corrupted, 1);
+    const counts = refCounts(await loggedObservations(dir));
+    assert.deepEqual(notExactlyOnce(counts, 1, 300), []);
+    const dead = (await readAllLines(`${dir}/dead`)).map((line) => JSON.parse(line));
+    assert.deepEqual(dead.map((d) => [d.stage, d.ref, d.peer]), [
+      ["framing", "30", `127.0.0.1:${sim.port}`],
+    ]);
+    assert.match(dead[0].reason, /^Bad CRC: packet says 0x[0-9a-f]{4}, computed 0x[0-9a-f]{4}$/);
+    assert.equal(atob(dead[0].raw.base64).length, 96);
+    assert.deepEqual(source.status().lost, { gateway: 0, link: 0, corrupt: 0 });
+  } finally {
+    await sim.stop();
+    await removeDir(dir);
+  }
+});
+
+Deno.test("IslUdpSource() counts a beacon delivered corrupt by 3 answers in a row as lost and moves on", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-isl-" });
+  const sim = await startIslSim({ rate: 0, prefill: 300 });
+  sim.corrupt(40, 3);
+  try {
+    const source = await ingest(
+      dir,
+      [sim],
+      (s, logged) => logged() >= 299 && s.status().lost!.corrupt === 1,
+    );
+    const counts = refCounts(await loggedObservations(dir));
+    assert.equal(counts.has(40), false);
+    assert.deepEqual(notExactlyOnce(counts, 1, 39), []);
+    assert.deepEqual(notExactlyOnce(counts, 41, 300), []);
+    const dead = (await readAllLines(`${dir}/dead`)).map((line) => JSON.parse(line));
+    assert.deepEqual(dead.map((d) => d.ref), ["40", "40", "40"]);
+    assert.deepEqual(source.status().lost, { gateway: 0, link: 0, corrupt: 1 });
+    assert.equal((await stateCheckpoints(dir)(`127.0.0.1:${sim.port}`).load())!.after, 300);
+  } finally {
+    await sim.stop();
+    await removeDir(dir);
+  }
+});
+
+Deno.test("IslUdpSource() polls only when its reader has demand", async () => {
+  const sim = await startIslSim({ rate: 0, prefill: 10_000 });
+  const source = new IslUdpSource({
+    name: "isl",
+    gateways: [gatewayOf(sim)],
+    pollIntervalMs: 0,
+    checkpoint: () => memoryCheckpoint(),
+  });
+  try {
+    await source.started;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(sim.counters.polls, 0); // nobody has read yet
+    const reader = source.readable.getReader();
+    const first = await reader.read();
+    // A full answer asks for the next poll at once, but nothing has read
+    // the batches of this one: the source waits.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(sim.counters.polls, 1);
+    assert.equal(source.status().counters.polls, 1);
+    const batches: IngestBatch[] = [first.value!];
+    let beacons = first.value!.observations.length;
+    while (beacons < 256) {
+      const { value } = await reader.read();
+      batches.push(value!);
+      beacons += value!.observations.length;
+    }
+    assert.equal(beacons, 256); // one answer of max = 256
+    await reader.read(); // demand again: the second poll
+    assert.equal(sim.counters.polls, 2);
+    reader.releaseLock();
+  } finally {
+    await source.stop();
+    await sim.stop();
+  }
+});
+
+Deno.test("IslUdpSource() cancelled stops polling and closes its sockets", async () => {
+  const sim = await startIslSim({ rate: 0, prefill: 5000 });
+  const source = new IslUdpSource({
+    name: "isl",
+    gateways: [gatewayOf(sim)],
+    checkpoint: () => memoryCheckpoint(),
+  });
+  const reader = source.readable.getReader();
+  await reader.read();
+  await reader.cancel("done");
+  const polls = sim.counters.polls;
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(sim.counters.polls, polls);
+  assert.equal(source.status().state, "stopped");
+  await sim.stop();
+  // The test sanitizers fail the test if a socket or timer were left open.
+});
+
+Deno.test("IslUdpSource() polls several gateways at once, each with its own watermark", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-isl-" });
+  const a = await startIslSim({ rate: 0, prefill: 700, seed: 1 });
+  const b = await startIslSim({ rate: 0, prefill: 300, seed: 2 });
+  try {
+    await ingest(dir, [a, b], (_, logged) => logged() >= 1000);
+    const logged = await loggedObservations(dir);
+    const byPeer = Map.groupBy(logged, (o) => o.provenance.peer);
+    assert.equal(byPeer.get(`127.0.0.1:${a.port}`)!.length, 700);
+    assert.equal(byPeer.get(`127.0.0.1:${b.port}`)!.length, 300);
+    const checkpoint = stateCheckpoints(dir);
+    assert.equal((await checkpoint(`127.0.0.1:${a.port}`).load())!.after, 700);
+    assert.equal((await checkpoint(`127.0.0.1:${b.port}`).load())!.after, 300);
+  } finally {
+    await a.stop();
+    await b.stop();
+    await removeDir(dir);
+  }
+});
+
+Deno.test("IslUdpSource() polls a silent gateway again from the same watermark after each timeout", async () => {
+  const silent = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => silent.bind(0, "127.0.0.1", resolve));
+  const afters: number[] = [];
+  silent.on("message", (poll: Uint8Array) => {
+    afters.push(new DataView(poll.buffer, poll.byteOffset).getUint32(6));
+  });
+  const checkpoint = memoryCheckpoint();
+  await checkpoint.save({ after: 41 });
+  const source = new IslUdpSource({
+    name: "isl",
+    gateways: [{ hostname: "127.0.0.1", port: silent.address().port }],
+    timeoutMs: 10,
+    checkpoint: () => checkpoint,
+  });
+  const reader = source.readable.getReader();
+  const read = reader.read();
+  try {
+    await waitFor(() => afters.length >= 4, "four polls");
+    assert.deepEqual(afters.slice(0, 4), [41, 41, 41, 41]);
+    const status = source.status();
+    assert.ok(status.counters.timeouts >= 3);
+    assert.equal(status.state, "degraded");
+    assert.match(status.lastError!, /did not complete an answer within 10 ms/);
+  } finally {
+    await source.stop();
+    assert.deepEqual(await read, { done: true, value: undefined });
+    silent.close();
+  }
+});
