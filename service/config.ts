@@ -312,7 +312,53 @@ export function resolvePaths(config: Config, baseDir: string): Config {
   };
 }
 
-/** The configuration `serve` uses without a config file: no sources, logs under `./data`. */
+/** Schema defaults only: no sources, logs under `./data`. */
 export function defaultConfig(): Config {
   return parseConfig({});
+}
+
+/** Ports of the built-in configuration. */
+export interface BuiltInPorts {
+  /** Radar TCP listener (default 7001). */
+  radar?: number;
+  /** Optical archive HTTP port (default 7002). */
+  archive?: number;
+  /** ISL gateway UDP port (default 7003). */
+  isl?: number;
+  /** The service's HTTP port (default 9464). */
+  http?: number;
+}
+
+/**
+ * The built-in configuration (`serve` without a config file, `demo`): the
+ * SPEC §9 example — a radar listener on 7001, an archive polled on
+ * 127.0.0.1:7002, an ISL gateway polled on 127.0.0.1:7003 — with data under
+ * `dataDir`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { builtInConfig } from "./config.ts";
+ *
+ * const config = builtInConfig("data");
+ * assert.deepEqual(config.sources.map((s) => s.kind), ["radar", "optical", "isl"]);
+ * assert.equal(config.log.dir, "data/events");
+ * ```
+ */
+export function builtInConfig(dataDir = "data", ports: BuiltInPorts = {}): Config {
+  return parseConfig({
+    sources: [
+      { name: "xr1", kind: "radar", hostname: "127.0.0.1", port: ports.radar ?? 7001 },
+      {
+        name: "archive",
+        kind: "optical",
+        url: `http://127.0.0.1:${ports.archive ?? 7002}/udl/eoobservation`,
+      },
+      { name: "isl", kind: "isl", gateways: [{ hostname: "127.0.0.1", port: ports.isl ?? 7003 }] },
+    ],
+    log: { dir: `${dataDir}/events` },
+    deadLetter: { dir: `${dataDir}/dead-letter` },
+    state: { dir: `${dataDir}/state` },
+    http: { hostname: "127.0.0.1", port: ports.http ?? 9464 },
+  });
 }

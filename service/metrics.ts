@@ -16,12 +16,19 @@ import type { Pipeline } from "./pipeline.ts";
 
 /** Upper bounds of the latency histogram, seconds. */
 export const LATENCY_BUCKETS: readonly number[] = [
+  0.00025,
   0.0005,
+  0.00075,
   0.001,
+  0.0015,
   0.002,
+  0.003,
   0.005,
+  0.0075,
   0.01,
+  0.015,
   0.02,
+  0.03,
   0.05,
   0.1,
   0.25,
@@ -348,9 +355,9 @@ export interface LatencySnapshot {
  * import { LATENCY_BUCKETS, quantileBetween } from "./metrics.ts";
  *
  * const zero = { buckets: LATENCY_BUCKETS.map(() => 0).concat(0), count: 0 };
- * // 100 observations, all in the first bucket (≤ 0.5 ms).
+ * // 100 observations, all in the first bucket (≤ 0.25 ms).
  * const after = { buckets: zero.buckets.map(() => 100), count: 100 };
- * assert.equal(quantileBetween(zero, after, 0.5), 0.00025);
+ * assert.equal(quantileBetween(zero, after, 0.5), 0.000125);
  * assert.equal(quantileBetween(zero, zero, 0.99), undefined);
  * ```
  */
