@@ -137,6 +137,8 @@ export class IslGatewaySim {
    * `loss`).
    */
   dropDatagram: ((datagram: IslSimDatagram) => boolean) | undefined;
+  /** Test hook: sees every sound poll request and who sent it (`host:port`). */
+  onPoll: ((poll: PollRequest, from: string) => void) | undefined;
 
   #socket: dgram.Socket;
   #hostname: string;
@@ -261,6 +263,7 @@ export class IslGatewaySim {
       return;
     }
     const answer = ++this.counters.polls;
+    this.onPoll?.(poll, `${from.address}:${from.port}`);
     const ring = this.#ring;
     const oldest = ring.oldest;
     const newest = ring.newest;
