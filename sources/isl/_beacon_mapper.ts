@@ -26,6 +26,54 @@ export interface MappingFailure {
 
 const VECTOR_NAMES = ["x", "y", "z"];
 
+type Meta = { apid: number; seq: number };
+type Target = { norad: number | null; id: string | null };
+
+/**
+ * Meta objects by `apid << 14 | seq`, shared by every observation with the
+ * same link and count. The serializer caches the JSON of a meta object by
+ * identity, so a shared object is stringified once instead of per beacon;
+ * meta objects are never mutated, so sharing them is sound. A link's counts
+ * come round every 16384 beacons, so in a running service nearly every
+ * beacon finds its object. Bounded: past the cap, new keys get fresh objects.
+ */
+const META_CACHE = new Map<number, Meta>();
+const META_CACHE_MAX = 1 << 17;
+/** Sensor strings and target objects by NORAD number (a handful of satellites). */
+const SENSORS = new Map<number, string>();
+const TARGETS = new Map<number, Target>();
+const NAME_CACHE_MAX = 65536;
+const UNCORRELATED: Target = Object.freeze({ norad: null, id: null }) as Target;
+
+function metaOf(apid: number, seq: number): Meta {
+  const key = (apid << 14) | seq;
+  let meta = META_CACHE.get(key);
+  if (meta === undefined) {
+    meta = Object.freeze({ apid, seq }) as Meta;
+    if (META_CACHE.size < META_CACHE_MAX) META_CACHE.set(key, meta);
+  }
+  return meta;
+}
+
+function sensorOf(observer: number): string {
+  let sensor = SENSORS.get(observer);
+  if (sensor === undefined) {
+    sensor = "isl:" + observer;
+    if (SENSORS.size < NAME_CACHE_MAX) SENSORS.set(observer, sensor);
+  }
+  return sensor;
+}
+
+function targetOf(norad: number): Target {
+  if (norad === 0) return UNCORRELATED;
+  let target = TARGETS.get(norad);
+  if (target === undefined) {
+    target = Object.freeze({ norad, id: String(norad) }) as Target;
+    if (TARGETS.size < NAME_CACHE_MAX) TARGETS.set(norad, target);
+  }
+  return target;
+}
+
 /**
  * Maps beacons of one source/peer to envelopes. Keeps the formatted second
  * of the last `t_obs`: beacons of an answer are milliseconds apart, so most
@@ -120,15 +168,14 @@ export class BeaconMapper {
     }
     const t_obs = this.#format(utc);
     const ctx = this.#ctx;
-    const target = beacon.target;
     const observation: IslObservation = {
       v: 1,
       id: "",
       kind: "isl",
       t_obs,
       t_rx: ctx.deterministic ? t_obs : tRx,
-      sensor: "isl:" + beacon.observer,
-      target: target === 0 ? { norad: null, id: null } : { norad: target, id: String(target) },
+      sensor: sensorOf(beacon.observer),
+      target: targetOf(beacon.target),
       measurement,
       provenance: {
         source: ctx.source,
@@ -137,7 +184,7 @@ export class BeaconMapper {
         peer: ctx.peer,
         ref: String(beacon.index),
         time_system: "TAI",
-        meta: { apid: beacon.apid, seq: beacon.seq },
+        meta: metaOf(beacon.apid, beacon.seq),
       },
     };
     observation.id = observationId(observation);

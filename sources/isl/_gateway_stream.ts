@@ -11,7 +11,7 @@ import { getLogger } from "@logtape/logtape";
 import type { DeadLetter } from "../../envelope/dead_letter.ts";
 import type { Observation } from "../../envelope/observation.ts";
 import { nowMicros } from "../../envelope/time.ts";
-import type { Ack } from "../../operators/ack.ts";
+import { Ack } from "../../operators/ack.ts";
 import { CheckpointQueue } from "../../operators/checkpoint_queue.ts";
 import type { IngestBatch } from "../../operators/ingest_batch.ts";
 import type { Checkpoint, SourceState } from "../source.ts";
@@ -25,8 +25,8 @@ import {
 
 const log = getLogger(["sda-ingest", "isl"]);
 
-/** Batches emitted but not yet durable before the next poll waits for the oldest. */
-const MAX_IN_FLIGHT = 1024;
+/** Answers emitted but not yet durable before the next poll waits for the oldest. */
+const MAX_IN_FLIGHT = 256;
 /** Timeouts in a row before the gateway is reported degraded. */
 const DEGRADED_AFTER = 3;
 /** Loss is logged at most this often per gateway (never per observation). */
@@ -62,13 +62,27 @@ export class GatewayStream {
   lastReceive: number | undefined;
   lastError: string | undefined;
   /** Counters kept here rather than by the poller. */
-  readonly counters = { timeouts: 0, retries: 0, send_errors: 0, checkpoint_errors: 0 };
+  readonly counters = {
+    timeouts: 0,
+    retries: 0,
+    send_errors: 0,
+    checkpoint_errors: 0,
+    batches: 0,
+  };
 
   #options: GatewayStreamOptions;
   #source: string;
   #channel: DatagramChannel | undefined;
   #queue: CheckpointQueue<IslGatewayState>;
   #inFlight: Ack[] = [];
+  /**
+   * The ack shared by the batches of the current answer: one hold is the
+   * source's own until the answer ends, one more per batch, so it settles
+   * when the answer's last batch is durable.
+   */
+  #answerAck: Ack | undefined;
+  /** The watermark when the current answer's poll was sent. */
+  #answerFrom = 0;
   #controller!: ReadableStreamDefaultController<IngestBatch>;
   #pulling = false;
   /** Batches enqueued so far. */
@@ -182,7 +196,8 @@ export class GatewayStream {
     if (this.#stopping) return;
     const channel = this.#channel!;
     const poller = this.poller;
-    const { timeoutMs, pollIntervalMs } = this.#options;
+    const { timeoutMs } = this.#options;
+    this.#answerFrom = poller.watermark;
     try {
       await channel.send(poller.poll());
     } catch (error) {
@@ -192,6 +207,20 @@ export class GatewayStream {
       return;
     }
     const deadline = performance.now() + timeoutMs;
+    try {
+      await this.#answer(controller, channel, deadline);
+    } finally {
+      this.#endAnswer();
+    }
+  }
+
+  async #answer(
+    controller: ReadableStreamDefaultController<IngestBatch>,
+    channel: DatagramChannel,
+    deadline: number,
+  ): Promise<void> {
+    const poller = this.poller;
+    const { pollIntervalMs } = this.#options;
     for (;;) {
       let datagram = channel.take();
       if (datagram === undefined) {
@@ -207,13 +236,11 @@ export class GatewayStream {
       this.lastReceive = receivedAt;
       const out = { observations: [] as Observation[], deadLetters: [] as DeadLetter[] };
       let progress = poller.receive(datagram, receivedAt, out);
-      let advanced = progress?.advanced ?? false;
       // Whatever else has already arrived goes into the same batch.
       while (!ended(progress) && (datagram = channel.take()) !== undefined) {
         progress = poller.receive(datagram, receivedAt, out) ?? progress;
-        advanced ||= progress?.advanced ?? false;
       }
-      this.#emit(controller, out, advanced, receivedAt);
+      this.#emit(controller, out, receivedAt);
       if (progress?.complete) {
         this.#timeoutsInRow = 0;
         this.#setState("up");
@@ -233,8 +260,8 @@ export class GatewayStream {
   #timedOut(controller: ReadableStreamDefaultController<IngestBatch>): void {
     this.counters.timeouts++;
     const out = { observations: [] as Observation[], deadLetters: [] as DeadLetter[] };
-    const progress = this.poller.expire(out);
-    this.#emit(controller, out, progress.advanced, this.#now());
+    this.poller.expire(out);
+    this.#emit(controller, out, this.#now());
     this.#nextPollAt = 0;
     if (++this.#timeoutsInRow >= DEGRADED_AFTER) {
       this.#setState(
@@ -248,28 +275,40 @@ export class GatewayStream {
   #emit(
     controller: ReadableStreamDefaultController<IngestBatch>,
     out: { observations: Observation[]; deadLetters: DeadLetter[] },
-    advanced: boolean,
     receivedAt: number,
   ): void {
-    if (out.observations.length > 0 || out.deadLetters.length > 0) {
-      // The batch's ack commits W as it stands after the batch: everything
-      // up to W is in this batch or an earlier one, or counted lost.
-      const ack = this.#queue.add(this.poller.state());
+    if (out.observations.length === 0 && out.deadLetters.length === 0) return;
+    const ack = this.#answerAck ??= new Ack();
+    ack.retain();
+    this.#batches++;
+    this.counters.batches++;
+    controller.enqueue({
+      observations: out.observations,
+      deadLetters: out.deadLetters,
+      acks: [ack],
+      source: this.#source,
+      receivedAt,
+    });
+  }
+
+  /**
+   * Registers the answer's checkpoint: `W` as it stands now, committed once
+   * the answer's batches — and every batch before them — are durable. When
+   * `W` moved over lost indexes only, nothing needs to be durable first, but
+   * the commit still waits for the answers before it.
+   */
+  #endAnswer(): void {
+    const ack = this.#answerAck;
+    this.#answerAck = undefined;
+    const moved = this.poller.watermark !== this.#answerFrom;
+    if (ack !== undefined) {
+      this.#queue.track(ack, this.poller.state());
       this.#inFlight.push(ack);
       ack.done.catch((error) => {
         this.#ackFailure ??= error;
       });
-      this.#batches++;
-      controller.enqueue({
-        observations: out.observations,
-        deadLetters: out.deadLetters,
-        acks: [ack],
-        source: this.#source,
-        receivedAt,
-      });
-    } else if (advanced) {
-      // W moved over lost indexes only: nothing to make durable first, but
-      // the commit still waits for the batches before it.
+      ack.release();
+    } else if (moved) {
       this.#queue.add(this.poller.state()).release();
     }
   }
