@@ -142,6 +142,7 @@ export class IslGatewaySim {
 
   #socket: dgram.Socket;
   #hostname: string;
+  #port: number;
   #ring: BeaconRing;
   #generator: BeaconGenerator;
   #random: () => number;
@@ -163,6 +164,7 @@ export class IslGatewaySim {
     }
     this.#socket = socket;
     this.#hostname = hostname;
+    this.#port = socket.address().port;
     this.#loss = loss;
     this.#ring = new BeaconRing(options.ring ?? 65536);
     const seed = options.seed ?? 1;
@@ -176,7 +178,7 @@ export class IslGatewaySim {
 
   /** The UDP port it listens on. */
   get port(): number {
-    return this.#socket.address().port;
+    return this.#port;
   }
 
   /** `host:port` it listens on. */
