@@ -198,14 +198,13 @@ export class GatewayStream {
     const poller = this.poller;
     const { timeoutMs } = this.#options;
     this.#answerFrom = poller.watermark;
-    try {
-      await channel.send(poller.poll());
-    } catch (error) {
+    // Not awaited: the answer cannot arrive before the poll has left, and
+    // waiting for the send callback costs a turn of the event loop per poll.
+    // A failed send surfaces here and as a timeout, which polls again.
+    channel.send(poller.poll()).catch((error) => {
       this.counters.send_errors++;
       this.#setState("down", `Cannot send a poll to ${this.peer}: ${message(error)}`);
-      this.#nextPollAt = performance.now() + timeoutMs;
-      return;
-    }
+    });
     const deadline = performance.now() + timeoutMs;
     try {
       await this.#answer(controller, channel, deadline);

@@ -13,13 +13,16 @@ import type { Observation } from "../../envelope/observation.ts";
 import { binaryRaw } from "../../envelope/raw.ts";
 import { formatTimestamp } from "../../envelope/time.ts";
 import { type DecodeContext, makeDeadLetter } from "../decode_context.ts";
-import { decodeDatagram, type IslPacket } from "./decode_datagram.ts";
+import type { Beacon } from "./beacon.ts";
+import { decodeDatagram, type IslPacket, type PacketFault } from "./decode_datagram.ts";
 import { LinkSequenceTracker } from "./link_sequence_tracker.ts";
 import { encodePoll } from "./poll_request.ts";
 import type { StatusPacket } from "./status_packet.ts";
 import { BeaconMapper } from "./_beacon_mapper.ts";
 import { inferFaultIndexes } from "./_infer_index.ts";
-import { BEACON_BYTES, SEQUENCE_MODULUS } from "./_layout.ts";
+import { apidAt, declaredLength, packetFault } from "./_frame.ts";
+import { BEACON_BYTES, SEQUENCE_MODULUS, SERVICE_APID, viewOf } from "./_layout.ts";
+import { readBeaconInto, readStatus } from "./_read.ts";
 
 /** What a gateway's checkpoint holds (saved in `state.dir`). */
 export interface IslGatewayState {
@@ -176,6 +179,26 @@ export class GatewayPoller {
   #apids: Uint16Array;
   #seqs: Uint16Array;
   #early: { datagram: Uint8Array; receivedAt: number }[] = [];
+  // The fast path's view of the last datagram framed: beacon offsets, status.
+  #offsets = new Int32Array(1024);
+  #beaconsFramed = 0;
+  #packetsFramed = 0;
+  #statusFramed: StatusPacket | undefined;
+  #scratch: Beacon = {
+    apid: 0,
+    seq: 0,
+    coarse: 0,
+    fine: 0,
+    index: 0,
+    observer: 0,
+    target: 0,
+    range_km: 0,
+    range_rate_km_s: 0,
+    range_sigma_km: 0,
+    r_km: [0, 0, 0],
+    v_km_s: [0, 0, 0],
+    flags: 0,
+  };
   /** This answer moved a corrupt streak on. */
   #streaked = false;
   /** A packet (sound or not) with the answer's last index has arrived. */
@@ -266,12 +289,21 @@ export class GatewayPoller {
     const counters = this.counters;
     counters.datagrams++;
     counters.bytes += datagram.length;
-    const decoded = decodeDatagram(datagram);
-    counters.packets += decoded.packets.length + decoded.faults.length;
-    const head = decoded.packets[0];
-    const status = head !== undefined && head.type === "status" && head.position === 0
-      ? head.status
-      : undefined;
+    // Fast path: a datagram of sound packets is framed without building a
+    // packet list; one with a malformed packet takes the full decoder.
+    let decoded: ReturnType<typeof decodeDatagram> | undefined;
+    let status: StatusPacket | undefined;
+    if (this.#frame(datagram)) {
+      counters.packets += this.#packetsFramed;
+      status = this.#statusFramed;
+    } else {
+      decoded = decodeDatagram(datagram);
+      counters.packets += decoded.packets.length + decoded.faults.length;
+      const head = decoded.packets[0];
+      if (head !== undefined && head.type === "status" && head.position === 0) {
+        status = head.status;
+      }
+    }
     if (status !== undefined) {
       if (status.seq !== this.#pollSeq || this.#statusKnown) {
         // An answer to an earlier poll (or a duplicate of this one's status).
@@ -281,12 +313,11 @@ export class GatewayPoller {
       const w = this.#w;
       if (!this.#begin(status)) return undefined;
       let advanced = this.#w !== w;
-      advanced = this.#take(decoded.packets, decoded.faults, datagram, receivedAt, out) ||
-        advanced;
+      advanced = (decoded === undefined
+        ? this.#takeFramed(datagram, receivedAt, out)
+        : this.#take(decoded.packets, decoded.faults, datagram, receivedAt, out)) || advanced;
       for (const early of this.#early) {
-        const again = decodeDatagram(early.datagram);
-        advanced = this.#take(again.packets, again.faults, early.datagram, early.receivedAt, out) ||
-          advanced;
+        advanced = this.#takeDatagram(early.datagram, early.receivedAt, out) || advanced;
       }
       this.#early.length = 0;
       return this.#progress(advanced);
@@ -301,8 +332,121 @@ export class GatewayPoller {
       this.#early.push({ datagram, receivedAt });
       return undefined;
     }
-    const advanced = this.#take(decoded.packets, decoded.faults, datagram, receivedAt, out);
+    const advanced = decoded === undefined
+      ? this.#takeFramed(datagram, receivedAt, out)
+      : this.#take(decoded.packets, decoded.faults, datagram, receivedAt, out);
     return this.#progress(advanced);
+  }
+
+  /**
+   * Frames `datagram` for the fast path: true when every packet is sound
+   * (the status, if any, first), with the beacons' offsets noted.
+   */
+  #frame(datagram: Uint8Array): boolean {
+    const length = datagram.length;
+    const offsets = this.#offsets;
+    let offset = 0;
+    let beacons = 0;
+    let packets = 0;
+    this.#statusFramed = undefined;
+    while (offset < length) {
+      if (length - offset < 6 || datagram[offset] >> 5 !== 0) return false;
+      const total = declaredLength(datagram, offset);
+      if (total > length - offset || packetFault(datagram, offset, total) !== undefined) {
+        return false;
+      }
+      if (apidAt(datagram, offset) === SERVICE_APID) {
+        if (offset !== 0) return false;
+        this.#statusFramed = readStatus(viewOf(datagram), 0);
+      } else {
+        if (beacons === offsets.length) return false;
+        offsets[beacons++] = offset;
+      }
+      offset += total;
+      packets++;
+    }
+    this.#beaconsFramed = beacons;
+    this.#packetsFramed = packets;
+    return true;
+  }
+
+  /** Takes a datagram held before its status, by whichever path fits. */
+  #takeDatagram(
+    datagram: Uint8Array,
+    receivedAt: number,
+    out: { observations: Observation[]; deadLetters: DeadLetter[] },
+  ): boolean {
+    if (this.#frame(datagram)) return this.#takeFramed(datagram, receivedAt, out);
+    const decoded = decodeDatagram(datagram);
+    return this.#take(decoded.packets, decoded.faults, datagram, receivedAt, out);
+  }
+
+  /** {@link GatewayPoller.#take} for a datagram just framed by {@link GatewayPoller.#frame}. */
+  #takeFramed(
+    datagram: Uint8Array,
+    receivedAt: number,
+    out: { observations: Observation[]; deadLetters: DeadLetter[] },
+  ): boolean {
+    const view = viewOf(datagram);
+    const offsets = this.#offsets;
+    const first = this.#first;
+    const last = this.#last;
+    const tRx = this.#formatRx(receivedAt);
+    for (let k = 0; k < this.#beaconsFramed; k++) {
+      const offset = offsets[k];
+      // The index first: repeats and strays are skipped before any decoding.
+      const index = view.getUint32(offset + 13);
+      if (index < first || index > last) {
+        this.counters.stray_beacons++;
+        continue;
+      }
+      if (index === last) this.#sawLast = true;
+      if (this.#slots[index - first] !== SLOT_MISSING) continue;
+      this.#takeBeacon(
+        readBeaconInto(view, offset, this.#scratch),
+        datagram,
+        offset,
+        receivedAt,
+        tRx,
+        out,
+      );
+    }
+    return this.#advance();
+  }
+
+  /** A sound beacon in range and not yet seen in this answer. */
+  #takeBeacon(
+    beacon: Beacon,
+    datagram: Uint8Array,
+    offset: number,
+    receivedAt: number,
+    tRx: string,
+    out: { observations: Observation[]; deadLetters: DeadLetter[] },
+  ): void {
+    const index = beacon.index;
+    const slot = index - this.#first;
+    this.#slots[slot] = SLOT_SOUND;
+    // Delivered sound: a corrupt streak for this index is broken.
+    if (this.#corrupt.size > 0) this.#corrupt.delete(index);
+    this.#apids[slot] = beacon.apid;
+    this.#seqs[slot] = beacon.seq;
+    const observation = this.#mapper.map(beacon, tRx);
+    if (observation !== undefined) {
+      out.observations.push(observation);
+      this.counters.beacons++;
+      return;
+    }
+    // Sound on the wire but not an observation: dead-lettered, which lets
+    // `W` pass it like a logged one.
+    this.counters.rejected_beacons++;
+    const failure = this.#mapper.failure!;
+    out.deadLetters.push(makeDeadLetter(this.#ctx, "isl-spp", {
+      stage: failure.stage,
+      reason: failure.reason,
+      raw: binaryRaw(datagram.subarray(offset, offset + BEACON_BYTES)),
+      ref: String(index),
+      receivedAt,
+    }));
   }
 
   /**
@@ -316,10 +460,7 @@ export class GatewayPoller {
     if (!this.#ranged && this.#early.length > 0) {
       this.#range(this.#pollAfter + 1, this.#max);
       for (const early of this.#early) {
-        const decoded = decodeDatagram(early.datagram);
-        advanced =
-          this.#take(decoded.packets, decoded.faults, early.datagram, early.receivedAt, out) ||
-          advanced;
+        advanced = this.#takeDatagram(early.datagram, early.receivedAt, out) || advanced;
       }
     }
     this.#early.length = 0;
@@ -376,7 +517,7 @@ export class GatewayPoller {
   /** Takes the packets of one datagram of the current answer; true when `W` moved. */
   #take(
     packets: IslPacket[],
-    faults: ReturnType<typeof decodeDatagram>["faults"],
+    faults: PacketFault[],
     datagram: Uint8Array,
     receivedAt: number,
     out: { observations: Observation[]; deadLetters: DeadLetter[] },
@@ -389,37 +530,14 @@ export class GatewayPoller {
     for (let i = 0; i < packets.length; i++) {
       const packet = packets[i];
       if (packet.type !== "beacon") continue;
-      const beacon = packet.beacon;
-      const index = beacon.index;
+      const index = packet.beacon.index;
       if (index < first || index > last) {
         counters.stray_beacons++;
         continue;
       }
       if (index === last) this.#sawLast = true;
-      const slot = index - first;
-      if (slots[slot] !== SLOT_MISSING) continue;
-      slots[slot] = SLOT_SOUND;
-      // Delivered sound: a corrupt streak for this index is broken.
-      if (this.#corrupt.size > 0) this.#corrupt.delete(index);
-      this.#apids[slot] = beacon.apid;
-      this.#seqs[slot] = beacon.seq;
-      const observation = this.#mapper.map(beacon, tRx);
-      if (observation !== undefined) {
-        out.observations.push(observation);
-        counters.beacons++;
-      } else {
-        // Sound on the wire but not an observation: dead-lettered, which
-        // lets `W` pass it like a logged one.
-        counters.rejected_beacons++;
-        const failure = this.#mapper.failure!;
-        out.deadLetters.push(makeDeadLetter(this.#ctx, "isl-spp", {
-          stage: failure.stage,
-          reason: failure.reason,
-          raw: binaryRaw(datagram.subarray(packet.offset, packet.offset + BEACON_BYTES)),
-          ref: String(index),
-          receivedAt,
-        }));
-      }
+      if (slots[index - first] !== SLOT_MISSING) continue;
+      this.#takeBeacon(packet.beacon, datagram, packet.offset, receivedAt, tRx, out);
     }
     if (faults.length > 0) {
       const indexes = inferFaultIndexes(packets, faults);

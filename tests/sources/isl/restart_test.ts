@@ -67,11 +67,14 @@ Deno.test("IslUdpSource() killed mid-run and restarted logs every beacon the gat
   try {
     const first = spawnService(sim.port, dir);
     await started(first);
-    await waitFor(async () => (await loggedLines(dir)) >= 5_000, "the first 5,000 beacons");
-    await kill(first); // SIGKILL: no flush, no last checkpoint
-    const saved = await stateCheckpoints(dir)(`127.0.0.1:${sim.port}`).load();
-    assert.ok(saved !== undefined && saved.after > 0, "a watermark was saved before the kill");
-    assert.ok(saved.after <= sim.held.newest);
+    const checkpoint = stateCheckpoints(dir)(`127.0.0.1:${sim.port}`);
+    await waitFor(
+      async () => (await loggedLines(dir)) >= 5_000 && ((await checkpoint.load())?.after ?? 0) > 0,
+      "5,000 beacons and a saved watermark",
+    );
+    await kill(first); // SIGKILL mid-run: no flush, no last checkpoint
+    const saved = (await checkpoint.load())!;
+    assert.ok(saved.after > 0 && saved.after <= sim.held.newest);
     // The gateway goes on relaying while the service is down.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const pollsBefore = polls.length;
