@@ -11,6 +11,18 @@ import { type Command, EXIT, UsageError } from "./cli/_args.ts";
 
 /** Commands by name, loaded on use so each needs only its own permissions. */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  serve: {
+    summary: "run the service (./ingest.json or --config FILE, else built-in defaults)",
+    load: async () => (await import("./cli/serve.ts")).serve,
+  },
+  demo: {
+    summary: "simulators + service with a live summary per second (--duration S, --out DIR)",
+    load: async () => (await import("./cli/demo.ts")).demo,
+  },
+  replay: {
+    summary: "replay fixtures/ through the live pipeline; --check compares with expected/",
+    load: async () => (await import("./cli/replay.ts")).replayCommand,
+  },
   tail: {
     summary: "print the records of a log, optionally following it",
     load: async () => (await import("./cli/tail.ts")).tail,
@@ -18,6 +30,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   validate: {
     summary: "check a configuration file; every problem with its JSON path",
     load: async () => (await import("./cli/validate.ts")).validate,
+  },
+  sim: {
+    summary: "run one simulator: radar, archive or isl",
+    load: async () => (await import("./cli/sim.ts")).sim,
   },
   schema: {
     summary: "print the Observation JSON Schema",
@@ -61,6 +77,10 @@ export async function main(args: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof UsageError) {
       console.error(`${name}: ${error.message}\n\n${command.help}`);
+      return EXIT.usage;
+    }
+    if (error instanceof Error && error.name === "ConfigError") {
+      console.error(`${name}: invalid configuration:\n  ${error.message.replaceAll("\n", "\n  ")}`);
       return EXIT.usage;
     }
     console.error(`${name}: ${error instanceof Error ? error.stack ?? error.message : error}`);

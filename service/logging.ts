@@ -9,9 +9,9 @@ import {
   ansiColorFormatter,
   configure,
   dispose,
-  getStreamSink,
   jsonLinesFormatter,
   type LogLevel,
+  type LogRecord,
 } from "@logtape/logtape";
 
 /** Options for {@link setupLogging}. */
@@ -25,13 +25,18 @@ export interface LoggingOptions {
 /** Sends every `sda-ingest` log record to stderr. Call once per process. */
 export async function setupLogging(options: LoggingOptions = {}): Promise<void> {
   const json = options.json ?? !Deno.stderr.isTerminal();
+  const formatter = json ? jsonLinesFormatter : ansiColorFormatter;
+  const encoder = new TextEncoder();
+  // A synchronous sink: log lines are few (never one per observation), and
+  // unlike a stream sink it neither locks nor closes the process's stderr.
+  const stderr = (record: LogRecord) => {
+    const bytes = encoder.encode(formatter(record));
+    let written = 0;
+    while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
+  };
   await configure({
     reset: true,
-    sinks: {
-      stderr: getStreamSink(Deno.stderr.writable, {
-        formatter: json ? jsonLinesFormatter : ansiColorFormatter,
-      }),
-    },
+    sinks: { stderr },
     loggers: [
       { category: ["sda-ingest"], lowestLevel: options.level ?? "info", sinks: ["stderr"] },
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },

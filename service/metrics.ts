@@ -10,7 +10,7 @@
 import client from "prom-client";
 import { nowMicros } from "../envelope/time.ts";
 import type { IngestBatch } from "../operators/ingest_batch.ts";
-import type { SegmentLog } from "../sinks/segment_log.ts";
+import type { SegmentLogStats } from "../sinks/segment_log.ts";
 import type { Source } from "../sources/source.ts";
 import type { Pipeline } from "./pipeline.ts";
 
@@ -104,6 +104,14 @@ export class WeightedHistogram {
   }
 }
 
+/** What the metrics read of a log. */
+export interface LogCounters {
+  /** Next offset to be written. */
+  readonly nextOffset: number;
+  /** Write counters. */
+  readonly stats: Readonly<SegmentLogStats>;
+}
+
 /** What the metrics are read from. */
 export interface MetricsSources {
   /** The pipeline (per-source counts). */
@@ -111,9 +119,9 @@ export interface MetricsSources {
   /** The running sources. */
   sources: () => readonly Source[];
   /** The event log. */
-  events: SegmentLog<unknown>;
+  events: LogCounters;
   /** The dead-letter log. */
-  deadLetters: SegmentLog<unknown>;
+  deadLetters: LogCounters;
   /** Extra collectors, e.g. the NATS sink's counters. */
   extra?: () => Record<string, number>;
 }

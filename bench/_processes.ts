@@ -1,0 +1,126 @@
+/**
+ * Process topology helpers for the benchmarks and end-to-end tests: the
+ * service and the simulators run as separate processes on loopback.
+ *
+ * @module
+ */
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** A child process running `main.ts <args>`. */
+export interface Child {
+  /** The process. */
+  process: Deno.ChildProcess;
+  /** Its pid. */
+  pid: number;
+  /** Everything it wrote to stderr so far (bounded to the last 64 KiB). */
+  stderr: () => string;
+  /** Resolves with its exit status. */
+  status: Promise<Deno.CommandStatus>;
+  /** Sends a signal and waits for the exit. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+/** Starts `deno run -A main.ts …args` (the same Deno binary). */
+export function spawnMain(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Child {
+  const process = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...options.env },
+    cwd: options.cwd,
+  }).spawn();
+  let text = "";
+  const decoder = new TextDecoder();
+  const drained = (async () => {
+    for await (const chunk of process.stderr) {
+      text += decoder.decode(chunk, { stream: true });
+      if (text.length > 65536) text = text.slice(-65536);
+    }
+  })();
+  const status = process.status.then(async (s) => {
+    await drained.catch(() => {});
+    return s;
+  });
+  return {
+    process,
+    pid: process.pid,
+    stderr: () => text,
+    status,
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      try {
+        process.kill(signal);
+      } catch {
+        // Already gone.
+      }
+      return await status;
+    },
+  };
+}
+
+/** A free TCP port on 127.0.0.1 (bound and released: good enough on loopback). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** A free UDP port on 127.0.0.1. */
+export function freeUdpPort(): number {
+  // A TCP probe is enough in practice; UDP and TCP port spaces are separate
+  // but both are free at this moment on a quiet loopback.
+  return freePort();
+}
+
+/** Polls `url` until it answers 200, or throws after `timeoutMs`. */
+export async function waitForOk(url: string, timeoutMs = 30_000, child?: Child): Promise<number> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < timeoutMs) {
+    try {
+      const response = await fetch(url);
+      await response.body?.cancel();
+      if (response.ok) return performance.now() - t0;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(
+    `${url} not ready within ${timeoutMs} ms${child ? `\n--- stderr ---\n${child.stderr()}` : ""}`,
+  );
+}
+
+/** Sample values of a Prometheus text exposition, by `name{labels}`. */
+export function parseMetrics(text: string): Map<string, number> {
+  const values = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const space = line.lastIndexOf(" ");
+    values.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return values;
+}
+
+/** Fetches and parses `/metrics`. */
+export async function scrape(url: string): Promise<Map<string, number>> {
+  const response = await fetch(url);
+  return parseMetrics(await response.text());
+}
+
+/** Sum of every sample of `name` (all label sets), optionally filtered by a label substring. */
+export function sumMetric(metrics: Map<string, number>, name: string, filter = ""): number {
+  let sum = 0;
+  for (const [key, value] of metrics) {
+    if ((key === name || key.startsWith(`${name}{`)) && key.includes(filter)) sum += value;
+  }
+  return sum;
+}
+
+/** Peak and current resident set size of a process, bytes (Linux `/proc`). */
+export function memoryOf(pid: number): { peak: number; current: number } {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
+  return { peak: kb("VmHWM"), current: kb("VmRSS") };
+}

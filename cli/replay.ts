@@ -1,0 +1,120 @@
+/**
+ * `main.ts replay`: recorded fixtures through the live pipeline, deterministically.
+ *
+ * @module
+ */
+
+import { compareLog, fixtureInputs, replay } from "../service/replay.ts";
+import { type Command, EXIT, parseOptions } from "./_args.ts";
+
+const HELP = `Usage: main.ts replay [--fixtures DIR] [--out DIR] [--check] [--update-expected]
+
+Feeds every recorded capture under the fixtures directory — radar/*.kvn (the
+bytes a radar pushed), optical/*.csv and *.json (archive pages, in name order),
+isl/*.spp (beacon packets back to back) — through the same decoders,
+operators and sinks as the live service (transport "replay", peer = the
+fixture's path relative to the fixtures directory), and writes a fresh event
+log and dead-letter log under the output directory. Deterministic: t_rx
+equals t_obs (dead letters: the Unix epoch); two runs write identical bytes.
+
+Options:
+  --fixtures DIR     recorded inputs (default ./fixtures)
+  --out DIR          output: DIR/events and DIR/dead-letter, replaced (default ./data/replay)
+  --check            compare with DIR/expected/events.jsonl and dead-letters.jsonl
+                     of the fixtures; print the first difference and exit 1 on any
+  --update-expected  write the output as the new expected files (review the diff!)
+  --help             show this help
+
+Exit status: 0 done (and equal, with --check), 1 a difference or a failure, 2 bad usage.
+`;
+
+function plural(n: number, word: string): string {
+  return `${n.toLocaleString("en-US")} ${word}${n === 1 ? "" : "s"}`;
+}
+
+/** The `replay` command. */
+export const replayCommand: Command = {
+  help: HELP,
+  async run(args) {
+    const { values } = parseOptions(args, {
+      fixtures: { type: "string" },
+      out: { type: "string" },
+      check: { type: "boolean" },
+      "update-expected": { type: "boolean" },
+    });
+    const fixtures = values.fixtures ?? "fixtures";
+    const out = values.out ?? "data/replay";
+    const inputs = await fixtureInputs(fixtures);
+    if (inputs.length === 0) {
+      console.error(`replay: no fixtures under ${fixtures}/{radar,optical,isl}`);
+      return EXIT.failure;
+    }
+    const tty = Deno.stderr.isTerminal();
+    const encoder = new TextEncoder();
+    let observations = 0;
+    let deadLetters = 0;
+    let current = "";
+    let last = 0;
+    const progress = (force = false) => {
+      if (!tty) return;
+      const now = performance.now();
+      if (!force && now - last < 200) return;
+      last = now;
+      const line = `replay: ${current} — ${plural(observations, "observation")}, ${
+        plural(deadLetters, "dead letter")
+      }`;
+      Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K${line}`));
+    };
+    const t0 = performance.now();
+    const result = await replay({
+      inputs,
+      out,
+      onInput: (input, i) => {
+        current = `${input.name} (${i + 1}/${inputs.length})`;
+        progress(true);
+      },
+      onDurable: (batches) => {
+        for (const batch of batches) {
+          observations += batch.observations.length;
+          deadLetters += batch.deadLetters.length;
+        }
+        progress();
+      },
+    });
+    if (tty) Deno.stderr.writeSync(encoder.encode("\r\x1b[2K"));
+    const seconds = ((performance.now() - t0) / 1000).toFixed(2);
+    console.error(
+      `replay: ${plural(inputs.length, "fixture")} → ${
+        plural(result.observations, "observation")
+      } in ${out}/events, ${
+        plural(result.deadLetters, "dead letter")
+      } in ${out}/dead-letter (${seconds} s)`,
+    );
+    const expected = `${fixtures}/expected`;
+    if (values["update-expected"]) {
+      await Deno.mkdir(expected, { recursive: true });
+      for (
+        const [dir, file] of [["events", "events.jsonl"], ["dead-letter", "dead-letters.jsonl"]]
+      ) {
+        const names = [...Deno.readDirSync(`${out}/${dir}`)].map((e) => e.name).sort();
+        let text = "";
+        for (const name of names) text += await Deno.readTextFile(`${out}/${dir}/${name}`);
+        await Deno.writeTextFile(`${expected}/${file}`, text);
+      }
+      console.error(`replay: wrote ${expected}/events.jsonl and dead-letters.jsonl`);
+    }
+    if (values.check) {
+      for (
+        const [dir, file] of [["events", "events.jsonl"], ["dead-letter", "dead-letters.jsonl"]]
+      ) {
+        const difference = await compareLog(`${out}/${dir}`, `${expected}/${file}`);
+        if (difference !== undefined) {
+          console.error(`replay --check: ${expected}/${file} ${difference}`);
+          return EXIT.failure;
+        }
+      }
+      console.error(`replay --check: identical to ${expected}`);
+    }
+    return EXIT.ok;
+  },
+};

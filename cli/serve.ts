@@ -1,0 +1,124 @@
+/**
+ * `main.ts serve`: run the service until SIGINT/SIGTERM.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { builtInConfig, type Config, ConfigError } from "../service/config.ts";
+import { loadConfig, validateConfig } from "../service/config_file.ts";
+import { closeLogging, setupLogging } from "../service/logging.ts";
+import { IngestService } from "../service/service.ts";
+import { type Command, EXIT, parseOptions } from "./_args.ts";
+
+const HELP = `Usage: main.ts serve [--config FILE]
+
+Runs the ingestion service: radar TDM over TCP, optical archive pulls over
+HTTP, ISL gateway polls over UDP → normalised Observation envelopes → the
+durable event log (and NATS JetStream when configured).
+
+Without --config it uses ./ingest.json if present, else the built-in
+configuration (SPEC §9 example: radar on 127.0.0.1:7001, archive
+http://127.0.0.1:7002/udl/eoobservation, ISL gateway 127.0.0.1:7003, data
+under ./data, HTTP on 127.0.0.1:9464).
+
+SIGINT/SIGTERM stop it gracefully (stop reading, flush open radar groups,
+drain, sync the logs, save state; exit 0); a second signal exits at once.
+
+Options:
+  --config FILE  the configuration file (JSON; see README "Configuration")
+  --log-level L  debug, info (default), warning or error
+  --help         show this help
+
+Exit status: 0 stopped cleanly, 1 runtime failure, 2 invalid configuration.
+`;
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves the configuration `serve` runs with. */
+export async function serveConfig(path: string | undefined): Promise<Config> {
+  if (path !== undefined) return await loadConfig(path);
+  if (await exists("ingest.json")) return await loadConfig("ingest.json");
+  return await validateConfig(builtInConfig(), Deno.cwd());
+}
+
+/**
+ * Runs `service` until the first SIGINT/SIGTERM, then stops it gracefully; a
+ * second signal exits the process at once with status 1.
+ */
+export async function runUntilSignal(service: IngestService): Promise<number> {
+  const log = getLogger(["sda-ingest", "service"]);
+  let signals = 0;
+  const onSignal = () => {
+    signals++;
+    if (signals === 1) {
+      log.info("Signal received: stopping gracefully (send again to exit at once)");
+      service.stop();
+    } else {
+      log.error("Second signal: exiting without draining");
+      Deno.exit(EXIT.failure);
+    }
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    await service.done;
+    await service.stop();
+    return EXIT.ok;
+  } catch (error) {
+    log.error("The pipeline failed: {error}", { error: String(error) });
+    return EXIT.failure;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+  }
+}
+
+/** The `serve` command. */
+export const serve: Command = {
+  help: HELP,
+  async run(args) {
+    const { values } = parseOptions(args, {
+      config: { type: "string", short: "c" },
+      "log-level": { type: "string" },
+    });
+    const level = values["log-level"] ?? "info";
+    if (!["debug", "info", "warning", "error"].includes(level)) {
+      console.error(`serve: --log-level must be debug, info, warning or error: "${level}"`);
+      return EXIT.usage;
+    }
+    await setupLogging({ level: level as "info" });
+    try {
+      let config: Config;
+      try {
+        config = await serveConfig(values.config);
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        console.error(`serve: invalid configuration:`);
+        for (const p of error.problems) console.error(`  ${p.path}: ${p.message}`);
+        return EXIT.usage;
+      }
+      let service: IngestService;
+      try {
+        service = await IngestService.start(config);
+      } catch (error) {
+        getLogger(["sda-ingest", "service"]).error("Cannot start: {error}", {
+          error: error instanceof Error
+            ? `${error.message}${error.cause ? `: ${error.cause}` : ""}`
+            : String(error),
+        });
+        return EXIT.failure;
+      }
+      return await runUntilSignal(service);
+    } finally {
+      await closeLogging();
+    }
+  },
+};

@@ -1,0 +1,104 @@
+/**
+ * The service's HTTP endpoints (SPEC §9): `/metrics`, `/health`, `/ready`.
+ *
+ * @module
+ */
+
+import { formatTimestamp } from "../envelope/time.ts";
+import type { Source } from "../sources/source.ts";
+import type { ServiceMetrics } from "./metrics.ts";
+import type { Pipeline } from "./pipeline.ts";
+
+/** What the endpoints report on. */
+export interface HttpTarget {
+  /** Metrics registry. */
+  metrics: ServiceMetrics;
+  /** The running sources (empty before they start). */
+  sources: () => readonly Source[];
+  /** Per-source counts. */
+  pipeline: () => Pipeline | undefined;
+  /** True once the logs are open and every source has started. */
+  ready: () => boolean;
+  /** `"starting"`, `"running"` or `"stopping"`. */
+  phase: () => "starting" | "running" | "stopping";
+  /** Next offsets of the logs. */
+  offsets: () => { events: number; deadLetters: number };
+  /** Process start, ms since the epoch. */
+  startedAt: number;
+}
+
+/** The `/health` document. */
+export function healthDocument(target: HttpTarget): Record<string, unknown> {
+  const pipeline = target.pipeline();
+  const sources: Record<string, unknown> = {};
+  let degraded = false;
+  for (const source of target.sources()) {
+    const status = source.status();
+    if (status.state !== "up") degraded = true;
+    const counts = pipeline?.counts(source.name);
+    sources[source.name] = {
+      kind: source.kind,
+      state: status.state,
+      last_receive: status.lastReceive === undefined ? null : formatTimestamp(status.lastReceive),
+      counts: counts
+        ? {
+          observations: counts.observations,
+          duplicates: counts.duplicates,
+          dead_letters: counts.deadLetters,
+        }
+        : null,
+      counters: status.counters,
+      ...(status.lost ? { lost: status.lost } : {}),
+      last_error: status.lastError ?? null,
+    };
+  }
+  const phase = target.phase();
+  return {
+    status: phase !== "running" ? phase : degraded ? "degraded" : "ok",
+    ready: target.ready(),
+    uptime_s: Math.round((Date.now() - target.startedAt) / 1000),
+    log: target.offsets(),
+    sources,
+  };
+}
+
+/**
+ * Serves the endpoints on `hostname:port` (loopback by default). Resolves
+ * once listening, with the bound port and a shutdown function.
+ */
+export function serveHttp(
+  target: HttpTarget,
+  options: { hostname: string; port: number },
+): Promise<{ port: number; shutdown: () => Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    let server: Deno.HttpServer<Deno.NetAddr>;
+    try {
+      server = Deno.serve({
+        hostname: options.hostname,
+        port: options.port,
+        onListen: (addr) => resolve({ port: addr.port, shutdown: () => server.shutdown() }),
+      }, async (request) => {
+        const url = new URL(request.url);
+        if (request.method !== "GET" && request.method !== "HEAD") {
+          return new Response("Method not allowed\n", { status: 405, headers: { allow: "GET" } });
+        }
+        switch (url.pathname) {
+          case "/metrics":
+            return new Response(await target.metrics.text(), {
+              headers: { "content-type": target.metrics.contentType },
+            });
+          case "/health":
+            return Response.json(healthDocument(target));
+          case "/ready": {
+            const ready = target.ready();
+            return new Response(ready ? "ready\n" : "not ready\n", { status: ready ? 200 : 503 });
+          }
+          default:
+            return new Response("Not found: try /metrics, /health or /ready\n", { status: 404 });
+        }
+      });
+    } catch (error) {
+      reject(error);
+    }
+  });
+}

@@ -1,0 +1,270 @@
+/**
+ * Replay (SPEC §10): recorded wire traffic through the same decoders,
+ * operators and sinks as the live service, deterministically.
+ *
+ * @module
+ */
+
+import type { ObservationKind } from "../envelope/observation.ts";
+import { DedupeWindow } from "../operators/dedupe_window.ts";
+import { type IngestBatch, ingestBatch } from "../operators/ingest_batch.ts";
+import { openDeadLetterLog, openEventLog } from "../sinks/event_log.ts";
+import type { DecodeContext } from "../sources/decode_context.ts";
+import { decodeIslPackets } from "../sources/isl/mod.ts";
+import { decodeOpticalPage } from "../sources/optical/mod.ts";
+import { TdmDecodeStream } from "../sources/radar/mod.ts";
+import { Pipeline, type SourceCounts } from "./pipeline.ts";
+
+/** One recorded input. */
+export interface ReplayInput {
+  /** Which decoder reads it. */
+  kind: ObservationKind;
+  /** Its path relative to the fixtures directory: `provenance.peer` of what it yields. */
+  name: string;
+  /** Its bytes, read on demand. */
+  open(): ReadableStream<Uint8Array> | Promise<ReadableStream<Uint8Array>>;
+  /** Size in bytes, when known (progress). */
+  size?: number;
+}
+
+const EXTENSIONS: Record<ObservationKind, RegExp> = {
+  radar: /\.kvn$/,
+  optical: /\.(csv|json)$/,
+  isl: /\.spp$/,
+};
+
+/**
+ * The fixtures under `dir` in replay order: `radar/*.kvn`, then
+ * `optical/*.csv|*.json` (pages in name order), then `isl/*.spp`.
+ */
+export async function fixtureInputs(dir: string): Promise<ReplayInput[]> {
+  const inputs: ReplayInput[] = [];
+  for (const kind of ["radar", "optical", "isl"] as const) {
+    const names: string[] = [];
+    try {
+      for await (const entry of Deno.readDir(`${dir}/${kind}`)) {
+        if (entry.isFile && EXTENSIONS[kind].test(entry.name)) names.push(entry.name);
+      }
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) continue;
+      throw error;
+    }
+    for (const name of names.sort()) {
+      const path = `${dir}/${kind}/${name}`;
+      const { size } = await Deno.stat(path);
+      inputs.push({
+        kind,
+        name: `${kind}/${name}`,
+        size,
+        open: async () => (await Deno.open(path, { read: true })).readable,
+      });
+    }
+  }
+  return inputs;
+}
+
+/** The batches one input decodes to, with the context of SPEC §10. */
+export function decodeInput(input: ReplayInput): ReadableStream<IngestBatch> {
+  const ctx: DecodeContext = {
+    source: input.kind,
+    transport: "replay",
+    peer: input.name,
+    deterministic: true,
+  };
+  const bytes = () => Promise.resolve(input.open());
+  switch (input.kind) {
+    case "radar":
+      // No idle flush: grouping must not depend on how fast the file is read.
+      return streamFrom(async () =>
+        (await bytes()).pipeThrough(new TdmDecodeStream({ ctx, groupIdleMs: Infinity }))
+      );
+    case "optical": {
+      const type = input.name.endsWith(".json") ? "application/json" : "text/csv";
+      return streamFrom(async () => {
+        const page = await collect(await bytes());
+        const { observations, deadLetters } = decodeOpticalPage(page, type, ctx);
+        return ReadableStream.from([ingestBatch(ctx.source, observations, deadLetters)]);
+      });
+    }
+    case "isl":
+      return streamFrom(async () => {
+        const packets = await collect(await bytes());
+        const { observations, deadLetters } = decodeIslPackets(packets, ctx);
+        return ReadableStream.from([ingestBatch(ctx.source, observations, deadLetters)]);
+      });
+  }
+}
+
+/** A readable that opens `make()` on its first pull. */
+function streamFrom<T>(make: () => Promise<ReadableStream<T>>): ReadableStream<T> {
+  let reader: ReadableStreamDefaultReader<T> | undefined;
+  return new ReadableStream<T>({
+    async pull(controller) {
+      reader ??= (await make()).getReader();
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    async cancel(reason) {
+      await reader?.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const chunks = await Array.fromAsync(stream);
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+/**
+ * The inputs one after another as one stream of batches — sequential, so the
+ * log's order does not depend on timing.
+ */
+export function concatInputs(
+  inputs: readonly ReplayInput[],
+  onInput?: (input: ReplayInput, index: number) => void,
+): ReadableStream<IngestBatch> {
+  let index = -1;
+  let current: ReadableStreamDefaultReader<IngestBatch> | undefined;
+  return new ReadableStream<IngestBatch>({
+    async pull(controller) {
+      while (true) {
+        if (current === undefined) {
+          index++;
+          if (index >= inputs.length) {
+            controller.close();
+            return;
+          }
+          onInput?.(inputs[index], index);
+          current = decodeInput(inputs[index]).getReader();
+        }
+        const { done, value } = await current.read();
+        if (!done) {
+          controller.enqueue(value);
+          return;
+        }
+        current = undefined;
+      }
+    },
+    async cancel(reason) {
+      await current?.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** Options for {@link replay}. */
+export interface ReplayOptions {
+  /** What to replay, in order. */
+  inputs: readonly ReplayInput[];
+  /** Output directory: `<out>/events` and `<out>/dead-letter`, replaced. */
+  out: string;
+  /** Called as batches become durable (progress). */
+  onDurable?: (batches: readonly IngestBatch[]) => void;
+  /** Called when an input starts. */
+  onInput?: (input: ReplayInput, index: number) => void;
+  /** Dedupe window capacity (default 1,000,000 as the service). */
+  dedupeCapacity?: number;
+}
+
+/** What a replay wrote. */
+export interface ReplayResult {
+  /** Observations in the event log. */
+  observations: number;
+  /** Dead letters in the dead-letter log. */
+  deadLetters: number;
+  /** Counts per kind. */
+  counts: Record<ObservationKind, SourceCounts>;
+}
+
+/**
+ * Replays `inputs` into a fresh log under `out`. Streaming end to end: memory
+ * does not grow with the size of the inputs.
+ */
+export async function replay(options: ReplayOptions): Promise<ReplayResult> {
+  const eventsDir = `${options.out}/events`;
+  const deadDir = `${options.out}/dead-letter`;
+  for (const dir of [eventsDir, deadDir]) {
+    await Deno.remove(dir, { recursive: true }).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
+  }
+  const events = await openEventLog({ dir: eventsDir, fsync: "never" });
+  const deadLetters = await openDeadLetterLog({ dir: deadDir, fsync: "never" });
+  const pipeline = new Pipeline({
+    events,
+    deadLetters,
+    dedupe: new DedupeWindow(options.dedupeCapacity ?? 1_000_000),
+    onDurable: options.onDurable,
+  });
+  pipeline.add(concatInputs(options.inputs, options.onInput));
+  pipeline.close();
+  await pipeline.done;
+  // One sync at the end instead of per batch: a replay can be run again.
+  for (const dir of [eventsDir, deadDir]) {
+    for await (const entry of Deno.readDir(dir)) {
+      using file = await Deno.open(`${dir}/${entry.name}`, { read: true, write: true });
+      await file.syncData();
+    }
+  }
+  return {
+    observations: events.nextOffset,
+    deadLetters: deadLetters.nextOffset,
+    counts: {
+      radar: pipeline.counts("radar"),
+      optical: pipeline.counts("optical"),
+      isl: pipeline.counts("isl"),
+    },
+  };
+}
+
+/** The first difference between a log directory and an expected `.jsonl` file. */
+export async function compareLog(dir: string, expectedFile: string): Promise<string | undefined> {
+  const actual = await readLines(dir, true);
+  const expected = await readLines(expectedFile, false);
+  const n = Math.max(actual.length, expected.length);
+  for (let i = 0; i < n; i++) {
+    if (actual[i] !== expected[i]) {
+      if (expected[i] === undefined) {
+        return `line ${
+          i + 1
+        }: not expected (expected ${expected.length} lines, got ${actual.length})\n  actual:   ${
+          actual[i]
+        }`;
+      }
+      if (actual[i] === undefined) {
+        return `line ${
+          i + 1
+        }: missing (expected ${expected.length} lines, got ${actual.length})\n  expected: ${
+          expected[i]
+        }`;
+      }
+      return `line ${i + 1} differs:\n  expected: ${expected[i]}\n  actual:   ${actual[i]}`;
+    }
+  }
+  return undefined;
+}
+
+async function readLines(path: string, isDir: boolean): Promise<string[]> {
+  let text = "";
+  if (isDir) {
+    const names = [];
+    for await (const entry of Deno.readDir(path)) names.push(entry.name);
+    for (const name of names.filter((n) => n.endsWith(".jsonl")).sort()) {
+      text += await Deno.readTextFile(`${path}/${name}`);
+    }
+  } else {
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return [];
+      throw error;
+    }
+  }
+  return text.split("\n").filter((line) => line !== "");
+}

@@ -1,0 +1,205 @@
+/**
+ * The running service: logs, dedupe window, pipeline, sources, HTTP, NATS,
+ * graceful shutdown (SPEC §8, §9).
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { DeadLetter } from "../envelope/dead_letter.ts";
+import type { Observation } from "../envelope/observation.ts";
+import { DedupeWindow } from "../operators/dedupe_window.ts";
+import { openDeadLetterLog, openEventLog, readRecentIds } from "../sinks/event_log.ts";
+import { FanOutSink } from "../sinks/fan_out_sink.ts";
+import { NatsSink } from "../sinks/nats_sink.ts";
+import type { SegmentLog } from "../sinks/segment_log.ts";
+import type { Source } from "../sources/source.ts";
+import type { Config, SourceConfig } from "./config.ts";
+import { serveHttp } from "./http_server.ts";
+import { ServiceMetrics } from "./metrics.ts";
+import { Pipeline } from "./pipeline.ts";
+import { createSource } from "./source_factory.ts";
+import { StateStore } from "./state_store.ts";
+
+const log = getLogger(["sda-ingest", "service"]);
+
+/** Options for {@link IngestService.start}. */
+export interface IngestServiceOptions {
+  /** Creates a source from its configuration (default: the real adapters). */
+  createSource?: (config: SourceConfig, state: StateStore) => Source | Promise<Source>;
+  /** Serve HTTP (default true). */
+  http?: boolean;
+}
+
+/**
+ * The service. {@link IngestService.start} opens the logs (recovering a torn
+ * tail), rebuilds the dedupe window from the log, starts HTTP, connects NATS
+ * when configured, then starts every source; `/ready` turns 200 once all
+ * have started. {@link IngestService.stop} is the graceful shutdown of SPEC
+ * §8: sources stop accepting and reading and flush their open groups, the
+ * pipeline drains, the logs sync and close, state is saved.
+ */
+export class IngestService {
+  /** The configuration it runs. */
+  readonly config: Config;
+  /** The metrics registry. */
+  readonly metrics: ServiceMetrics = new ServiceMetrics();
+  /** The event log. */
+  readonly events: SegmentLog<Observation>;
+  /** The dead-letter log. */
+  readonly deadLetters: SegmentLog<DeadLetter>;
+  /** The pipeline. */
+  readonly pipeline: Pipeline;
+  /** Sources, in configuration order. */
+  readonly sources: Source[] = [];
+  /** The bound HTTP port (useful when configured as 0). */
+  httpPort: number | undefined;
+  #phase: "starting" | "running" | "stopping" = "starting";
+  #ready = false;
+  #shutdownHttp: (() => Promise<void>) | undefined;
+  #nats: NatsSink | undefined;
+  #stopping: Promise<void> | undefined;
+  #startedAt = Date.now();
+
+  private constructor(
+    config: Config,
+    events: SegmentLog<Observation>,
+    deadLetters: SegmentLog<DeadLetter>,
+    dedupe: DedupeWindow,
+    nats: NatsSink | undefined,
+  ) {
+    this.config = config;
+    this.events = events;
+    this.deadLetters = deadLetters;
+    this.#nats = nats;
+    this.pipeline = new Pipeline({
+      events,
+      deadLetters,
+      dedupe,
+      onDurable: (batches) => this.metrics.observeDurable(batches),
+      sink: nats ? (logSink) => new FanOutSink([logSink, nats.writable]) : undefined,
+    });
+    this.metrics.attach({
+      pipeline: this.pipeline,
+      sources: () => this.sources,
+      events,
+      deadLetters,
+      extra: (): Record<string, number> => {
+        const stats = this.#nats?.stats;
+        return stats
+          ? {
+            nats_published: stats.published,
+            nats_duplicates: stats.duplicates,
+            nats_errors: stats.errors,
+          }
+          : {};
+      },
+    });
+  }
+
+  /** Starts the service; rejects (after cleaning up) if anything cannot start. */
+  static async start(config: Config, options: IngestServiceOptions = {}): Promise<IngestService> {
+    const logOptions = {
+      segmentBytes: config.log.segmentBytes,
+      fsync: config.log.fsync,
+      fsyncIntervalMs: config.log.fsyncIntervalMs,
+    };
+    const events = await openEventLog({ dir: config.log.dir, ...logOptions });
+    const deadLetters = await openDeadLetterLog({ dir: config.deadLetter.dir, ...logOptions });
+    log.info("Event log {dir} open at offset {offset}", {
+      dir: config.log.dir,
+      offset: events.nextOffset,
+    });
+    const t0 = performance.now();
+    const dedupe = new DedupeWindow(config.dedupe.capacity);
+    for (const id of await readRecentIds(config.log.dir, config.dedupe.capacity)) dedupe.add(id);
+    log.info("Dedupe window rebuilt from the log: {ids} ids in {ms} ms", {
+      ids: dedupe.size,
+      ms: Math.round(performance.now() - t0),
+    });
+    let nats: NatsSink | undefined;
+    try {
+      if (config.nats) nats = await NatsSink.connect(config.nats);
+    } catch (error) {
+      await Promise.all([events.close(), deadLetters.close()]);
+      throw new Error(`Cannot connect to NATS ${config.nats!.servers.join(", ")}`, {
+        cause: error,
+      });
+    }
+    const service = new IngestService(config, events, deadLetters, dedupe, nats);
+    try {
+      if (options.http ?? true) {
+        const { port, shutdown } = await serveHttp({
+          metrics: service.metrics,
+          sources: () => service.sources,
+          pipeline: () => service.pipeline,
+          ready: () => service.#ready,
+          phase: () => service.#phase,
+          offsets: () => ({ events: events.nextOffset, deadLetters: deadLetters.nextOffset }),
+          startedAt: service.#startedAt,
+        }, config.http);
+        service.httpPort = port;
+        service.#shutdownHttp = shutdown;
+        log.info("HTTP on http://{hostname}:{port} (/metrics, /health, /ready)", {
+          hostname: config.http.hostname,
+          port,
+        });
+      }
+      const state = new StateStore(config.state.dir);
+      const create = options.createSource ?? createSource;
+      for (const sourceConfig of config.sources) {
+        const source = await create(sourceConfig, state);
+        service.sources.push(source);
+        service.pipeline.add(source.readable);
+      }
+      await Promise.all(service.sources.map((s) => s.started));
+      service.#ready = true;
+      service.#phase = "running";
+      log.info("Ready: {count} sources started", { count: service.sources.length });
+      return service;
+    } catch (error) {
+      await service.stop().catch(() => {});
+      throw error;
+    }
+  }
+
+  /** True once the logs are open and every source has started. */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Resolves when the pipeline has ended (after {@link IngestService.stop}, or on a sink failure). */
+  get done(): Promise<void> {
+    return this.pipeline.done;
+  }
+
+  /**
+   * Graceful shutdown: stop sources (no more accepting or reading; open
+   * groups flushed), drain the pipeline, sync and close the logs, save state.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#phase = "stopping";
+      this.#ready = false;
+      log.info("Stopping: {count} sources", { count: this.sources.length });
+      const results = await Promise.allSettled(this.sources.map((s) => s.stop()));
+      for (const [i, result] of results.entries()) {
+        if (result.status === "rejected") {
+          log.error("Source {source} did not stop cleanly: {error}", {
+            source: this.sources[i].name,
+            error: String(result.reason),
+          });
+        }
+      }
+      this.pipeline.close();
+      await this.pipeline.done;
+      await this.#nats?.close();
+      await this.#shutdownHttp?.();
+      log.info("Stopped: event log at offset {offset}, dead-letter log at {dead}", {
+        offset: this.events.nextOffset,
+        dead: this.deadLetters.nextOffset,
+      });
+    })();
+    return this.#stopping;
+  }
+}
