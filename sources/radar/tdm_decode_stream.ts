@@ -11,6 +11,9 @@ import type { IngestBatch } from "../../operators/ingest_batch.ts";
 import { type DecodeContext, receiveTime } from "../decode_context.ts";
 import { TdmDecoder } from "./_tdm_decoder.ts";
 
+/** How late an idle timer may run before its verdict is checked again, ms. */
+const CONFIRM_MS = 5;
+
 /** Options for {@link TdmDecodeStream}. */
 export interface TdmDecodeStreamOptions {
   /** Where the bytes come from: copied into every envelope and dead letter. */
@@ -106,7 +109,8 @@ export class TdmDecodeStream extends TransformStream<Uint8Array, IngestBatch> {
     const idle = Number.isFinite(idleMs);
     let controller: TransformStreamDefaultController<IngestBatch>;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    let lastLine = 0;
+    let dueAt = 0;
+    let lastInput = 0;
     const emit = () => {
       const out = decoder.take();
       if (out === undefined) return;
@@ -118,14 +122,39 @@ export class TdmDecodeStream extends TransformStream<Uint8Array, IngestBatch> {
         receivedAt: out.receivedAt,
       });
     };
-    // One timer per quiet spell, not one per read: it re-arms itself for
-    // what is left of the spell when lines arrived since it was set.
+    const arm = (ms: number) => {
+      dueAt = performance.now() + ms;
+      timer = setTimeout(onTimer, ms);
+    };
+    // The idle flush: one timer per quiet spell, not one per read; it
+    // re-arms itself for what is left of the spell when input arrived since
+    // it was set. "Quiet" has to mean that the sender paused, not that this
+    // side did not read — closing a group early splits an observation.
     const onTimer = () => {
       timer = undefined;
       if (!decoder.groupOpen) return;
-      const left = idleMs - (performance.now() - lastLine);
+      const now = performance.now();
+      const desired = controller.desiredSize;
+      if ((desired !== null && desired <= 0) || splitter.buffered > 0) {
+        // Either a batch waits for the consumer, so no input is taken —
+        // there may be more of this observation queued upstream
+        // (backpressure) — or the sender stopped in the middle of a line (a
+        // partial TCP write), so more of it is on its way. The spell starts
+        // again.
+        lastInput = now;
+        arm(idleMs);
+        return;
+      }
+      const left = idleMs - (now - lastInput);
       if (left > 0.5) {
-        timer = setTimeout(onTimer, left);
+        arm(left);
+        return;
+      }
+      if (now - dueAt > CONFIRM_MS) {
+        // This timer ran late: the process did not run for a while (a GC
+        // pause, a long task, the OS), and reads that completed meanwhile
+        // may not have been delivered yet. Look again shortly.
+        arm(CONFIRM_MS);
         return;
       }
       decoder.closeGroup();
@@ -139,42 +168,48 @@ export class TdmDecodeStream extends TransformStream<Uint8Array, IngestBatch> {
       clearTimeout(timer);
       timer = undefined;
     };
-    super({
-      start(c) {
-        controller = c;
-      },
-      transform(chunk) {
-        if (!(chunk instanceof Uint8Array)) {
-          throw new TypeError(`Cannot decode TDM from a ${typeof chunk}: expected Uint8Array`);
-        }
-        const lines = splitter.push(chunk);
-        if (lines.length === 0) return;
-        decoder.push(lines, receiveTime(ctx));
-        emit();
-        if (idle && decoder.groupOpen) {
-          lastLine = performance.now();
-          timer ??= setTimeout(onTimer, idleMs);
-        }
-      },
-      flush() {
-        stopTimer();
-        const receivedAt = receiveTime(ctx);
-        const last = splitter.end();
-        if (last.length > 0) {
-          const line = last[0];
-          if (incomplete === "dead-letter" && typeof line === "string") {
-            decoder.incomplete(line, receivedAt);
-          } else {
-            decoder.push(last, receivedAt);
+    super(
+      {
+        start(c) {
+          controller = c;
+        },
+        transform(chunk) {
+          if (!(chunk instanceof Uint8Array)) {
+            throw new TypeError(`Cannot decode TDM from a ${typeof chunk}: expected Uint8Array`);
           }
-        }
-        decoder.end(receivedAt);
-        emit();
+          lastInput = performance.now();
+          const lines = splitter.push(chunk);
+          if (lines.length === 0) return;
+          decoder.push(lines, receiveTime(ctx));
+          emit();
+          if (idle && decoder.groupOpen && timer === undefined) arm(idleMs);
+        },
+        flush() {
+          stopTimer();
+          const receivedAt = receiveTime(ctx);
+          const last = splitter.end();
+          if (last.length > 0) {
+            const line = last[0];
+            if (incomplete === "dead-letter" && typeof line === "string") {
+              decoder.incomplete(line, receivedAt);
+            } else {
+              decoder.push(last, receivedAt);
+            }
+          }
+          decoder.end(receivedAt);
+          emit();
+        },
+        cancel() {
+          stopTimer();
+        },
+      } as Transformer<Uint8Array, IngestBatch>,
+      undefined,
+      {
+        // One batch may wait unread: then desiredSize ≤ 0 tells the idle timer
+        // exactly when input is held back by backpressure.
+        highWaterMark: 1,
       },
-      cancel() {
-        stopTimer();
-      },
-    } as Transformer<Uint8Array, IngestBatch>);
+    );
     this.#decoder = decoder;
   }
 

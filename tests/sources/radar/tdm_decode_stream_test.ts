@@ -144,3 +144,31 @@ Deno.test("TdmDecodeStream() rejects options it cannot work with", () => {
     TypeError,
   );
 });
+
+Deno.test("TdmDecodeStream() keeps a group open while a batch waits for the consumer, however long", async () => {
+  const { writer, reader } = stream({ groupIdleMs: 20 });
+  // Observation 1, then the first line of observation 2: observation 1 is
+  // emitted and not read; the rest of observation 2 is held back upstream.
+  writer.write(enc.encode(HEAD + `RANGE = ${T} 1\nRCS = ${T} 2\nRANGE = ${T}.5 3\n`));
+  writer.write(enc.encode(`RCS = ${T}.5 4\n`));
+  await timeout(100);
+  writer.close();
+  const batches = [];
+  for (let r = await reader.read(); !r.done; r = await reader.read()) batches.push(r.value);
+  assert.deepEqual(batches.flatMap((b) => b.observations.map((o) => o.measurement)), [
+    { range_km: 1, rcs_m2: 2 },
+    { range_km: 3, rcs_m2: 4 },
+  ]);
+});
+
+Deno.test("TdmDecodeStream() keeps a group open while the sender is in the middle of a line", async () => {
+  const { writer, reader } = stream({ groupIdleMs: 20 });
+  const read = reader.read();
+  await writer.write(enc.encode(HEAD + `RANGE = ${T} 1\nRCS = ${T}`));
+  assert.equal(await Promise.race([read, timeout(100)]), "timeout");
+  await writer.write(enc.encode(" 2\n"));
+  assert.deepEqual((await read).value!.observations.map((o) => o.measurement), [
+    { range_km: 1, rcs_m2: 2 },
+  ]);
+  await writer.close();
+});
