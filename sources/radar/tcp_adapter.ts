@@ -1,0 +1,391 @@
+/**
+ * The radar source's transport (SPEC §4): a TCP listener that radar arrays
+ * connect to and push CCSDS TDM over. The only radar file that uses Deno
+ * APIs; framing and decoding are the portable {@link TdmDecodeStream}.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { nowMicros } from "../../envelope/time.ts";
+import type { IngestBatch } from "../../operators/ingest_batch.ts";
+import { MergeStream } from "../../operators/merge_stream.ts";
+import type { Source, SourceState, SourceStatus } from "../source.ts";
+import { TdmDecodeStream } from "./tdm_decode_stream.ts";
+
+/** Options for {@link RadarTcpSource}. */
+export interface RadarTcpSourceOptions {
+  /** The configured source name (`provenance.source`). */
+  name: string;
+  /** Address to listen on (default `"127.0.0.1"`). */
+  hostname?: string;
+  /** Port to listen on; 0 picks a free one (see {@link RadarTcpSource.port}). */
+  port: number;
+  /** Longest line accepted, in bytes without its terminator (default 4096). */
+  maxLineBytes?: number;
+  /** Close a group after this long without a line on its connection (default 20). */
+  groupIdleMs?: number;
+  /** Connections open at once; more are accepted and closed at once (default 64). */
+  maxConnections?: number;
+  /** The receive clock, µs since the Unix epoch (default: the system clock). */
+  now?: () => number;
+  /** Bytes asked for per socket read (default 65536). */
+  readBytes?: number;
+}
+
+interface Connection {
+  conn: Deno.TcpConn;
+  peer: string;
+  controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  reading: boolean;
+  ended: boolean;
+  bytes: number;
+  decoder: TdmDecodeStream;
+}
+
+const log = getLogger(["sda-ingest", "radar"]);
+
+/**
+ * A radar source: listens on `hostname:port`; every accepted connection is
+ * read (only when the pipeline wants more, so a slow log slows the senders
+ * through TCP flow control), decoded by its own {@link TdmDecodeStream}, and
+ * merged fairly with the others into {@link RadarTcpSource.readable}.
+ *
+ * `status().counters`: `connections_accepted`, `connections_refused` (over
+ * `maxConnections`), `connections_open`, `connection_errors`, `reads`,
+ * `bytes`, `lines`, `observations`, `dead_letters`.
+ *
+ * @example Receive one observation over loopback
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RadarTcpSource } from "./tcp_adapter.ts";
+ *
+ * const source = new RadarTcpSource({ name: "xr1", port: 0 });
+ * await source.started;
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port: source.port });
+ * await conn.write(new TextEncoder().encode(
+ *   "CCSDS_TDM_VERS = 2.0\nMESSAGE_ID = M1\nMETA_START\nTIME_SYSTEM = UTC\n" +
+ *     "PARTICIPANT_1 = XR1\nMETA_STOP\nDATA_START\nRCS = 2026-11-25T12:00:00 1.5\nDATA_STOP\n",
+ * ));
+ * conn.close();
+ * const reader = source.readable.getReader();
+ * const { value } = await reader.read();
+ * assert.equal(value!.observations[0].provenance.ref, "M1#0@8");
+ * assert.deepEqual(value!.observations[0].measurement, { rcs_m2: 1.5 });
+ * // stop() resolves once the readable has delivered everything: keep reading.
+ * const rest = (async () => { while (!(await reader.read()).done); })();
+ * await source.stop();
+ * await rest;
+ * assert.equal(source.status().state, "stopped");
+ * assert.equal(source.status().counters.connections_accepted, 1);
+ * ```
+ */
+export class RadarTcpSource implements Source {
+  /** The configured source name. */
+  readonly name: string;
+  /** Radar observations. */
+  readonly kind = "radar" as const;
+  /** Batches from every connection, merged. */
+  readonly readable: ReadableStream<IngestBatch>;
+  /** Resolves once the listener is bound. */
+  readonly started: Promise<void>;
+  #listener: Deno.TcpListener;
+  #merge = new MergeStream<IngestBatch>();
+  #mergeReader: ReadableStreamDefaultReader<IngestBatch>;
+  #connections = new Set<Connection>();
+  #options: Required<Omit<RadarTcpSourceOptions, "now">> & { now?: () => number };
+  #state: SourceState = "starting";
+  #lastReceive: number | undefined;
+  #lastError: string | undefined;
+  #counters = {
+    connections_accepted: 0,
+    connections_refused: 0,
+    connections_open: 0,
+    connection_errors: 0,
+    reads: 0,
+    bytes: 0,
+  };
+  /** Decoder counts of connections whose decoder has finished. */
+  #finished = { lines: 0, observations: 0, deadLetters: 0 };
+  #live = new Set<TdmDecodeStream>();
+  #accepting: Promise<void>;
+  #stopping = false;
+  #drained: Promise<void>;
+  #resolveDrained!: () => void;
+
+  /** Binds the listener (throws if the address is taken) and starts accepting. */
+  constructor(options: RadarTcpSourceOptions) {
+    this.#options = {
+      name: options.name,
+      hostname: options.hostname ?? "127.0.0.1",
+      port: options.port,
+      maxLineBytes: options.maxLineBytes ?? 4096,
+      groupIdleMs: options.groupIdleMs ?? 20,
+      maxConnections: options.maxConnections ?? 64,
+      now: options.now,
+      readBytes: options.readBytes ?? 65536,
+    };
+    const o = this.#options;
+    if (typeof o.name !== "string" || o.name === "") {
+      throw new TypeError("Cannot create a radar source without a name");
+    }
+    if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) {
+      throw new RangeError(`Cannot listen on port ${o.port}: not a TCP port`);
+    }
+    if (!Number.isInteger(o.maxConnections) || o.maxConnections < 1) {
+      throw new RangeError(`maxConnections must be at least 1: ${o.maxConnections}`);
+    }
+    if (!Number.isInteger(o.readBytes) || o.readBytes < 1) {
+      throw new RangeError(`readBytes must be at least 1: ${o.readBytes}`);
+    }
+    // Fail now on bad decoder options rather than on the first connection.
+    new TdmDecodeStream({
+      ctx: { source: o.name, transport: "tcp", peer: "" },
+      maxLineBytes: o.maxLineBytes,
+      groupIdleMs: o.groupIdleMs,
+    });
+    this.name = o.name;
+    this.#listener = Deno.listen({ hostname: o.hostname, port: o.port, transport: "tcp" });
+    this.#drained = new Promise((resolve) => (this.#resolveDrained = resolve));
+    this.#mergeReader = this.#merge.readable.getReader();
+    this.readable = new ReadableStream<IngestBatch>({
+      pull: async (controller) => {
+        const { done, value } = await this.#mergeReader.read();
+        if (done) {
+          controller.close();
+          this.#resolveDrained();
+        } else {
+          controller.enqueue(value);
+        }
+      },
+      cancel: async (reason) => {
+        this.#stopAccepting();
+        await this.#mergeReader.cancel(reason);
+        this.#state = "stopped";
+        this.#resolveDrained();
+        log.info("Radar source {source} cancelled", { source: this.name });
+      },
+    }, { highWaterMark: 0 });
+    this.#state = "up";
+    log.info("Radar source {source} listening on {hostname}:{port}", {
+      source: this.name,
+      hostname: o.hostname,
+      port: this.port,
+    });
+    this.started = Promise.resolve();
+    this.#accepting = this.#accept();
+  }
+
+  /** The port the listener is bound to (useful with `port: 0`). */
+  get port(): number {
+    return (this.#listener.addr as Deno.NetAddr).port;
+  }
+
+  /** State, last receive time, last error and counters. */
+  status(): SourceStatus {
+    let { lines, observations, deadLetters } = this.#finished;
+    for (const decoder of this.#live) {
+      const s = decoder.stats;
+      lines += s.lines;
+      observations += s.observations;
+      deadLetters += s.deadLetters;
+    }
+    const status: SourceStatus = {
+      state: this.#state,
+      counters: { ...this.#counters, lines, observations, dead_letters: deadLetters },
+    };
+    if (this.#lastReceive !== undefined) status.lastReceive = this.#lastReceive;
+    if (this.#lastError !== undefined) status.lastError = this.#lastError;
+    return status;
+  }
+
+  /**
+   * Graceful stop (SPEC §8): stops accepting and reading, closes every
+   * connection, lets each decoder emit its open groups, and resolves once the
+   * readable has delivered everything and closed — so the consumer must keep
+   * reading until then.
+   */
+  async stop(): Promise<void> {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      log.info("Radar source {source} stopping: closing {open} connections", {
+        source: this.name,
+        open: this.#connections.size,
+      });
+      this.#stopAccepting();
+      await this.#accepting;
+      for (const connection of this.#connections) this.#end(connection, "stop");
+      this.#merge.close();
+    }
+    await this.#drained;
+    this.#state = "stopped";
+  }
+
+  #stopAccepting(): void {
+    try {
+      this.#listener.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  async #accept(): Promise<void> {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        if (this.#stopping || error instanceof Deno.errors.BadResource) return;
+        // E.g. out of file descriptors: say so, and do not spin.
+        this.#lastError = `Cannot accept a connection: ${(error as Error).message}`;
+        log.error("Radar source {source}: {error}", { source: this.name, error: this.#lastError });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      const remote = conn.remoteAddr as Deno.NetAddr;
+      const peer = remote.hostname.includes(":")
+        ? `[${remote.hostname}]:${remote.port}`
+        : `${remote.hostname}:${remote.port}`;
+      if (this.#stopping || this.#connections.size >= this.#options.maxConnections) {
+        this.#counters.connections_refused++;
+        try {
+          conn.close();
+        } catch {
+          // Gone already.
+        }
+        log.warn("Radar source {source} refused {peer}: {open} connections open (max {max})", {
+          source: this.name,
+          peer,
+          open: this.#connections.size,
+          max: this.#options.maxConnections,
+        });
+        continue;
+      }
+      this.#open(conn, peer);
+    }
+  }
+
+  #open(conn: Deno.TcpConn, peer: string): void {
+    const o = this.#options;
+    const counters = this.#counters;
+    counters.connections_accepted++;
+    counters.connections_open++;
+    const decoder = new TdmDecodeStream({
+      ctx: { source: this.name, transport: "tcp", peer, now: o.now },
+      maxLineBytes: o.maxLineBytes,
+      groupIdleMs: o.groupIdleMs,
+      // A line cut by the connection closing may hold a truncated value.
+      incompleteLastLine: "dead-letter",
+    });
+    const connection: Connection = {
+      conn,
+      peer,
+      controller: undefined,
+      reading: false,
+      ended: false,
+      bytes: 0,
+      decoder,
+    };
+    this.#connections.add(connection);
+    this.#live.add(decoder);
+    log.info("Radar source {source}: connection from {peer}", { source: this.name, peer });
+    const readBytes = o.readBytes;
+    const bytes = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        connection.controller = controller;
+      },
+      // The socket is read only here, i.e. only when the decoder downstream
+      // has room: a stalled pipeline leaves data in the kernel buffers and
+      // TCP flow control stops the sender.
+      pull: async (controller) => {
+        if (connection.ended) {
+          controller.close();
+          return;
+        }
+        const buffer = new Uint8Array(readBytes);
+        let n: number | null;
+        connection.reading = true;
+        try {
+          n = await conn.read(buffer);
+        } catch (error) {
+          connection.reading = false;
+          if (connection.ended) {
+            // stop() closed the socket under this read.
+            controller.close();
+          } else {
+            counters.connection_errors++;
+            this.#lastError = `Connection from ${peer} failed: ${(error as Error).message}`;
+            this.#end(connection, "error");
+          }
+          return;
+        }
+        connection.reading = false;
+        if (n === null) {
+          if (connection.ended) controller.close();
+          else this.#end(connection, "closed by peer");
+          return;
+        }
+        counters.reads++;
+        counters.bytes += n;
+        connection.bytes += n;
+        this.#lastReceive = o.now ? o.now() : nowMicros();
+        // What was read is decoded even when stop() came during the read.
+        controller.enqueue(buffer.subarray(0, n));
+        if (connection.ended) controller.close();
+      },
+      cancel: () => {
+        this.#end(connection, "cancelled");
+      },
+    }, { highWaterMark: 0 });
+    const batches = bytes.pipeThrough(decoder);
+    // Count the decoder's work once it has flushed (the merge reads it to the end).
+    const counted = batches.pipeThrough(
+      new TransformStream<IngestBatch, IngestBatch>({
+        flush: () => this.#retire(decoder),
+        cancel: () => this.#retire(decoder),
+      } as Transformer<IngestBatch, IngestBatch>),
+    );
+    this.#merge.add(counted);
+  }
+
+  /** Moves a finished decoder's counts into the totals. */
+  #retire(decoder: TdmDecodeStream): void {
+    if (!this.#live.delete(decoder)) return;
+    const s = decoder.stats;
+    this.#finished.lines += s.lines;
+    this.#finished.observations += s.observations;
+    this.#finished.deadLetters += s.deadLetters;
+  }
+
+  /**
+   * Ends a connection's byte stream and closes its socket. The decoder then
+   * sees the end of its input and emits what it holds (SPEC §4: a connection
+   * closed mid-message loses nothing that was fully received).
+   */
+  #end(connection: Connection, why: string): void {
+    if (connection.ended) return;
+    connection.ended = true;
+    this.#connections.delete(connection);
+    this.#counters.connections_open--;
+    try {
+      connection.conn.close();
+    } catch {
+      // Closed already.
+    }
+    // A pending read rejects now that the socket is closed, and its pull()
+    // closes the stream; otherwise close it here.
+    if (!connection.reading) {
+      try {
+        connection.controller?.close();
+      } catch {
+        // Cancelled or closed already.
+      }
+    }
+    log.info("Radar source {source}: connection from {peer} ended ({why}) after {bytes} bytes", {
+      source: this.name,
+      peer: connection.peer,
+      why,
+      bytes: connection.bytes,
+    });
+  }
+}
