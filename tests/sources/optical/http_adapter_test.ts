@@ -1,0 +1,510 @@
+import assert from "node:assert/strict";
+import { configure, type LogRecord, reset } from "@logtape/logtape";
+import type { DeadLetter } from "../../../envelope/dead_letter.ts";
+import { DedupeWindow } from "../../../operators/dedupe_window.ts";
+import type { IngestBatch } from "../../../operators/ingest_batch.ts";
+import { Pipeline } from "../../../service/pipeline.ts";
+import { ArchiveSim } from "../../../sim/archive.ts";
+import { openDeadLetterLog, openEventLog } from "../../../sinks/event_log.ts";
+import { OpticalHttpSource } from "../../../sources/optical/http_adapter.ts";
+import { readAllLines, readAllObservations, removeDir } from "../../_observations.ts";
+import { csvPage, memoryCheckpoint, scriptedArchive, until } from "./_helpers.ts";
+
+const T0_US = Date.parse("2026-11-25T12:00:00Z") * 1000;
+
+/** Reads one batch and releases its acks, as the pipeline's sink would. */
+async function take(reader: ReadableStreamDefaultReader<IngestBatch>): Promise<IngestBatch> {
+  const { value, done } = await reader.read();
+  assert.equal(done, false);
+  for (const ack of value!.acks) ack.release();
+  return value!;
+}
+
+Deno.test("OpticalHttpSource() logs all 20,000 observations exactly once from an archive failing 20% of requests", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-optical-" });
+  const sim = new ArchiveSim({ count: 20_000, failRate: 0.2, seed: 7 });
+  try {
+    const { checkpoint, saves } = memoryCheckpoint();
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: sim.url,
+      pageSize: 1000,
+      pollIntervalMs: 20,
+      backoffBaseMs: 5,
+      maxBackoffMs: 40,
+      checkpoint,
+    });
+    const pipeline = new Pipeline({
+      events: await openEventLog({ dir: `${dir}/events`, fsync: "interval" }),
+      deadLetters: await openDeadLetterLog({ dir: `${dir}/dead`, fsync: "interval" }),
+      dedupe: new DedupeWindow(100_000),
+    });
+    pipeline.add(source.readable);
+    await until(() => pipeline.counts("archive").observations >= 20_000, 30_000, "20,000 logged");
+    await source.stop();
+    pipeline.close();
+    await pipeline.done;
+
+    const logged = await readAllObservations(`${dir}/events`);
+    assert.equal(logged.length, 20_000);
+    assert.equal(new Set(logged.map((o) => o.id)).size, 20_000);
+    assert.equal(new Set(logged.map((o) => o.provenance.ref)).size, 20_000);
+    assert.ok(sim.counters.failures > 0, "the archive failed some requests");
+    // Every failed request is one transport dead letter, and counted.
+    const dead = (await readAllLines(`${dir}/dead`)).map((l) => JSON.parse(l) as DeadLetter);
+    assert.equal(dead.length, sim.counters.failures);
+    assert.ok(dead.every((d) => d.stage === "transport" && /^HTTP 50[023] /.test(d.raw as string)));
+    const status = source.status();
+    assert.equal(status.counters.errors, sim.counters.failures);
+    assert.equal(status.counters.retries, sim.counters.failures);
+    assert.equal(status.counters.observations, 20_000);
+    assert.equal(status.state, "stopped");
+    assert.equal(saves.at(-1), ArchiveSim.cursorAt(20_000));
+  } finally {
+    await sim.stop();
+    await removeDir(dir);
+  }
+});
+
+Deno.test("OpticalHttpSource() sends no request while the pipeline has no demand", async () => {
+  const sim = new ArchiveSim({ count: 5000 });
+  try {
+    const { checkpoint } = memoryCheckpoint();
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: sim.url,
+      pageSize: 100,
+      checkpoint,
+    });
+    await source.started;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(sim.counters.requests, 0, "nothing read, nothing requested");
+
+    const reader = source.readable.getReader();
+    await take(reader);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(sim.counters.requests, 1, "one read, one page");
+    reader.releaseLock();
+
+    // A stalled sink: writes never finish.
+    let writes = 0;
+    let sinkStalled = true;
+    const unstall: (() => void)[] = [];
+    const stop = new AbortController();
+    const piped = source.readable.pipeTo(
+      new WritableStream<IngestBatch>({
+        write() {
+          writes++;
+          if (sinkStalled) return new Promise<void>((resolve) => unstall.push(resolve));
+        },
+      }, { highWaterMark: 2 }),
+      { signal: stop.signal },
+    ).catch(() => {});
+    await until(() => writes === 1, 5000, "the first write");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const stalled = sim.counters.requests;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(sim.counters.requests, stalled, "no request while the sink is stalled");
+    // The first read, then what the sink's queue (2) holds: nothing ahead of demand.
+    assert.equal(stalled, 1 + 2);
+
+    // Abort the pipe; it finishes the write in flight, then cancels the source.
+    stop.abort();
+    sinkStalled = false;
+    for (const resolve of unstall) resolve();
+    await piped;
+    assert.equal(source.status().state, "stopped", "cancelling the readable reached the source");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(sim.counters.requests, stalled);
+  } finally {
+    await sim.stop();
+  }
+});
+
+Deno.test("OpticalHttpSource() resumes from the saved cursor and saves a page's cursor only once it is durable", async () => {
+  const sim = new ArchiveSim({ count: 1000 });
+  try {
+    const { checkpoint, saves } = memoryCheckpoint(ArchiveSim.cursorAt(300));
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: sim.url,
+      pageSize: 100,
+      checkpoint,
+    });
+    const reader = source.readable.getReader();
+    const first = (await reader.read()).value!;
+    const second = (await reader.read()).value!;
+    assert.deepEqual(sim.requests.map((r) => r.cursor), ["v1.300", "v1.400"]);
+    assert.equal(first.observations.length, 100);
+    assert.equal(first.acks.length, 1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(saves, [], "nothing durable yet");
+    second.acks[0].release(); // the later page durable first: still nothing to save
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(saves, []);
+    first.acks[0].release();
+    await source.checkpointed();
+    assert.deepEqual(saves, ["v1.500"]);
+    assert.equal(source.savedCursor, "v1.500");
+    reader.releaseLock();
+    await source.stop();
+  } finally {
+    await sim.stop();
+  }
+});
+
+Deno.test("OpticalHttpSource() asks for obTime after startTime when it has no cursor", async () => {
+  const archive = scriptedArchive(() => csvPage(0, 1, "c1"));
+  try {
+    const { checkpoint } = memoryCheckpoint();
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: archive.url,
+      pageSize: 5,
+      startTime: "2026-11-25T00:00:00Z",
+      token: "s3cr3t",
+      checkpoint,
+    });
+    const reader = source.readable.getReader();
+    await take(reader);
+    const [request] = archive.seen;
+    assert.equal(request.url.searchParams.get("maxResults"), "5");
+    assert.equal(request.url.searchParams.get("obTime"), ">2026-11-25T00:00:00Z");
+    assert.equal(request.url.searchParams.has("cursor"), false);
+    assert.match(request.url.search, /obTime=%3E2026/);
+    assert.equal(request.headers.get("accept"), "text/csv");
+    assert.equal(request.headers.get("authorization"), "Bearer s3cr3t");
+    reader.releaseLock();
+    await source.stop();
+  } finally {
+    await archive.close();
+  }
+});
+
+Deno.test("OpticalHttpSource() follows a full page at once and waits pollIntervalMs after a short or empty one", async () => {
+  const sim = new ArchiveSim({ count: 150 });
+  try {
+    const { checkpoint } = memoryCheckpoint();
+    const waits: number[] = [];
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: sim.url,
+      pageSize: 100,
+      pollIntervalMs: 1000,
+      checkpoint,
+      now: () => T0_US,
+      sleep: (ms, signal) => {
+        waits.push(ms);
+        // The second wait parks until the source stops.
+        if (waits.length < 2) return Promise.resolve();
+        return new Promise((resolve) => signal.addEventListener("abort", () => resolve()));
+      },
+    });
+    const reader = source.readable.getReader();
+    assert.equal((await take(reader)).observations.length, 100);
+    assert.equal((await take(reader)).observations.length, 50);
+    assert.deepEqual(waits, [], "a full page is followed at once");
+    const third = reader.read();
+    await until(() => waits.length === 2, 5000, "two waits");
+    // After the short page: wait; then an empty page: wait again.
+    assert.deepEqual(waits, [1000, 1000]);
+    assert.deepEqual(sim.requests.map((r) => [r.cursor, r.records]), [
+      [null, 100],
+      ["v1.100", 50],
+      ["v1.150", 0],
+    ]);
+    assert.equal(source.status().counters.empty_pages, 1);
+    await source.stop();
+    assert.equal((await third).done, true);
+  } finally {
+    await sim.stop();
+  }
+});
+
+Deno.test("OpticalHttpSource() waits as long as Retry-After says, in seconds or as an HTTP-date", async () => {
+  const dates = [
+    "2", // seconds
+    new Date(T0_US / 1000 + 3000).toUTCString(), // HTTP-date, 3 s ahead of the clock
+  ];
+  const archive = scriptedArchive((_request, n) => {
+    if (n === 1) {
+      return new Response("slow down", { status: 429, headers: { "retry-after": dates[0] } });
+    }
+    if (n === 2) {
+      return new Response("busy", {
+        status: 503,
+        statusText: "Service Unavailable",
+        headers: { "retry-after": dates[1] },
+      });
+    }
+    return csvPage(0, 3, "c1");
+  });
+  try {
+    const { checkpoint } = memoryCheckpoint();
+    const waits: number[] = [];
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: archive.url,
+      pageSize: 3,
+      checkpoint,
+      now: () => T0_US,
+      sleep: (ms) => {
+        waits.push(ms);
+        return Promise.resolve();
+      },
+    });
+    const reader = source.readable.getReader();
+    const first = await take(reader);
+    assert.equal(first.deadLetters[0].stage, "transport");
+    assert.equal(first.deadLetters[0].reason, "HTTP 429 Too Many Requests (Retry-After: 2)");
+    assert.equal(first.deadLetters[0].raw, "HTTP 429 Too Many Requests");
+    const second = await take(reader);
+    assert.equal(
+      second.deadLetters[0].reason,
+      `HTTP 503 Service Unavailable (Retry-After: ${dates[1]})`,
+    );
+    assert.equal((await take(reader)).observations.length, 3);
+    assert.deepEqual(waits, [2000, 3000]);
+    assert.equal(archive.seen.length, 3);
+    const counters = source.status().counters;
+    assert.equal(counters.rate_limited, 1);
+    assert.equal(counters.errors, 2);
+    assert.equal(counters.retries, 2);
+    reader.releaseLock();
+    await source.stop();
+  } finally {
+    await archive.close();
+  }
+});
+
+Deno.test("OpticalHttpSource() after a 429 with Retry-After: 2 sends the next request 2 s later (real clock)", async () => {
+  const archive = scriptedArchive((_request, n) =>
+    n === 1
+      ? new Response("slow down", { status: 429, headers: { "retry-after": "2" } })
+      : csvPage(0, 1, "c1")
+  );
+  try {
+    const { checkpoint } = memoryCheckpoint();
+    const source = new OpticalHttpSource({ name: "archive", url: archive.url, checkpoint });
+    const reader = source.readable.getReader();
+    await take(reader);
+    await take(reader);
+    const gap = archive.seen[1].at - archive.seen[0].at;
+    assert.ok(gap >= 1995, `waited ${gap} ms`); // a lower bound only
+    reader.releaseLock();
+    await source.stop();
+  } finally {
+    await archive.close();
+  }
+});
+
+Deno.test("OpticalHttpSource() aborts a hanging request after timeoutMs and retries the same cursor", async () => {
+  let aborted = false;
+  const archive = scriptedArchive((request, n) => {
+    if (n > 1) return csvPage(0, 2, "c2");
+    return new Promise((resolve) => {
+      request.signal.addEventListener("abort", () => {
+        aborted = true;
+        resolve(new Response("too late"));
+      });
+    });
+  });
+  try {
+    const { checkpoint } = memoryCheckpoint("c1");
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: archive.url,
+      timeoutMs: 200,
+      backoffBaseMs: 10,
+      checkpoint,
+    });
+    const reader = source.readable.getReader();
+    const failed = await take(reader);
+    assert.deepEqual(failed.deadLetters.map((d) => [d.stage, d.reason, d.raw, d.ref]), [
+      ["transport", "Request timed out after 200 ms", "", "c1"],
+    ]);
+    assert.equal(source.status().state, "degraded");
+    assert.equal((await take(reader)).observations.length, 2);
+    assert.equal(source.status().state, "up");
+    assert.deepEqual(archive.seen.map((s) => s.url.searchParams.get("cursor")), ["c1", "c1"]);
+    const counters = source.status().counters;
+    assert.equal(counters.timeouts, 1);
+    assert.equal(counters.retries, 1);
+    await until(() => aborted, 2000, "the server to see the abort");
+    reader.releaseLock();
+    await source.stop();
+  } finally {
+    await archive.close();
+  }
+});
+
+Deno.test("OpticalHttpSource() backs off exponentially with jitter, capped, on 5xx and connection errors", async () => {
+  const archive = scriptedArchive((_request, n) =>
+    n <= 4 ? new Response("oops", { status: 500 }) : csvPage(0, 1, "c1")
+  );
+  try {
+    const { checkpoint } = memoryCheckpoint();
+    const waits: number[] = [];
+    let jitter = 0;
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: archive.url,
+      backoffBaseMs: 100,
+      maxBackoffMs: 300,
+      checkpoint,
+      now: () => T0_US,
+      random: () => jitter,
+      sleep: (ms) => {
+        waits.push(ms);
+        return Promise.resolve();
+      },
+    });
+    const reader = source.readable.getReader();
+    for (let i = 0; i < 4; i++) {
+      jitter = i % 2 === 0 ? 0 : 0.999_999;
+      assert.equal((await take(reader)).deadLetters[0].reason, "HTTP 500 Internal Server Error");
+    }
+    assert.equal((await take(reader)).observations.length, 1);
+    // Ceilings 100, 200, 300 (capped), 300; each wait between half and all of it.
+    assert.deepEqual(waits, [50, 200, 150, 300]);
+    assert.ok(archive.seen.every((s) => !s.url.searchParams.has("cursor")));
+    reader.releaseLock();
+    await source.stop();
+  } finally {
+    await archive.close();
+  }
+
+  // Nobody listening: a connection error, retried the same way.
+  const closed = scriptedArchive(() => new Response());
+  const url = closed.url;
+  await closed.close();
+  const { checkpoint } = memoryCheckpoint();
+  const source = new OpticalHttpSource({
+    name: "archive",
+    url,
+    checkpoint,
+    random: () => 0,
+    sleep: () => Promise.resolve(),
+  });
+  const reader = source.readable.getReader();
+  const batch = await take(reader);
+  assert.match(batch.deadLetters[0].reason, /^Cannot fetch from the archive: /);
+  assert.equal(source.status().state, "degraded");
+  reader.releaseLock();
+  await source.stop();
+});
+
+Deno.test("OpticalHttpSource() on 401 reports down and retries slowly, never logging the token", async () => {
+  const token = "tok-9f8e7d6c5b4a";
+  const archive = scriptedArchive((request, n) =>
+    n <= 2 || request.headers.get("authorization") !== `Bearer ${token}`
+      ? new Response("no", { status: 401, statusText: "Unauthorized" })
+      : csvPage(0, 1, "c1")
+  );
+  const records: LogRecord[] = [];
+  await configure({
+    reset: true,
+    sinks: { memory: (record) => records.push(record) },
+    loggers: [
+      { category: ["sda-ingest"], lowestLevel: "debug", sinks: ["memory"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["memory"] },
+    ],
+  });
+  try {
+    const { checkpoint } = memoryCheckpoint();
+    const waits: number[] = [];
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: archive.url,
+      token,
+      authRetryMs: 30_000,
+      checkpoint,
+      now: () => T0_US,
+      sleep: (ms) => {
+        waits.push(ms);
+        return Promise.resolve();
+      },
+    });
+    const reader = source.readable.getReader();
+    const failed = await take(reader);
+    assert.equal(
+      failed.deadLetters[0].reason,
+      "HTTP 401 Unauthorized: the archive refused the credentials (check the token)",
+    );
+    const status = source.status();
+    assert.equal(status.state, "down");
+    assert.match(status.lastError!, /401/);
+    await take(reader);
+    assert.equal((await take(reader)).observations.length, 1);
+    assert.equal(source.status().state, "up");
+    assert.deepEqual(waits, [30_000, 30_000]);
+    assert.equal(source.status().counters.auth_failures, 2);
+    reader.releaseLock();
+    await source.stop();
+
+    assert.ok(records.some((r) => r.level === "error"), "the refusal is logged as an error");
+    const logged = JSON.stringify(records.map((r) => [r.message, r.properties]));
+    assert.ok(!logged.includes(token), "the token is never logged");
+    assert.ok(!JSON.stringify(source.status()).includes(token));
+  } finally {
+    await reset();
+    await archive.close();
+  }
+});
+
+Deno.test("OpticalHttpSource() keeps ingesting after a page with bad records and a page that is not CSV", async () => {
+  const archive = scriptedArchive((_request, n) => {
+    if (n === 1) {
+      return new Response(
+        "id,obTime,idSensor,ra,declination\nEO-1,2026-11-25T12:00:00Z,S,400,1\nEO-2,2026-11-25T12:00:01Z,S,1,1\n",
+        { headers: { "content-type": "text/csv", "x-next-cursor": "c1" } },
+      );
+    }
+    if (n === 2) {
+      return new Response("<html>oops</html>", {
+        headers: { "content-type": "text/html", "x-next-cursor": "c2" },
+      });
+    }
+    return csvPage(10, 2, "c3");
+  });
+  try {
+    const { checkpoint, saves } = memoryCheckpoint();
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: archive.url,
+      pageSize: 2,
+      pollIntervalMs: 10,
+      checkpoint,
+    });
+    const reader = source.readable.getReader();
+    const first = await take(reader);
+    assert.deepEqual(first.observations.map((o) => o.provenance.ref), ["EO-2"]);
+    assert.deepEqual(first.deadLetters.map((d) => d.stage), ["validation"]);
+    const second = await take(reader);
+    assert.deepEqual(second.deadLetters.map((d) => d.reason), [
+      'Unsupported Content-Type: "text/html"',
+    ]);
+    // The page that was not CSV still moved the cursor on.
+    const third = await take(reader);
+    assert.deepEqual(third.observations.map((o) => o.provenance.ref), ["EO-10", "EO-11"]);
+    assert.deepEqual(archive.seen.map((s) => s.url.searchParams.get("cursor")), [null, "c1", "c2"]);
+    await source.checkpointed();
+    assert.equal(saves.at(-1), "c3");
+    reader.releaseLock();
+    await source.stop();
+  } finally {
+    await archive.close();
+  }
+});
+
+Deno.test("OpticalHttpSource() rejects options that cannot work", () => {
+  const { checkpoint } = memoryCheckpoint();
+  const base = { name: "a", url: "http://127.0.0.1:1/eo", checkpoint };
+  assert.throws(() => new OpticalHttpSource({ ...base, pageSize: 0 }), RangeError);
+  assert.throws(() => new OpticalHttpSource({ ...base, timeoutMs: -1 }), RangeError);
+  assert.throws(
+    () => new OpticalHttpSource({ ...base, accept: "xml" as unknown as "csv" }),
+    TypeError,
+  );
+  assert.throws(() => new OpticalHttpSource({ ...base, url: "not a url" }), TypeError);
+});
