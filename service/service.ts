@@ -195,6 +195,21 @@ export class IngestService {
       await this.pipeline.done;
       await this.#nats?.close();
       await this.#shutdownHttp?.();
+      for (const source of this.sources) {
+        const counts = this.pipeline.counts(source.name);
+        const dead = Object.values(counts.deadLetters).reduce((a, b) => a + b, 0);
+        log.info(
+          "Source {source} final: {logged} observations logged, {duplicates} duplicates dropped, {deadLetters} dead letters",
+          {
+            source: source.name,
+            logged: counts.observations,
+            duplicates: counts.duplicates,
+            deadLetters: dead,
+            deadLettersByStage: counts.deadLetters,
+            counters: source.status().counters,
+          },
+        );
+      }
       log.info("Stopped: event log at offset {offset}, dead-letter log at {dead}", {
         offset: this.events.nextOffset,
         dead: this.deadLetters.nextOffset,
