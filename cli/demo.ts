@@ -35,7 +35,7 @@ Options:
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 
-async function httpPort(): Promise<number> {
+function httpPort(): number {
   // The built-in port if it is free, else any free one.
   for (const port of [9464, 0]) {
     try {
@@ -78,7 +78,7 @@ export const demo: Command = {
           radar: 0,
           archive: archive.port,
           isl: isl.port,
-          http: await httpPort(),
+          http: httpPort(),
         }),
         Deno.cwd(),
         { checkEnv: false },
