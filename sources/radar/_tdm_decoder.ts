@@ -148,6 +148,8 @@ export class TdmDecoder {
   #rxMicros = NaN;
   #minute = NaN;
   #minutePrefix = "";
+  #timetagPrefix = "";
+  #timetagMinute = 0;
   #rxText = "";
   #receivedAt = 0;
   #lines = 0;
@@ -630,7 +632,7 @@ export class TdmDecoder {
       }
       text = line.slice(t0, i);
       try {
-        time = toUtc(parseTimestamp(text), this.#segment!.timeSystem);
+        time = toUtc(this.#parseTimetag(text), this.#segment!.timeSystem);
       } catch (error) {
         this.#lineLetter(
           "decoding",
@@ -756,7 +758,15 @@ export class TdmDecoder {
     if (present & (1 << SLOT_RCS)) measurement.rcs_m2 = values[SLOT_RCS];
     if (present & (1 << SLOT_MAG)) measurement.mag = values[SLOT_MAG];
     if (this.#other !== undefined) measurement.other = this.#other;
-    const tObs = this.#timestamp(this.#groupTime);
+    // A UTC timetag already in the envelope's form (six fraction digits) is
+    // its own t_obs: it parsed, so only its last digit needs a look.
+    const text = this.#groupText;
+    const length = text.length;
+    const sixDigits = (length === 26 || (length === 27 && text.charCodeAt(26) === 90)) &&
+      text.charCodeAt(19) === 46 && text.charCodeAt(25) >= 48 && text.charCodeAt(25) <= 57;
+    const tObs = segment.timeSystem === "UTC" && sixDigits
+      ? (length === 26 ? text + "Z" : text)
+      : this.#timestamp(this.#groupTime);
     const ctx = this.#ctx;
     const observation: RadarObservation = {
       v: 1,
@@ -787,6 +797,52 @@ export class TdmDecoder {
     this.#present = 0;
     this.#other = undefined;
     this.#repeats = undefined;
+  }
+
+  /**
+   * `parseTimestamp`, with the date, hour and minute parsed once per
+   * minute: consecutive timetags nearly always share them, leaving only the
+   * seconds to read. Anything unusual goes to `parseTimestamp`, which also
+   * produces the errors, so the result is the same in every case.
+   */
+  #parseTimetag(text: string): number {
+    const n = text.length;
+    if (n >= 19 && text.charCodeAt(16) === 58 && text.charCodeAt(10) === 84) {
+      const prefix = text.slice(0, 17);
+      if (prefix !== this.#timetagPrefix) {
+        let minute: number;
+        try {
+          minute = parseTimestamp(prefix + "00");
+        } catch {
+          return parseTimestamp(text);
+        }
+        this.#timetagPrefix = prefix;
+        this.#timetagMinute = minute;
+      }
+      const tens = text.charCodeAt(17) - 48;
+      const units = text.charCodeAt(18) - 48;
+      if (tens >= 0 && tens <= 5 && units >= 0 && units <= 9) {
+        let i = 19;
+        let micros = 0;
+        if (i < n && text.charCodeAt(i) === 46) {
+          i++;
+          const start = i;
+          let scale = 100_000;
+          while (i < n) {
+            const digit = text.charCodeAt(i) - 48;
+            if (digit < 0 || digit > 9) break;
+            // Digits past the microsecond are truncated (SPEC §2).
+            micros += digit * scale;
+            scale = scale >= 10 ? scale / 10 : 0;
+            i++;
+          }
+          if (i === start) return parseTimestamp(text);
+        }
+        if (i < n && text.charCodeAt(i) === 90) i++;
+        if (i === n) return this.#timetagMinute + (tens * 10 + units) * 1_000_000 + micros;
+      }
+    }
+    return parseTimestamp(text);
   }
 
   /**

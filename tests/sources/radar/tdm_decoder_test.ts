@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import { MAX_RAW_BYTES } from "../../../envelope/dead_letter.ts";
+import { formatTimestamp, parseTimestamp, toUtc } from "../../../envelope/time.ts";
 import { parseNumber } from "../../../sources/radar/_tdm_decoder.ts";
 import { decodeTdm } from "../../../sources/radar/decode_tdm.ts";
 
@@ -449,5 +450,54 @@ Deno.test("parseNumber() reads KVN reals exactly as Number() does, and nothing e
     }
     if (random() < 0.5) text = "-" + text;
     assert.equal(parseNumber(` ${text} `, 1, text.length + 1), Number(text), text);
+  }
+});
+
+Deno.test("decodeTdm() reads timetags exactly as parseTimestamp() does, errors included", () => {
+  let seed = 7;
+  const random = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return Math.floor((seed / 2147483648) * n);
+  };
+  const two = (n: number) => String(n).padStart(2, "0");
+  const texts: string[] = [];
+  for (let i = 0; i < 3000; i++) {
+    // Mostly valid, nearby instants (so the per-minute cache is exercised), some not.
+    const month = random(20) === 0 ? 13 : 11;
+    const day = random(20) === 0 ? 31 : 25;
+    const hour = random(30) === 0 ? 24 : 12;
+    const minute = random(3) + (random(30) === 0 ? 60 : 0);
+    const second = random(61);
+    const fraction = random(4) === 0
+      ? ""
+      : "." + String(random(1e9)).padStart(9, "0").slice(0, random(10));
+    const zone = random(3) === 0 ? "Z" : "";
+    let text = `2026-${two(month)}-${two(day)}T${two(hour)}:${two(minute)}:${
+      two(second)
+    }${fraction}${zone}`;
+    if (random(25) === 0) text = `2026-329T12:0${random(3)}:${two(second)}${fraction}`;
+    if (random(50) === 0) text = text.replace(":", "-");
+    texts.push(text);
+  }
+  for (const timeSystem of ["UTC", "TAI"] as const) {
+    const data = texts.flatMap((t, i) => [`RANGE = ${t} ${i}`, "RCS = 2000-01-01T00:00:00 0"]);
+    const { observations, deadLetters } = decode(
+      message([`TIME_SYSTEM = ${timeSystem}`, "PARTICIPANT_1 = XR1"], data),
+    );
+    const expectedTimes: string[] = [];
+    const expectedReasons: string[] = [];
+    for (const text of texts) {
+      try {
+        expectedTimes.push(formatTimestamp(toUtc(parseTimestamp(text), timeSystem)));
+      } catch (error) {
+        expectedReasons.push(`Invalid RANGE timetag: ${(error as Error).message}`);
+      }
+    }
+    assert.ok(expectedReasons.length > 100 && expectedTimes.length > 2000);
+    assert.deepEqual(
+      observations.filter((o) => "range_km" in o.measurement).map((o) => o.t_obs),
+      expectedTimes,
+    );
+    assert.deepEqual(deadLetters.map((d) => d.reason), expectedReasons);
   }
 });
