@@ -35,6 +35,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "run one simulator: radar, archive or isl",
     load: async () => (await import("./cli/sim.ts")).sim,
   },
+  bench: {
+    summary: "run the benchmark scenarios; writes bench/results.json and BENCHMARKS.md",
+    load: async () => (await import("./cli/bench.ts")).bench,
+  },
   schema: {
     summary: "print the Observation JSON Schema",
     load: async () => (await import("./cli/schema.ts")).schema,

@@ -9,6 +9,7 @@ import { getLogger } from "@logtape/logtape";
 import type { DeadLetter } from "../envelope/dead_letter.ts";
 import type { Observation } from "../envelope/observation.ts";
 import { DedupeWindow } from "../operators/dedupe_window.ts";
+import type { IngestBatch } from "../operators/ingest_batch.ts";
 import { openDeadLetterLog, openEventLog, readRecentIds } from "../sinks/event_log.ts";
 import { FanOutSink } from "../sinks/fan_out_sink.ts";
 import { NatsSink } from "../sinks/nats_sink.ts";
@@ -29,6 +30,8 @@ export interface IngestServiceOptions {
   createSource?: (config: SourceConfig, state: StateStore) => Source | Promise<Source>;
   /** Serve HTTP (default true). */
   http?: boolean;
+  /** Wraps the pipeline's sink (benchmarks: a sink that stalls on purpose). */
+  wrapSink?: (sink: WritableStream<IngestBatch[]>) => WritableStream<IngestBatch[]>;
 }
 
 /**
@@ -67,6 +70,7 @@ export class IngestService {
     deadLetters: SegmentLog<DeadLetter>,
     dedupe: DedupeWindow,
     nats: NatsSink | undefined,
+    wrapSink: IngestServiceOptions["wrapSink"],
   ) {
     this.config = config;
     this.events = events;
@@ -77,7 +81,10 @@ export class IngestService {
       deadLetters,
       dedupe,
       onDurable: (batches) => this.metrics.observeDurable(batches),
-      sink: nats ? (logSink) => new FanOutSink([logSink, nats.writable]) : undefined,
+      sink: (logSink) => {
+        const sink = nats ? new FanOutSink([logSink, nats.writable]) : logSink;
+        return wrapSink ? wrapSink(sink) : sink;
+      },
     });
     this.metrics.attach({
       pipeline: this.pipeline,
@@ -126,7 +133,7 @@ export class IngestService {
         cause: error,
       });
     }
-    const service = new IngestService(config, events, deadLetters, dedupe, nats);
+    const service = new IngestService(config, events, deadLetters, dedupe, nats, options.wrapSink);
     try {
       if (options.http ?? true) {
         const { port, shutdown } = await serveHttp({
