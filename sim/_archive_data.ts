@@ -60,6 +60,11 @@ export interface ArchiveDataOptions {
   seed: number;
   /** At most this many records are held; older ones are dropped (retention). */
   maxHeld: number;
+  /**
+   * Observations per second of sim time for the whole site (default: each
+   * object in view once a second, however many that makes).
+   */
+  perSecond?: number;
 }
 
 /** A small, fast, seedable PRNG (mulberry32). */
@@ -89,6 +94,7 @@ export class ArchiveData {
   readonly #orbits = new Orbits();
   readonly #random: () => number;
   readonly #maxHeld: number;
+  readonly #perSecond: number | undefined;
   #frameMs: number;
   /** CSV rows of records `#first` … `#first + #rows.length − 1`. */
   #rows: string[] = [];
@@ -100,6 +106,7 @@ export class ArchiveData {
     this.#frameMs = options.startMs;
     this.#random = mulberry32(options.seed);
     this.#maxHeld = options.maxHeld;
+    this.#perSecond = options.perSecond;
   }
 
   /** Records generated so far (the next index). */
@@ -169,54 +176,36 @@ export class ArchiveData {
   #frame(): void {
     const t0 = this.#frameMs;
     this.#frameMs += FRAME_S * 1000;
-    const orbits = this.#orbits;
     const random = this.#random;
     const pending: Pending[] = [];
-    const visible = orbits.visible(OPTICAL_SITE, t0, MIN_ELEVATION);
-    for (const object of visible) {
-      const looks: Look[] = [];
-      for (let step = 0; step <= FRAME_S / STEP_S; step++) {
-        const look = orbits.look(object.norad, OPTICAL_SITE, t0 + step * STEP_S * 1000);
-        if (look === undefined) break;
-        looks.push(look);
+    const tracks = this.#tracks(t0);
+    const perSecond = this.#perSecond;
+    if (perSecond === undefined) {
+      // Each telescope samples each of its objects once a second.
+      for (const track of tracks) {
+        const offsetMs = Math.floor(random() * 1000);
+        for (let k = 0; k < FRAME_S; k++) {
+          const ms = k * 1000 + offsetMs;
+          // Set below the horizon during the frame: no more of it.
+          if (track.looks[Math.floor(ms / (STEP_S * 1000))].el_deg < MIN_ELEVATION) continue;
+          pending.push(this.#sample(track, t0, ms, random() * 1000));
+        }
       }
-      if (looks.length <= FRAME_S / STEP_S) continue;
-      const sensor = SENSORS[object.norad % SENSORS.length];
-      // About one object in 30 is a UCT: the telescope saw it, the
-      // catalogue did not correlate it.
-      const uct = object.norad % 30 === 7;
-      const satNo = uct ? "" : String(object.norad);
-      const orig = uct
-        ? `UCT-${object.norad.toString(36).toUpperCase()}`
-        : object.norad < 49863 || object.norad >= 60001
-        ? object.intlId
-        : "";
-      const offsetMs = Math.floor(random() * 1000);
-      for (let k = 0; k < FRAME_S; k++) {
-        const ms = k * 1000 + offsetMs;
-        const step = Math.floor(ms / (STEP_S * 1000));
-        const a = looks[step];
-        const b = looks[step + 1];
-        if (a.el_deg < MIN_ELEVATION) continue; // set below the horizon during the frame
-        const f = (ms - step * STEP_S * 1000) / (STEP_S * 1000);
-        // Unwrap RA across 0/360 before interpolating.
-        let dra = b.ra_deg - a.ra_deg;
-        if (dra > 180) dra -= 360;
-        if (dra < -180) dra += 360;
-        const timeUs = (t0 + ms) * 1000 + Math.floor(random() * 1000);
-        let ra = a.ra_deg + f * dra + (random() - 0.5) * UNC_DEG;
-        ra = ((ra % 360) + 360) % 360;
-        if (ra >= 360) ra = 0;
-        const dec = a.dec_deg + f * (b.dec_deg - a.dec_deg) + (random() - 0.5) * UNC_DEG;
-        const range = a.range_km + f * (b.range_km - a.range_km);
-        const mag = 4.5 + 5 * Math.log10(Math.max(range, 200) / 1000) + (random() - 0.5) * 0.4;
-        const obTime = formatTimestamp(timeUs);
-        const tail = `,U,${obTime},${sensor},${satNo},${orig},${ra.toFixed(6)},${
-          Math.max(-90, Math.min(90, dec)).toFixed(6)
-        },${UNC_DEG.toFixed(6)},${UNC_DEG.toFixed(6)},${
-          mag.toFixed(2)
-        },0.12,${OPTICAL_SITE.lat_deg},${OPTICAL_SITE.lon_deg},${OPTICAL_SITE.alt_km},J2000,${uct},SIMULATED,sda-sim-archive`;
-        pending.push({ timeUs, tail });
+    } else if (tracks.length > 0) {
+      // A fixed rate for the whole network: the objects in view take turns,
+      // so a live archive's obTime keeps pace with the wall clock.
+      const n = Math.round(FRAME_S * perSecond);
+      const spacingUs = 1e6 / perSecond;
+      for (let k = 0; k < n; k++) {
+        const us = k * spacingUs;
+        pending.push(
+          this.#sample(
+            tracks[k % tracks.length],
+            t0,
+            Math.floor(us / 1000),
+            random() * spacingUs / 2,
+          ),
+        );
       }
     }
     pending.sort((x, y) => x.timeUs - y.timeUs);
@@ -226,8 +215,74 @@ export class ArchiveData {
       this.#times.push(p.timeUs);
     }
   }
+
+  /** The objects above the horizon at `t0`, with an SGP4 look every STEP_S over the frame. */
+  #tracks(t0: number): Track[] {
+    const orbits = this.#orbits;
+    const tracks: Track[] = [];
+    for (const object of orbits.visible(OPTICAL_SITE, t0, MIN_ELEVATION)) {
+      const looks: Look[] = [];
+      for (let step = 0; step <= FRAME_S / STEP_S; step++) {
+        const look = orbits.look(object.norad, OPTICAL_SITE, t0 + step * STEP_S * 1000);
+        if (look === undefined) break;
+        looks.push(look);
+      }
+      if (looks.length <= FRAME_S / STEP_S) continue;
+      // About one object in 30 is a UCT: the telescope saw it, the
+      // catalogue did not correlate it.
+      const uct = object.norad % 30 === 7;
+      tracks.push({
+        looks,
+        sensor: SENSORS[object.norad % SENSORS.length],
+        uct,
+        satNo: uct ? "" : String(object.norad),
+        orig: uct
+          ? `UCT-${object.norad.toString(36).toUpperCase()}`
+          : object.norad < 49863 || object.norad >= 60001
+          ? object.intlId
+          : "",
+      });
+    }
+    return tracks;
+  }
+
+  /** One observation of `track` at `ms` into the frame that starts at `t0`, interpolated. */
+  #sample(track: Track, t0: number, ms: number, jitterUs: number): Pending {
+    const random = this.#random;
+    const step = Math.min(Math.floor(ms / (STEP_S * 1000)), track.looks.length - 2);
+    const a = track.looks[step];
+    const b = track.looks[step + 1];
+    const f = (ms - step * STEP_S * 1000) / (STEP_S * 1000);
+    // Unwrap RA across 0/360 before interpolating.
+    let dra = b.ra_deg - a.ra_deg;
+    if (dra > 180) dra -= 360;
+    if (dra < -180) dra += 360;
+    const timeUs = (t0 + ms) * 1000 + Math.floor(jitterUs);
+    let ra = a.ra_deg + f * dra + (random() - 0.5) * UNC_DEG;
+    ra = ((ra % 360) + 360) % 360;
+    if (ra >= 360) ra = 0;
+    const dec = a.dec_deg + f * (b.dec_deg - a.dec_deg) + (random() - 0.5) * UNC_DEG;
+    const range = a.range_km + f * (b.range_km - a.range_km);
+    const mag = 4.5 + 5 * Math.log10(Math.max(range, 200) / 1000) + (random() - 0.5) * 0.4;
+    const tail = `,U,${formatTimestamp(timeUs)},${track.sensor},${track.satNo},${track.orig},${
+      ra.toFixed(6)
+    },${Math.max(-90, Math.min(90, dec)).toFixed(6)},${UNC_TEXT},${UNC_TEXT},${
+      mag.toFixed(2)
+    },0.12,${SITE_TEXT},J2000,${track.uct},SIMULATED,sda-sim-archive`;
+    return { timeUs, tail };
+  }
 }
 
+interface Track {
+  looks: Look[];
+  sensor: string;
+  uct: boolean;
+  satNo: string;
+  orig: string;
+}
+
+const UNC_TEXT = UNC_DEG.toFixed(6);
+const SITE_TEXT = `${OPTICAL_SITE.lat_deg},${OPTICAL_SITE.lon_deg},${OPTICAL_SITE.alt_km}`;
 const CSV_HEADER = ARCHIVE_COLUMNS.join(",");
 
 /** A UUID-shaped id that is unique per record index. */

@@ -40,7 +40,11 @@ export interface ArchiveSimOptions {
   token?: string;
   /** Seed of the data and of the fault injection (default 1). */
   seed?: number;
-  /** Sim time of the first observation, Unix ms (default 2026-11-25T12:00:00Z). */
+  /**
+   * Sim time of the first observation, Unix ms. Default: with a `rate`, so
+   * that the `count` held at start end now and new ones keep pace with the
+   * wall clock; without, 2026-11-25T12:00:00Z.
+   */
   startMs?: number;
   /** Largest `maxResults` honoured (default 10000). */
   maxPageSize?: number;
@@ -179,7 +183,8 @@ export class ArchiveSim {
       hangRate: fraction(options.hangRate ?? 0, "hangRate"),
       token: options.token,
       seed: options.seed ?? 1,
-      startMs: options.startMs ?? DEFAULT_START_MS,
+      startMs: options.startMs ??
+        (options.rate ? Date.now() - (count / options.rate) * 1000 : DEFAULT_START_MS),
       maxPageSize: options.maxPageSize ?? 10_000,
       maxHeld: options.maxHeld ?? Math.max(count, 500_000),
       requestLogLimit: options.requestLogLimit ?? 100_000,
@@ -188,6 +193,8 @@ export class ArchiveSim {
       startMs: this.#options.startMs,
       seed: this.#options.seed,
       maxHeld: this.#options.maxHeld,
+      // A live archive holds `rate` observations per second of its timeline.
+      perSecond: this.#options.rate > 0 ? this.#options.rate : undefined,
     });
     this.#random = mulberry32(this.#options.seed ^ 0x5eed);
     this.#server = Deno.serve({
@@ -408,14 +415,17 @@ Options:
   --port P           port to listen on (default 7002; 0 = any free port)
   --path PATH        endpoint path (default /udl/eoobservation)
   --count N          observations held at start (default 100000)
-  --rate R           new observations appended per second, for a live feed (default 0)
+  --rate R           new observations appended per second, for a live feed (default 0);
+                     observations are then R per second of obTime, keeping pace with
+                     the wall clock
   --fail-rate F      fraction of requests answered 500/502/503 (default 0)
   --rate-limit N     requests per second served; more get 429 with Retry-After (default 0: none)
   --latency-ms L     delay before every answer, ms (default 0)
   --hang-rate F      fraction of requests never answered until the client gives up (default 0)
   --token T          require "Authorization: Bearer T" (default: no auth)
   --seed S           seed of the data and of the fault injection (default 1)
-  --start ISO|now    sim time of the first observation (default 2026-11-25T12:00:00Z)
+  --start ISO|now    sim time of the first observation (default: with --rate, so that
+                     the --count held at start end now; else 2026-11-25T12:00:00Z)
   --max-page-size N  largest maxResults honoured (default 10000)
   --duration S       stop after S seconds (default: run until interrupted)
   --help             this text

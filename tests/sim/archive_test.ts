@@ -197,6 +197,11 @@ Deno.test("ArchiveSim() appends --rate new observations per second to what it ho
     const response = await page(sim, "maxResults=10000");
     const { observations } = decodeOpticalPage(await response.text(), "text/csv", ctx);
     assert.ok(observations.length >= 110);
+    // R observations per second of obTime, the newest about now: a live feed.
+    const times = observations.map((o) => parseTimestamp(o.t_obs) / 1000);
+    const span = times.at(-1)! - times[0];
+    assert.ok(Math.abs(span - (observations.length - 1)) < 5, `span ${span} ms`);
+    assert.ok(Math.abs(times.at(-1)! - Date.now()) < 2000);
   } finally {
     await sim.stop();
   }
