@@ -7,7 +7,7 @@
  * @module
  */
 
-import { forEachCsvRecord, recordText } from "./_csv_records.ts";
+import { csvRecords } from "./_csv_records.ts";
 import { FIELD_SLOTS } from "./_fields.ts";
 import type { RowMapper } from "./_row_mapper.ts";
 
@@ -25,14 +25,17 @@ const EXTRA = -1;
  * being ingested with altered text.
  */
 export function decodeCsv(text: string, mapper: RowMapper, invalidUtf8: boolean): void {
-  let roles: Int32Array | undefined;
-  let names: string[] = [];
+  const page = csvRecords(text);
+  const records = page.records;
   const values = mapper.values;
   const extraNames = mapper.extraNames;
   const extraValues = mapper.extraValues;
-  forEachCsvRecord(text, (record) => {
-    const fields = record.fields;
-    if (fields.length === 1 && fields[0] === "" && record.error === undefined) return;
+  let roles: Int32Array | undefined;
+  let names: string[] = [];
+  for (let i = 0; i < records.length; i++) {
+    const fields = records[i];
+    const error = page.errors.get(i);
+    if (fields.length === 1 && fields[0] === "" && error === undefined) continue;
     if (roles === undefined) {
       names = header(fields);
       roles = new Int32Array(names.length);
@@ -42,20 +45,20 @@ export function decodeCsv(text: string, mapper: RowMapper, invalidUtf8: boolean)
         roles[j] = slot !== undefined && !seen.has(names[j]) ? slot : EXTRA;
         seen.add(names[j]);
       }
-      return;
+      continue;
     }
     mapper.reset();
-    if (record.error !== undefined) {
-      mapper.fail("decoding", `Cannot parse CSV record: ${record.error}`, recordText(text, record));
-      return;
+    if (error !== undefined) {
+      mapper.fail("decoding", `Cannot parse CSV record: ${error}`, page.text(i));
+      continue;
     }
     if (fields.length !== roles.length) {
       mapper.fail(
         "decoding",
         `CSV record has ${fields.length} fields, the header has ${roles.length}`,
-        recordText(text, record),
+        page.text(i),
       );
-      return;
+      continue;
     }
     for (let j = 0; j < fields.length; j++) {
       const value = fields[j];
@@ -70,15 +73,15 @@ export function decodeCsv(text: string, mapper: RowMapper, invalidUtf8: boolean)
       }
     }
     if (invalidUtf8) {
-      const raw = recordText(text, record);
+      const raw = page.text(i);
       if (raw.includes("\ufffd")) {
         mapper.fail("decoding", "CSV record is not valid UTF-8", raw);
-        return;
+        continue;
       }
     }
     const failure = mapper.map();
-    if (failure !== undefined) mapper.reject(failure, recordText(text, record));
-  });
+    if (failure !== undefined) mapper.reject(failure, page.text(i));
+  }
 }
 
 /**

@@ -89,6 +89,13 @@ export interface OpticalCounters {
 const MEDIA_TYPES = { csv: "text/csv", json: "application/json" } as const;
 const FORMATS = { csv: "udl-eo-csv", json: "udl-eo-json" } as const;
 
+/** What one request gives the readable. */
+interface Emit {
+  batch: IngestBatch;
+  /** The cursor to save once the batch is durable (none for a failed request). */
+  next: string | undefined;
+}
+
 class TimeoutError extends Error {
   constructor(ms: number) {
     super(`Request timed out after ${ms} ms`);
@@ -239,7 +246,17 @@ export class OpticalHttpSource implements Source {
     this.#random = options.random ?? Math.random;
     this.#now = options.now ?? (() => nowMicros());
     this.#queue = new CheckpointQueue<string>(async (cursor) => {
-      await this.#checkpoint.save(cursor);
+      try {
+        await this.#checkpoint.save(cursor);
+      } catch (error) {
+        // The queue stops committing; a restart resumes from the last saved cursor.
+        this.#setState("degraded", `Cannot save the cursor: ${message(error)}`);
+        this.#log.error("Optical source {source} cannot save its cursor: {error}", {
+          source: this.name,
+          error: message(error),
+        });
+        throw error;
+      }
       this.#counters.checkpoints++;
     });
 
@@ -355,9 +372,13 @@ export class OpticalHttpSource implements Source {
           await this.#sleep(Math.ceil(delay), this.#stop.signal);
           if (this.#stop.signal.aborted) break;
         }
-        const batch = await this.#request();
-        if (batch !== undefined) {
-          controller.enqueue(batch);
+        const page = await this.#request();
+        if (page !== undefined) {
+          // Cancelled while the request was in flight: the page was never
+          // emitted, so its cursor must not be saved either.
+          if (this.#closed) return;
+          if (page.next !== undefined) page.batch.acks.push(this.#track(page.next));
+          controller.enqueue(page.batch);
           return;
         }
       }
@@ -375,8 +396,11 @@ export class OpticalHttpSource implements Source {
     return url.href;
   }
 
-  /** One request; the batch to emit, or undefined when there is nothing to emit. */
-  async #request(): Promise<IngestBatch | undefined> {
+  /**
+   * One request: the batch to emit (and the cursor that it ends at, to save
+   * once it is durable), or undefined when there is nothing to emit.
+   */
+  async #request(): Promise<Emit | undefined> {
     const cursor = this.#cursor;
     const counters = this.#counters;
     counters.requests++;
@@ -421,7 +445,7 @@ export class OpticalHttpSource implements Source {
     response: Response,
     body: Uint8Array,
     receivedAt: number,
-  ): IngestBatch | undefined {
+  ): Emit | undefined {
     const counters = this.#counters;
     const ctx: DecodeContext = {
       source: this.name,
@@ -457,13 +481,15 @@ export class OpticalHttpSource implements Source {
     counters.pages++;
     counters.observations += page.observations.length;
     counters.dead_letters += page.deadLetters.length;
-    const acks: Ack[] = next !== undefined ? [this.#track(next)] : [];
     return {
-      observations: page.observations,
-      deadLetters: page.deadLetters,
-      acks,
-      source: this.name,
-      receivedAt,
+      batch: {
+        observations: page.observations,
+        deadLetters: page.deadLetters,
+        acks: [],
+        source: this.name,
+        receivedAt,
+      },
+      next,
     };
   }
 
@@ -480,7 +506,7 @@ export class OpticalHttpSource implements Source {
     return ack;
   }
 
-  #failed(cursor: string | undefined, response: Response, receivedAt: number): IngestBatch {
+  #failed(cursor: string | undefined, response: Response, receivedAt: number): Emit {
     const status = response.status;
     const statusLine = `HTTP ${status} ${response.statusText}`.trimEnd();
     const counters = this.#counters;
@@ -516,7 +542,7 @@ export class OpticalHttpSource implements Source {
     waitMs: number,
     receivedAt: number,
     state: SourceState = "degraded",
-  ): IngestBatch {
+  ): Emit {
     this.#counters.errors++;
     this.#failures++;
     this.#nextAtMs = receivedAt / 1000 + waitMs;
@@ -534,7 +560,10 @@ export class OpticalHttpSource implements Source {
       ref: cursor,
       receivedAt,
     });
-    return { observations: [], deadLetters: [letter], acks: [], source: this.name, receivedAt };
+    return {
+      batch: { observations: [], deadLetters: [letter], acks: [], source: this.name, receivedAt },
+      next: undefined,
+    };
   }
 
   #setState(state: SourceState, error?: string): void {

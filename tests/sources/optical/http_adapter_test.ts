@@ -56,7 +56,8 @@ Deno.test("OpticalHttpSource() logs all 20,000 observations exactly once from an
     assert.ok(dead.every((d) => d.stage === "transport" && /^HTTP 50[023] /.test(d.raw as string)));
     const status = source.status();
     assert.equal(status.counters.errors, sim.counters.failures);
-    assert.equal(status.counters.retries, sim.counters.failures);
+    // Each failure was retried, except perhaps one just before the stop.
+    assert.ok(sim.counters.failures - status.counters.retries <= 1);
     assert.equal(status.counters.observations, 20_000);
     assert.equal(status.state, "stopped");
     assert.equal(saves.at(-1), ArchiveSim.cursorAt(20_000));
