@@ -5,8 +5,8 @@
  *
  *     deno bench --allow-read --allow-write bench/optical_bench.ts
  *
- * End to end — the archive simulator in its own process serving pages of
- * 1,000 CSV rows, `OpticalHttpSource` → `Pipeline` → event log with
+ * End to end — the archive simulator in its own process (`main.ts sim
+ * archive`) serving pages of 1,000 CSV rows, `OpticalHttpSource` → `Pipeline` → event log with
  * `fsync: "interval"` (observations/s from the first request until the
  * last observation is durable):
  *
@@ -91,7 +91,9 @@ async function endToEnd(): Promise<void> {
     args: [
       "run",
       "--allow-net=127.0.0.1",
-      new URL("../sim/archive.ts", import.meta.url).pathname,
+      new URL("../main.ts", import.meta.url).pathname,
+      "sim",
+      "archive",
       "--port",
       "0",
       "--count",
