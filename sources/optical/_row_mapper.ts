@@ -91,7 +91,9 @@ export class RowMapper {
 
   /** Clears the current row. */
   reset(): void {
-    this.values.fill(undefined);
+    // A plain loop: measurably faster than fill() on this generic array.
+    const values = this.values;
+    for (let i = 0; i < FIELD_COUNT; i++) values[i] = undefined;
     this.extraNames.length = 0;
     this.extraValues.length = 0;
   }
