@@ -178,6 +178,8 @@ export class OpticalHttpSource implements Source {
   readonly started: Promise<void>;
 
   readonly #url: string;
+  /** `provenance.peer`: the URL exactly as configured. */
+  readonly #peer: string;
   readonly #accept: "csv" | "json";
   readonly #pageSize: number;
   readonly #pollIntervalMs: number;
@@ -227,6 +229,7 @@ export class OpticalHttpSource implements Source {
   constructor(options: OpticalHttpSourceOptions) {
     this.name = options.name;
     this.#url = new URL(options.url).href;
+    this.#peer = options.url;
     this.#accept = options.accept ?? "csv";
     if (this.#accept !== "csv" && this.#accept !== "json") {
       throw new TypeError(`Cannot use accept "${this.#accept}": expected "csv" or "json"`);
@@ -450,7 +453,7 @@ export class OpticalHttpSource implements Source {
     const ctx: DecodeContext = {
       source: this.name,
       transport: "http",
-      peer: this.#url,
+      peer: this.#peer,
       now: () => receivedAt,
     };
     const contentType = response.headers.get("content-type") ?? MEDIA_TYPES[this.#accept];
@@ -552,7 +555,7 @@ export class OpticalHttpSource implements Source {
       "Archive request of {source} failed: {reason}; retrying cursor {cursor} in {waitMs} ms";
     if (state === "down") this.#log.error(text, properties);
     else this.#log.warn(text, properties);
-    const ctx: DecodeContext = { source: this.name, transport: "http", peer: this.#url };
+    const ctx: DecodeContext = { source: this.name, transport: "http", peer: this.#peer };
     const letter: DeadLetter = makeDeadLetter(ctx, FORMATS[this.#accept], {
       stage: "transport",
       reason,

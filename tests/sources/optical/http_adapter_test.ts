@@ -136,6 +136,8 @@ Deno.test("OpticalHttpSource() resumes from the saved cursor and saves a page's 
     const first = (await reader.read()).value!;
     const second = (await reader.read()).value!;
     assert.deepEqual(sim.requests.map((r) => r.cursor), ["v1.300", "v1.400"]);
+    assert.equal(first.observations[0].provenance.peer, sim.url); // as configured
+    assert.equal(first.observations[0].provenance.transport, "http");
     assert.equal(first.observations.length, 100);
     assert.equal(first.acks.length, 1);
     await new Promise((resolve) => setTimeout(resolve, 20));
