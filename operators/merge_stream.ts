@@ -8,6 +8,10 @@
 
 interface Input<T> {
   reader: ReadableStreamDefaultReader<T>;
+  /** A read is in flight. */
+  reading: boolean;
+  /** Its last chunk waits in the ready queue. */
+  ready: boolean;
 }
 
 /** Options for {@link MergeStream}. */
@@ -27,8 +31,10 @@ export interface MergeStreamOptions {
  * * Fair: each input holds at most one chunk ready at a time, and ready
  *   chunks are delivered in the order they arrived, so a busy input cannot
  *   starve a quiet one.
- * * Backpressure: an input is read again only after its previous chunk was
- *   delivered, so a stalled consumer stops every input.
+ * * Backpressure: inputs are read only while the consumer waits for a chunk,
+ *   at most one read per input at a time, so a stalled consumer stops every
+ *   input (a source that polls or fetches in `pull()` sends nothing ahead of
+ *   demand beyond that one read).
  * * Cancelling the output cancels every input; an error of any input errors
  *   the output and cancels the others.
  *
@@ -65,9 +71,13 @@ export class MergeStream<T> {
       pull: () => {
         if (this.#deliver()) return;
         if (this.#finished) return;
-        return new Promise<void>((resolve) => {
+        const waiting = new Promise<void>((resolve) => {
           this.#wake = resolve;
         });
+        for (const input of this.#inputs) {
+          if (!input.reading && !input.ready) this.#read(input);
+        }
+        return waiting;
       },
       cancel: (reason) => {
         this.#finish();
@@ -89,9 +99,10 @@ export class MergeStream<T> {
       );
       return;
     }
-    const input = { reader: stream.getReader() };
+    const input = { reader: stream.getReader(), reading: false, ready: false };
     this.#inputs.add(input);
-    this.#read(input);
+    // Read at once only if the consumer is already waiting.
+    if (this.#wake) this.#read(input);
   }
 
   /** No more inputs will be added: the output closes once every input has. */
@@ -101,13 +112,16 @@ export class MergeStream<T> {
   }
 
   #read(input: Input<T>): void {
+    input.reading = true;
     input.reader.read().then(({ done, value }) => {
+      input.reading = false;
       if (this.#finished) return;
       if (done) {
         this.#inputs.delete(input);
         this.#maybeClose();
         return;
       }
+      input.ready = true;
       this.#ready.push({ input, value });
       if (this.#wake) {
         const wake = this.#wake;
@@ -127,8 +141,8 @@ export class MergeStream<T> {
   #deliver(): boolean {
     const next = this.#ready.shift();
     if (next === undefined) return false;
+    next.input.ready = false;
     this.#controller.enqueue(next.value);
-    this.#read(next.input);
     return true;
   }
 

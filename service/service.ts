@@ -200,6 +200,9 @@ export class IngestService {
       }
       this.pipeline.close();
       await this.pipeline.done;
+      // The last acks were released by the final sync: let the sources save
+      // the resume points they cover before the process exits.
+      await Promise.allSettled(this.sources.map((s) => s.settled?.()));
       await this.#nats?.close();
       await this.#shutdownHttp?.();
       for (const source of this.sources) {

@@ -64,7 +64,9 @@ export class StateStore {
     const text = JSON.stringify({ value, saved: new Date().toISOString() }) + "\n";
     {
       using file = await Deno.open(temp, { write: true, create: true, truncate: true });
-      await file.write(new TextEncoder().encode(text));
+      const bytes = new TextEncoder().encode(text);
+      let written = 0;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
       await file.syncData();
     }
     await Deno.rename(temp, path);

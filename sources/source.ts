@@ -47,6 +47,12 @@ export interface Source {
   stop(): Promise<void>;
   /** The current status. */
   status(): SourceStatus;
+  /**
+   * Resolves once everything the source emitted is durable and its resume
+   * point saved (sources that checkpoint). The service awaits it after the
+   * pipeline has drained, before the process exits.
+   */
+  settled?(): Promise<void>;
 }
 
 /**
