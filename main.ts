@@ -72,7 +72,8 @@ export async function main(args: string[]): Promise<number> {
     return EXIT.usage;
   }
   const command = await entry.load();
-  if (rest.includes("--help") || rest.includes("-h")) {
+  // `sim <kind> --help` is the simulator's own help: the sim command handles it.
+  if (name !== "sim" && (rest.includes("--help") || rest.includes("-h"))) {
     console.log(command.help);
     return EXIT.ok;
   }

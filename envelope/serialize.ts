@@ -20,11 +20,40 @@ import type {
 const str = JSON.stringify;
 
 /**
- * JSON of `provenance.meta` objects. Observations are treated as immutable
- * once built (no stage changes a record after its id was computed), which is
- * what makes caching by object identity sound.
+ * JSON of `provenance.meta` objects and of measurements. Observations are
+ * treated as immutable once built (no stage changes a record after its id was
+ * computed), which is what makes caching by object identity sound: the meta
+ * object is shared by a whole TDM segment or archive page, and a
+ * measurement's canonical JSON is made once for its id and reused by the
+ * serializer.
  */
 const metaJson = new WeakMap<object, string>();
+const measurementJsonCache = new WeakMap<object, string>();
+
+/**
+ * The canonical JSON of a measurement (keys in envelope order), computed once
+ * per measurement object.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { measurementJson } from "./serialize.ts";
+ *
+ * assert.equal(measurementJson("isl", { observer: { frame: "GCRF", norad: 7 } }),
+ *   '{"observer":{"norad":7,"frame":"GCRF"}}');
+ * ```
+ */
+export function measurementJson(
+  kind: ObservationKind,
+  measurement: Observation["measurement"],
+): string {
+  let json = measurementJsonCache.get(measurement);
+  if (json === undefined) {
+    json = str(canonicalMeasurement(kind, measurement));
+    measurementJsonCache.set(measurement, json);
+  }
+  return json;
+}
 
 function radar(m: RadarMeasurement): RadarMeasurement {
   return {
@@ -148,7 +177,7 @@ export function serializeObservation(o: Observation): string {
   return '{"v":' + str(o.v) + ',"id":' + str(o.id) + ',"kind":' + str(o.kind) +
     ',"t_obs":' + str(o.t_obs) + ',"t_rx":' + str(o.t_rx) + ',"sensor":' +
     str(o.sensor) + ',"target":{"norad":' + str(t.norad) + ',"id":' + str(t.id) +
-    '},"measurement":' + str(canonicalMeasurement(o.kind, o.measurement)) +
+    '},"measurement":' + measurementJson(o.kind, o.measurement) +
     ',"provenance":{"source":' + str(p.source) + ',"format":' + str(p.format) +
     ',"transport":' + str(p.transport) + ',"peer":' + str(p.peer) + ',"ref":' +
     str(p.ref) + ',"time_system":' + str(p.time_system) + ',"meta":' + meta + "}}";

@@ -36,3 +36,55 @@ Deno.test("DedupeStream() shares a window given to it", async () => {
   );
   assert.deepEqual(out, ["new"]);
 });
+
+/** The obvious implementation, to compare against. */
+class ReferenceWindow {
+  #order: string[] = [];
+  #set = new Set<string>();
+  constructor(readonly capacity: number) {}
+  add(id: string): boolean {
+    if (this.#set.has(id)) return false;
+    if (this.#order.length === this.capacity) this.#set.delete(this.#order.shift()!);
+    this.#order.push(id);
+    this.#set.add(id);
+    return true;
+  }
+  has(id: string): boolean {
+    return this.#set.has(id);
+  }
+}
+
+Deno.test("DedupeWindow() agrees with a reference FIFO set on random hex and non-hex ids", () => {
+  let seed = 42;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  const hex = (n: number) => {
+    // Few distinct values in the first word: long probe runs, many collisions.
+    const head = (n % 7).toString(16).padStart(8, "0");
+    return head + n.toString(16).padStart(24, "0");
+  };
+  for (const capacity of [1, 2, 3, 17, 64, 1000]) {
+    const window = new DedupeWindow(capacity);
+    const reference = new ReferenceWindow(capacity);
+    for (let i = 0; i < 20_000; i++) {
+      const n = Math.floor(random() * capacity * 3);
+      const id = random() < 0.1 ? `other-${n}` : hex(n);
+      assert.equal(window.add(id), reference.add(id), `capacity ${capacity}, step ${i}, ${id}`);
+      const probe = hex(Math.floor(random() * capacity * 3));
+      assert.equal(window.has(probe), reference.has(probe));
+    }
+    assert.equal(window.size, Math.min(capacity, window.size));
+  }
+});
+
+Deno.test("DedupeWindow() treats uppercase or short hex as plain strings, exactly", () => {
+  const window = new DedupeWindow(10);
+  const id = "0123456789abcdef0123456789abcdef";
+  assert.equal(window.add(id), true);
+  assert.equal(window.add(id.toUpperCase()), true);
+  assert.equal(window.add(id.slice(1)), true);
+  assert.equal(window.add(id), false);
+  assert.equal(window.size, 3);
+});
