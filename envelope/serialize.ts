@@ -9,30 +9,96 @@
  */
 
 import type { DeadLetter } from "./dead_letter.ts";
-import type {
-  IslMeasurement,
-  Observation,
-  ObservationKind,
-  OpticalMeasurement,
-  RadarMeasurement,
-} from "./observation.ts";
+import type { Observation, ObservationKind } from "./observation.ts";
 
 const str = JSON.stringify;
 
 /**
- * JSON of `provenance.meta` objects and of measurements. Observations are
+ * Key order of each measurement (SPEC §4–§6) and of its nested objects: the
+ * one table both the canonical copy and the JSON writer follow.
+ */
+const MEASUREMENT_KEYS: Record<ObservationKind, readonly string[]> = {
+  radar: [
+    "range_km",
+    "range_s",
+    "range_ru",
+    "range_rate_km_s",
+    "doppler_integrated_km_s",
+    "az_deg",
+    "el_deg",
+    "ra_deg",
+    "dec_deg",
+    "frame",
+    "angle_1_deg",
+    "angle_2_deg",
+    "angle_type",
+    "rcs_m2",
+    "mag",
+    "other",
+  ],
+  optical: ["ra_deg", "dec_deg", "frame", "ra_unc_deg", "dec_unc_deg", "mag", "mag_unc", "site"],
+  isl: ["range_km", "range_rate_km_s", "range_sigma_km", "observer"],
+};
+const NESTED_KEYS: Record<string, readonly string[]> = {
+  site: ["lat_deg", "lon_deg", "alt_km"],
+  observer: ["norad", "frame", "r_km", "v_km_s"],
+};
+/** `"key":` for every key above, made once. */
+const KEY_JSON = new Map<string, string>();
+for (const keys of [...Object.values(MEASUREMENT_KEYS), ...Object.values(NESTED_KEYS)]) {
+  for (const key of keys) KEY_JSON.set(key, str(key) + ":");
+}
+
+/**
+ * JSON of provenance (by its `meta` object) and of measurements. Observations are
  * treated as immutable once built (no stage changes a record after its id was
  * computed), which is what makes caching by object identity sound: the meta
  * object is shared by a whole TDM segment or archive page, and a
  * measurement's canonical JSON is made once for its id and reused by the
  * serializer.
  */
-const metaJson = new WeakMap<object, string>();
+const provenanceJson = new WeakMap<object, {
+  source: string;
+  format: string;
+  transport: string;
+  peer: string;
+  time_system: string;
+  head: string;
+  tail: string;
+}>();
 const measurementJsonCache = new WeakMap<object, string>();
+
+/** JSON of one value of a measurement: numbers (finite by schema), strings, vectors, maps. */
+function valueJson(key: string, value: unknown): string {
+  if (typeof value === "number") return Number.isFinite(value) ? String(value) : "null";
+  if (typeof value === "string" || value === null || typeof value === "boolean") {
+    return str(value);
+  }
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let i = 0; i < value.length; i++) out += (i ? "," : "") + valueJson("", value[i]);
+    return out + "]";
+  }
+  const nested = NESTED_KEYS[key];
+  return nested ? objectJson(value as Record<string, unknown>, nested) : str(value);
+}
+
+/** `{...}` with `keys` in order, absent (undefined) ones left out. */
+function objectJson(value: Record<string, unknown>, keys: readonly string[]): string {
+  let out = "{";
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    const v = value[key];
+    if (v === undefined) continue;
+    out += (out.length > 1 ? "," : "") + KEY_JSON.get(key) + valueJson(key, v);
+  }
+  return out + "}";
+}
 
 /**
  * The canonical JSON of a measurement (keys in envelope order), computed once
- * per measurement object.
+ * per measurement object — for its id, then again for the log line, it is
+ * the same string.
  *
  * @example
  * ```ts
@@ -49,63 +115,31 @@ export function measurementJson(
 ): string {
   let json = measurementJsonCache.get(measurement);
   if (json === undefined) {
-    json = str(canonicalMeasurement(kind, measurement));
+    const keys = MEASUREMENT_KEYS[kind];
+    if (keys === undefined) throw new TypeError(`Unknown observation kind: "${kind}"`);
+    json = objectJson(measurement as Record<string, unknown>, keys);
     measurementJsonCache.set(measurement, json);
   }
   return json;
 }
 
-function radar(m: RadarMeasurement): RadarMeasurement {
-  return {
-    range_km: m.range_km,
-    range_s: m.range_s,
-    range_ru: m.range_ru,
-    range_rate_km_s: m.range_rate_km_s,
-    doppler_integrated_km_s: m.doppler_integrated_km_s,
-    az_deg: m.az_deg,
-    el_deg: m.el_deg,
-    ra_deg: m.ra_deg,
-    dec_deg: m.dec_deg,
-    frame: m.frame,
-    angle_1_deg: m.angle_1_deg,
-    angle_2_deg: m.angle_2_deg,
-    angle_type: m.angle_type,
-    rcs_m2: m.rcs_m2,
-    mag: m.mag,
-    other: m.other,
-  };
-}
-
-function optical(m: OpticalMeasurement): OpticalMeasurement {
-  const site = m.site;
-  return {
-    ra_deg: m.ra_deg,
-    dec_deg: m.dec_deg,
-    frame: m.frame,
-    ra_unc_deg: m.ra_unc_deg,
-    dec_unc_deg: m.dec_unc_deg,
-    mag: m.mag,
-    mag_unc: m.mag_unc,
-    site: site === undefined
-      ? undefined
-      : { lat_deg: site.lat_deg, lon_deg: site.lon_deg, alt_km: site.alt_km },
-  };
-}
-
-function isl(m: IslMeasurement): IslMeasurement {
-  const o = m.observer;
-  return {
-    range_km: m.range_km,
-    range_rate_km_s: m.range_rate_km_s,
-    range_sigma_km: m.range_sigma_km,
-    observer: { norad: o.norad, frame: o.frame, r_km: o.r_km, v_km_s: o.v_km_s },
-  };
+function ordered(value: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of keys) {
+    const v = value[key];
+    if (v === undefined) continue;
+    const nested = NESTED_KEYS[key];
+    out[key] = nested && v !== null && typeof v === "object" && !Array.isArray(v)
+      ? ordered(v as Record<string, unknown>, nested)
+      : v;
+  }
+  return out;
 }
 
 /**
  * A copy of a measurement with its keys in envelope order (SPEC §4–§6).
- * Absent keys stay absent (`JSON.stringify` omits `undefined`); the free-form
- * `other` map keeps its own (arrival) order.
+ * Absent keys stay absent; the free-form `other` map keeps its own (arrival)
+ * order.
  *
  * @example
  * ```ts
@@ -124,16 +158,9 @@ export function canonicalMeasurement(
   kind: ObservationKind,
   measurement: Observation["measurement"],
 ): Observation["measurement"] {
-  switch (kind) {
-    case "radar":
-      return radar(measurement as RadarMeasurement);
-    case "optical":
-      return optical(measurement as OpticalMeasurement);
-    case "isl":
-      return isl(measurement as IslMeasurement);
-    default:
-      throw new TypeError(`Unknown observation kind: "${kind}"`);
-  }
+  const keys = MEASUREMENT_KEYS[kind];
+  if (keys === undefined) throw new TypeError(`Unknown observation kind: "${kind}"`);
+  return ordered(measurement as Record<string, unknown>, keys) as Observation["measurement"];
 }
 
 /**
@@ -167,20 +194,32 @@ export function canonicalMeasurement(
 export function serializeObservation(o: Observation): string {
   const p = o.provenance;
   const t = o.target;
-  // The meta object is shared by every observation of a TDM segment (or an
-  // archive page), so its JSON is computed once per object, not per record.
-  let meta = metaJson.get(p.meta);
-  if (meta === undefined) {
-    meta = str(p.meta);
-    metaJson.set(p.meta, meta);
+  // Everything of the provenance but `ref` is the same for a whole TDM
+  // segment or archive page, which share one meta object: its JSON is made
+  // once per meta object (and remade if a field differs).
+  let cached = provenanceJson.get(p.meta);
+  if (
+    cached === undefined || cached.source !== p.source || cached.peer !== p.peer ||
+    cached.format !== p.format || cached.transport !== p.transport ||
+    cached.time_system !== p.time_system
+  ) {
+    cached = {
+      source: p.source,
+      format: p.format,
+      transport: p.transport,
+      peer: p.peer,
+      time_system: p.time_system,
+      head: ',"provenance":{"source":' + str(p.source) + ',"format":' + str(p.format) +
+        ',"transport":' + str(p.transport) + ',"peer":' + str(p.peer) + ',"ref":',
+      tail: ',"time_system":' + str(p.time_system) + ',"meta":' + str(p.meta) + "}}",
+    };
+    provenanceJson.set(p.meta, cached);
   }
   return '{"v":' + str(o.v) + ',"id":' + str(o.id) + ',"kind":' + str(o.kind) +
-    ',"t_obs":' + str(o.t_obs) + ',"t_rx":' + str(o.t_rx) + ',"sensor":' +
-    str(o.sensor) + ',"target":{"norad":' + str(t.norad) + ',"id":' + str(t.id) +
-    '},"measurement":' + measurementJson(o.kind, o.measurement) +
-    ',"provenance":{"source":' + str(p.source) + ',"format":' + str(p.format) +
-    ',"transport":' + str(p.transport) + ',"peer":' + str(p.peer) + ',"ref":' +
-    str(p.ref) + ',"time_system":' + str(p.time_system) + ',"meta":' + meta + "}}";
+    ',"t_obs":' + str(o.t_obs) + ',"t_rx":' + str(o.t_rx) + ',"sensor":' + str(o.sensor) +
+    ',"target":{"norad":' + (t.norad === null ? "null" : valueJson("", t.norad)) + ',"id":' +
+    str(t.id) + '},"measurement":' + measurementJson(o.kind, o.measurement) + cached.head +
+    str(p.ref) + cached.tail;
 }
 
 /**

@@ -3,7 +3,11 @@ import { DeadLetterSchema } from "../../envelope/dead_letter.ts";
 import { observationJsonSchema } from "../../envelope/json_schema.ts";
 import { type Observation, ObservationSchema } from "../../envelope/observation.ts";
 import { binaryRaw, textRaw } from "../../envelope/raw.ts";
-import { serializeDeadLetter, serializeObservation } from "../../envelope/serialize.ts";
+import {
+  canonicalMeasurement,
+  serializeDeadLetter,
+  serializeObservation,
+} from "../../envelope/serialize.ts";
 
 const optical: Observation = {
   v: 1,
@@ -141,4 +145,72 @@ Deno.test("observationJsonSchema() describes every kind and forbids extra keys",
   for (const kind of ['"radar"', '"optical"', '"isl"']) assert.ok(text.includes(kind));
   assert.ok(text.includes('"additionalProperties":false'));
   assert.ok(text.includes("range_rate_km_s"));
+});
+
+Deno.test("serializeObservation() equals JSON.stringify of the canonical object for random observations", () => {
+  let seed = 7;
+  const random = () => {
+    seed = (seed * 16807) % 2147483647;
+    return seed / 2147483647;
+  };
+  const maybe = <T>(value: T) => (random() < 0.5 ? value : undefined);
+  const number = () => [0, -0, 1.5, -123.456e-7, 1e21, 359.999999, 42][Math.floor(random() * 7)];
+  const meta = { ORIGINATOR: 'a "quoted" \\ value', N: 3, B: true };
+  for (let i = 0; i < 2000; i++) {
+    const kind = (["radar", "optical", "isl"] as const)[i % 3];
+    const measurement = kind === "radar"
+      ? {
+        mag: maybe(number()),
+        range_km: maybe(number()),
+        frame: maybe("EME2000"),
+        other: maybe({ RECEIVE_FREQ_2: number(), "TRANSMIT_FREQ_1#2": number() }),
+        angle_type: maybe("XSYE" as const),
+        angle_1_deg: maybe(number()),
+      }
+      : kind === "optical"
+      ? {
+        site: maybe({ alt_km: number(), lat_deg: number(), lon_deg: number() }),
+        frame: "J2000",
+        dec_deg: number(),
+        ra_deg: number(),
+        mag_unc: maybe(number()),
+      }
+      : {
+        observer: {
+          v_km_s: maybe([number(), number(), number()] as [number, number, number]),
+          frame: "GCRF" as const,
+          norad: 25544,
+          r_km: maybe([1, 2, 3] as [number, number, number]),
+        },
+        range_km: maybe(number()),
+      };
+    const o = {
+      ...optical,
+      kind,
+      sensor: `S-${i % 5}\u00e9`,
+      target: { norad: maybe(i) ?? null, id: maybe(`T"${i}`) ?? null },
+      measurement,
+      provenance: { ...optical.provenance, peer: `peer-${i % 3}`, ref: `r\n${i}`, meta },
+    } as unknown as Observation;
+    const expected = JSON.stringify({
+      v: o.v,
+      id: o.id,
+      kind: o.kind,
+      t_obs: o.t_obs,
+      t_rx: o.t_rx,
+      sensor: o.sensor,
+      target: { norad: o.target.norad, id: o.target.id },
+      measurement: canonicalMeasurement(o.kind, o.measurement),
+      provenance: {
+        source: o.provenance.source,
+        format: o.provenance.format,
+        transport: o.provenance.transport,
+        peer: o.provenance.peer,
+        ref: o.provenance.ref,
+        time_system: o.provenance.time_system,
+        meta: o.provenance.meta,
+      },
+    });
+    assert.equal(serializeObservation(o), expected);
+  }
 });
