@@ -65,10 +65,7 @@ export interface SegmentLogStats {
 }
 
 interface Pending {
-  /** Serialized records, without newlines. */
-  lines: string[];
-  /** Their total length in UTF-16 code units (an upper bound for buffer sizing). */
-  chars: number;
+  text: string;
   count: number;
   resolve: (result: AppendResult) => void;
   reject: (reason: unknown) => void;
@@ -247,15 +244,12 @@ export class SegmentLog<T> {
         durable: this.#unsynced?.promise ?? RESOLVED,
       }));
     }
-    const lines = new Array<string>(records.length);
-    let chars = 0;
+    let text = "";
     for (let i = 0; i < records.length; i++) {
-      const line = this.#serialize(records[i]);
-      lines[i] = line;
-      chars += line.length + 1;
+      text += this.#serialize(records[i]) + "\n";
     }
     return new Promise<AppendResult>((resolve, reject) => {
-      this.#queue.push({ lines, chars, count: records.length, resolve, reject });
+      this.#queue.push({ text, count: records.length, resolve, reject });
       this.#queuedRecords += records.length;
       this.#writing ??= this.#drain();
     });
@@ -319,10 +313,14 @@ export class SegmentLog<T> {
       while (this.#queue.length > 0) {
         const batch = this.#queue;
         this.#queue = [];
+        let text = "";
         let count = 0;
-        for (const pending of batch) count += pending.count;
+        for (const pending of batch) {
+          text += pending.text;
+          count += pending.count;
+        }
         try {
-          await this.#write(batch);
+          await this.#write(text, count);
         } catch (error) {
           this.#failure = error;
           for (const pending of [...batch, ...this.#queue]) pending.reject(error);
@@ -353,44 +351,46 @@ export class SegmentLog<T> {
     }
   }
 
-  /**
-   * Writes the lines of a group (`count` records) and syncs per mode. Each
-   * line is encoded straight into the reused buffer: concatenating them into
-   * one string first costs more (the string has to be flattened to encode).
-   */
-  async #write(group: readonly Pending[]): Promise<void> {
-    let chars = 0;
-    for (const pending of group) chars += pending.chars;
-    const need = chars * 3;
+  /** Writes `count` records (`text`, one line each) and syncs per mode. */
+  async #write(text: string, count: number): Promise<void> {
+    const need = text.length * 3;
     if (this.#buffer.length < need) {
       this.#buffer = new Uint8Array(Math.max(need, this.#buffer.length * 2));
     }
-    const buffer = this.#buffer;
-    let length = 0;
-    let start = 0;
-    let lines = 0;
-    for (const pending of group) {
-      for (const line of pending.lines) {
-        const end = length + encoder.encodeInto(line, buffer.subarray(length)).written;
-        buffer[end] = 10;
-        const lineEnd = end + 1;
-        // A new segment starts when the active one would exceed segmentBytes
-        // (a record larger than that gets a segment of its own).
-        if (
-          this.#segmentSize + (lineEnd - start) > this.#segmentBytes &&
-          (this.#segmentSize > 0 || lines > 0)
-        ) {
-          if (lines > 0) await this.#writeAll(buffer.subarray(start, length), lines);
-          await this.#rotate();
-          start = length;
-          lines = 0;
-        }
-        length = lineEnd;
-        lines++;
-      }
+    const length = encoder.encodeInto(text, this.#buffer).written;
+    const bytes = this.#buffer.subarray(0, length);
+    if (this.#segmentSize + length <= this.#segmentBytes) {
+      await this.#writeAll(bytes, count);
+    } else {
+      await this.#writeRotating(bytes, count);
     }
-    if (lines > 0) await this.#writeAll(buffer.subarray(start, length), lines);
     if (this.#fsync === "always") await this.#syncFile();
+  }
+
+  /** Slow path: the group crosses a segment boundary; split it by lines. */
+  async #writeRotating(bytes: Uint8Array, count: number): Promise<void> {
+    let start = 0;
+    let records = 0;
+    let end = 0;
+    let lines = 0;
+    while (end < bytes.length) {
+      const lineEnd = bytes.indexOf(10, end) + 1;
+      const fits = this.#segmentSize + (lineEnd - start) <= this.#segmentBytes;
+      if (!fits && (this.#segmentSize > 0 || lines > 0)) {
+        if (lines > 0) await this.#writeAll(bytes.subarray(start, end), lines);
+        records += lines;
+        start = end;
+        lines = 0;
+        await this.#rotate();
+      }
+      end = lineEnd;
+      lines++;
+    }
+    if (lines > 0) await this.#writeAll(bytes.subarray(start, end), lines);
+    records += lines;
+    if (records !== count) {
+      throw new Error(`Log writer split ${records} records where ${count} were given`);
+    }
   }
 
   async #rotate(): Promise<void> {
