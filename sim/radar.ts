@@ -291,7 +291,7 @@ async function writeAll(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
  * Runs a radar simulator to the end: resolves when `count` observations are
  * written and the sockets closed, or on abort, with what was sent.
  *
- * @example
+ * @example Ten observations into a listener that discards them
  * ```ts
  * import assert from "node:assert/strict";
  * import { runRadarSim } from "./radar.ts";
@@ -349,7 +349,21 @@ function parseTarget(value: string): { hostname: string; port: number } {
   return { hostname: match[1] ?? match[2], port };
 }
 
-/** `sim radar`: see {@link HELP}. */
+/**
+ * `sim radar` for `main.ts sim radar …`: parses the options, runs a
+ * {@link RadarSim} until `--count` or Ctrl-C, prints a summary on stderr.
+ * Exit status 0, 1 when a connection failed; bad options throw `UsageError`.
+ *
+ * @example Its help text describes every option it parses
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { radarSim } from "./radar.ts";
+ *
+ * for (const option of ["--to", "--rate", "--count", "--sensor", "--connections", "--target"]) {
+ *   assert.ok(radarSim.help.includes(option));
+ * }
+ * ```
+ */
 export const radarSim: Command = {
   help: HELP,
   async run(args: string[]): Promise<number> {

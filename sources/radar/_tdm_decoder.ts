@@ -928,6 +928,17 @@ const POW10 = Array.from({ length: 23 }, (_, k) => Number(`1e${k}`));
  * are exact doubles, so IEEE division rounds the quotient exactly as
  * `Number()` rounds the decimal text (Clinger's fast path), without slicing
  * a string per value. Everything else goes through `Number()`.
+ *
+ * @example Reals as TDM writes them, and what it refuses
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseNumber } from "./_tdm_decoder.ts";
+ *
+ * assert.equal(parseNumber("-1.25e3"), -1250);
+ * assert.equal(parseNumber("RANGE 42.5 x", 6, 10), 42.5);
+ * assert.ok(Number.isNaN(parseNumber("0x10")));
+ * assert.ok(Number.isNaN(parseNumber("12.3.4")));
+ * ```
  */
 export function parseNumber(text: string, start = 0, end: number = text.length): number {
   let i = start;
