@@ -241,7 +241,9 @@ export class TdmDecoder {
     const n = line.length;
     let i = 0;
     let c = 0;
-    while (i < n && ((c = line.charCodeAt(i)) === 32 || c === 9)) i++;
+    // Leading white space is ignored (KVN); so is a byte order mark, which
+    // files and HTTP bodies written by some tools begin with.
+    while (i < n && ((c = line.charCodeAt(i)) === 32 || c === 9 || c === 0xfeff)) i++;
     const segment = this.#segment;
     if (i === n) {
       // Blank lines are ignored, but belong to a segment's raw lines.

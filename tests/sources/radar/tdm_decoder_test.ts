@@ -501,3 +501,15 @@ Deno.test("decodeTdm() reads timetags exactly as parseTimestamp() does, errors i
     assert.deepEqual(deadLetters.map((d) => d.reason), expectedReasons);
   }
 });
+
+Deno.test("decodeTdm() ignores a byte order mark before the first message", () => {
+  const body = new Uint8Array([
+    0xef,
+    0xbb,
+    0xbf,
+    ...new TextEncoder().encode(message(BASIC, [`RANGE = ${T} 1`])),
+  ]);
+  const { observations, deadLetters } = decodeTdm(body, ctx);
+  assert.deepEqual(deadLetters, []);
+  assert.deepEqual(observations.map((o) => o.provenance.ref), ["M#0@8"]);
+});
