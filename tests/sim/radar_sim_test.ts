@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import { UsageError } from "../../cli/_args.ts";
+import { ObservationSchema } from "../../envelope/observation.ts";
 import { Orbits } from "../../sim/orbits.ts";
 import { RadarRenderer } from "../../sim/_radar_render.ts";
 import { RadarSim, radarSim, runRadarSim } from "../../sim/radar.ts";
@@ -36,6 +37,7 @@ Deno.test("RadarRenderer() renders TDM that decodes without a dead letter into p
   assert.equal(observations.length, 2500);
   assert.equal(renderer.messages, 3);
   assert.equal(new Set(observations.map((o) => o.id)).size, 2500);
+  for (const o of observations.slice(0, 300)) assert.ok(ObservationSchema.safeParse(o).success);
   for (let i = 0; i < observations.length; i++) {
     const o = observations[i];
     const m = o.measurement as Record<string, number>;

@@ -5,8 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import type { DeadLetter } from "../../../envelope/dead_letter.ts";
-import type { Meta, RadarObservation } from "../../../envelope/observation.ts";
+import { type DeadLetter, DeadLetterSchema } from "../../../envelope/dead_letter.ts";
+import {
+  type Meta,
+  ObservationSchema,
+  type RadarObservation,
+} from "../../../envelope/observation.ts";
 import { observationId } from "../../../envelope/observation_id.ts";
 import { serializeObservation } from "../../../envelope/serialize.ts";
 import type { IngestBatch } from "../../../operators/ingest_batch.ts";
@@ -419,4 +423,19 @@ Deno.test("TdmDecodeStream() shares one meta object per segment, as the serializ
   const { observations } = await decodeFixture("tdm2_azel_xsye.kvn");
   assert.equal(observations[0].provenance.meta, observations[1].provenance.meta);
   assert.notEqual(observations[1].provenance.meta, observations[2].provenance.meta);
+});
+
+Deno.test("TdmDecodeStream() output of every fixture conforms to the envelope and dead-letter schemas", async () => {
+  for await (const entry of Deno.readDir(FIXTURES)) {
+    if (!entry.name.endsWith(".kvn")) continue;
+    const { observations, deadLetters } = await decodeFixture(entry.name);
+    for (const o of observations) {
+      const result = ObservationSchema.safeParse(o);
+      assert.ok(result.success, `${entry.name}: ${result.error?.message}`);
+    }
+    for (const d of deadLetters) {
+      const result = DeadLetterSchema.safeParse(d);
+      assert.ok(result.success, `${entry.name}: ${result.error?.message}`);
+    }
+  }
 });
