@@ -102,7 +102,7 @@ async function endToEnd(
         dedupe: new DedupeWindow(1_000_000),
         onDurable: (batches) => {
           let n = 0;
-          for (const batch of batches) n += batch.observations.length;
+          for (const batch of batches) n += batch.observations;
           counted(n);
         },
       });

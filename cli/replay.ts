@@ -75,7 +75,7 @@ export const replayCommand: Command = {
       },
       onDurable: (batches) => {
         for (const batch of batches) {
-          observations += batch.observations.length;
+          observations += batch.observations;
           deadLetters += batch.deadLetters.length;
         }
         progress();

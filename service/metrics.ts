@@ -9,7 +9,7 @@
 
 import client from "prom-client";
 import { nowMicros } from "../envelope/time.ts";
-import type { IngestBatch } from "../operators/ingest_batch.ts";
+import type { DurableBatch } from "../sinks/ingest_sink.ts";
 import type { SegmentLogStats } from "../sinks/segment_log.ts";
 import type { Source } from "../sources/source.ts";
 import type { Pipeline } from "./pipeline.ts";
@@ -325,10 +325,10 @@ export class ServiceMetrics {
   }
 
   /** Latency of durable batches: call from the pipeline's `onDurable`. */
-  observeDurable(batches: readonly IngestBatch[], now = nowMicros()): void {
+  observeDurable(batches: readonly DurableBatch[], now = nowMicros()): void {
     for (const batch of batches) {
       if (batch.receivedAt === undefined || batch.receivedAt <= 0) continue;
-      const n = batch.observations.length;
+      const n = batch.observations;
       if (n > 0) this.observeLatency(Math.max(0, now - batch.receivedAt) / 1e6, n);
     }
   }

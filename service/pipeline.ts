@@ -12,7 +12,7 @@ import type { DedupeWindow } from "../operators/dedupe_window.ts";
 import type { IngestBatch } from "../operators/ingest_batch.ts";
 import { MapStream } from "../operators/map_stream.ts";
 import { MergeStream } from "../operators/merge_stream.ts";
-import { IngestSink } from "../sinks/ingest_sink.ts";
+import { type DurableBatch, IngestSink } from "../sinks/ingest_sink.ts";
 import type { SegmentLog } from "../sinks/segment_log.ts";
 
 /** Per-source counts of what reached the logs. */
@@ -33,10 +33,10 @@ export interface PipelineOptions {
   deadLetters: SegmentLog<DeadLetter>;
   /** The dedupe window (rebuilt from the log at start-up by the caller). */
   dedupe: DedupeWindow;
-  /** Batches held between the merge and the log (default 64). */
+  /** Batches held between the merge and the log (default 4: whatever arrives while the log writes is the next group). */
   highWaterMark?: number;
   /** Called with the batches of each durable write (after counting). */
-  onDurable?: (batches: readonly IngestBatch[]) => void;
+  onDurable?: (batches: readonly DurableBatch[]) => void;
   /** Wraps the sink, e.g. to fork it to NATS as well. */
   sink?: (log: WritableStream<IngestBatch[]>) => WritableStream<IngestBatch[]>;
 }
@@ -83,15 +83,15 @@ export class Pipeline {
       onDurable: (batches) => {
         for (const batch of batches) {
           const counts = this.counts(batch.source);
-          counts.observations += batch.observations.length;
-          for (const d of batch.deadLetters) counts.deadLetters[d.stage]++;
+          counts.observations += batch.observations;
+          for (const stage of batch.deadLetters) counts.deadLetters[stage]++;
         }
         options.onDurable?.(batches);
       },
     });
     const batcher = new BatchStream<IngestBatch>({
       maxBatch: 1024,
-      highWaterMark: options.highWaterMark ?? 64,
+      highWaterMark: options.highWaterMark ?? 4,
     });
     const sink = options.sink ? options.sink(this.#sink) : this.#sink;
     this.done = this.#merge.readable

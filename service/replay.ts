@@ -9,6 +9,7 @@ import type { ObservationKind } from "../envelope/observation.ts";
 import { DedupeWindow } from "../operators/dedupe_window.ts";
 import { type IngestBatch, ingestBatch } from "../operators/ingest_batch.ts";
 import { openDeadLetterLog, openEventLog } from "../sinks/event_log.ts";
+import type { DurableBatch } from "../sinks/ingest_sink.ts";
 import type { DecodeContext } from "../sources/decode_context.ts";
 import { decodeIslPackets } from "../sources/isl/mod.ts";
 import { decodeOpticalPage } from "../sources/optical/mod.ts";
@@ -165,7 +166,7 @@ export interface ReplayOptions {
   /** Output directory: `<out>/events` and `<out>/dead-letter`, replaced. */
   out: string;
   /** Called as batches become durable (progress). */
-  onDurable?: (batches: readonly IngestBatch[]) => void;
+  onDurable?: (batches: readonly DurableBatch[]) => void;
   /** Called when an input starts. */
   onInput?: (input: ReplayInput, index: number) => void;
   /** Dedupe window capacity (default 1,000,000 as the service). */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { DeadLetter } from "../envelope/dead_letter.ts";
+import type { DeadLetter, Stage } from "../envelope/dead_letter.ts";
 import type { Observation } from "../envelope/observation.ts";
 import type { IngestBatch } from "../operators/ingest_batch.ts";
 import type { AppendResult, SegmentLog } from "./segment_log.ts";
@@ -20,7 +20,23 @@ export interface IngestSinkOptions {
    * Called once the batches of one write are durable, before their acks are
    * released (metrics: counts, receive → durable latency).
    */
-  onDurable?: (batches: readonly IngestBatch[]) => void;
+  onDurable?: (batches: readonly DurableBatch[]) => void;
+}
+
+/**
+ * What is left of a batch once it is written: counts, not records. The sink
+ * keeps only this while it waits for an interval fsync, so the records
+ * themselves die young instead of surviving into the old generation.
+ */
+export interface DurableBatch {
+  /** The source it came from. */
+  source: string;
+  /** Observations appended. */
+  observations: number;
+  /** Stage of each dead letter appended. */
+  deadLetters: Stage[];
+  /** Receive time of its first input, µs. */
+  receivedAt?: number;
 }
 
 /** Counters of an {@link IngestSink}. */
@@ -99,14 +115,19 @@ export class IngestSink extends WritableStream<IngestBatch | IngestBatch[]> {
         }
         stats.observations += observations.length;
         stats.deadLetters += letters.length;
+        const durable = batches.map((batch): DurableBatch => ({
+          source: batch.source,
+          observations: batch.observations.length,
+          deadLetters: batch.deadLetters.map((d) => d.stage),
+          receivedAt: batch.receivedAt,
+        }));
+        const acks = batches.flatMap((batch) => batch.acks);
         Promise.all(results.map((r) => r?.durable)).then(() => {
-          onDurable?.(batches);
-          for (const batch of batches) {
-            for (const ack of batch.acks) ack.release();
-          }
+          onDurable?.(durable);
+          for (const ack of acks) ack.release();
         }, (error) => {
           failure ??= error;
-          failAll(batches, error);
+          for (const ack of acks) ack.fail(error);
         });
       },
     });

@@ -112,7 +112,7 @@ Deno.test("replay() streams a bounded input through the live pipeline without ho
       inputs: [generatedRadar(2000)],
       out,
       onDurable: (batches) => {
-        for (const b of batches) maxBatch = Math.max(maxBatch, b.observations.length);
+        for (const b of batches) maxBatch = Math.max(maxBatch, b.observations);
       },
     });
     assert.equal(result.observations, 200_000);
