@@ -85,8 +85,8 @@ const W = new Int32Array(64);
 const H = new Int32Array(8);
 const encoder = new TextEncoder();
 let buffer = new Uint8Array(1024);
-const HEX: string[] = [];
-for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, "0"));
+const HEX_CODES = new TextEncoder().encode("0123456789abcdef");
+const hexOut = new Uint8Array(64);
 
 // Eight rounds per iteration with the working variables renamed instead of
 // shifted (FIPS 180-4 §6.2.2 step 3): Ch(e,f,g) = g ^ (e & (f ^ g)) and
@@ -239,9 +239,10 @@ export function sha256Hex(text: string, bytes = 16): string {
   H[6] = 0x1f83d9ab;
   H[7] = 0x5be0cd19;
   compress(buffer, total);
-  let hex = "";
-  for (let i = 0; i < bytes; i++) {
-    hex += HEX[(H[i >>> 2] >>> (24 - 8 * (i & 3))) & 255];
+  // One flat string: built by `+=` the id would be a rope of 16 pieces that
+  // every later reader (dedupe, serializer) has to flatten first.
+  for (let i = 0; i < bytes * 2; i++) {
+    hexOut[i] = HEX_CODES[(H[i >>> 3] >>> (28 - 4 * (i & 7))) & 15];
   }
-  return hex;
+  return String.fromCharCode.apply(null, hexOut.subarray(0, bytes * 2) as unknown as number[]);
 }
