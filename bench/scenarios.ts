@@ -133,7 +133,7 @@ async function startTopology(options: {
       String(Math.max(65536, prefill * 2)),
     ]);
     sims.push(sim);
-    await waitForText(sim, "isl sim");
+    await waitForText(sim, "gateway listening");
     sources.push({
       name: "isl",
       kind: "isl",
@@ -186,8 +186,20 @@ function radarSender(port: number, count: number, rate = 0): Child {
 }
 
 /**
- * Samples the logged-observation count until `total` is reached; returns the
- * steady rate between 10 % and 90 % of it.
+ * Observations the service has accounted for: logged, dropped as repeats, or
+ * dead-lettered at decoding/validation (transport failures are requests,
+ * not observations).
+ */
+function accounted(metrics: Map<string, number>): number {
+  return sumMetric(metrics, "sda_ingest_observations_total") +
+    sumMetric(metrics, "sda_ingest_duplicates_total") +
+    sumMetric(metrics, "sda_ingest_dead_letters_total", 'stage="decoding"') +
+    sumMetric(metrics, "sda_ingest_dead_letters_total", 'stage="validation"');
+}
+
+/**
+ * Samples the accounted-for observation count until `total` is reached;
+ * returns the steady rate between 10 % and 90 % of it.
  */
 async function measureRate(
   topology: Topology,
@@ -198,13 +210,18 @@ async function measureRate(
   const t0 = performance.now();
   while (true) {
     const metrics = await scrape(topology.metricsUrl);
-    const n = sumMetric(metrics, "sda_ingest_observations_total");
+    const n = accounted(metrics);
     const t = performance.now();
     samples.push({ t, n });
     if (n >= total) break;
     if (t - t0 > timeoutMs) {
+      const parts = ["observations_total", "duplicates_total", "dead_letters_total"].map((m) =>
+        `${m} ${sumMetric(metrics, `sda_ingest_${m}`)}`
+      );
       throw new Error(
-        `Only ${n} of ${total} observations logged after ${timeoutMs} ms\n--- service ---\n${topology.service.stderr()}`,
+        `Only ${n} of ${total} observations accounted for after ${timeoutMs} ms (${
+          parts.join(", ")
+        })\n--- service ---\n${topology.service.stderr().slice(-4000)}`,
       );
     }
     await new Promise((r) => setTimeout(r, 100));

@@ -154,7 +154,8 @@ export class ServiceMetrics {
     const attached = () => this.#from;
     this.latency = new WeightedHistogram(
       "sda_ingest_latency_seconds",
-      "Time from receiving an observation to it being durable in the event log",
+      "Receive → durable in the event log: after fdatasync with fsync always, " +
+        "after the write with interval or never (what those modes promise)",
       LATENCY_BUCKETS,
     );
     // deno-lint-ignore no-explicit-any
@@ -324,7 +325,7 @@ export class ServiceMetrics {
     this.latency.observe(seconds, count);
   }
 
-  /** Latency of durable batches: call from the pipeline's `onDurable`. */
+  /** Latency of written batches: call from the pipeline's `onWritten`. */
   observeDurable(batches: readonly DurableBatch[], now = nowMicros()): void {
     for (const batch of batches) {
       if (batch.receivedAt === undefined || batch.receivedAt <= 0) continue;

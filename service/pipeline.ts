@@ -37,6 +37,8 @@ export interface PipelineOptions {
   highWaterMark?: number;
   /** Called with the batches of each durable write (after counting). */
   onDurable?: (batches: readonly DurableBatch[]) => void;
+  /** Called when the log acknowledged a write (see `IngestSinkOptions.onWritten`). */
+  onWritten?: (batches: readonly DurableBatch[]) => void;
   /** Wraps the sink, e.g. to fork it to NATS as well. */
   sink?: (log: WritableStream<IngestBatch[]>) => WritableStream<IngestBatch[]>;
 }
@@ -88,6 +90,7 @@ export class Pipeline {
         }
         options.onDurable?.(batches);
       },
+      onWritten: options.onWritten,
     });
     const batcher = new BatchStream<IngestBatch>({
       maxBatch: 1024,

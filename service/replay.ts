@@ -8,6 +8,7 @@
 import type { ObservationKind } from "../envelope/observation.ts";
 import { DedupeWindow } from "../operators/dedupe_window.ts";
 import { type IngestBatch, ingestBatch } from "../operators/ingest_batch.ts";
+import { MapStream } from "../operators/map_stream.ts";
 import { openDeadLetterLog, openEventLog } from "../sinks/event_log.ts";
 import type { DurableBatch } from "../sinks/ingest_sink.ts";
 import type { DecodeContext } from "../sources/decode_context.ts";
@@ -88,11 +89,59 @@ export function decodeInput(input: ReplayInput): ReadableStream<IngestBatch> {
       });
     }
     case "isl":
-      return streamFrom(async () => {
-        const packets = await collect(await bytes());
-        const { observations, deadLetters } = decodeIslPackets(packets, ctx);
-        return ReadableStream.from([ingestBatch(ctx.source, observations, deadLetters)]);
-      });
+      return streamFrom(async () =>
+        (await bytes())
+          .pipeThrough(new PacketChunkStream())
+          .pipeThrough(
+            new MapStream((packets: Uint8Array) => {
+              const { observations, deadLetters } = decodeIslPackets(packets, ctx);
+              return ingestBatch(ctx.source, observations, deadLetters);
+            }),
+          )
+      );
+  }
+}
+
+/** Bytes per chunk handed to the ISL decoder (whole packets only). */
+const PACKET_CHUNK_BYTES = 1 << 20;
+
+/**
+ * Cuts a byte stream of CCSDS Space Packets back to back into chunks of
+ * whole packets (about 1 MiB each), so a capture of any size is decoded
+ * piece by piece. A packet's size is 7 + its data length field (bytes 4–5,
+ * 133.0-B §4.1.3.5); the cuts depend only on the bytes, so replays stay
+ * deterministic. At the end, whatever is left (a truncated packet) goes to
+ * the decoder, which dead-letters it.
+ */
+export class PacketChunkStream extends TransformStream<Uint8Array, Uint8Array> {
+  /** Creates the chunker. */
+  constructor() {
+    let carry = new Uint8Array(0);
+    super({
+      transform(chunk, controller) {
+        let bytes = chunk;
+        if (carry.length > 0) {
+          bytes = new Uint8Array(carry.length + chunk.length);
+          bytes.set(carry);
+          bytes.set(chunk, carry.length);
+        }
+        let start = 0;
+        let at = 0;
+        while (at + 6 <= bytes.length) {
+          const end = at + 7 + ((bytes[at + 4] << 8) | bytes[at + 5]);
+          if (end > bytes.length) break;
+          at = end;
+          if (at - start >= PACKET_CHUNK_BYTES) {
+            controller.enqueue(bytes.slice(start, at));
+            start = at;
+          }
+        }
+        carry = bytes.slice(start);
+      },
+      flush(controller) {
+        if (carry.length > 0) controller.enqueue(carry);
+      },
+    });
   }
 }
 

@@ -80,7 +80,7 @@ export class IngestService {
       events,
       deadLetters,
       dedupe,
-      onDurable: (batches) => this.metrics.observeDurable(batches),
+      onWritten: (batches) => this.metrics.observeDurable(batches),
       sink: (logSink) => {
         const sink = nats ? new FanOutSink([logSink, nats.writable]) : logSink;
         return wrapSink ? wrapSink(sink) : sink;

@@ -21,6 +21,12 @@ export interface IngestSinkOptions {
    * released (metrics: counts, receive → durable latency).
    */
   onDurable?: (batches: readonly DurableBatch[]) => void;
+  /**
+   * Called as soon as the log acknowledged the write: after `fdatasync` with
+   * `fsync: "always"`, after the write itself with `"interval"` and `"never"`
+   * — what those modes promise (the receive → log latency metric).
+   */
+  onWritten?: (batches: readonly DurableBatch[]) => void;
 }
 
 /**
@@ -83,7 +89,7 @@ export class IngestSink extends WritableStream<IngestBatch | IngestBatch[]> {
 
   /** Creates the sink over two open logs. */
   constructor(options: IngestSinkOptions) {
-    const { events, deadLetters, onDurable } = options;
+    const { events, deadLetters, onDurable, onWritten } = options;
     const stats: IngestSinkStats = { batches: 0, observations: 0, deadLetters: 0 };
     let failure: unknown;
     super({
@@ -122,6 +128,7 @@ export class IngestSink extends WritableStream<IngestBatch | IngestBatch[]> {
           receivedAt: batch.receivedAt,
         }));
         const acks = batches.flatMap((batch) => batch.acks);
+        onWritten?.(durable);
         Promise.all(results.map((r) => r?.durable)).then(() => {
           onDurable?.(durable);
           for (const ack of acks) ack.release();

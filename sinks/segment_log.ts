@@ -89,6 +89,8 @@ function deferred(): Deferred {
 }
 
 const SEGMENT_NAME = /^(\d{20})\.jsonl$/;
+/** Largest group written at once, in UTF-16 code units (~16 MB of JSON). */
+const GROUP_CHARS = 16 * 1024 * 1024;
 const RESOLVED = Promise.resolve();
 
 /** The file name of the segment whose first record has offset `base`. */
@@ -244,15 +246,33 @@ export class SegmentLog<T> {
         durable: this.#unsynced?.promise ?? RESOLVED,
       }));
     }
+    // Serialized in pieces of at most GROUP_CHARS: a string has a maximum
+    // length, and a huge append must not need a buffer of its whole size.
+    const parts: Promise<AppendResult>[] = [];
     let text = "";
+    let count = 0;
     for (let i = 0; i < records.length; i++) {
       text += this.#serialize(records[i]) + "\n";
+      count++;
+      if (text.length >= GROUP_CHARS || i === records.length - 1) {
+        const piece = { text, count };
+        parts.push(
+          new Promise<AppendResult>((resolve, reject) => {
+            this.#queue.push({ ...piece, resolve, reject });
+            this.#queuedRecords += piece.count;
+            this.#writing ??= this.#drain();
+          }),
+        );
+        text = "";
+        count = 0;
+      }
     }
-    return new Promise<AppendResult>((resolve, reject) => {
-      this.#queue.push({ text, count: records.length, resolve, reject });
-      this.#queuedRecords += records.length;
-      this.#writing ??= this.#drain();
-    });
+    if (parts.length === 1) return parts[0];
+    return Promise.all(parts).then((results) => ({
+      first: results[0].first,
+      count: records.length,
+      durable: results[results.length - 1].durable,
+    }));
   }
 
   /** Forces everything appended so far to disk (any mode). */
@@ -311,14 +331,16 @@ export class SegmentLog<T> {
   async #drain(): Promise<void> {
     try {
       while (this.#queue.length > 0) {
-        const batch = this.#queue;
-        this.#queue = [];
+        // Everything queued goes as one group, up to GROUP_CHARS.
+        let take = 0;
         let text = "";
         let count = 0;
-        for (const pending of batch) {
-          text += pending.text;
-          count += pending.count;
+        while (take < this.#queue.length && (take === 0 || text.length < GROUP_CHARS)) {
+          text += this.#queue[take].text;
+          count += this.#queue[take].count;
+          take++;
         }
+        const batch = this.#queue.splice(0, take);
         try {
           await this.#write(text, count);
         } catch (error) {

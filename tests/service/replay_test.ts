@@ -123,3 +123,25 @@ Deno.test("replay() streams a bounded input through the live pipeline without ho
     await removeDir(out);
   }
 });
+
+Deno.test("replay() decodes a large ISL capture in packet-aligned pieces", async () => {
+  const { generatedIsl } = await import("../../bench/_generate.ts");
+  const out = await Deno.makeTempDir({ prefix: "sda-replay-" });
+  try {
+    const batches: number[] = [];
+    const result = await replay({
+      inputs: [generatedIsl(30_000)],
+      out,
+      onDurable: (durable) => {
+        for (const b of durable) batches.push(b.observations);
+      },
+    });
+    // 30,000 beacons of 96 bytes: ~2.9 MB, cut into ~1 MiB pieces of whole packets.
+    assert.equal(result.observations, 30_000);
+    assert.equal(result.deadLetters, 0);
+    assert.ok(batches.length >= 3, `${batches.length} batches`);
+    assert.ok(batches.every((n) => n <= Math.ceil((1 << 20) / 96) + 1));
+  } finally {
+    await removeDir(out);
+  }
+});

@@ -335,3 +335,27 @@ Deno.test("readRecentIds() returns the newest ids across segments, oldest first"
     await removeDir(dir);
   }
 });
+
+Deno.test("SegmentLog() appends a batch larger than one write group in pieces, in order", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  try {
+    const log = await openEventLog({ dir, fsync: "never" });
+    // ~40 MB of JSON in one append: more than a group (16 MB of text).
+    const big = "x".repeat(1 << 20);
+    const records = Array.from({ length: 40 }, (_, i) => {
+      const o = radarObservation(i);
+      return { ...o, provenance: { ...o.provenance, ref: `${i}:${big}` } };
+    });
+    const result = await log.append(records);
+    assert.deepEqual([result.first, result.count, log.nextOffset], [0, 40, 40]);
+    assert.ok(log.stats.writes >= 3);
+    await log.close();
+    const refs = [];
+    for await (const { observation } of readEventLog(dir)) {
+      refs.push(observation.provenance.ref.split(":")[0]);
+    }
+    assert.deepEqual(refs, records.map((_, i) => String(i)));
+  } finally {
+    await removeDir(dir);
+  }
+});
