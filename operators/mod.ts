@@ -18,3 +18,4 @@ export * from "./map_stream.ts";
 export * from "./merge_stream.ts";
 export * from "./partition.ts";
 export * from "./scan_stream.ts";
+export * from "./sleep.ts";

@@ -8,6 +8,7 @@
 
 import { formatTimestamp } from "../envelope/time.ts";
 import { type Look, OPTICAL_SITE, Orbits } from "./orbits.ts";
+import { mulberry32 } from "./_random.ts";
 
 /** The CSV header of every page, UDL EO observation field names. */
 export const ARCHIVE_COLUMNS = [
@@ -65,18 +66,6 @@ export interface ArchiveDataOptions {
    * object in view once a second, however many that makes).
    */
   perSecond?: number;
-}
-
-/** A small, fast, seedable PRNG (mulberry32). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Pending {

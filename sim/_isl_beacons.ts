@@ -14,6 +14,7 @@ import { type Beacon, BEACON_FLAGS, encodeBeacon } from "../sources/isl/beacon.t
 import { EPOCH_1958_MICROS } from "../envelope/time.ts";
 import { LEAP_SECONDS } from "../envelope/leap_seconds.ts";
 import type { Orbits, StateVector } from "./orbits.ts";
+import { mulberry32 } from "./_random.ts";
 
 /** The formation pairs of the bundled catalogue. */
 const PAIRS: [number, number][] = [[60001, 60002], [60003, 60004], [60005, 60006], [
@@ -23,18 +24,6 @@ const PAIRS: [number, number][] = [[60001, 60002], [60003, 60004], [60005, 60006
 
 /** Range 1σ per link, km: exact binary fractions so the f32 on the wire reads back as written. */
 const SIGMAS = [0.0009765625, 0.00048828125, 0.001953125, 0.000732421875];
-
-/** A small seeded PRNG (mulberry32): same seed, same beacons and losses. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Direction {
   observer: number;
@@ -68,7 +57,7 @@ export class BeaconGenerator {
       throw new RangeError(`Links must be an integer in 1–2046: ${links}`);
     }
     this.#orbits = orbits;
-    this.#random = prng(seed);
+    this.#random = mulberry32(seed);
     // Links 1–8 are the eight directions of the four pairs; more links share them.
     const directions: Direction[] = [];
     for (const [a, b] of PAIRS) {

@@ -15,6 +15,7 @@
 
 import { formatTimestamp } from "../envelope/time.ts";
 import { type Look, Orbits, RADAR_SITE, type Site } from "./orbits.ts";
+import { mulberry32 } from "./_random.ts";
 
 /** Options for {@link RadarRenderer}. */
 export interface RadarRenderOptions {
@@ -49,18 +50,6 @@ export interface RadarRenderOptions {
 }
 
 const TWO = Array.from({ length: 60 }, (_, i) => (i < 10 ? "0" : "") + i);
-
-/** Small, fast, seedable PRNG (mulberry32). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Produces the text of a radar's TDM stream, a few observations at a time,

@@ -14,7 +14,9 @@ import {
   UsageError,
 } from "../cli/_args.ts";
 import { parseTimestamp } from "../envelope/time.ts";
-import { ArchiveData, mulberry32 } from "./_archive_data.ts";
+import { ArchiveData } from "./_archive_data.ts";
+import { mulberry32 } from "./_random.ts";
+import { sleep } from "../operators/sleep.ts";
 
 /** Options for {@link ArchiveSim}. */
 export interface ArchiveSimOptions {
@@ -297,7 +299,7 @@ export class ArchiveSim {
         });
       }
     }
-    if (o.latencyMs > 0) await this.#delay(o.latencyMs);
+    if (o.latencyMs > 0) await sleep(o.latencyMs, this.#stop.signal);
     if (o.hangRate > 0 && this.#random() < o.hangRate) {
       counters.hung++;
       // Hold the connection until the client gives up or the sim stops.
@@ -375,20 +377,6 @@ export class ArchiveSim {
   #bad(status: number, text: string): Response {
     this.counters.bad_requests++;
     return new Response(text + "\n", { status });
-  }
-
-  #delay(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const signal = this.#stop.signal;
-      if (signal.aborted) return resolve();
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener("abort", done, { once: true });
-    });
   }
 }
 

@@ -24,7 +24,8 @@ import { decodePoll, type PollRequest } from "../sources/isl/poll_request.ts";
 import { encodeStatus } from "../sources/isl/status_packet.ts";
 import { BEACON_BYTES, MAX_DATAGRAM_BYTES, STATUS_BYTES } from "../sources/isl/_layout.ts";
 import { Orbits } from "./orbits.ts";
-import { BeaconGenerator, prng } from "./_isl_beacons.ts";
+import { BeaconGenerator } from "./_isl_beacons.ts";
+import { mulberry32 } from "./_random.ts";
 import { BeaconRing } from "./_isl_ring.ts";
 
 /** Options for {@link startIslSim}. */
@@ -169,7 +170,7 @@ export class IslGatewaySim {
     this.#ring = new BeaconRing(options.ring ?? 65536);
     const seed = options.seed ?? 1;
     this.#generator = new BeaconGenerator(new Orbits(), options.links ?? 8, seed);
-    this.#random = prng(seed ^ 0x5bd1e995);
+    this.#random = mulberry32(seed ^ 0x5bd1e995);
     this.#clock = options.clock ?? (() => nowMicros());
     socket.on("message", (message: Uint8Array, from: dgram.RemoteInfo) => {
       this.#answer(message, from);

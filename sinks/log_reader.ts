@@ -6,6 +6,7 @@
  */
 
 import { LineSplitter } from "../operators/line_split_stream.ts";
+import { sleep } from "../operators/sleep.ts";
 import { listSegments, segmentName } from "./segment_log.ts";
 
 /** Options for {@link readLogLines}. */
@@ -76,16 +77,7 @@ export function readLogLines(
     file?.close();
     file = undefined;
   };
-  const wait = () =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(done, pollIntervalMs);
-      signal?.addEventListener("abort", done, { once: true });
-      function done() {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", done);
-        resolve();
-      }
-    });
+  const wait = () => sleep(pollIntervalMs, signal);
   const exists = async (path: string) => {
     try {
       await Deno.lstat(path);

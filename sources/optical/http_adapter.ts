@@ -18,6 +18,7 @@ import { type DecodeContext, makeDeadLetter } from "../decode_context.ts";
 import type { Checkpoint, Source, SourceState, SourceStatus } from "../source.ts";
 import { backoffMs, retryAfterMs } from "./_retry.ts";
 import { decodeOpticalPage } from "./decode_optical_page.ts";
+import { sleep } from "../../operators/sleep.ts";
 
 /** Options for {@link OpticalHttpSource}. */
 export interface OpticalHttpSourceOptions {
@@ -108,19 +109,6 @@ class StopError extends Error {
     super("Source stopped");
     this.name = "StopError";
   }
-}
-
-function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**
@@ -245,7 +233,7 @@ export class OpticalHttpSource implements Source {
     this.#startTime = options.startTime;
     this.#checkpoint = options.checkpoint;
     this.#fetch = options.fetch ?? fetch;
-    this.#sleep = options.sleep ?? defaultSleep;
+    this.#sleep = options.sleep ?? sleep;
     this.#random = options.random ?? Math.random;
     this.#now = options.now ?? (() => nowMicros());
     this.#queue = new CheckpointQueue<string>(async (cursor) => {

@@ -30,7 +30,7 @@ const pipeline = new Pipeline({
   deadLetters: await openDeadLetterLog({ dir: `${dir}/dead`, fsync: "always" }),
   dedupe,
   onDurable(batches) {
-    for (const batch of batches) logged += batch.observations.length;
+    for (const batch of batches) logged += batch.observations;
     say(`logged ${logged}`);
   },
 });

@@ -247,7 +247,7 @@ Deno.test("RadarTcpSource() logs the last group of a pass within groupIdleMs of 
   const groupIdleMs = 50;
   const t = await setup({ groupIdleMs }, {
     onDurable: (batches) => {
-      if (batches.some((b) => b.observations.length > 0)) durableAt ||= performance.now();
+      if (batches.some((b) => b.observations > 0)) durableAt ||= performance.now();
     },
   });
   try {
