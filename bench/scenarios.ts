@@ -139,7 +139,6 @@ async function startTopology(options: {
       kind: "isl",
       gateways: [{ hostname: "127.0.0.1", port }],
       pollIntervalMs: 20,
-      maxPackets: 4096,
     });
   }
   if (options.kinds.includes("radar")) {

@@ -50,7 +50,7 @@ export interface ArchiveSimOptions {
   startMs?: number;
   /** Largest `maxResults` honoured (default 10000). */
   maxPageSize?: number;
-  /** At most this many observations are held; older ones age out (default max(count, 500000)). */
+  /** At most this many observations are held; older ones age out (default max(count + 100000, 500000)). */
   maxHeld?: number;
   /** Request log entries kept, newest (default 100000). */
   requestLogLimit?: number;
@@ -188,7 +188,9 @@ export class ArchiveSim {
       startMs: options.startMs ??
         (options.rate ? Date.now() - (count / options.rate) * 1000 : DEFAULT_START_MS),
       maxPageSize: options.maxPageSize ?? 10_000,
-      maxHeld: options.maxHeld ?? Math.max(count, 500_000),
+      // Generation runs a whole frame (a minute of sky) past `count`: hold
+      // that overshoot too, or the oldest records would age out at once.
+      maxHeld: options.maxHeld ?? Math.max(count + 100_000, 500_000),
       requestLogLimit: options.requestLogLimit ?? 100_000,
     };
     this.#data = new ArchiveData({
