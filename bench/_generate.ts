@@ -71,7 +71,7 @@ export function generatedIsl(count: number): ReplayInput {
   return {
     kind: "isl",
     name: "isl/generated.spp",
-    open: chunked(count, 10_000, (from, n) => {
+    open: chunked(count, 1000, (from, n) => {
       const bytes = new Uint8Array(96 * n);
       for (let i = 0; i < n; i++) {
         const index = from + i + 1;

@@ -21,13 +21,33 @@ export interface Child {
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
 
-/** Starts `deno run -A main.ts …args` (the same Deno binary). */
+/** Least-privilege permissions per command, as the `deno task` entries grant them. */
+const PERMISSIONS: Record<string, string[]> = {
+  serve: ["--allow-net=127.0.0.1", "--allow-read", "--allow-write", "--allow-env"],
+  sim: ["--allow-net=127.0.0.1"],
+  replay: ["--allow-read", "--allow-write"],
+  bench: ["--allow-net=127.0.0.1", "--allow-read", "--allow-write", "--allow-env"],
+};
+
+/**
+ * V8 flags of `deno task replay` (see deno.json): the replay's live data is
+ * ~50 MB however long the input, so capping the old generation only makes V8
+ * collect garbage sooner (measured: peak RSS 515 → 293 MB for a million
+ * radar observations at the same throughput).
+ */
+export const REPLAY_V8_FLAGS = "--v8-flags=--max-old-space-size=192";
+
+/** Starts `deno run <permissions> main.ts …args` (the same Deno binary). */
 export function spawnMain(
   args: string[],
   options: { env?: Record<string, string>; cwd?: string } = {},
 ): Child {
+  const flags = [...(PERMISSIONS[args[0]] ?? ["--allow-read", "--allow-write"])];
+  if (args[0] === "replay" || (args[0] === "bench" && args[2] === "replay-10m")) {
+    flags.push(REPLAY_V8_FLAGS);
+  }
   const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
+    args: ["run", ...flags, MAIN, ...args],
     stdin: "null",
     stdout: "null",
     stderr: "piped",

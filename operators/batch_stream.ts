@@ -7,14 +7,21 @@
  */
 
 /** Options for {@link BatchStream}. */
-export interface BatchStreamOptions {
+export interface BatchStreamOptions<T = unknown> {
   /** Largest batch handed on (default 4096). */
   maxBatch?: number;
   /**
-   * Chunks held before `write()` pushes back (default `maxBatch`). This
-   * bounds the memory between producer and consumer.
+   * How much may be held before `write()` pushes back (default `maxBatch`),
+   * in the units of `size`. This bounds the memory between producer and
+   * consumer.
    */
   highWaterMark?: number;
+  /**
+   * The size of one chunk for `highWaterMark` (default 1 per chunk), as in a
+   * `QueuingStrategy`: e.g. the number of records in a chunk that is itself
+   * a batch.
+   */
+  size?: (chunk: T) => number;
 }
 
 /**
@@ -49,6 +56,8 @@ export class BatchStream<T> implements ReadableWritablePair<T[], T> {
   /** Chunks to batch. */
   readonly writable: WritableStream<T>;
   #buffer: T[] = [];
+  #bufferedSize = 0;
+  #size: (chunk: T) => number;
   #maxBatch: number;
   #highWaterMark: number;
   #wakeReader: (() => void) | undefined;
@@ -56,9 +65,10 @@ export class BatchStream<T> implements ReadableWritablePair<T[], T> {
   #closed = false;
 
   /** Creates a batcher. */
-  constructor(options: BatchStreamOptions = {}) {
+  constructor(options: BatchStreamOptions<T> = {}) {
     this.#maxBatch = options.maxBatch ?? 4096;
     this.#highWaterMark = options.highWaterMark ?? this.#maxBatch;
+    this.#size = options.size ?? (() => 1);
     if (!(this.#maxBatch >= 1)) {
       throw new RangeError(`Cannot batch with maxBatch below 1: ${this.#maxBatch}`);
     }
@@ -83,6 +93,7 @@ export class BatchStream<T> implements ReadableWritablePair<T[], T> {
       },
       cancel: (reason) => {
         this.#buffer.length = 0;
+        this.#bufferedSize = 0;
         writableController.error(reason);
         this.#wakeWriter?.();
       },
@@ -93,8 +104,9 @@ export class BatchStream<T> implements ReadableWritablePair<T[], T> {
       },
       write: (chunk) => {
         this.#buffer.push(chunk);
+        this.#bufferedSize += this.#size(chunk);
         this.#wake();
-        if (this.#buffer.length >= this.#highWaterMark) {
+        if (this.#bufferedSize >= this.#highWaterMark) {
           return new Promise<void>((resolve) => {
             this.#wakeWriter = resolve;
           });
@@ -106,6 +118,7 @@ export class BatchStream<T> implements ReadableWritablePair<T[], T> {
       },
       abort: (reason) => {
         this.#buffer.length = 0;
+        this.#bufferedSize = 0;
         readableController.error(reason);
       },
     }, { highWaterMark: 1 });
@@ -114,6 +127,11 @@ export class BatchStream<T> implements ReadableWritablePair<T[], T> {
   /** Chunks waiting to be read. */
   get buffered(): number {
     return this.#buffer.length;
+  }
+
+  /** Their total size (see {@link BatchStreamOptions.size}). */
+  get bufferedSize(): number {
+    return this.#bufferedSize;
   }
 
   #wake(): void {
@@ -129,11 +147,13 @@ export class BatchStream<T> implements ReadableWritablePair<T[], T> {
       if (buffer.length <= this.#maxBatch) {
         batch = buffer;
         this.#buffer = [];
+        this.#bufferedSize = 0;
       } else {
         batch = buffer.splice(0, this.#maxBatch);
+        for (const chunk of batch) this.#bufferedSize -= this.#size(chunk);
       }
       controller.enqueue(batch);
-      if (this.#buffer.length < this.#highWaterMark) {
+      if (this.#bufferedSize < this.#highWaterMark) {
         const wake = this.#wakeWriter;
         this.#wakeWriter = undefined;
         wake?.();

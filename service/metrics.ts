@@ -328,11 +328,13 @@ export class ServiceMetrics {
   /** Latency of written batches: call from the pipeline's `onWritten`. */
   observeDurable(batches: readonly DurableBatch[], now = nowMicros()): void {
     for (const batch of batches) {
-      if (batch.receivedAt === undefined || batch.receivedAt <= 0) continue;
-      const n = batch.observations;
-      if (n > 0) this.observeLatency(Math.max(0, now - batch.receivedAt) / 1e6, n);
+      const runs = batch.received;
+      for (let i = 0; i < runs.length; i += 2) {
+        this.observeLatency(Math.max(0, now - runs[i]) / 1e6, runs[i + 1]);
+      }
     }
   }
+
 
   /** The metrics in the Prometheus text format. */
   text(): Promise<string> {

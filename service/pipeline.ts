@@ -33,7 +33,7 @@ export interface PipelineOptions {
   deadLetters: SegmentLog<DeadLetter>;
   /** The dedupe window (rebuilt from the log at start-up by the caller). */
   dedupe: DedupeWindow;
-  /** Batches held between the merge and the log (default 4: whatever arrives while the log writes is the next group). */
+  /** Records held between the merge and the log before sources are pushed back (default 4096). */
   highWaterMark?: number;
   /** Called with the batches of each durable write (after counting). */
   onDurable?: (batches: readonly DurableBatch[]) => void;
@@ -92,9 +92,13 @@ export class Pipeline {
       },
       onWritten: options.onWritten,
     });
+    // Held between the merge and the log: whatever arrives while the log
+    // writes becomes the next group. Counted in records, not batches, since a
+    // batch may hold one observation or thousands.
     const batcher = new BatchStream<IngestBatch>({
       maxBatch: 1024,
-      highWaterMark: options.highWaterMark ?? 4,
+      highWaterMark: options.highWaterMark ?? 4096,
+      size: (batch) => Math.max(1, batch.observations.length + batch.deadLetters.length),
     });
     const sink = options.sink ? options.sink(this.#sink) : this.#sink;
     this.done = this.#merge.readable

@@ -102,12 +102,12 @@ export function decodeInput(input: ReplayInput): ReadableStream<IngestBatch> {
   }
 }
 
-/** Bytes per chunk handed to the ISL decoder (whole packets only). */
-const PACKET_CHUNK_BYTES = 1 << 20;
+/** Bytes per chunk handed to the ISL decoder (whole packets only): ~1,300 beacons. */
+const PACKET_CHUNK_BYTES = 128 * 1024;
 
 /**
  * Cuts a byte stream of CCSDS Space Packets back to back into chunks of
- * whole packets (about 1 MiB each), so a capture of any size is decoded
+ * whole packets (about 128 KiB each), so a capture of any size is decoded
  * piece by piece. A packet's size is 7 + its data length field (bytes 4–5,
  * 133.0-B §4.1.3.5); the cuts depend only on the bytes, so replays stay
  * deterministic. At the end, whatever is left (a truncated packet) goes to

@@ -7,6 +7,7 @@
 
 import type { DeadLetter, Stage } from "../envelope/dead_letter.ts";
 import type { Observation } from "../envelope/observation.ts";
+import { parseTimestamp } from "../envelope/time.ts";
 import type { IngestBatch } from "../operators/ingest_batch.ts";
 import type { AppendResult, SegmentLog } from "./segment_log.ts";
 
@@ -43,6 +44,34 @@ export interface DurableBatch {
   deadLetters: Stage[];
   /** Receive time of its first input, µs. */
   receivedAt?: number;
+  /**
+   * Receive times of its observations as runs `[µs, count, µs, count, …]`
+   * (from each observation's `t_rx`; consecutive ones mostly share it), for
+   * the latency histogram. Empty when the batch has no receive time (replay).
+   */
+  received: number[];
+}
+
+/** Runs of equal receive times of a batch's observations (see {@link DurableBatch.received}). */
+function receiveRuns(batch: IngestBatch): number[] {
+  const runs: number[] = [];
+  if (batch.receivedAt === undefined) return runs;
+  let last = "";
+  for (const o of batch.observations) {
+    if (o.t_rx === last) {
+      runs[runs.length - 1]++;
+      continue;
+    }
+    last = o.t_rx;
+    let micros: number;
+    try {
+      micros = parseTimestamp(o.t_rx);
+    } catch {
+      micros = batch.receivedAt;
+    }
+    runs.push(micros, 1);
+  }
+  return runs;
 }
 
 /** Counters of an {@link IngestSink}. */
@@ -126,6 +155,7 @@ export class IngestSink extends WritableStream<IngestBatch | IngestBatch[]> {
           observations: batch.observations.length,
           deadLetters: batch.deadLetters.map((d) => d.stage),
           receivedAt: batch.receivedAt,
+          received: receiveRuns(batch),
         }));
         const acks = batches.flatMap((batch) => batch.acks);
         onWritten?.(durable);

@@ -375,11 +375,16 @@ export class SegmentLog<T> {
 
   /** Writes `count` records (`text`, one line each) and syncs per mode. */
   async #write(text: string, count: number): Promise<void> {
-    const need = text.length * 3;
-    if (this.#buffer.length < need) {
-      this.#buffer = new Uint8Array(Math.max(need, this.#buffer.length * 2));
+    // JSON is nearly all ASCII: size the buffer for one byte per character
+    // and grow only when the text turns out not to be.
+    if (this.#buffer.length < text.length) {
+      this.#buffer = new Uint8Array(Math.max(text.length, this.#buffer.length * 2));
     }
-    const length = encoder.encodeInto(text, this.#buffer).written;
+    let { read, written: length } = encoder.encodeInto(text, this.#buffer);
+    if (read < text.length) {
+      this.#buffer = new Uint8Array(text.length * 3);
+      ({ read, written: length } = encoder.encodeInto(text, this.#buffer));
+    }
     const bytes = this.#buffer.subarray(0, length);
     if (this.#segmentSize + length <= this.#segmentBytes) {
       await this.#writeAll(bytes, count);

@@ -24,6 +24,11 @@ interface Running {
   http: string;
 }
 
+/**
+ * Radar sources here use groupIdleMs 500: on a loaded 2-core machine a
+ * sender can be descheduled for more than 20 ms inside an observation, and
+ * the idle rule (SPEC §4) would then split it — these tests count exactly.
+ */
 async function writeConfig(dir: string, sources: unknown[], extra: Record<string, unknown> = {}) {
   const httpPort = freePort();
   await Deno.writeTextFile(
@@ -102,7 +107,7 @@ Deno.test("serve logs what the three simulators sent, once each, and exits 0 on 
     await archive.ready;
     const radarPort = freePort();
     const httpPort = await writeConfig(dir, [
-      { name: "xr1", kind: "radar", port: radarPort },
+      { name: "xr1", kind: "radar", port: radarPort, groupIdleMs: 500 },
       { name: "archive", kind: "optical", url: archive.url, pollIntervalMs: 50 },
       {
         name: "isl",
@@ -161,7 +166,12 @@ Deno.test("SIGTERM during a high-rate run: exit 0, everything the radar source r
   const dir = await Deno.makeTempDir({ prefix: "sda-serve-" });
   try {
     const radarPort = freePort();
-    const httpPort = await writeConfig(dir, [{ name: "xr1", kind: "radar", port: radarPort }]);
+    const httpPort = await writeConfig(dir, [{
+      name: "xr1",
+      kind: "radar",
+      port: radarPort,
+      groupIdleMs: 500,
+    }]);
     const { child, http } = await serve(dir, httpPort);
     const radar = new RadarSim({ hostname: "127.0.0.1", port: radarPort, count: 10_000_000 });
     const sending = radar.start().catch(() => radar.counters);
