@@ -335,7 +335,6 @@ export class ServiceMetrics {
     }
   }
 
-
   /** The metrics in the Prometheus text format. */
   text(): Promise<string> {
     return this.registry.metrics();
