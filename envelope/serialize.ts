@@ -19,13 +19,9 @@ import type {
 
 const str = JSON.stringify;
 
-/**
- * JSON of provenance, by its `meta` object: one entry per TDM segment or
- * archive page, which share one meta object. Observations are treated as
- * immutable once built (no stage changes a record after its id was
- * computed), which is what makes caching by object identity sound.
- */
-const provenanceJson = new WeakMap<object, {
+/** The provenance JSON around `ref`, for one meta object. */
+interface ProvenanceJson {
+  meta: object | undefined;
   source: string;
   format: string;
   transport: string;
@@ -33,7 +29,52 @@ const provenanceJson = new WeakMap<object, {
   time_system: string;
   head: string;
   tail: string;
-}>();
+}
+
+/**
+ * A few recently used provenance JSONs, by meta object identity, reused
+ * round-robin. Observations of one TDM segment or archive page share one meta
+ * object and arrive together, so a handful of slots catches nearly every
+ * repeat. Not a WeakMap: when every observation has its own meta (ISL beacons
+ * carry their sequence count), a WeakMap entry per record was measured to
+ * grow the heap to over 1 GB in a 10-million replay — each entry is an
+ * ephemeron the garbage collector must trace.
+ */
+const PROVENANCE_SLOTS = 4;
+const provenanceSlots: ProvenanceJson[] = Array.from({ length: PROVENANCE_SLOTS }, () => ({
+  meta: undefined,
+  source: "",
+  format: "",
+  transport: "",
+  peer: "",
+  time_system: "",
+  head: "",
+  tail: "",
+}));
+let nextSlot = 0;
+
+function provenanceJson(p: Observation["provenance"]): ProvenanceJson {
+  for (let i = 0; i < PROVENANCE_SLOTS; i++) {
+    const slot = provenanceSlots[i];
+    if (
+      slot.meta === p.meta && slot.source === p.source && slot.peer === p.peer &&
+      slot.format === p.format && slot.transport === p.transport &&
+      slot.time_system === p.time_system
+    ) return slot;
+  }
+  const slot = provenanceSlots[nextSlot];
+  nextSlot = (nextSlot + 1) % PROVENANCE_SLOTS;
+  slot.meta = p.meta;
+  slot.source = p.source;
+  slot.format = p.format;
+  slot.transport = p.transport;
+  slot.peer = p.peer;
+  slot.time_system = p.time_system;
+  slot.head = ',"provenance":{"source":' + str(p.source) + ',"format":' + str(p.format) +
+    ',"transport":' + str(p.transport) + ',"peer":' + str(p.peer) + ',"ref":';
+  slot.tail = ',"time_system":' + str(p.time_system) + ',"meta":' + str(p.meta) + "}}";
+  return slot;
+}
 
 // One fixed-shape copy per kind, keys in envelope order (SPEC §4–§6): V8's
 // JSON.stringify is fastest on object literals of a single shape and skips
@@ -175,26 +216,8 @@ export function serializeObservation(o: Observation): string {
   const p = o.provenance;
   const t = o.target;
   // Everything of the provenance but `ref` is the same for a whole TDM
-  // segment or archive page, which share one meta object: its JSON is made
-  // once per meta object (and remade if a field differs).
-  let cached = provenanceJson.get(p.meta);
-  if (
-    cached === undefined || cached.source !== p.source || cached.peer !== p.peer ||
-    cached.format !== p.format || cached.transport !== p.transport ||
-    cached.time_system !== p.time_system
-  ) {
-    cached = {
-      source: p.source,
-      format: p.format,
-      transport: p.transport,
-      peer: p.peer,
-      time_system: p.time_system,
-      head: ',"provenance":{"source":' + str(p.source) + ',"format":' + str(p.format) +
-        ',"transport":' + str(p.transport) + ',"peer":' + str(p.peer) + ',"ref":',
-      tail: ',"time_system":' + str(p.time_system) + ',"meta":' + str(p.meta) + "}}",
-    };
-    provenanceJson.set(p.meta, cached);
-  }
+  // segment or archive page, which share one meta object.
+  const cached = provenanceJson(p);
   return '{"v":' + str(o.v) + ',"id":' + str(o.id) + ',"kind":' + str(o.kind) +
     ',"t_obs":' + str(o.t_obs) + ',"t_rx":' + str(o.t_rx) + ',"sensor":' + str(o.sensor) +
     ',"target":{"norad":' + str(t.norad) + ',"id":' +
