@@ -592,7 +592,7 @@ export const SCENARIOS: Scenario[] = [
     ["radar"],
     "interval",
     200_000,
-    { radar: 1_500_000, optical: 0, isl: 0 },
+    { radar: 1_200_000, optical: 0, isl: 0 },
   ),
   throughput(
     "radar-fsync",
@@ -600,7 +600,7 @@ export const SCENARIOS: Scenario[] = [
     ["radar"],
     "always",
     150_000,
-    { radar: 1_200_000, optical: 0, isl: 0 },
+    { radar: 1_000_000, optical: 0, isl: 0 },
   ),
   throughput(
     "optical",
@@ -608,7 +608,7 @@ export const SCENARIOS: Scenario[] = [
     ["optical"],
     "interval",
     150_000,
-    { radar: 0, optical: 1_000_000, isl: 0 },
+    { radar: 0, optical: 600_000, isl: 0 },
   ),
   throughput(
     "isl",
@@ -616,7 +616,7 @@ export const SCENARIOS: Scenario[] = [
     ["isl"],
     "interval",
     100_000,
-    { radar: 0, optical: 0, isl: 800_000 },
+    { radar: 0, optical: 0, isl: 600_000 },
   ),
   throughput(
     "mixed",
@@ -624,7 +624,7 @@ export const SCENARIOS: Scenario[] = [
     ["radar", "optical", "isl"],
     "interval",
     150_000,
-    { radar: 1_000_000, optical: 500_000, isl: 400_000 },
+    { radar: 600_000, optical: 300_000, isl: 300_000 },
   ),
   latency,
   replay10m,

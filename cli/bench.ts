@@ -18,7 +18,7 @@ ${SCENARIOS.map((s) => `  ${s.name.padEnd(13)} ${s.description}`).join("\n")}
 
 Options:
   --scenario NAME  run only this scenario (repeatable; default: all)
-  --runs N         measured runs per throughput scenario, after one warm-up (default 3)
+  --runs N         measured runs per throughput scenario, after one warm-up (default 2)
   --json FILE      results file (default bench/results.json); scenarios not run keep
                    their previous results there
   --markdown FILE  the report regenerated from the results (default BENCHMARKS.md)
@@ -116,7 +116,7 @@ export const bench: Command = {
         );
       }
     }
-    const runs = integerOption(values.runs, "runs", 3);
+    const runs = integerOption(values.runs, "runs", 2);
     const jsonPath = values.json ?? "bench/results.json";
     const markdownPath = values.markdown ?? "BENCHMARKS.md";
     let stored: { results: Record<string, ScenarioResult>; machine?: string; date?: string } = {
