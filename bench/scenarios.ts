@@ -510,14 +510,20 @@ const stalledSink: Scenario = {
           },
           {
             name: "lost",
-            value: count - logged,
+            value: Math.max(0, count - logged),
             unit: "obs",
-            runs: [count - logged],
+            runs: [Math.max(0, count - logged)],
             budget: "0",
-            pass: logged === count,
+            pass: logged >= count,
           },
         ],
-        notes: [],
+        notes: logged > count
+          ? [
+            `${
+              logged - count
+            } more records than observations sent: groups closed by the idle rule mid-observation (see the radar issue note)`,
+          ]
+          : [],
       };
     } finally {
       await stopTopology(topology);
