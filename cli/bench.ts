@@ -43,8 +43,10 @@ function spread(runs: number[]): string {
 async function machine(): Promise<string> {
   let cpu = "unknown CPU";
   try {
-    const info = await Deno.readTextFile("/proc/cpuinfo");
-    cpu = /model name\s*:\s*(.+)/.exec(info)?.[1] ?? cpu;
+    // Through cat: Deno asks for every permission to read /proc directly.
+    const output = await new Deno.Command("cat", { args: ["/proc/cpuinfo"], stdout: "piped" })
+      .output();
+    cpu = /model name\s*:\s*(.+)/.exec(new TextDecoder().decode(output.stdout))?.[1] ?? cpu;
   } catch {
     // Not Linux.
   }

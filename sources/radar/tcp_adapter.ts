@@ -38,6 +38,8 @@ interface Connection {
   peer: string;
   controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   reading: boolean;
+  /** When the outstanding read began (`performance.now()`), while `reading`. */
+  readSince: number;
   ended: boolean;
   bytes: number;
   decoder: TdmDecodeStream;
@@ -276,12 +278,16 @@ export class RadarTcpSource implements Source {
       groupIdleMs: o.groupIdleMs,
       // A line cut by the connection closing may hold a truncated value.
       incompleteLastLine: "dead-letter",
+      // Quiet means the sender paused while we were reading, not that we
+      // stopped reading because the pipeline is full.
+      waitingSince: () => (connection.reading ? connection.readSince : undefined),
     });
     const connection: Connection = {
       conn,
       peer,
       controller: undefined,
       reading: false,
+      readSince: 0,
       ended: false,
       bytes: 0,
       decoder,
@@ -305,6 +311,7 @@ export class RadarTcpSource implements Source {
         const buffer = new Uint8Array(readBytes);
         let n: number | null;
         connection.reading = true;
+        connection.readSince = performance.now();
         try {
           n = await conn.read(buffer);
         } catch (error) {

@@ -34,6 +34,15 @@ export interface TdmDecodeStreamOptions {
    * line and its value may be cut short.
    */
   incompleteLastLine?: "decode" | "dead-letter";
+  /**
+   * For a transport that knows it: since when (`performance.now()` ms) it
+   * has been waiting for the sender — a read outstanding with nothing
+   * arrived — or `undefined` while it is not reading (backpressure). The
+   * idle rule then closes a group only after the transport itself waited
+   * `groupIdleMs`: a pipeline that stopped reading never splits an
+   * observation whose rest sits unread in the socket buffer.
+   */
+  waitingSince?: () => number | undefined;
 }
 
 /** What a {@link TdmDecodeStream} has done so far. */
@@ -107,6 +116,7 @@ export class TdmDecodeStream extends TransformStream<Uint8Array, IngestBatch> {
     const decoder = new TdmDecoder(ctx, maxLineBytes);
     const source = ctx.source;
     const idle = Number.isFinite(idleMs);
+    const waitingSince = options.waitingSince;
     let controller: TransformStreamDefaultController<IngestBatch>;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let dueAt = 0;
@@ -145,7 +155,13 @@ export class TdmDecodeStream extends TransformStream<Uint8Array, IngestBatch> {
         arm(idleMs);
         return;
       }
-      const left = idleMs - (now - lastInput);
+      let left = idleMs - (now - lastInput);
+      if (waitingSince) {
+        const since = waitingSince();
+        // Not reading: the sender may not be quiet at all. Reading: the
+        // spell counts from when this read began.
+        left = since === undefined ? idleMs : Math.max(left, idleMs - (now - since));
+      }
       if (left > 0.5) {
         arm(left);
         return;

@@ -17,6 +17,9 @@ import {
   sumMetric,
   waitForOk,
 } from "../../bench/_processes.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { startNatsServer } from "../_nats.ts";
 import { removeDir } from "../_observations.ts";
 
 interface Running {
@@ -339,6 +342,47 @@ Deno.test("dead letters of every stage reach the dead-letter log with reasons, a
     assert.ok(letters.every((d) => d.reason.length > 10));
   } finally {
     await Promise.all([archive.stop(), isl.stop()]);
+    await removeDir(dir);
+  }
+});
+
+Deno.test("serve with nats publishes every logged observation to JetStream once", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-serve-" });
+  const nats = await startNatsServer();
+  try {
+    const radarPort = freePort();
+    const httpPort = await writeConfig(dir, [{
+      name: "xr1",
+      kind: "radar",
+      port: radarPort,
+      groupIdleMs: 500,
+    }], {
+      nats: { servers: [nats.url], stream: "SDA_E2E", subjectPrefix: "sda.obs" },
+    });
+    const { child, http } = await serve(dir, httpPort);
+    const radar = new RadarSim({
+      hostname: "127.0.0.1",
+      port: radarPort,
+      count: 3000,
+      sensor: "XR-9",
+    });
+    await radar.start();
+    await until(http, (m) => observations(m, "xr1") === 3000);
+    assert.equal((await child.stop("SIGTERM")).code, 0);
+    const nc = await connect({ servers: nats.url });
+    try {
+      const info = await (await jetstreamManager(nc)).streams.info("SDA_E2E");
+      assert.equal(info.state.messages, 3000);
+      assert.deepEqual(info.config.subjects, ["sda.obs.>"]);
+      const first = (await (await jetstreamManager(nc)).streams.getMessage("SDA_E2E", { seq: 1 }))!;
+      assert.equal(first.subject, "sda.obs.radar.XR-9");
+      const logged = (await logLines(`${dir}/events`)).map((l) => JSON.parse(l) as Observation);
+      assert.equal(first.header.get("Nats-Msg-Id"), logged[0].id);
+    } finally {
+      await nc.close();
+    }
+  } finally {
+    await nats.stop();
     await removeDir(dir);
   }
 });

@@ -172,3 +172,22 @@ Deno.test("TdmDecodeStream() keeps a group open while the sender is in the middl
   ]);
   await writer.close();
 });
+
+Deno.test("TdmDecodeStream() with waitingSince closes a group only after the transport itself waited groupIdleMs", async () => {
+  let since: number | undefined = undefined;
+  const { writer, reader } = stream({ groupIdleMs: 20, waitingSince: () => since });
+  const read = reader.read();
+  await writer.write(enc.encode(HEAD + `RANGE = ${T} 1\nRCS = ${T} 2\n`));
+  // Not reading (the pipeline is full): however long, the group stays open.
+  assert.equal(await Promise.race([read, timeout(100)]), "timeout");
+  // A read outstanding for 5 ms: not yet quiet for 20 ms.
+  since = performance.now() - 5;
+  assert.equal(await Promise.race([read, timeout(8)]), "timeout");
+  // The read keeps waiting: the sender is quiet, the group closes.
+  const { value } = await Promise.race([
+    read,
+    timeout(1000).then(() => assert.fail("not flushed")),
+  ]);
+  assert.deepEqual(value!.observations.map((o) => o.measurement), [{ range_km: 1, rcs_m2: 2 }]);
+  await writer.close();
+});
