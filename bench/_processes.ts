@@ -33,9 +33,12 @@ const PERMISSIONS: Record<string, string[]> = {
  * V8 flags of `deno task replay` (see deno.json): the replay's live data is
  * ~50 MB however long the input, so capping the old generation only makes V8
  * collect garbage sooner (measured: peak RSS 515 → 293 MB for a million
- * radar observations at the same throughput).
+ * radar observations at the same throughput), and a 16 MB semi-space (V8's
+ * default here is 32) trims the young generation (10,000,000 generated
+ * observations, one run each: peak RSS 290 → 263 MiB, 97 → 101 s; 8 MB
+ * saved a little more but cost ~10 % in time).
  */
-export const REPLAY_V8_FLAGS = "--v8-flags=--max-old-space-size=192";
+export const REPLAY_V8_FLAGS = "--v8-flags=--max-old-space-size=192,--max-semi-space-size=16";
 
 /** Starts `deno run <permissions> main.ts …args` (the same Deno binary). */
 export function spawnMain(
