@@ -71,21 +71,13 @@ interface Pending {
   reject: (reason: unknown) => void;
 }
 
-interface Deferred {
-  promise: Promise<void>;
-  resolve: () => void;
-  reject: (reason: unknown) => void;
-}
+type Deferred = PromiseWithResolvers<void>;
 
+/** A promise to settle later; a rejection nobody awaits is not unhandled. */
 function deferred(): Deferred {
-  let resolve!: () => void;
-  let reject!: (reason: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => {});
-  return { promise, resolve, reject };
+  const d = Promise.withResolvers<void>();
+  d.promise.catch(() => {});
+  return d;
 }
 
 const SEGMENT_NAME = /^(\d{20})\.jsonl$/;

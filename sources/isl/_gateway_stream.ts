@@ -109,22 +109,19 @@ export class GatewayStream {
     });
     this.#queue = new CheckpointQueue((value) => this.#commit(value));
     this.#stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
-    let resolveStarted!: () => void;
-    let rejectStarted!: (reason: unknown) => void;
-    this.started = new Promise((resolve, reject) => {
-      resolveStarted = resolve;
-      rejectStarted = reject;
-    });
+    const started = Promise.withResolvers<void>();
+    this.started = started.promise;
+    // Whoever awaits `started` sees a failure; nobody awaiting is not an unhandled rejection.
     this.started.catch(() => {});
     this.readable = new ReadableStream<IngestBatch>({
       start: async (controller) => {
         this.#controller = controller;
         try {
           await this.#start();
-          resolveStarted();
+          started.resolve();
         } catch (error) {
           this.#setState("down", `Cannot start polling ${this.peer}: ${message(error)}`);
-          rejectStarted(error);
+          started.reject(error);
           throw error;
         }
       },

@@ -251,12 +251,8 @@ export class OpticalHttpSource implements Source {
       this.#counters.checkpoints++;
     });
 
-    let resolveStarted!: () => void;
-    let rejectStarted!: (reason: unknown) => void;
-    this.started = new Promise<void>((resolve, reject) => {
-      resolveStarted = resolve;
-      rejectStarted = reject;
-    });
+    const started = Promise.withResolvers<void>();
+    this.started = started.promise;
     // Whoever awaits `started` sees a failure; nobody awaiting is not an unhandled rejection.
     this.started.catch(() => {});
 
@@ -267,7 +263,7 @@ export class OpticalHttpSource implements Source {
           this.#cursor = (await this.#checkpoint.load()) ?? undefined;
         } catch (error) {
           this.#setState("down", `Cannot load the saved cursor: ${message(error)}`);
-          rejectStarted(error);
+          started.reject(error);
           throw error;
         }
         this.#log.info("Optical source {source} pulls {url} from {from}", {
@@ -279,7 +275,7 @@ export class OpticalHttpSource implements Source {
             ? `obTime > ${this.#startTime}`
             : "the oldest record",
         });
-        resolveStarted();
+        started.resolve();
       },
       pull: (controller) => this.#pull(controller),
       cancel: () => {
