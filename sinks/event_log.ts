@@ -124,17 +124,29 @@ export function readDeadLetterLog(
 const ID_PREFIX = new TextEncoder().encode('{"v":1,"id":"');
 const decoder = new TextDecoder();
 
-function hasIdPrefix(bytes: Uint8Array, at: number): boolean {
-  for (let i = 0; i < ID_PREFIX.length; i++) {
-    if (bytes[at + i] !== ID_PREFIX[i]) return false;
+/** The id of the log line `bytes[start, end)`. */
+function idOfLine(bytes: Uint8Array, start: number, end: number): string {
+  let prefixed = end - start > ID_PREFIX.length + 32;
+  for (let i = 0; prefixed && i < ID_PREFIX.length; i++) {
+    prefixed = bytes[start + i] === ID_PREFIX[i];
   }
-  return true;
+  // The serializer writes the id right after "v", at a fixed position.
+  // Decoding just those 32 bytes makes a small string of its own (a slice
+  // of a decoded segment would keep the whole segment alive in the window)
+  // and is ~5× faster than String.fromCharCode(...bytes).
+  if (prefixed) {
+    return decoder.decode(bytes.subarray(start + ID_PREFIX.length, start + ID_PREFIX.length + 32));
+  }
+  return (JSON.parse(decoder.decode(bytes.subarray(start, end))) as Observation).id;
 }
 
 /**
  * The ids of the last `count` observations of the event log in `dir`, oldest
  * first: what the dedupe window is rebuilt from at start-up (SPEC §8). Reads
- * segments from the newest backwards and stops as soon as it has enough.
+ * segments from the newest backwards, each line from its end, and stops as
+ * soon as it has enough. Every segment is read into one reused buffer:
+ * `Deno.readFile` allocates a fresh buffer per segment, which made reading
+ * a million ids' worth of 64 MiB segments ~4× slower.
  *
  * @example
  * ```ts
@@ -148,29 +160,27 @@ function hasIdPrefix(bytes: Uint8Array, at: number): boolean {
  */
 export async function readRecentIds(dir: string, count: number): Promise<string[]> {
   const segments = await listSegments(dir);
-  const chunks: string[][] = [];
-  let total = 0;
-  for (let s = segments.length - 1; s >= 0 && total < count; s--) {
-    const bytes = await Deno.readFile(segments[s][1]);
-    const ids: string[] = [];
-    let start = 0;
-    while (start < bytes.length) {
-      const end = bytes.indexOf(10, start);
-      if (end < 0) break; // a torn last line is not a record
-      // The serializer writes the id right after "v", at a fixed position.
-      // String.fromCharCode makes a small string of its own; a slice of a
-      // decoded segment would keep the whole segment alive in the window.
-      if (hasIdPrefix(bytes, start)) {
-        ids.push(String.fromCharCode(...bytes.subarray(start + 13, start + 45)));
-      } else {
-        const line = decoder.decode(bytes.subarray(start, end));
-        ids.push((JSON.parse(line) as Observation).id);
-      }
-      start = end + 1;
+  const newestFirst: string[] = [];
+  let buffer = new Uint8Array(0);
+  for (let s = segments.length - 1; s >= 0 && newestFirst.length < count; s--) {
+    using file = await Deno.open(segments[s][1], { read: true });
+    const { size } = await file.stat();
+    if (buffer.length < size) buffer = new Uint8Array(size);
+    let length = 0;
+    while (length < size) {
+      const n = await file.read(buffer.subarray(length, size));
+      if (n === null) break;
+      length += n;
     }
-    const keep = Math.min(ids.length, count - total);
-    chunks.push(ids.slice(ids.length - keep));
-    total += keep;
+    const bytes = buffer.subarray(0, length);
+    // A torn last line (no newline yet) is not a record.
+    let end = bytes.lastIndexOf(10);
+    while (end >= 0 && newestFirst.length < count) {
+      // lastIndexOf(10, -1) would search from the end again.
+      const start = end === 0 ? 0 : bytes.lastIndexOf(10, end - 1) + 1;
+      if (end > start) newestFirst.push(idOfLine(bytes, start, end));
+      end = start - 1;
+    }
   }
-  return chunks.reverse().flat();
+  return newestFirst.reverse();
 }

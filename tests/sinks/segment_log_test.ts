@@ -336,6 +336,29 @@ Deno.test("readRecentIds() returns the newest ids across segments, oldest first"
   }
 });
 
+Deno.test("readRecentIds() takes every count across segment edges, skips a torn tail and parses lines of another writer", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  try {
+    const log = await openEventLog({ dir, segmentBytes: 2048, fsync: "never" });
+    const records = Array.from({ length: 40 }, (_, i) => radarObservation(i));
+    await log.append(records);
+    await log.close();
+    const ids = records.map((o) => o.id);
+    for (let count = 1; count <= 41; count++) {
+      assert.deepEqual(await readRecentIds(dir, count), ids.slice(Math.max(0, 40 - count)));
+    }
+    // A line whose keys are in another order, then a torn one (no newline).
+    const newest = [...Deno.readDirSync(dir)].map((e) => e.name).sort().at(-1)!;
+    const other = { id: "0123456789abcdef0123456789abcdef", v: 1 };
+    await Deno.writeTextFile(`${dir}/${newest}`, JSON.stringify(other) + '\n{"v":1,"id":"ff', {
+      append: true,
+    });
+    assert.deepEqual(await readRecentIds(dir, 2), [ids[39], other.id]);
+  } finally {
+    await removeDir(dir);
+  }
+});
+
 Deno.test("SegmentLog() appends a batch larger than one write group in pieces, in order", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
   try {
