@@ -50,12 +50,17 @@ Deno.test("OpticalHttpSource() logs all 20,000 observations exactly once from an
     assert.equal(new Set(logged.map((o) => o.id)).size, 20_000);
     assert.equal(new Set(logged.map((o) => o.provenance.ref)).size, 20_000);
     assert.ok(sim.counters.failures > 0, "the archive failed some requests");
-    // Every failed request is one transport dead letter, and counted.
+    // Every failed answer the source received is one transport dead letter,
+    // and counted. The source keeps polling after the last page, so the
+    // stop may abort one request the archive had already chosen to fail.
     const dead = (await readAllLines(`${dir}/dead`)).map((l) => JSON.parse(l) as DeadLetter);
-    assert.equal(dead.length, sim.counters.failures);
-    assert.ok(dead.every((d) => d.stage === "transport" && /^HTTP 50[023] /.test(d.raw as string)));
     const status = source.status();
-    assert.equal(status.counters.errors, sim.counters.failures);
+    assert.equal(dead.length, status.counters.errors);
+    assert.ok(dead.every((d) => d.stage === "transport" && /^HTTP 50[023] /.test(d.raw as string)));
+    assert.ok(
+      [0, 1].includes(sim.counters.failures - status.counters.errors),
+      `archive failed ${sim.counters.failures}, source saw ${status.counters.errors}`,
+    );
     // Each failure was retried, except perhaps one just before the stop.
     assert.ok(sim.counters.failures - status.counters.retries <= 1);
     assert.equal(status.counters.observations, 20_000);
