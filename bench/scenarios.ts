@@ -18,6 +18,7 @@ import {
   sumMetric,
   waitForOk,
 } from "./_processes.ts";
+import { compareWithSyslogNg } from "./syslog_ng.ts";
 
 /** One measured number of a scenario. */
 export interface Measurement {
@@ -252,6 +253,10 @@ function throughput(
   fsync: "always" | "interval",
   budget: number,
   perKind: Record<Kind, number>,
+  compare?: (
+    rate: number,
+    log: (line: string) => void,
+  ) => Promise<{ measurements: Measurement[]; notes: string[] }>,
 ): Scenario {
   return {
     name,
@@ -294,6 +299,7 @@ function throughput(
         }
       }
       const value = median(rates);
+      const compared = await compare?.(value, log);
       return {
         scenario: name,
         measurements: [{
@@ -303,8 +309,11 @@ function throughput(
           runs: rates,
           budget: `≥ ${budget.toLocaleString("en-US")}`,
           pass: value >= budget,
-        }],
-        notes: [`service peak RSS ${(median(peaks) / 2 ** 20).toFixed(0)} MiB`],
+        }, ...compared?.measurements ?? []],
+        notes: [
+          `service peak RSS ${(median(peaks) / 2 ** 20).toFixed(0)} MiB`,
+          ...compared?.notes ?? [],
+        ],
       };
     },
   };
@@ -599,6 +608,7 @@ export const SCENARIOS: Scenario[] = [
     "interval",
     200_000,
     { radar: 1_200_000, optical: 0, isl: 0 },
+    compareWithSyslogNg,
   ),
   throughput(
     "radar-fsync",

@@ -16,6 +16,10 @@ results as JSON and regenerates BENCHMARKS.md. Scenarios:
 
 ${SCENARIOS.map((s) => `  ${s.name.padEnd(13)} ${s.description}`).join("\n")}
 
+When syslog-ng is installed (Debian: apt-get install syslog-ng-core), the radar
+scenario also sends the same KVN bytes to it (TCP in, one JSON line per KVN
+line out to a file, flow control on) and prints the ratio of input bytes/s.
+
 Options:
   --scenario NAME  run only this scenario (repeatable; default: all)
   --runs N         measured runs per throughput scenario, after one warm-up (default 2)
@@ -26,7 +30,7 @@ Options:
 `;
 
 function fmt(value: number, unit: string): string {
-  if (unit === "obs/s" || unit === "B" || unit === "obs") {
+  if (unit === "obs/s" || unit === "lines/s" || unit === "B" || unit === "obs") {
     return Math.round(value).toLocaleString("en-US");
   }
   return value.toFixed(value < 10 ? 2 : 1);
@@ -71,7 +75,7 @@ export function report(
     `* Last run: ${meta.date}`,
     `* Command: \`${meta.command}\``,
     "",
-    "Every scenario runs as a real process topology on loopback: the simulators (`main.ts sim …`) and the service (`main.ts serve`) are separate processes. Throughput is the steady rate between 10 % and 90 % of the expected total, read from the service's `sda_ingest_observations_total`; latency comes from its `sda_ingest_latency_seconds` histogram (receive → durable); peak RSS is `VmHWM` of the service process. Throughput scenarios: one warm-up run, then the median of the measured runs, with the spread (half the range, relative to its midpoint). The machine is shared and noisy: compare ratios within one run.",
+    "Every scenario runs as a real process topology on loopback: the simulators (`main.ts sim …`) and the service (`main.ts serve`) are separate processes. Throughput is the steady rate between 10 % and 90 % of the expected total, read from the service's `sda_ingest_observations_total`; latency comes from its `sda_ingest_latency_seconds` histogram (receive → durable); peak RSS is `VmHWM` of the service process. Throughput scenarios: one warm-up run, then the median of the measured runs, with the spread (half the range, relative to its midpoint). When syslog-ng is installed, the `radar` scenario also runs it on the same KVN bytes from the same sender (TCP in, one JSON line per KVN line out to a file, flow control on, so it blocks the sender rather than dropping) and compares input bytes per second. The machine is shared and noisy: compare ratios within one run.",
     "",
     "| scenario | what it measures | measurement | result | spread | budget | met |",
     "| --- | --- | --- | ---: | ---: | --- | :---: |",
