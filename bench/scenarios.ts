@@ -299,7 +299,11 @@ function throughput(
         }
       }
       const value = median(rates);
-      const compared = await compare?.(value, log);
+      // A comparison that fails is a note, not a lost measurement.
+      const compared = await compare?.(value, log).catch((error) => ({
+        measurements: [],
+        notes: [`comparison failed: ${error instanceof Error ? error.message : error}`],
+      }));
       return {
         scenario: name,
         measurements: [{

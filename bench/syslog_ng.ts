@@ -101,13 +101,18 @@ export async function compareWithSyslogNg(
     // Output size over time until the sender is done and the file stops growing.
     const samples: { t: number; size: number }[] = [];
     let senderDone = false;
-    sender.status.then(() => (senderDone = true));
+    let senderFailed = false;
+    sender.status.then((status) => {
+      senderDone = true;
+      senderFailed = !status.success;
+    });
     let stableSince = performance.now();
     while (true) {
       const size = await Deno.stat(out).then((s) => s.size, () => 0);
       const t = performance.now();
       if (samples.length === 0 || size !== samples[samples.length - 1].size) stableSince = t;
       samples.push({ t, size });
+      if (senderFailed) throw new Error(`sim radar failed:\n${sender.stderr()}`);
       if (senderDone && size > 0 && t - stableSince > 1000) break;
       if (samples.length > 3000) throw new Error("syslog-ng comparison took over 5 minutes");
       await new Promise((r) => setTimeout(r, 100));
