@@ -14,6 +14,7 @@ import {
   freePort,
   memoryOf,
   scrape,
+  settle,
   spawnMain,
   sumMetric,
   waitForOk,
@@ -338,6 +339,7 @@ const latency: Scenario = {
   async run({ log }) {
     const measurements: Measurement[] = [];
     for (const fsync of ["interval", "always"] as const) {
+      await settle();
       const topology = await startTopology({ kinds: ["radar"], fsync });
       try {
         const sender = radarSender(topology.radarPort!, 20_000 * 32, 20_000);

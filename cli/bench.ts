@@ -5,6 +5,7 @@
  * @module
  */
 
+import { settle } from "../bench/_processes.ts";
 import { type ScenarioResult, SCENARIOS } from "../bench/scenarios.ts";
 import { type Command, EXIT, integerOption, parseOptions, UsageError } from "./_args.ts";
 
@@ -98,21 +99,6 @@ export function report(
     for (const note of result.notes) lines.push(`| | | ${note} | | | | |`);
   }
   return lines.join("\n") + "\n";
-}
-
-/**
- * Flushes the dirty pages earlier scenarios left (gigabytes of logs) so
- * their writeback does not throttle the next scenario's writes. Latency
- * runs right after the throughput runs measured a p99 of 64–383 ms, and
- * ~5 ms a few minutes later on the quiet machine; background writeback
- * (and a busy host) are the likely causes.
- */
-async function settle(): Promise<void> {
-  try {
-    await new Deno.Command("sync", { stdout: "null", stderr: "null" }).output();
-  } catch {
-    // No sync(1) here: measure anyway.
-  }
 }
 
 /** The `bench` command. */
