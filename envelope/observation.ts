@@ -110,6 +110,7 @@ function provenance<F extends z.ZodType<string>>(format: F) {
     format,
     transport: TransportSchema,
     peer: z.string(),
+    client: z.string().min(1).optional(),
     ref: z.string(),
     time_system: z.string(),
     meta: MetaSchema,

@@ -26,6 +26,7 @@ interface ProvenanceJson {
   format: string;
   transport: string;
   peer: string;
+  client: string | undefined;
   time_system: string;
   head: string;
   tail: string;
@@ -47,6 +48,7 @@ const provenanceSlots: ProvenanceJson[] = Array.from({ length: PROVENANCE_SLOTS 
   format: "",
   transport: "",
   peer: "",
+  client: undefined,
   time_system: "",
   head: "",
   tail: "",
@@ -58,7 +60,7 @@ function provenanceJson(p: Observation["provenance"]): ProvenanceJson {
     const slot = provenanceSlots[i];
     if (
       slot.meta === p.meta && slot.source === p.source && slot.peer === p.peer &&
-      slot.format === p.format && slot.transport === p.transport &&
+      slot.client === p.client && slot.format === p.format && slot.transport === p.transport &&
       slot.time_system === p.time_system
     ) return slot;
   }
@@ -69,9 +71,11 @@ function provenanceJson(p: Observation["provenance"]): ProvenanceJson {
   slot.format = p.format;
   slot.transport = p.transport;
   slot.peer = p.peer;
+  slot.client = p.client;
   slot.time_system = p.time_system;
   slot.head = ',"provenance":{"source":' + str(p.source) + ',"format":' + str(p.format) +
-    ',"transport":' + str(p.transport) + ',"peer":' + str(p.peer) + ',"ref":';
+    ',"transport":' + str(p.transport) + ',"peer":' + str(p.peer) +
+    (p.client === undefined ? "" : ',"client":' + str(p.client)) + ',"ref":';
   slot.tail = ',"time_system":' + str(p.time_system) + ',"meta":' + str(p.meta) + "}}";
   return slot;
 }

@@ -26,9 +26,26 @@ export interface DecodeContext {
    * epoch, so the output is byte-identical on every run.
    */
   deterministic?: boolean;
+  /**
+   * The authenticated client identity (a client certificate's CN, SPEC §15),
+   * copied to `provenance.client`; absent for unauthenticated input.
+   */
+  client?: string;
+  /** Sensor ids this source accepts (`sensors`, SPEC §15); absent: any. */
+  sensors?: ReadonlySet<string>;
+  /** Sensor ids the authenticated {@link DecodeContext.client} may send (`clients`); absent: any. */
+  clientSensors?: ReadonlySet<string>;
+  /**
+   * Deterministic mode only: when the replay started, µs since the epoch —
+   * the reference for the latest acceptable `t_obs` (SPEC §14).
+   */
+  startedAt?: number;
 }
 
 const EPOCH = "1970-01-01T00:00:00.000000Z";
+/** The first artificial satellite: no orbital observation is older (SPEC §14). */
+const EARLIEST_T_OBS = "1957-10-04T00:00:00.000000Z";
+const MICROS_PER_DAY = 86_400_000_000;
 
 /**
  * The receive time to stamp on input that arrives now, µs since the epoch;
@@ -117,4 +134,65 @@ export function makeDeadLetter(
   };
   if (fields.ref !== undefined) letter.ref = fields.ref;
   return letter;
+}
+
+/** The latest acceptable `t_obs` for a receive time, formatted; the last one is kept. */
+let latestFor = Number.NaN;
+let latestText = "";
+
+/**
+ * Why an observation decoded from `ctx` may not be logged, or undefined when
+ * it may (SPEC §14, §15): `t_obs` must lie between 1957-10-04T00:00:00Z and
+ * one day after its receipt (replay: after the replay's start), and its
+ * sensor must be permitted for the source (`sensors`) and for the
+ * authenticated client (`clients`). Every decoder calls it once per
+ * observation and turns an answer into a `validation` dead letter.
+ *
+ * `tObs` is in the envelope's fixed form (`YYYY-MM-DDThh:mm:ss.ffffffZ`, a
+ * leap second as `…:60.…`), so comparing the text compares the instants.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { admissionProblem } from "./decode_context.ts";
+ *
+ * const rx = Date.UTC(2026, 10, 25) * 1000;
+ * const ctx = { source: "xr1", transport: "tcp" as const, peer: "p", sensors: new Set(["XR1"]) };
+ * assert.equal(admissionProblem(ctx, "XR1", "2026-11-25T00:00:00.000000Z", rx), undefined);
+ * assert.equal(
+ *   admissionProblem(ctx, "XR2", "2026-11-25T00:00:00.000000Z", rx),
+ *   "sensor XR2 is not permitted for source xr1",
+ * );
+ * assert.match(admissionProblem(ctx, "XR1", "0001-01-01T00:00:00.000000Z", rx)!, /before 1957-10-04/);
+ * assert.match(admissionProblem(ctx, "XR1", "2026-11-27T00:00:00.000000Z", rx)!, /one day after/);
+ * ```
+ */
+export function admissionProblem(
+  ctx: DecodeContext,
+  sensor: string,
+  tObs: string,
+  receivedAt: number,
+): string | undefined {
+  if (tObs < EARLIEST_T_OBS) {
+    return `t_obs ${tObs} is before 1957-10-04T00:00:00Z, earlier than any orbital observation`;
+  }
+  const reference = ctx.deterministic ? ctx.startedAt : receivedAt;
+  if (reference !== undefined && Number.isSafeInteger(reference)) {
+    if (reference !== latestFor) {
+      latestFor = reference;
+      latestText = formatTimestamp(reference + MICROS_PER_DAY);
+    }
+    if (tObs > latestText) {
+      return ctx.deterministic
+        ? `t_obs ${tObs} is more than one day after the replay started`
+        : `t_obs ${tObs} is more than one day after it was received`;
+    }
+  }
+  if (ctx.sensors !== undefined && !ctx.sensors.has(sensor)) {
+    return `sensor ${sensor} is not permitted for source ${ctx.source}`;
+  }
+  if (ctx.clientSensors !== undefined && !ctx.clientSensors.has(sensor)) {
+    return `sensor ${sensor} is not permitted for client ${ctx.client ?? "(unknown)"}`;
+  }
+  return undefined;
 }
