@@ -7,6 +7,7 @@
 import { getLogger } from "@logtape/logtape";
 import { builtInConfig, type Config, ConfigError } from "../service/config.ts";
 import { loadConfig, validateConfig } from "../service/config_file.ts";
+import { configWarnings } from "../service/config_warnings.ts";
 import { closeLogging, setupLogging } from "../service/logging.ts";
 import { IngestService } from "../service/service.ts";
 import { type Command, EXIT, parseOptions } from "./_args.ts";
@@ -104,6 +105,11 @@ export const serve: Command = {
         console.error(`serve: invalid configuration:`);
         for (const p of error.problems) console.error(`  ${p.path}: ${p.message}`);
         return EXIT.usage;
+      }
+      for (const warning of configWarnings(config)) {
+        getLogger(["sda-ingest", "service"]).warn("Configuration {path}: {message}", {
+          ...warning,
+        });
       }
       let service: IngestService;
       try {

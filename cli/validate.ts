@@ -6,6 +6,7 @@
 
 import { ConfigError } from "../service/config.ts";
 import { loadConfig } from "../service/config_file.ts";
+import { configWarnings } from "../service/config_warnings.ts";
 import { type Command, EXIT, parseOptions, UsageError } from "./_args.ts";
 
 const HELP = `Usage: main.ts validate --config FILE
@@ -18,7 +19,13 @@ with its JSON path, e.g.
 
   $.sources[1].port: must be an integer port number 0–65535 (got 70000)
 
-Exit status: 0 valid, 2 invalid or bad usage.
+It also warns — and still exits 0 — about exposure (SPEC §15): a radar source
+listening on a non-loopback address without tls or an allow list, and the HTTP
+port on a non-loopback address without tls or without a tokenEnv:
+
+  warning $.sources[0].hostname: radar source "xr1" listens on 0.0.0.0, …
+
+Exit status: 0 valid (with or without warnings), 2 invalid or bad usage.
 
 Options:
   --config FILE  the configuration file (JSON)
@@ -34,7 +41,12 @@ export const validate: Command = {
     try {
       const config = await loadConfig(values.config);
       const kinds = config.sources.map((s) => `${s.name} (${s.kind})`).join(", ") || "none";
-      console.log(`${values.config}: valid — sources: ${kinds}`);
+      const warnings = configWarnings(config);
+      const note = warnings.length === 0
+        ? ""
+        : ` (${warnings.length} warning${warnings.length === 1 ? "" : "s"})`;
+      console.log(`${values.config}: valid${note} — sources: ${kinds}`);
+      for (const warning of warnings) console.log(`  warning ${warning.path}: ${warning.message}`);
       return EXIT.ok;
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;

@@ -98,8 +98,18 @@ export const ConfigSchema = z.strictObject({
   dedupe: z.strictObject({ capacity: positiveInt(100_000_000).default(1_000_000) }).default({
     capacity: 1_000_000,
   }),
-  http: z.strictObject({ hostname: hostname.default("127.0.0.1"), port: port.default(9464) })
-    .default({ hostname: "127.0.0.1", port: 9464 }),
+  http: z.strictObject({
+    hostname: hostname.default("127.0.0.1"),
+    port: port.default(9464),
+    // SPEC §15: a bearer token on every endpoint but /ready, and HTTPS.
+    tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+      message: "must be an environment variable name",
+    }).optional(),
+    tls: z.strictObject({
+      certFile: z.string().min(1, { message: "must not be empty" }),
+      keyFile: z.string().min(1, { message: "must not be empty" }),
+    }).optional(),
+  }).default({ hostname: "127.0.0.1", port: 9464 }),
   nats: z.strictObject({
     servers: z.array(z.string().min(1)).min(1, { message: "must list at least one server" }),
     stream: z.string().regex(/^[A-Za-z0-9_-]+$/, {
@@ -309,6 +319,15 @@ export function resolvePaths(config: Config, baseDir: string): Config {
     log: { ...config.log, dir: resolve(config.log.dir) },
     deadLetter: { dir: resolve(config.deadLetter.dir) },
     state: { dir: resolve(config.state.dir) },
+    http: config.http.tls
+      ? {
+        ...config.http,
+        tls: {
+          certFile: resolve(config.http.tls.certFile),
+          keyFile: resolve(config.http.tls.keyFile),
+        },
+      }
+      : config.http,
   };
 }
 

@@ -18,7 +18,7 @@ import {
 export interface LoadConfigOptions {
   /** Also report `tokenEnv` variables that are not set (default true). */
   checkEnv?: boolean;
-  /** Also check that the data directories exist or can be created, and are writable (default true). */
+  /** Also check that the data directories exist or can be created and are writable, and that TLS files are readable (default true). */
   checkDirs?: boolean;
 }
 
@@ -107,6 +107,28 @@ export async function validateConfig(
         }
       }
     });
+    const tokenEnv = config.http.tokenEnv;
+    if (tokenEnv !== undefined && Deno.env.get(tokenEnv) === undefined) {
+      problems.push({
+        path: jsonPath(["http", "tokenEnv"]),
+        message: `environment variable ${tokenEnv} is not set`,
+      });
+    }
+  }
+  if (config?.http.tls && (options.checkDirs ?? true)) {
+    for (const key of ["certFile", "keyFile"] as const) {
+      const file = config.http.tls[key];
+      try {
+        await Deno.readFile(file);
+      } catch (error) {
+        problems.push({
+          path: jsonPath(["http", "tls", key]),
+          message: `cannot read ${file}: ${
+            error instanceof Deno.errors.NotFound ? "no such file" : (error as Error).message
+          }`,
+        });
+      }
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config!;

@@ -7,6 +7,7 @@
 import { formatTimestamp } from "../envelope/time.ts";
 import type { Source } from "../sources/source.ts";
 import type { ServiceMetrics } from "./metrics.ts";
+import { BearerAuth } from "./http_auth.ts";
 import type { Pipeline } from "./pipeline.ts";
 
 /** What the endpoints report on. */
@@ -62,25 +63,51 @@ export function healthDocument(target: HttpTarget): Record<string, unknown> {
   };
 }
 
+/** Options for {@link serveHttp}. */
+export interface HttpOptions {
+  /** Address to bind (loopback by default in the configuration). */
+  hostname: string;
+  /** Port (0: any free one). */
+  port: number;
+  /** With a token, every endpoint but `/ready` requires it (SPEC §15). */
+  token?: string;
+  /** PEM certificate chain and key: serve HTTPS. */
+  tls?: { cert: string; key: string };
+}
+
 /**
  * Serves the endpoints on `hostname:port` (loopback by default). Resolves
  * once listening, with the bound port and a shutdown function.
  */
 export function serveHttp(
   target: HttpTarget,
-  options: { hostname: string; port: number },
+  options: HttpOptions,
 ): Promise<{ port: number; shutdown: () => Promise<void> }> {
+  const auth = options.token === undefined ? undefined : new BearerAuth(options.token);
   return new Promise((resolve, reject) => {
     let server: Deno.HttpServer<Deno.NetAddr>;
     try {
       server = Deno.serve({
         hostname: options.hostname,
         port: options.port,
+        ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
         onListen: (addr) => resolve({ port: addr.port, shutdown: () => server.shutdown() }),
+        // A failed TLS handshake or a reset connection is the peer's problem.
+        onError: () => new Response("Internal server error\n", { status: 500 }),
       }, async (request) => {
         const url = new URL(request.url);
         if (request.method !== "GET" && request.method !== "HEAD") {
           return new Response("Method not allowed\n", { status: 405, headers: { allow: "GET" } });
+        }
+        // /ready stays open: load balancers and orchestrators probe it without secrets.
+        if (
+          auth && url.pathname !== "/ready" &&
+          !await auth.check(request.headers.get("authorization"))
+        ) {
+          return new Response("Unauthorized: send Authorization: Bearer <token>\n", {
+            status: 401,
+            headers: { "www-authenticate": BearerAuth.challenge },
+          });
         }
         switch (url.pathname) {
           case "/metrics":

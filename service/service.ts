@@ -16,7 +16,7 @@ import { NatsSink } from "../sinks/nats_sink.ts";
 import type { SegmentLog } from "../sinks/segment_log.ts";
 import type { Source } from "../sources/source.ts";
 import type { Config, SourceConfig } from "./config.ts";
-import { serveHttp } from "./http_server.ts";
+import { type HttpOptions, serveHttp } from "./http_server.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { Pipeline } from "./pipeline.ts";
 import { createSource } from "./source_factory.ts";
@@ -144,12 +144,14 @@ export class IngestService {
           phase: () => service.#phase,
           offsets: () => ({ events: events.nextOffset, deadLetters: deadLetters.nextOffset }),
           startedAt: service.#startedAt,
-        }, config.http);
+        }, await httpOptions(config));
         service.httpPort = port;
         service.#shutdownHttp = shutdown;
-        log.info("HTTP on http://{hostname}:{port} (/metrics, /health, /ready)", {
+        log.info("HTTP on {scheme}://{hostname}:{port} (/, /status, /metrics, /health, /ready)", {
+          scheme: config.http.tls ? "https" : "http",
           hostname: config.http.hostname,
           port,
+          token: config.http.tokenEnv === undefined ? "none" : `from ${config.http.tokenEnv}`,
         });
       }
       const state = new StateStore(config.state.dir);
@@ -227,4 +229,26 @@ export class IngestService {
     })();
     return this.#stopping;
   }
+}
+
+/**
+ * The HTTP port's options: the token is read from its environment variable
+ * here, once, and never logged; the TLS files are read at start-up.
+ */
+async function httpOptions(config: Config): Promise<HttpOptions> {
+  const { hostname, port, tokenEnv, tls } = config.http;
+  const options: HttpOptions = { hostname, port };
+  if (tokenEnv !== undefined) {
+    const token = Deno.env.get(tokenEnv);
+    // Refuse to start open when a token was asked for.
+    if (!token) throw new Error(`Environment variable ${tokenEnv} (http.tokenEnv) is not set`);
+    options.token = token;
+  }
+  if (tls) {
+    options.tls = {
+      cert: await Deno.readTextFile(tls.certFile),
+      key: await Deno.readTextFile(tls.keyFile),
+    };
+  }
+  return options;
 }

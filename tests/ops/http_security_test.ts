@@ -1,0 +1,158 @@
+/**
+ * SPEC §15 on the HTTP port: a bearer token on every endpoint but `/ready`,
+ * HTTPS, and `validate`'s warnings about non-loopback listeners.
+ */
+
+import assert from "node:assert/strict";
+import { removeDir } from "../_observations.ts";
+import { makeCertificate, startService } from "./_service.ts";
+
+const main = new URL("../../main.ts", import.meta.url).pathname;
+const SENTINEL = "sentinel-Tok3n-7f9c2a41d0";
+
+async function validate(config: unknown) {
+  const dir = await Deno.makeTempDir({ prefix: "sda-validate-" });
+  try {
+    await Deno.writeTextFile(`${dir}/ingest.json`, JSON.stringify(config));
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        main,
+        "validate",
+        "--config",
+        `${dir}/ingest.json`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", [`SDA_TEST_TOKEN`]: "x" },
+    }).output();
+    return {
+      code: output.code,
+      stdout: new TextDecoder().decode(output.stdout),
+      stderr: new TextDecoder().decode(output.stderr),
+    };
+  } finally {
+    await removeDir(dir);
+  }
+}
+
+Deno.test("validate warns, exit 0, about a radar source and an HTTP port open beyond loopback", async () => {
+  const { code, stdout } = await validate({
+    sources: [
+      { name: "xr1", kind: "radar", hostname: "0.0.0.0", port: 17001 },
+      { name: "xr2", kind: "radar", hostname: "127.0.0.1", port: 17002 },
+    ],
+    http: { hostname: "::", port: 19464 },
+  });
+  assert.equal(code, 0, stdout);
+  assert.match(stdout, /valid \(3 warnings\)/);
+  assert.match(
+    stdout,
+    /warning \$\.sources\[0\]\.hostname: radar source "xr1" listens on 0\.0\.0\.0/,
+  );
+  assert.match(
+    stdout,
+    /warning \$\.http\.hostname: the HTTP port listens on ::, not loopback, without tls/,
+  );
+  assert.match(stdout, /warning \$\.http\.tokenEnv: .* without tokenEnv/);
+  assert.doesNotMatch(stdout, /sources\[1\]/);
+});
+
+Deno.test("validate gives no warning when every listener is on loopback", async () => {
+  const { code, stdout } = await validate({
+    sources: [{ name: "xr1", kind: "radar", hostname: "127.0.0.1", port: 17001 }],
+    http: { hostname: "localhost", port: 19464, tokenEnv: "SDA_TEST_TOKEN" },
+  });
+  assert.equal(code, 0, stdout);
+  assert.doesNotMatch(stdout, /warning/);
+});
+
+Deno.test("validate reports an unset http.tokenEnv and an unreadable http.tls file, exit 2", async () => {
+  const { code, stderr } = await validate({
+    http: {
+      tokenEnv: "SDA_TEST_UNSET_TOKEN",
+      tls: { certFile: "missing.crt", keyFile: "missing.key" },
+    },
+  });
+  assert.equal(code, 2);
+  assert.match(stderr, /\$\.http\.tokenEnv: environment variable SDA_TEST_UNSET_TOKEN is not set/);
+  assert.match(stderr, /\$\.http\.tls\.certFile: cannot read .*missing\.crt: no such file/);
+  assert.match(stderr, /\$\.http\.tls\.keyFile: cannot read .*missing\.key: no such file/);
+});
+
+Deno.test("serve with http.tokenEnv: 401 without the token, 200 with it, /ready open, the token in no output", async () => {
+  const service = await startService({
+    http: { tokenEnv: "INGEST_HTTP_TOKEN" },
+    env: { INGEST_HTTP_TOKEN: SENTINEL },
+  });
+  try {
+    const bodies: string[] = [];
+    const get = async (path: string, authorization?: string) => {
+      const response = await fetch(`${service.http}${path}`, {
+        headers: authorization ? { authorization } : {},
+      });
+      const body = await response.text();
+      bodies.push(body, JSON.stringify([...response.headers]));
+      return { status: response.status, body, headers: response.headers };
+    };
+    for (const path of ["/metrics", "/health"]) {
+      const open = await get(path);
+      assert.equal(open.status, 401, path);
+      assert.match(open.headers.get("www-authenticate") ?? "", /^Bearer realm=/);
+      assert.equal((await get(path, `Bearer ${SENTINEL}x`)).status, 401, path);
+      assert.equal((await get(path, `Bearer ${SENTINEL.slice(0, -1)}`)).status, 401, path);
+      assert.equal((await get(path, `Basic ${btoa(`ops:wrong`)}`)).status, 401, path);
+      assert.equal((await get(path, `Bearer ${SENTINEL}`)).status, 200, path);
+      assert.equal((await get(path, `Basic ${btoa(`ops:${SENTINEL}`)}`)).status, 200, path);
+    }
+    assert.equal((await get("/ready")).status, 200);
+    const metrics = await get("/metrics", `Bearer ${SENTINEL}`);
+    assert.match(metrics.body, /sda_ingest_observations_total/);
+    for (const body of bodies) assert.ok(!body.includes(SENTINEL), body.slice(0, 200));
+    await service.child.stop("SIGTERM");
+    const stderr = service.child.stderr();
+    assert.match(stderr, /HTTP on/);
+    assert.ok(!stderr.includes(SENTINEL), "the token is in a log line");
+  } finally {
+    await service.stop();
+  }
+});
+
+Deno.test("serve with http.tls answers HTTPS with its certificate and refuses plain HTTP", async () => {
+  const certs = await Deno.makeTempDir({ prefix: "sda-tls-" });
+  try {
+    const { certFile, keyFile, ca } = await makeCertificate(certs);
+    const service = await startService({ http: { tls: { certFile, keyFile } }, scheme: "https" });
+    const client = Deno.createHttpClient({ caCerts: [ca] });
+    try {
+      let ready = 0;
+      for (let i = 0; i < 150 && ready !== 200; i++) {
+        const response = await fetch(`${service.http}/ready`, { client });
+        ready = response.status;
+        await response.body?.cancel();
+        if (ready !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(ready, 200);
+      const metrics = await fetch(`${service.http}/metrics`, { client });
+      assert.equal(metrics.status, 200);
+      assert.match(await metrics.text(), /sda_ingest_log_offset/);
+      const plain = service.http.replace("https:", "http:");
+      await assert.rejects(async () => {
+        const response = await fetch(`${plain}/ready`, { signal: AbortSignal.timeout(5000) });
+        await response.body?.cancel();
+        if (response.status === 200) throw new Error("unreachable");
+        throw new Error(`status ${response.status}`);
+      });
+      // Without trusting the certificate, the client refuses the connection.
+      await assert.rejects(() => fetch(`${service.http}/ready`));
+    } finally {
+      client.close();
+      await service.stop();
+    }
+  } finally {
+    await removeDir(certs);
+  }
+});
