@@ -33,6 +33,7 @@ export const RadarSourceConfigSchema = z.strictObject({
     .default(4096),
   groupIdleMs: millis.default(20),
   maxConnections: positiveInt(65535).default(64),
+  idleTimeoutMs: positiveInt().default(600_000),
 });
 
 /** An optical source: a UDL-style archive over HTTP (SPEC §5). */

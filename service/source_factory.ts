@@ -27,6 +27,7 @@ export function createSource(config: SourceConfig, state: StateStore): Source {
         maxLineBytes: config.maxLineBytes,
         groupIdleMs: config.groupIdleMs,
         maxConnections: config.maxConnections,
+        idleTimeoutMs: config.idleTimeoutMs,
       });
     case "optical":
       return new OpticalHttpSource({

@@ -155,6 +155,8 @@ export class TdmDecoder {
   #lines = 0;
   #emitted = 0;
   #dead = 0;
+  /** `#dead` when the last observation was emitted. */
+  #deadAtObservation = 0;
 
   /**
    * @param ctx where the input comes from
@@ -176,8 +178,18 @@ export class TdmDecoder {
   }
 
   /** Lines seen, observations and dead letters emitted, since the start. */
-  get counts(): { lines: number; observations: number; deadLetters: number } {
-    return { lines: this.#lines, observations: this.#emitted, deadLetters: this.#dead };
+  get counts(): {
+    lines: number;
+    observations: number;
+    deadLetters: number;
+    deadLettersInARow: number;
+  } {
+    return {
+      lines: this.#lines,
+      observations: this.#emitted,
+      deadLetters: this.#dead,
+      deadLettersInARow: this.#dead - this.#deadAtObservation,
+    };
   }
 
   /** Feeds the lines completed by one read that arrived at `receivedAt` (µs). */
@@ -676,6 +688,14 @@ export class TdmDecoder {
         this.#lineLetter("validation", reason, line);
         return;
       }
+    } else if ((slot === SLOT_RANGE || slot === SLOT_RCS) && value < 0) {
+      // SPEC §4: a distance, a light time or a cross-section is never negative.
+      this.#lineLetter(
+        "validation",
+        `${name} value must not be negative: ${clip(line.slice(i, e))}`,
+        line,
+      );
+      return;
     }
     if (!same) {
       if (group) this.#emitGroup();
@@ -792,6 +812,7 @@ export class TdmDecoder {
     observation.id = observationId(observation);
     this.#observations.push(observation);
     this.#emitted++;
+    this.#deadAtObservation = this.#dead;
     if (this.#groupReceivedAt < this.#outputReceivedAt) {
       this.#outputReceivedAt = this.#groupReceivedAt;
     }

@@ -11,6 +11,7 @@ import { nowMicros } from "../../envelope/time.ts";
 import type { IngestBatch } from "../../operators/ingest_batch.ts";
 import { MergeStream } from "../../operators/merge_stream.ts";
 import type { Source, SourceState, SourceStatus } from "../source.ts";
+import { PeerEventLog } from "./_peer_event_log.ts";
 import { TdmDecodeStream } from "./tdm_decode_stream.ts";
 
 /** Options for {@link RadarTcpSource}. */
@@ -31,11 +32,27 @@ export interface RadarTcpSourceOptions {
   now?: () => number;
   /** Bytes asked for per socket read (default 65536). */
   readBytes?: number;
+  /**
+   * Close a connection on which no byte has arrived for this long while the
+   * service was reading it (default 600,000), so that idle sockets cannot
+   * hold every slot (SPEC §4). Time spent not reading because the pipeline
+   * is full does not count.
+   */
+  idleTimeoutMs?: number;
 }
+
+/**
+ * A connection whose last this many dead letters came without an
+ * observation is closed as "not a TDM stream" (SPEC §3): junk must not be
+ * turned into dead letters for as long as a peer cares to send it.
+ */
+export const NOT_TDM_DEAD_LETTERS = 1000;
 
 interface Connection {
   conn: Deno.TcpConn;
   peer: string;
+  /** The peer's address without the port: what refusals and closures are logged by. */
+  host: string;
   controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   reading: boolean;
   /** When the outstanding read began (`performance.now()`), while `reading`. */
@@ -47,15 +64,37 @@ interface Connection {
 
 const log = getLogger(["sda-ingest", "radar"]);
 
+/** Why a connection ended, as counted (`connections_closed_<reason>`) and logged. */
+const CLOSE_REASONS = {
+  peer: "closed by the peer",
+  idle: "idle: no byte arrived for idleTimeoutMs",
+  not_tdm: `not a TDM stream: ${NOT_TDM_DEAD_LETTERS} dead letters in a row and no observation`,
+  error: "read error",
+  stop: "the source stopped",
+  cancelled: "the pipeline cancelled it",
+} as const;
+type CloseReason = keyof typeof CLOSE_REASONS;
+
+/** Why a connection was refused before it was read (`connections_refused_<reason>`). */
+const REFUSE_REASONS = ["max_connections", "stopping"] as const;
+type RefuseReason = typeof REFUSE_REASONS[number];
+
 /**
  * A radar source: listens on `hostname:port`; every accepted connection is
  * read (only when the pipeline wants more, so a slow log slows the senders
  * through TCP flow control), decoded by its own {@link TdmDecodeStream}, and
  * merged fairly with the others into {@link RadarTcpSource.readable}.
  *
- * `status().counters`: `connections_accepted`, `connections_refused` (over
- * `maxConnections`), `connections_open`, `connection_errors`, `reads`,
- * `bytes`, `lines`, `observations`, `dead_letters`.
+ * `status().counters`: `connections_accepted`, `connections_refused` (all
+ * reasons) and `connections_refused_<reason>` (`max_connections`,
+ * `stopping`), `connections_open`, `connections_closed_<reason>` (`peer`,
+ * `idle`, `not_tdm`, `error`, `stop`), `connection_errors`, `reads`,
+ * `bytes`, `lines`, `observations`, `dead_letters`. Refusals and closures
+ * are logged at most once per peer and reason per minute, with the count.
+ *
+ * A connection is closed when no byte arrived on it for `idleTimeoutMs`
+ * while it was being read, and as "not a TDM stream" once its last
+ * {@link NOT_TDM_DEAD_LETTERS} dead letters came without an observation.
  *
  * @example Receive one observation over loopback
  * ```ts
@@ -96,10 +135,14 @@ export class RadarTcpSource implements Source {
   #mergeReader: ReadableStreamDefaultReader<IngestBatch>;
   #connections = new Set<Connection>();
   #options: Required<Omit<RadarTcpSourceOptions, "now">> & { now?: () => number };
+  #events: PeerEventLog;
+  #sweeper: ReturnType<typeof setInterval> | undefined;
+  #sweepMs = 1000;
+  #lastSweep = 0;
   #state: SourceState = "starting";
   #lastReceive: number | undefined;
   #lastError: string | undefined;
-  #counters = {
+  #counters: Record<string, number> = {
     connections_accepted: 0,
     connections_refused: 0,
     connections_open: 0,
@@ -126,6 +169,7 @@ export class RadarTcpSource implements Source {
       maxConnections: options.maxConnections ?? 64,
       now: options.now,
       readBytes: options.readBytes ?? 65536,
+      idleTimeoutMs: options.idleTimeoutMs ?? 600_000,
     };
     const o = this.#options;
     if (typeof o.name !== "string" || o.name === "") {
@@ -140,6 +184,9 @@ export class RadarTcpSource implements Source {
     if (!Number.isInteger(o.readBytes) || o.readBytes < 1) {
       throw new RangeError(`readBytes must be at least 1: ${o.readBytes}`);
     }
+    if (!(o.idleTimeoutMs > 0)) {
+      throw new RangeError(`idleTimeoutMs must be positive: ${o.idleTimeoutMs}`);
+    }
     // Fail now on bad decoder options rather than on the first connection.
     new TdmDecodeStream({
       ctx: { source: o.name, transport: "tcp", peer: "" },
@@ -147,6 +194,14 @@ export class RadarTcpSource implements Source {
       groupIdleMs: o.groupIdleMs,
     });
     this.name = o.name;
+    // Every reason from the start, so /metrics shows a zero rather than nothing.
+    for (const reason of REFUSE_REASONS) this.#counters[`connections_refused_${reason}`] = 0;
+    for (const reason of Object.keys(CLOSE_REASONS)) {
+      this.#counters[`connections_closed_${reason}`] = 0;
+    }
+    this.#events = new PeerEventLog({
+      write: (event, host, count, detail) => this.#logEvent(event, host, count, detail),
+    });
     this.#listener = Deno.listen({ hostname: o.hostname, port: o.port, transport: "tcp" });
     this.#drained = new Promise((resolve) => (this.#resolveDrained = resolve));
     this.#mergeReader = this.#merge.readable.getReader();
@@ -162,6 +217,7 @@ export class RadarTcpSource implements Source {
       },
       cancel: async (reason) => {
         this.#stopAccepting();
+        this.#stopSweeping();
         await this.#mergeReader.cancel(reason);
         this.#state = "stopped";
         this.#resolveDrained();
@@ -176,6 +232,10 @@ export class RadarTcpSource implements Source {
     });
     this.started = Promise.resolve();
     this.#accepting = this.#accept();
+    // Checked often enough that a connection outlives its timeout by at most a quarter of it.
+    this.#sweepMs = Math.min(1000, Math.max(10, Math.round(o.idleTimeoutMs / 4)));
+    this.#lastSweep = performance.now();
+    this.#sweeper = setInterval(() => this.#sweep(), this.#sweepMs);
   }
 
   /** The port the listener is bound to (useful with `port: 0`). */
@@ -215,12 +275,65 @@ export class RadarTcpSource implements Source {
         open: this.#connections.size,
       });
       this.#stopAccepting();
+      this.#stopSweeping();
       await this.#accepting;
       for (const connection of this.#connections) this.#end(connection, "stop");
       this.#merge.close();
     }
     await this.#drained;
+    this.#events.close();
     this.#state = "stopped";
+  }
+
+  #stopSweeping(): void {
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
+  }
+
+  /** Closes connections idle for `idleTimeoutMs` while being read (SPEC §4). */
+  #sweep(): void {
+    const now = performance.now();
+    const late = now - this.#lastSweep > 2 * this.#sweepMs;
+    this.#lastSweep = now;
+    // A sweep that runs late means the process did not run for a while (a GC
+    // pause, a long task): reads that completed meanwhile may not have been
+    // delivered yet, so "nothing arrived" cannot be told apart. Look again next time.
+    if (late) return;
+    const timeout = this.#options.idleTimeoutMs;
+    for (const connection of this.#connections) {
+      if (connection.reading && now - connection.readSince >= timeout) {
+        this.#end(connection, "idle");
+      }
+    }
+  }
+
+  /** One line for `count` connection events of one kind from one peer. */
+  #logEvent(event: string, host: string, count: number, detail: string): void {
+    const [kind, reason] = event.split(":");
+    const times = count === 1 ? "" : ` (${count} times in the last minute)`;
+    const properties = { source: this.name, host, reason, count, detail };
+    if (kind === "refused") {
+      log.warn(
+        `Radar source {source} refused a connection from {host}${times}: {detail}`,
+        properties,
+      );
+    } else if (kind === "accepted") {
+      log.info(`Radar source {source}: connection from {host}${times}`, properties);
+    } else if (reason === "peer" || reason === "stop") {
+      log.info(`Radar source {source}: connection from {host} ended${times}: {detail}`, properties);
+    } else {
+      log.warn(
+        `Radar source {source} closed a connection from {host}${times}: {detail}`,
+        properties,
+      );
+    }
+  }
+
+  /** Counts a refused connection by reason and logs it (rate-limited). */
+  #refuse(host: string, reason: RefuseReason, detail: string): void {
+    this.#counters.connections_refused++;
+    this.#counters[`connections_refused_${reason}`]++;
+    this.#events.note(`refused:${reason}`, host, detail);
   }
 
   #stopAccepting(): void {
@@ -245,29 +358,24 @@ export class RadarTcpSource implements Source {
         continue;
       }
       const remote = conn.remoteAddr as Deno.NetAddr;
-      const peer = remote.hostname.includes(":")
-        ? `[${remote.hostname}]:${remote.port}`
-        : `${remote.hostname}:${remote.port}`;
-      if (this.#stopping || this.#connections.size >= this.#options.maxConnections) {
-        this.#counters.connections_refused++;
+      const host = remote.hostname;
+      const peer = host.includes(":") ? `[${host}]:${remote.port}` : `${host}:${remote.port}`;
+      const max = this.#options.maxConnections;
+      if (this.#stopping || this.#connections.size >= max) {
         try {
           conn.close();
         } catch {
           // Gone already.
         }
-        log.warn("Radar source {source} refused {peer}: {open} connections open (max {max})", {
-          source: this.name,
-          peer,
-          open: this.#connections.size,
-          max: this.#options.maxConnections,
-        });
+        if (this.#stopping) this.#refuse(host, "stopping", "the source is stopping");
+        else this.#refuse(host, "max_connections", `${max} connections open (maxConnections)`);
         continue;
       }
-      this.#open(conn, peer);
+      this.#open(conn, peer, host);
     }
   }
 
-  #open(conn: Deno.TcpConn, peer: string): void {
+  #open(conn: Deno.TcpConn, peer: string, host: string): void {
     const o = this.#options;
     const counters = this.#counters;
     counters.connections_accepted++;
@@ -285,6 +393,7 @@ export class RadarTcpSource implements Source {
     const connection: Connection = {
       conn,
       peer,
+      host,
       controller: undefined,
       reading: false,
       readSince: 0,
@@ -294,7 +403,7 @@ export class RadarTcpSource implements Source {
     };
     this.#connections.add(connection);
     this.#live.add(decoder);
-    log.info("Radar source {source}: connection from {peer}", { source: this.name, peer });
+    this.#events.note("accepted", host, `from ${peer}`);
     const readBytes = o.readBytes;
     const bytes = new ReadableStream<Uint8Array>({
       start: (controller) => {
@@ -306,6 +415,11 @@ export class RadarTcpSource implements Source {
       pull: async (controller) => {
         if (connection.ended) {
           controller.close();
+          return;
+        }
+        if (decoder.stats.deadLettersInARow >= NOT_TDM_DEAD_LETTERS) {
+          // #end() closes this stream: it is not being read.
+          this.#end(connection, "not_tdm");
           return;
         }
         const buffer = new Uint8Array(readBytes);
@@ -329,7 +443,7 @@ export class RadarTcpSource implements Source {
         connection.reading = false;
         if (n === null) {
           if (connection.ended) controller.close();
-          else this.#end(connection, "closed by peer");
+          else this.#end(connection, "peer");
           return;
         }
         counters.reads++;
@@ -369,11 +483,12 @@ export class RadarTcpSource implements Source {
    * sees the end of its input and emits what it holds (SPEC §4: a connection
    * closed mid-message loses nothing that was fully received).
    */
-  #end(connection: Connection, why: string): void {
+  #end(connection: Connection, why: CloseReason): void {
     if (connection.ended) return;
     connection.ended = true;
     this.#connections.delete(connection);
     this.#counters.connections_open--;
+    this.#counters[`connections_closed_${why}`]++;
     try {
       connection.conn.close();
     } catch {
@@ -388,11 +503,10 @@ export class RadarTcpSource implements Source {
         // Cancelled or closed already.
       }
     }
-    log.info("Radar source {source}: connection from {peer} ended ({why}) after {bytes} bytes", {
-      source: this.name,
-      peer: connection.peer,
-      why,
-      bytes: connection.bytes,
-    });
+    this.#events.note(
+      `closed:${why}`,
+      connection.host,
+      `${CLOSE_REASONS[why]}; ${connection.peer} after ${connection.bytes} bytes`,
+    );
   }
 }

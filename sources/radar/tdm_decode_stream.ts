@@ -53,6 +53,8 @@ export interface TdmDecodeStats {
   observations: number;
   /** Dead letters emitted. */
   deadLetters: number;
+  /** Dead letters emitted since the last observation (or the start). */
+  deadLettersInARow: number;
 }
 
 /**

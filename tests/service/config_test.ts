@@ -189,6 +189,7 @@ Deno.test("parseConfig() fills the SPEC defaults", () => {
     maxLineBytes: 4096,
     groupIdleMs: 20,
     maxConnections: 64,
+    idleTimeoutMs: 600_000,
   });
   assert.throws(
     () => parseConfig({ sources: [{ name: "a", kind: "sonar" }] }),

@@ -163,7 +163,9 @@ Deno.test("RadarTcpSource() stops reading while the sink stalls, so the sender b
   // The sender runs in this process, so while the released pipeline writes
   // its backlog the sender pauses too: an idle flush then would split
   // observations legitimately (SPEC §4). Idle flushing is tested apart.
-  const t = await setup({ groupIdleMs: 5000 }, {
+  // idleTimeoutMs shorter than the stall: a connection the service does not
+  // read is not idle, however long the pipeline keeps it waiting.
+  const t = await setup({ groupIdleMs: 5000, idleTimeoutMs: 1000 }, {
     highWaterMark: 4,
     // The log behind a sink that does not take anything until the gate opens.
     sink: (log) => {
@@ -184,11 +186,13 @@ Deno.test("RadarTcpSource() stops reading while the sink stalls, so the sender b
     const count = 200_000; // ~48 MB of TDM
     const sim = new RadarSim({ hostname: "127.0.0.1", port: t.source.port, count, startMs: START });
     const sent = sim.start();
+    // (Under load the sim may take longer than a quiet spell to connect.)
+    await until(() => t.source.status().counters.reads > 0);
     const reads = await settled(() => t.source.status().counters.reads);
     const bytesRead = t.source.status().counters.bytes;
     const bytesSent = await settled(() => sim.counters.bytes);
     // Stalled: no more reads, the sender's writes block with most of its data unsent.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
     assert.equal(t.source.status().counters.reads, reads);
     assert.equal(sim.counters.bytes, bytesSent);
     assert.ok(sim.counters.observations < count / 2, `sent ${sim.counters.observations}`);
@@ -203,6 +207,8 @@ Deno.test("RadarTcpSource() stops reading while the sink stalls, so the sender b
     const { observations } = await t.finish();
     assert.equal(observations.length, count);
     assert.equal(t.source.status().counters.bytes, sim.counters.bytes);
+    assert.equal(t.source.status().counters.connections_closed_idle, 0);
+    assert.equal(t.source.status().counters.connections_closed_peer, 1);
   } finally {
     open();
     await removeDir(t.dir);

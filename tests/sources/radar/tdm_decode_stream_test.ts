@@ -132,7 +132,12 @@ Deno.test("TdmDecodeStream() counts lines, observations and dead letters", async
   await Array.fromAsync(
     ReadableStream.from([enc.encode(HEAD + `RANGE = ${T} 1\nX\nDATA_STOP\n`)]).pipeThrough(decoder),
   );
-  assert.deepEqual(decoder.stats, { lines: 10, observations: 1, deadLetters: 1 });
+  assert.deepEqual(decoder.stats, {
+    lines: 10,
+    observations: 1,
+    deadLetters: 1,
+    deadLettersInARow: 0,
+  });
 });
 
 Deno.test("TdmDecodeStream() rejects options it cannot work with", () => {

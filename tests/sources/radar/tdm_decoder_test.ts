@@ -146,6 +146,24 @@ Deno.test("decodeTdm() rejects angles outside TDM Table 3-5 and elevation/declin
   );
 });
 
+Deno.test("decodeTdm() rejects a negative RANGE or RCS line and keeps the rest of its observation", () => {
+  const text = message([...BASIC, "RANGE_UNITS = s"], [
+    `RANGE = ${T} -0.004`,
+    `RCS = ${T} -1.5`,
+    `DOPPLER_INSTANTANEOUS = ${T} -1.25`,
+    `RANGE = ${T}.5 0`,
+    `RCS = ${T}.5 0.75`,
+  ]);
+  assert.deepEqual(reasons(text), [
+    ["validation", "RANGE value must not be negative: -0.004", "M#0@9"],
+    ["validation", "RCS value must not be negative: -1.5", "M#0@10"],
+  ]);
+  assert.deepEqual(measurements(text), [
+    { range_rate_km_s: -1.25 },
+    { range_s: 0, rcs_m2: 0.75 },
+  ]);
+});
+
 Deno.test("decodeTdm() dead-letters bad data lines one by one and keeps the rest of the segment", () => {
   const text = message(BASIC, [
     `RANGE =`,
