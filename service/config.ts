@@ -65,6 +65,9 @@ export const IslSourceConfigSchema = z.strictObject({
   pollIntervalMs: millis.default(250),
   timeoutMs: positiveInt().default(1000),
   maxPackets: positiveInt(65535).default(256),
+  maxLossJump: z.number().int({ message: "must be a whole number" }).min(0, {
+    message: "must not be negative",
+  }).max(0xffffffff, { message: "must be at most 4294967295" }).default(100_000),
 });
 
 /** Any source. */

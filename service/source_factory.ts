@@ -48,6 +48,7 @@ export function createSource(config: SourceConfig, state: StateStore): Source {
         pollIntervalMs: config.pollIntervalMs,
         timeoutMs: config.timeoutMs,
         maxPackets: config.maxPackets,
+        maxLossJump: config.maxLossJump,
         checkpoint: (gateway) => state.checkpoint(`isl.${config.name}.${gateway}`),
       });
   }

@@ -140,6 +140,12 @@ export class IslGatewaySim {
   dropDatagram: ((datagram: IslSimDatagram) => boolean) | undefined;
   /** Test hook: sees every sound poll request and who sent it (`host:port`). */
   onPoll: ((poll: PollRequest, from: string) => void) | undefined;
+  /**
+   * Test hook: datagrams to send from the gateway's own socket just before
+   * its answer to `poll` — e.g. a forged status packet, which then comes
+   * from the gateway's address and port like the real one.
+   */
+  beforeAnswer: ((poll: PollRequest) => Uint8Array[] | undefined) | undefined;
 
   #socket: dgram.Socket;
   #hostname: string;
@@ -267,6 +273,9 @@ export class IslGatewaySim {
     }
     const answer = ++this.counters.polls;
     this.onPoll?.(poll, `${from.address}:${from.port}`);
+    for (const extra of this.beforeAnswer?.(poll) ?? []) {
+      this.#socket.send(extra, from.port, from.address);
+    }
     const ring = this.#ring;
     const oldest = ring.oldest;
     const newest = ring.newest;

@@ -48,6 +48,8 @@ export interface GatewayStreamOptions {
   timeoutMs: number;
   /** `max` of each poll. */
   maxPackets: number;
+  /** Most gateway loss one status may count before the next answer confirms it. */
+  maxLossJump: number;
   /** Receive clock, µs. */
   now?: () => number;
 }
@@ -95,6 +97,8 @@ export class GatewayStream {
   #timeoutsInRow = 0;
   #loggedLost: IslLost = { gateway: 0, link: 0, corrupt: 0 };
   #lossLoggedAt = -Infinity;
+  #suspectLogged = 0;
+  #suspectLoggedAt = -Infinity;
   #ackFailure: unknown;
   #stopped: Promise<void>;
   #resolveStopped!: () => void;
@@ -106,6 +110,7 @@ export class GatewayStream {
     this.poller = new GatewayPoller({
       ctx: { source: options.source, transport: "udp", peer: options.peer, now: options.now },
       maxPackets: options.maxPackets,
+      maxLossJump: options.maxLossJump,
     });
     this.#queue = new CheckpointQueue((value) => this.#commit(value));
     this.#stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
@@ -248,6 +253,7 @@ export class GatewayStream {
         this.counters.retries++;
         this.#nextPollAt = 0;
         this.#logLoss();
+        this.#logSuspect();
         return;
       }
     }
@@ -409,6 +415,24 @@ export class GatewayStream {
     );
     this.#loggedLost = { ...lost };
     this.#lossLoggedAt = now;
+  }
+
+  /** Suspect status packets are logged at most once per interval: anyone can send them. */
+  #logSuspect(): void {
+    const suspect = this.poller.counters.suspect_status;
+    if (suspect === this.#suspectLogged) return;
+    const now = performance.now();
+    if (now - this.#suspectLoggedAt < LOSS_LOG_INTERVAL_MS) return;
+    log.warn(
+      "ISL gateway {peer}: {count} status packets implied a restart or a gateway loss of more than {maxLossJump} beacons; not acted on unless the next answer confirms it (since the last report)",
+      {
+        peer: this.peer,
+        count: suspect - this.#suspectLogged,
+        maxLossJump: this.#options.maxLossJump,
+      },
+    );
+    this.#suspectLogged = suspect;
+    this.#suspectLoggedAt = now;
   }
 
   #now(): number {

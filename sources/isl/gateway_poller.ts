@@ -70,6 +70,12 @@ export interface GatewayPollerCounters {
   overflow_datagrams: number;
   /** Times the gateway's indexes went backwards (it restarted): `W` went back to 0. */
   gateway_resets: number;
+  /**
+   * Status packets that implied a gateway restart or a gateway loss of more
+   * than `maxLossJump` beacons, not yet confirmed by the next answer: not
+   * acted on, the poll was repeated.
+   */
+  suspect_status: number;
 }
 
 /** Options for {@link GatewayPoller}. */
@@ -80,6 +86,11 @@ export interface GatewayPollerOptions {
   maxPackets?: number;
   /** Answers in a row that deliver an index corrupt before it is counted lost (default 3). */
   corruptLimit?: number;
+  /**
+   * Most beacons one status may count as gateway loss before it needs the
+   * next answer to confirm it (default 100,000; SPEC §6).
+   */
+  maxLossJump?: number;
 }
 
 /** What one datagram (or a timeout) did to the current answer. */
@@ -91,17 +102,27 @@ export interface AnswerProgress {
   /** Complete with `count == max`: poll again at once. */
   full: boolean;
   /**
-   * Nothing more will come for this poll and something is missing: poll
-   * again at once with the new watermark instead of waiting for the timeout.
+   * Nothing more will come for this poll and something is missing, or its
+   * status was suspect: poll again at once with the new watermark (and a new
+   * sequence count) instead of waiting for the timeout.
    */
   retry: boolean;
 }
+
+/** What a status packet implies that one unauthenticated packet may not decide alone. */
+type Suspicion = "restart" | "jump";
 
 const SLOT_MISSING = 0;
 const SLOT_SOUND = 1;
 const SLOT_LOST = 2;
 /** Datagrams held while the status packet of their answer has not arrived. */
 const MAX_EARLY_DATAGRAMS = 128;
+
+/** What {@link GatewayPoller.#begin} made of a status. */
+type Begin = 0 | 1 | 2;
+const BEGIN_OK = 0;
+const BEGIN_UNUSABLE = 1;
+const BEGIN_SUSPECT = 2;
 
 /**
  * One gateway's side of the poll protocol.
@@ -115,6 +136,11 @@ const MAX_EARLY_DATAGRAMS = 128;
  *   lost or dead-lettered, in index order, counting link gaps on the way.
  * * `oldest > W + 1` counts the indexes the gateway no longer holds as lost
  *   (`gateway`) and moves `W` to `oldest − 1`.
+ * * Status packets carry no authentication, so a status that implies a
+ *   gateway restart (`newest < W`) or a gateway loss of more than
+ *   `maxLossJump` beacons is suspect: counted (`suspect_status`), not acted
+ *   on, and answered with `retry` — the poll is repeated with a new sequence
+ *   count. The next answer's status acts on it only if it implies the same.
  * * A corrupt packet's index (known from its neighbours) is asked for again;
  *   the third answer in a row that delivers it corrupt counts it lost
  *   (`corrupt`) and `W` moves past it.
@@ -161,6 +187,9 @@ export class GatewayPoller {
   #ctx: DecodeContext;
   #max: number;
   #corruptLimit: number;
+  #maxLossJump: number;
+  /** What the last status implied and is waiting for the next answer to confirm. */
+  #suspect: Suspicion | undefined;
   #mapper: BeaconMapper;
   #tracker = new LinkSequenceTracker();
   /** Streak of answers that delivered an index corrupt, by index. */
@@ -223,6 +252,7 @@ export class GatewayPoller {
     stray_beacons: 0,
     overflow_datagrams: 0,
     gateway_resets: 0,
+    suspect_status: 0,
   };
 
   /** Creates a poller at watermark 0 (see {@link GatewayPoller.restore}). */
@@ -230,11 +260,15 @@ export class GatewayPoller {
     this.#ctx = options.ctx;
     this.#max = options.maxPackets ?? 256;
     this.#corruptLimit = options.corruptLimit ?? 3;
+    this.#maxLossJump = options.maxLossJump ?? 100_000;
     if (!Number.isInteger(this.#max) || this.#max < 1 || this.#max > 0xffff) {
       throw new RangeError(`maxPackets must be an integer in 1–65535: ${this.#max}`);
     }
     if (!Number.isInteger(this.#corruptLimit) || this.#corruptLimit < 1) {
       throw new RangeError(`corruptLimit must be a positive integer: ${this.#corruptLimit}`);
+    }
+    if (!Number.isInteger(this.#maxLossJump) || this.#maxLossJump < 0) {
+      throw new RangeError(`maxLossJump must be a non-negative integer: ${this.#maxLossJump}`);
     }
     this.#mapper = new BeaconMapper(this.#ctx);
     this.#slots = new Uint8Array(this.#max);
@@ -256,6 +290,7 @@ export class GatewayPoller {
     this.#w = after;
     this.#tracker.restore(state?.seqs);
     this.#corrupt.clear();
+    this.#suspect = undefined;
   }
 
   /** The checkpoint for the current watermark. */
@@ -311,7 +346,11 @@ export class GatewayPoller {
         return undefined;
       }
       const w = this.#w;
-      if (!this.#begin(status)) return undefined;
+      const begun = this.#begin(status);
+      if (begun === BEGIN_UNUSABLE) return undefined;
+      if (begun === BEGIN_SUSPECT) {
+        return { advanced: false, complete: false, full: false, retry: true };
+      }
       let advanced = this.#w !== w;
       advanced = (decoded === undefined
         ? this.#takeFramed(datagram, receivedAt, out)
@@ -469,32 +508,47 @@ export class GatewayPoller {
     return { advanced, complete: false, full: false, retry: false };
   }
 
-  /** Sets up the answer from its status; false when the status is unusable. */
-  #begin(status: StatusPacket): boolean {
-    const after = this.#pollAfter;
-    if (status.newest < after) {
-      // Indexes never go backwards in a running gateway: it restarted with
-      // an empty ring, and its index 1 is a new beacon.
+  /** Sets up the answer from its status, unless it is unusable or suspect. */
+  #begin(status: StatusPacket): Begin {
+    const w = this.#w;
+    // Indexes never go backwards in a running gateway: a newest below W
+    // means it restarted with an empty ring, and its index 1 is a new beacon.
+    const restart = status.newest < w;
+    const first = Math.max(this.#pollAfter + 1, status.oldest);
+    if (
+      !restart && (status.count > this.#max ||
+        (status.count > 0 && (status.oldest === 0 || first + status.count - 1 > status.newest)))
+    ) {
+      this.counters.bad_status++;
+      return BEGIN_UNUSABLE;
+    }
+    // One unauthenticated packet must not move W back, or far forward: a
+    // restart or a large loss is believed when the next answer says it too.
+    const implies: Suspicion | undefined = restart
+      ? "restart"
+      : status.oldest - 1 - w > this.#maxLossJump
+      ? "jump"
+      : undefined;
+    if (implies !== undefined && this.#suspect !== implies) {
+      this.#suspect = implies;
+      this.counters.suspect_status++;
+      this.#statusKnown = true; // this poll is over: later statuses of it are stale
+      this.#range(w + 1, 0);
+      return BEGIN_SUSPECT;
+    }
+    this.#suspect = undefined;
+    this.#statusKnown = true;
+    if (restart) {
       this.counters.gateway_resets++;
       this.#w = 0;
       this.#tracker.reset();
       this.#corrupt.clear();
-      this.#statusKnown = true;
       this.#range(1, 0);
-      return true;
+      return BEGIN_OK;
     }
-    const first = Math.max(after + 1, status.oldest);
-    if (
-      status.count > this.#max ||
-      (status.count > 0 && (status.oldest === 0 || first + status.count - 1 > status.newest))
-    ) {
-      this.counters.bad_status++;
-      return false;
-    }
-    this.#statusKnown = true;
-    if (status.oldest > this.#w + 1) {
+    if (status.oldest > w + 1) {
       // Overwritten in the ring before we asked: the gateway cannot send them.
-      this.lost.gateway += status.oldest - 1 - this.#w;
+      this.lost.gateway += status.oldest - 1 - w;
       this.#w = status.oldest - 1;
       this.#tracker.reset();
       for (const index of this.#corrupt.keys()) {
@@ -502,7 +556,7 @@ export class GatewayPoller {
       }
     }
     this.#range(first, status.count);
-    return true;
+    return BEGIN_OK;
   }
 
   #range(first: number, count: number): void {

@@ -25,6 +25,12 @@ export interface IslPollSourceOptions {
   timeoutMs?: number;
   /** `max` of every poll: most beacons per answer (default 256, at most 65535). */
   maxPackets?: number;
+  /**
+   * Most beacons one status packet may count as gateway loss on its own
+   * (default 100,000): a larger jump, or a restart, needs the next answer to
+   * confirm it (SPEC §6).
+   */
+  maxLossJump?: number;
   /** The checkpoint of one gateway, by `host:port` (e.g. a `StateStore` key). */
   checkpoint: (gateway: string) => Checkpoint<IslGatewayState>;
   /** Receive clock, µs since the Unix epoch (default: the system clock). */
@@ -104,12 +110,16 @@ export class IslPollSource implements Source {
     const pollIntervalMs = options.pollIntervalMs ?? 250;
     const timeoutMs = options.timeoutMs ?? 1000;
     const maxPackets = options.maxPackets ?? 256;
+    const maxLossJump = options.maxLossJump ?? 100_000;
     if (!(pollIntervalMs >= 0)) {
       throw new RangeError(`pollIntervalMs must not be negative: ${pollIntervalMs}`);
     }
     if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be positive: ${timeoutMs}`);
     if (!Number.isInteger(maxPackets) || maxPackets < 1 || maxPackets > 0xffff) {
       throw new RangeError(`maxPackets must be an integer in 1–65535: ${maxPackets}`);
+    }
+    if (!Number.isInteger(maxLossJump) || maxLossJump < 0) {
+      throw new RangeError(`maxLossJump must be a non-negative integer: ${maxLossJump}`);
     }
     if (options.gateways.length === 0) {
       throw new TypeError(`ISL source "${options.name}" has no gateways`);
@@ -131,6 +141,7 @@ export class IslPollSource implements Source {
         pollIntervalMs,
         timeoutMs,
         maxPackets,
+        maxLossJump,
         now: options.now,
       });
     });

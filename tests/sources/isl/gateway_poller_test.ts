@@ -186,15 +186,83 @@ Deno.test("GatewayPoller() takes the beacons of an answer whose status never cam
   assert.equal(poller.watermark, 3);
 });
 
-Deno.test("GatewayPoller() goes back to W = 0 when the gateway restarted with new indexes", () => {
+Deno.test("GatewayPoller() goes back to W = 0 when the next answer confirms that the gateway restarted", () => {
   const poller = new GatewayPoller({ ctx, maxPackets: 8 });
   poller.restore({ after: 500, seqs: { "1": 7 } });
-  const poll = decodePoll(poller.poll());
-  const progress = poller.receive(datagram([status(poll.seq, 1, 10, 0)]), 0, sink());
+  const first = decodePoll(poller.poll());
+  // newest 10 < W 500: a restart, or a forgery — not believed on one packet.
+  const suspect = poller.receive(datagram([status(first.seq, 1, 10, 0)]), 0, sink());
+  assert.deepEqual(suspect, { advanced: false, complete: false, full: false, retry: true });
+  assert.equal(poller.counters.suspect_status, 1);
+  assert.equal(poller.counters.gateway_resets, 0);
+  assert.deepEqual(poller.state(), { after: 500, seqs: { "1": 7 } });
+  // The poll is repeated with a new sequence count; its answer says the same.
+  const second = decodePoll(poller.poll());
+  assert.notEqual(second.seq, first.seq);
+  assert.equal(second.after, 500);
+  const progress = poller.receive(datagram([status(second.seq, 1, 12, 0)]), 0, sink());
   assert.deepEqual(progress, { advanced: true, complete: true, full: false, retry: false });
   assert.equal(poller.counters.gateway_resets, 1);
   assert.deepEqual(poller.state(), { after: 0, seqs: {} });
   assert.equal(decodePoll(poller.poll()).after, 0);
+});
+
+Deno.test("GatewayPoller() does not act on one forged status that claims 4,000,000,000 beacons", () => {
+  const poller = new GatewayPoller({ ctx, maxPackets: 4 });
+  poller.restore({ after: 439_995, seqs: { "1": 439_995 % 16384 } });
+  const poll = decodePoll(poller.poll());
+  const forged = poller.receive(
+    datagram([status(poll.seq, 4_000_000_000, 4_000_000_000, 0)]),
+    0,
+    sink(),
+  );
+  assert.deepEqual(forged, { advanced: false, complete: false, full: false, retry: true });
+  // The real answer to the same poll now comes too late: stale.
+  const real = [status(poll.seq, 1, 439_999, 4), ...range(439_996, 439_999).map((i) => beacon(i))];
+  assert.equal(poller.receive(datagram(real), 0, sink()), undefined);
+  assert.deepEqual(poller.lost, { gateway: 0, link: 0, corrupt: 0 });
+  assert.equal(poller.watermark, 439_995);
+  // The repeated poll asks from the same W, and its genuine answer does not confirm the jump.
+  const again = decodePoll(poller.poll());
+  assert.equal(again.after, 439_995);
+  const out = sink();
+  const progress = poller.receive(
+    datagram([status(again.seq, 1, 439_999, 4), ...range(439_996, 439_999).map((i) => beacon(i))]),
+    0,
+    out,
+  );
+  assert.deepEqual(progress, { advanced: true, complete: true, full: true, retry: false });
+  assert.deepEqual(refs(out), [439_996, 439_997, 439_998, 439_999]);
+  assert.equal(poller.watermark, 439_999);
+  assert.deepEqual(poller.lost, { gateway: 0, link: 0, corrupt: 0 });
+  assert.equal(poller.counters.suspect_status, 1);
+  assert.equal(poller.counters.gateway_resets, 0);
+});
+
+Deno.test("GatewayPoller() counts a gateway loss above maxLossJump once the next answer confirms it", () => {
+  const poller = new GatewayPoller({ ctx, maxPackets: 2, maxLossJump: 1000 });
+  poller.restore({ after: 10 });
+  let poll = decodePoll(poller.poll());
+  // 11…2011 gone: 2001 > 1000, suspect.
+  const answer = (seq: number) =>
+    datagram([status(seq, 2012, 3000, 2), beacon(2012), beacon(2013)]);
+  assert.equal(poller.receive(answer(poll.seq), 0, sink())?.retry, true);
+  assert.deepEqual(poller.lost, { gateway: 0, link: 0, corrupt: 0 });
+  assert.equal(poller.watermark, 10);
+  poll = decodePoll(poller.poll());
+  const out = sink();
+  const progress = poller.receive(answer(poll.seq), 0, out);
+  assert.deepEqual(progress, { advanced: true, complete: true, full: true, retry: false });
+  assert.deepEqual(poller.lost, { gateway: 2001, link: 0, corrupt: 0 });
+  assert.equal(poller.watermark, 2013);
+  assert.deepEqual(refs(out), [2012, 2013]);
+  assert.equal(poller.counters.suspect_status, 1);
+  // A loss of at most maxLossJump needs no confirmation.
+  poll = decodePoll(poller.poll());
+  poller.receive(datagram([status(poll.seq, 3014, 4000, 0)]), 0, sink());
+  assert.deepEqual(poller.lost, { gateway: 3001, link: 0, corrupt: 0 });
+  assert.equal(poller.counters.suspect_status, 1);
+  assert.throws(() => new GatewayPoller({ ctx, maxLossJump: -1 }), RangeError);
 });
 
 Deno.test("GatewayPoller() yields one dead letter and every good beacon of a datagram with one corrupt packet", () => {

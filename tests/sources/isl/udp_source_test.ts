@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import type { IngestBatch } from "../../../operators/ingest_batch.ts";
 import { type IslGatewaySim, startIslSim } from "../../../sim/isl.ts";
+import { encodeStatus } from "../../../sources/isl/status_packet.ts";
 import { IslUdpSource } from "../../../sources/isl/udp_adapter.ts";
 import { readAllLines, removeDir } from "../../_observations.ts";
 import { beaconByHand, crc, statusByHand } from "./_hand_packets.ts";
@@ -31,7 +32,10 @@ async function ingest(
     name: "isl",
     gateways: sims.map(gatewayOf),
     pollIntervalMs: 5,
-    timeoutMs: 25,
+    // Long enough that a loaded machine does not time out answers that
+    // are on their way (a re-poll makes the late answer stale); the tests
+    // with datagram loss set a short one.
+    timeoutMs: 1000,
     checkpoint: stateCheckpoints(dir),
     ...options,
   });
@@ -111,7 +115,9 @@ Deno.test("IslUdpSource() with --loss 0.2 and 20,000 beacons logs each exactly o
   const dir = await Deno.makeTempDir({ prefix: "sda-isl-" });
   const sim = await startIslSim({ rate: 0, prefill: 20_000, ring: 20_000, loss: 0.2, seed: 5 });
   try {
-    const source = await ingest(dir, [sim], (_, logged) => logged() >= 20_000);
+    const source = await ingest(dir, [sim], (_, logged) => logged() >= 20_000, {
+      timeoutMs: 25,
+    });
     const counts = refCounts(await loggedObservations(dir));
     assert.equal(counts.size, 20_000);
     assert.deepEqual(notExactlyOnce(counts, 1, 20_000), []);
@@ -163,7 +169,10 @@ Deno.test("IslUdpSource() counts a link gap of k counts as k lost and not the 16
     sim.generate(100);
     sim.skipSequence(2, 7); // 7 counts of link 2 never reach the gateway
     sim.generate(900);
-    const source = await ingest(dir, [sim], (_, logged) => logged() >= 1000, { maxPackets: 64 });
+    const source = await ingest(dir, [sim], (_, logged) => logged() >= 1000, {
+      maxPackets: 64,
+      timeoutMs: 25,
+    });
     assert.deepEqual(source.status().lost, { gateway: 0, link: 7, corrupt: 0 });
     const logged = await loggedObservations(dir);
     const link1 = logged.filter((o) => o.provenance.meta.apid === 1)
@@ -325,5 +334,104 @@ Deno.test("IslUdpSource() polls a silent gateway again from the same watermark a
     await source.stop();
     assert.deepEqual(await read, { done: true, value: undefined });
     silent.close();
+  }
+});
+
+Deno.test("IslUdpSource() does not act on forged status packets from the gateway's address with the poll's sequence count", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-isl-" });
+  const sim = await startIslSim({ rate: 0, prefill: 3000, ring: 65536 });
+  // At the fourth poll, 200 forged status packets claim the ring holds only
+  // 4,000,000,000: ahead of the real answer, from the gateway's own socket.
+  sim.beforeAnswer = (poll) =>
+    sim.counters.polls === 4
+      ? Array.from(
+        { length: 200 },
+        () =>
+          encodeStatus({ seq: poll.seq, oldest: 4_000_000_000, newest: 4_000_000_000, count: 0 }),
+      )
+      : undefined;
+  try {
+    const source = await ingest(dir, [sim], (_, logged) => logged() >= 3000, { maxPackets: 256 });
+    const status = source.status();
+    assert.equal(status.counters.suspect_status, 1);
+    assert.equal(status.counters.gateway_resets, 0);
+    assert.deepEqual(status.lost, { gateway: 0, link: 0, corrupt: 0 });
+    const counts = refCounts(await loggedObservations(dir));
+    assert.deepEqual(notExactlyOnce(counts, 1, 3000), []);
+    assert.equal(counts.size, 3000);
+    assert.equal((await stateCheckpoints(dir)(`127.0.0.1:${sim.port}`).load())!.after, 3000);
+  } finally {
+    await sim.stop();
+    await removeDir(dir);
+  }
+});
+
+Deno.test("IslUdpSource() starts again from index 1 when the next answer confirms that the gateway restarted", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-isl-" });
+  const before = await startIslSim({ rate: 0, prefill: 500, seed: 1 });
+  const port = before.port;
+  let after: IslGatewaySim | undefined;
+  try {
+    await ingest(dir, [before], (_, logged) => logged() >= 500);
+    await before.stop();
+    // The gateway comes back on the same port with an empty ring: index 1 is new.
+    after = await startIslSim({ rate: 0, prefill: 100, seed: 2, port });
+    const source = await ingest(dir, [after], (_, logged) => logged() >= 100);
+    const status = source.status();
+    assert.equal(status.counters.suspect_status, 1);
+    assert.equal(status.counters.gateway_resets, 1);
+    assert.deepEqual(status.lost, { gateway: 0, link: 0, corrupt: 0 });
+    const logged = await loggedObservations(dir);
+    assert.equal(logged.length, 600);
+    assert.deepEqual(notExactlyOnce(refCounts(logged.slice(500)), 1, 100), []);
+    assert.equal((await stateCheckpoints(dir)(`127.0.0.1:${port}`).load())!.after, 100);
+  } finally {
+    await before.stop();
+    await after?.stop();
+    await removeDir(dir);
+  }
+});
+
+Deno.test("IslUdpSource() drops and counts datagrams from any other address or port than the gateway's", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-isl-" });
+  const sim = await startIslSim({ rate: 0, prefill: 1000 });
+  // Two forgers, one on the gateway's address with another port, one on
+  // another loopback address, each answer every poll first with a sound
+  // answer of their own: a status that claims a large loss and a beacon
+  // of a satellite that does not exist.
+  const forgers = await Promise.all(["127.0.0.1", "127.0.0.2"].map(async (address) => {
+    const socket = dgram.createSocket("udp4");
+    await new Promise<void>((resolve) => socket.bind(0, address, resolve));
+    return socket;
+  }));
+  const fake = beaconByHand(0b111, 60006);
+  new DataView(fake.buffer).setUint32(17, 99_999); // observer
+  new DataView(fake.buffer).setUint16(94, crc(fake.subarray(0, 94)));
+  sim.onPoll = (poll, from) => {
+    const [host, port] = [
+      from.slice(0, from.lastIndexOf(":")),
+      Number(from.slice(from.lastIndexOf(":") + 1)),
+    ];
+    const answer = new Uint8Array(18 + 96);
+    answer.set(statusByHand(poll.seq, poll.after + 1, poll.after + 1, 1), 0);
+    new DataView(fake.buffer).setUint32(13, poll.after + 1); // the index the poll asks for next
+    new DataView(fake.buffer).setUint16(94, crc(fake.subarray(0, 94)));
+    answer.set(fake, 18);
+    for (const forger of forgers) forger.send(answer, port, host);
+  };
+  try {
+    const source = await ingest(dir, [sim], (_, logged) => logged() >= 1000);
+    const logged = await loggedObservations(dir);
+    assert.equal(logged.length, 1000);
+    assert.equal(logged.filter((o) => o.sensor === "isl:99999").length, 0);
+    assert.deepEqual(notExactlyOnce(refCounts(logged), 1, 1000), []);
+    const status = source.status();
+    assert.ok(status.counters.foreign_datagrams >= 2, `${status.counters.foreign_datagrams}`);
+    assert.equal(status.counters.foreign_datagrams % 2, 0); // both forgers, every poll
+    assert.equal(status.counters.suspect_status, 0);
+  } finally {
+    for (const forger of forgers) forger.close();
+    await sim.stop();
+    await removeDir(dir);
   }
 });
