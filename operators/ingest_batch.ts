@@ -24,6 +24,13 @@ export interface IngestBatch {
   observations: Observation[];
   /** Inputs that could not become observations, in arrival order. */
   deadLetters: DeadLetter[];
+  /**
+   * Where the dead letters fall among the observations in the input, when
+   * the decoder tells (SPEC §13): `deadLetterAt[k]` observations precede
+   * dead letter `k`. Only as the decoder emitted the batch; an operator that
+   * drops observations drops this too.
+   */
+  deadLetterAt?: number[];
   /** Released by the sinks once everything in the batch is durable. */
   acks: Ack[];
   /** Name of the configured source the batch came from. */

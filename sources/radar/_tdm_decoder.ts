@@ -105,6 +105,11 @@ export interface TdmOutput {
   observations: RadarObservation[];
   /** Dead letters since the last take, in order. */
   deadLetters: DeadLetter[];
+  /**
+   * Input order: `deadLetterAt[k]` of the observations precede dead letter
+   * `k` in the input (one entry per dead letter, non-decreasing).
+   */
+  deadLetterAt: number[];
   /** Receive time of the oldest input behind them, µs. */
   receivedAt: number;
 }
@@ -112,6 +117,12 @@ export interface TdmOutput {
 const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => (i < 10 ? "0" : "") + i);
 
 const UNKNOWN_TARGET: Target = Object.freeze({ norad: null, id: null }) as Target;
+
+/**
+ * Dead letters held back behind an open group or a pending segment at most;
+ * past it they go out at once (out of input order, but bounded in memory).
+ */
+const MAX_HELD = 1024;
 
 /**
  * Decodes KVN lines of CCSDS TDM 1.0/2.0 messages, for one connection (or
@@ -144,6 +155,9 @@ export class TdmDecoder {
   // Output.
   #observations: RadarObservation[] = [];
   #deadLetters: DeadLetter[] = [];
+  #deadLetterAt: number[] = [];
+  /** Line dead letters that follow an input not yet complete (see #emitLetter). */
+  #held: DeadLetter[] = [];
   #outputReceivedAt = Infinity;
   #rxMicros = NaN;
   #minute = NaN;
@@ -213,7 +227,7 @@ export class TdmDecoder {
     this.#lines++;
     this.#line++;
     this.#dead++;
-    this.#deadLetters.push(
+    this.#emitLetter(
       this.#letter("framing", "Incomplete last line: the input ended before its line end", raw),
     );
   }
@@ -239,10 +253,12 @@ export class TdmDecoder {
     const out: TdmOutput = {
       observations: this.#observations,
       deadLetters: this.#deadLetters,
+      deadLetterAt: this.#deadLetterAt,
       receivedAt: this.#outputReceivedAt,
     };
     this.#observations = [];
     this.#deadLetters = [];
+    this.#deadLetterAt = [];
     this.#outputReceivedAt = Infinity;
     return out;
   }
@@ -546,6 +562,7 @@ export class TdmDecoder {
       if (segment.bad !== undefined) this.#segmentLetter(segment);
     }
     this.#state = State.After;
+    this.#release();
   }
 
   #metadata(segment: Segment, keyword: string, value: string): void {
@@ -820,6 +837,7 @@ export class TdmDecoder {
     this.#present = 0;
     this.#other = undefined;
     this.#repeats = undefined;
+    if (this.#held.length > 0) this.#release();
   }
 
   /**
@@ -898,7 +916,39 @@ export class TdmDecoder {
   /** A dead letter for one line; in a segment, its ref points at the line. */
   #lineLetter(stage: Stage, reason: string, raw: string): void {
     this.#dead++;
-    this.#deadLetters.push(this.#letter(stage, reason, raw));
+    this.#emitLetter(this.#letter(stage, reason, raw));
+  }
+
+  /**
+   * Hands on a line's dead letter in input order (SPEC §13): while a group
+   * is open, or a segment may still end as one dead letter, their output
+   * belongs before this line's, so the letter waits for them.
+   */
+  #emitLetter(letter: DeadLetter): void {
+    if (this.#groupOpen || this.#keepsRaw()) {
+      if (this.#held.length < MAX_HELD) {
+        this.#held.push(letter);
+        return;
+      }
+      // Memory stays bounded; only this pathological run goes out early.
+      this.#flushHeld();
+    }
+    this.#deadLetterAt.push(this.#observations.length);
+    this.#deadLetters.push(letter);
+  }
+
+  /** Hands on the held dead letters once what they wait for is out. */
+  #release(): void {
+    if (this.#held.length > 0 && !this.#groupOpen && !this.#keepsRaw()) this.#flushHeld();
+  }
+
+  #flushHeld(): void {
+    const held = this.#held;
+    for (let i = 0; i < held.length; i++) {
+      this.#deadLetterAt.push(this.#observations.length);
+      this.#deadLetters.push(held[i]);
+    }
+    this.#held = [];
   }
 
   #letter(stage: Stage, reason: string, raw: string): DeadLetter {
@@ -928,6 +978,7 @@ export class TdmDecoder {
       ref: segment.refPrefix + segment.firstLine,
       receivedAt: segment.receivedAt,
     }));
+    this.#deadLetterAt.push(this.#observations.length);
     segment.raw = [];
   }
 }

@@ -129,6 +129,7 @@ export class TdmDecodeStream extends TransformStream<Uint8Array, IngestBatch> {
       controller.enqueue({
         observations: out.observations,
         deadLetters: out.deadLetters,
+        deadLetterAt: out.deadLetterAt,
         acks: [],
         source,
         receivedAt: out.receivedAt,

@@ -64,14 +64,15 @@ Deno.test("TdmDecodeStream() emits one batch per chunk that completed something,
   setClock(2_000_000);
   await writer.write(enc.encode(" 2\n")); // completes the RCS line: nothing closes yet
   setClock(3_000_000);
-  await writer.write(enc.encode(`RANGE = ${T}.5 3\nBAD\n`)); // closes the group, one dead letter
+  // Closes the group; the dead letter waits for the group that precedes it.
+  await writer.write(enc.encode(`RANGE = ${T}.5 3\nBAD\n`));
   await writer.close();
   await collected;
   assert.equal(batches.length, 2);
   assert.deepEqual(batches[0].observations.map((o) => [o.measurement, o.t_rx]), [
     [{ range_km: 1, rcs_m2: 2 }, "1970-01-01T00:00:01.000000Z"],
   ]);
-  assert.equal(batches[0].deadLetters.length, 1);
+  assert.equal(batches[0].deadLetters.length, 0);
   assert.equal(batches[0].receivedAt, 1_000_000);
   assert.equal(batches[0].source, "xr1");
   assert.deepEqual(batches[0].acks, []);
@@ -79,6 +80,8 @@ Deno.test("TdmDecodeStream() emits one batch per chunk that completed something,
   assert.deepEqual(batches[1].observations.map((o) => [o.measurement, o.t_rx]), [
     [{ range_km: 3 }, "1970-01-01T00:00:03.000000Z"],
   ]);
+  assert.deepEqual(batches[1].deadLetters.map((d) => d.raw), ["BAD"]);
+  assert.deepEqual(batches[1].deadLetterAt, [1]);
 });
 
 Deno.test("TdmDecodeStream() decodes a last line without a line end, or dead-letters it when told to", async () => {

@@ -398,9 +398,10 @@ Deno.test("decodeTdm() makes an unreadable metadata line a framing dead letter a
   const text = message([...BASIC, "RANGE_UNITS = " + "s".repeat(100)], [`RANGE = ${T} 1`]);
   const { observations, deadLetters } = decodeTdm(text, ctx, { maxLineBytes: 64 });
   assert.deepEqual(observations, []);
+  // In input order: the segment (from line 3) before the line inside it.
   assert.deepEqual(deadLetters.map((d) => [d.stage, d.reason, d.ref]), [
-    ["framing", "Line longer than 64 bytes", "M#0@6"],
     ["decoding", "Cannot read metadata line 6: line longer than 64 bytes", "M#0@3"],
+    ["framing", "Line longer than 64 bytes", "M#0@6"],
   ]);
 });
 
