@@ -23,7 +23,13 @@ export interface Child {
 
 /** Least-privilege permissions per command, as the `deno task` entries grant them. */
 const PERMISSIONS: Record<string, string[]> = {
-  serve: ["--allow-net=127.0.0.1", "--allow-read", "--allow-write", "--allow-env"],
+  serve: [
+    "--allow-net=127.0.0.1",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    "--allow-sys=statfs",
+  ],
   sim: ["--allow-net=127.0.0.1"],
   replay: ["--allow-read", "--allow-write"],
   bench: ["--allow-net=127.0.0.1", "--allow-read", "--allow-write", "--allow-env"],

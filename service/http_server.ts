@@ -9,6 +9,8 @@ import type { Source } from "../sources/source.ts";
 import type { ServiceMetrics } from "./metrics.ts";
 import { BearerAuth } from "./http_auth.ts";
 import type { Pipeline } from "./pipeline.ts";
+import type { StatusBoard } from "./status_board.ts";
+import { STATUS_PAGE_HTML } from "./status_page.ts";
 
 /** What the endpoints report on. */
 export interface HttpTarget {
@@ -26,6 +28,8 @@ export interface HttpTarget {
   offsets: () => { events: number; deadLetters: number };
   /** Process start, ms since the epoch. */
   startedAt: number;
+  /** The status page's data (`GET /`, `GET /status`). */
+  status?: StatusBoard;
 }
 
 /** The `/health` document. */
@@ -40,6 +44,7 @@ export function healthDocument(target: HttpTarget): Record<string, unknown> {
     sources[source.name] = {
       kind: source.kind,
       state: status.state,
+      ...(status.owner !== undefined ? { owner: status.owner } : {}),
       last_receive: status.lastReceive === undefined ? null : formatTimestamp(status.lastReceive),
       counts: counts
         ? {
@@ -116,13 +121,33 @@ export function serveHttp(
             });
           case "/health":
             return Response.json(healthDocument(target));
+          case "/":
+            if (!target.status) break;
+            return new Response(STATUS_PAGE_HTML, {
+              headers: {
+                "content-type": "text/html; charset=utf-8",
+                // Self-contained: nothing may load from elsewhere, scripts only inline.
+                "content-security-policy":
+                  "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " +
+                  "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'",
+                "x-content-type-options": "nosniff",
+                "referrer-policy": "no-referrer",
+                "cache-control": "no-store",
+              },
+            });
+          case "/status":
+            if (!target.status) break;
+            return Response.json(await target.status.document(), {
+              headers: { "cache-control": "no-store" },
+            });
           case "/ready": {
             const ready = target.ready();
             return new Response(ready ? "ready\n" : "not ready\n", { status: ready ? 200 : 503 });
           }
-          default:
-            return new Response("Not found: try /metrics, /health or /ready\n", { status: 404 });
         }
+        return new Response("Not found: try /, /status, /metrics, /health or /ready\n", {
+          status: 404,
+        });
       });
     } catch (error) {
       reject(error);

@@ -41,6 +41,37 @@ export const LATENCY_BUCKETS: readonly number[] = [
 ];
 
 /**
+ * Upper bounds of the observation-age histogram (durable − `t_obs`),
+ * seconds: from a radar's milliseconds to an archive that publishes hours
+ * late; 30 s (the fusion service's detection budget) is a bound, so an alert
+ * on it is exact.
+ */
+export const AGE_BUCKETS: readonly number[] = [
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  15,
+  20,
+  30,
+  45,
+  60,
+  120,
+  300,
+  600,
+  1800,
+  3600,
+  21600,
+  86400,
+];
+
+/**
  * A Prometheus histogram that records many observations of one value in one
  * call. prom-client's `Histogram.observe()` takes one observation at a time
  * (~190 ns each, measured) and the ingest path hands over whole batches that
@@ -75,6 +106,11 @@ export class WeightedHistogram {
     this.#count += count;
   }
 
+  /** Upper bounds of the buckets (+Inf is implicit). */
+  get bounds(): readonly number[] {
+    return this.#bounds;
+  }
+
   /** Cumulative counts per bucket (then +Inf) and the total. */
   snapshot(): LatencySnapshot {
     const buckets: number[] = [];
@@ -83,23 +119,93 @@ export class WeightedHistogram {
     return { buckets, count: this.#count };
   }
 
-  /** The prom-client metric interface: values in the histogram layout. */
-  get(): {
-    name: string;
-    help: string;
-    type: "histogram";
-    aggregator: "sum";
-    values: { metricName: string; labels: Record<string, string | number>; value: number }[];
-  } {
+  /** Samples in the prom-client layout, each with `labels` added. */
+  samples(labels: Record<string, string> = {}): HistogramSample[] {
     const { buckets, count } = this.snapshot();
-    const values: { metricName: string; labels: Record<string, string | number>; value: number }[] =
-      buckets.map((value, i) => ({
-        metricName: `${this.name}_bucket`,
-        labels: { le: i < this.#bounds.length ? this.#bounds[i] : "+Inf" },
-        value,
-      }));
-    values.push({ metricName: `${this.name}_sum`, labels: {}, value: this.#sum });
-    values.push({ metricName: `${this.name}_count`, labels: {}, value: count });
+    const values: HistogramSample[] = buckets.map((value, i) => ({
+      metricName: `${this.name}_bucket`,
+      labels: { ...labels, le: i < this.#bounds.length ? this.#bounds[i] : "+Inf" },
+      value,
+    }));
+    values.push({ metricName: `${this.name}_sum`, labels, value: this.#sum });
+    values.push({ metricName: `${this.name}_count`, labels, value: count });
+    return values;
+  }
+
+  /** The prom-client metric interface: values in the histogram layout. */
+  get(): HistogramMetric {
+    return {
+      name: this.name,
+      help: this.help,
+      type: "histogram",
+      aggregator: "sum",
+      values: this.samples(),
+    };
+  }
+}
+
+/** One sample of a histogram in prom-client's layout. */
+export interface HistogramSample {
+  /** `name_bucket`, `name_sum` or `name_count`. */
+  metricName: string;
+  /** Its labels. */
+  labels: Record<string, string | number>;
+  /** Its value. */
+  value: number;
+}
+
+/** A histogram as prom-client renders it. */
+export interface HistogramMetric {
+  /** Metric name. */
+  name: string;
+  /** Help text. */
+  help: string;
+  /** Always `"histogram"`. */
+  type: "histogram";
+  /** How cluster workers' values combine. */
+  aggregator: "sum";
+  /** Every sample. */
+  values: HistogramSample[];
+}
+
+/**
+ * {@link WeightedHistogram}s by the value of one label (e.g. `source`),
+ * rendered as one metric family.
+ */
+export class LabelledHistogram {
+  /** Metric name. */
+  readonly name: string;
+  /** Help text. */
+  readonly help: string;
+  /** The label that tells the histograms apart. */
+  readonly label: string;
+  #bounds: readonly number[];
+  #children = new Map<string, WeightedHistogram>();
+
+  /** @param bounds upper bounds of the buckets, ascending (+Inf is implicit) */
+  constructor(name: string, help: string, label: string, bounds: readonly number[]) {
+    this.name = name;
+    this.help = help;
+    this.label = label;
+    this.#bounds = bounds;
+  }
+
+  /** The histogram of one label value (created empty on first use). */
+  child(value: string): WeightedHistogram {
+    let child = this.#children.get(value);
+    if (child === undefined) {
+      child = new WeightedHistogram(this.name, this.help, this.#bounds);
+      this.#children.set(value, child);
+    }
+    return child;
+  }
+
+  /** The prom-client metric interface. */
+  get(): HistogramMetric {
+    const values: HistogramSample[] = [];
+    for (const [value, child] of this.#children) {
+      values.push(...child.samples({ [this.label]: value }));
+    }
     return { name: this.name, help: this.help, type: "histogram", aggregator: "sum", values };
   }
 }
@@ -124,6 +230,10 @@ export interface MetricsSources {
   deadLetters: LogCounters;
   /** Extra collectors, e.g. the NATS sink's counters. */
   extra?: () => Record<string, number>;
+  /** True once the logs are open and every source has started (`/ready`). */
+  ready?: () => boolean;
+  /** Bytes on disk of each log and the free space of its filesystem. */
+  disk?: () => Promise<Record<string, DiskUsage>>;
 }
 
 /**
@@ -145,6 +255,10 @@ export class ServiceMetrics {
   readonly registry: client.Registry = new client.Registry();
   /** Receive → durable in the log, seconds. */
   readonly latency: WeightedHistogram;
+  /** The same per source: not exported (the SPEC's metric has no labels), for the status page. */
+  readonly sourceLatency: LabelledHistogram;
+  /** Durable − `t_obs` per source, seconds: how fresh what the log holds is. */
+  readonly age: LabelledHistogram;
   #from: MetricsSources | undefined;
 
   /** Creates the registry; {@link ServiceMetrics.attach} connects it to a running service. */
@@ -160,6 +274,21 @@ export class ServiceMetrics {
     );
     // deno-lint-ignore no-explicit-any
     this.registry.registerMetric(this.latency as any);
+    this.sourceLatency = new LabelledHistogram(
+      "sda_ingest_source_latency_seconds",
+      "Receive → durable per source",
+      "source",
+      LATENCY_BUCKETS,
+    );
+    this.age = new LabelledHistogram(
+      "sda_ingest_observation_age_seconds",
+      "Observation age when durable in the event log: durable time − t_obs, per source " +
+        "(a t_obs in the future counts as 0)",
+      "source",
+      AGE_BUCKETS,
+    );
+    // deno-lint-ignore no-explicit-any
+    this.registry.registerMetric(this.age as any);
     new client.Counter({
       name: "sda_ingest_observations_total",
       help: "Observations durable in the event log",
@@ -302,6 +431,45 @@ export class ServiceMetrics {
       },
     });
     new client.Gauge({
+      name: "sda_ingest_ready",
+      help: "1 when the logs are open and every source has started (/ready answers 200), else 0",
+      registers,
+      collect() {
+        const ready = attached()?.ready;
+        if (ready) this.set(ready() ? 1 : 0);
+      },
+    });
+    const disk = (name: string, help: string, pick: (usage: DiskUsage) => number | undefined) =>
+      new client.Gauge({
+        name,
+        help,
+        labelNames: ["log"],
+        registers,
+        async collect() {
+          this.reset();
+          const usage = await attached()?.disk?.();
+          for (const [log, u] of Object.entries(usage ?? {})) {
+            const value = pick(u);
+            if (value !== undefined) this.set({ log }, value);
+          }
+        },
+      });
+    disk(
+      "sda_ingest_log_disk_bytes",
+      "Bytes of the log's segment files on disk",
+      (u) => u.bytes,
+    );
+    disk(
+      "sda_ingest_log_filesystem_avail_bytes",
+      "Bytes available to the service on the log directory's filesystem",
+      (u) => u.availableBytes,
+    );
+    disk(
+      "sda_ingest_log_filesystem_size_bytes",
+      "Size of the log directory's filesystem, bytes",
+      (u) => u.filesystemBytes,
+    );
+    new client.Gauge({
       name: "sda_ingest_component_value",
       help: "Other component counters (e.g. NATS publishing)",
       labelNames: ["name"],
@@ -325,12 +493,27 @@ export class ServiceMetrics {
     this.latency.observe(seconds, count);
   }
 
-  /** Latency of written batches: call from the pipeline's `onWritten`. */
+  /**
+   * Latency and age of written batches: call from the pipeline's
+   * `onWritten`. Work is per run of equal times, not per observation.
+   */
   observeDurable(batches: readonly DurableBatch[], now = nowMicros()): void {
     for (const batch of batches) {
       const runs = batch.received;
-      for (let i = 0; i < runs.length; i += 2) {
-        this.observeLatency(Math.max(0, now - runs[i]) / 1e6, runs[i + 1]);
+      if (runs.length > 0) {
+        const source = this.sourceLatency.child(batch.source);
+        for (let i = 0; i < runs.length; i += 2) {
+          const seconds = Math.max(0, now - runs[i]) / 1e6;
+          this.observeLatency(seconds, runs[i + 1]);
+          source.observe(seconds, runs[i + 1]);
+        }
+      }
+      const observed = batch.observed;
+      if (observed !== undefined && observed.length > 0) {
+        const age = this.age.child(batch.source);
+        for (let i = 0; i < observed.length; i += 2) {
+          age.observe(Math.max(0, now - observed[i]) / 1e6, observed[i + 1]);
+        }
       }
     }
   }
@@ -344,6 +527,18 @@ export class ServiceMetrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+/** What a log takes on disk (see `LogDiskUsage`). */
+export interface DiskUsage {
+  /** Bytes of its segment files. */
+  bytes: number;
+  /** Segment files. */
+  segments: number;
+  /** Bytes available to the service on its filesystem (undefined when statfs is not allowed). */
+  availableBytes?: number;
+  /** Size of its filesystem, bytes (undefined when statfs is not allowed). */
+  filesystemBytes?: number;
 }
 
 /** Cumulative latency histogram counts, to compute quantiles over an interval. */
@@ -375,6 +570,7 @@ export function quantileBetween(
   before: LatencySnapshot,
   after: LatencySnapshot,
   q: number,
+  bounds: readonly number[] = LATENCY_BUCKETS,
 ): number | undefined {
   const total = after.count - before.count;
   if (total <= 0) return undefined;
@@ -383,12 +579,14 @@ export function quantileBetween(
   for (let i = 0; i < after.buckets.length; i++) {
     const cumulative = after.buckets[i] - (before.buckets[i] ?? 0);
     if (cumulative >= rank) {
-      const upper = LATENCY_BUCKETS[i] ?? LATENCY_BUCKETS[LATENCY_BUCKETS.length - 1];
-      const lower = i === 0 ? 0 : LATENCY_BUCKETS[i - 1];
+      // Above the last bound there is no upper edge: report the last bound, as Prometheus does.
+      if (i >= bounds.length) return bounds[bounds.length - 1];
+      const upper = bounds[i];
+      const lower = i === 0 ? 0 : bounds[i - 1];
       const inBucket = cumulative - previous;
       return inBucket === 0 ? upper : lower + (upper - lower) * ((rank - previous) / inBucket);
     }
     previous = cumulative;
   }
-  return LATENCY_BUCKETS[LATENCY_BUCKETS.length - 1];
+  return bounds[bounds.length - 1];
 }

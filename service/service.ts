@@ -17,10 +17,12 @@ import type { SegmentLog } from "../sinks/segment_log.ts";
 import type { Source } from "../sources/source.ts";
 import type { Config, SourceConfig } from "./config.ts";
 import { type HttpOptions, serveHttp } from "./http_server.ts";
-import { ServiceMetrics } from "./metrics.ts";
+import { LogDiskUsage } from "./log_disk_usage.ts";
+import { type DiskUsage, ServiceMetrics } from "./metrics.ts";
 import { Pipeline } from "./pipeline.ts";
 import { createSource } from "./source_factory.ts";
 import { StateStore } from "./state_store.ts";
+import { StatusBoard } from "./status_board.ts";
 
 const log = getLogger(["sda-ingest", "service"]);
 
@@ -55,8 +57,11 @@ export class IngestService {
   readonly pipeline: Pipeline;
   /** Sources, in configuration order. */
   readonly sources: Source[] = [];
+  /** What the status page shows (`GET /`, `GET /status`). */
+  readonly status: StatusBoard;
   /** The bound HTTP port (useful when configured as 0). */
   httpPort: number | undefined;
+  #state: StateStore | undefined;
   #phase: "starting" | "running" | "stopping" = "starting";
   #ready = false;
   #shutdownHttp: (() => Promise<void>) | undefined;
@@ -80,17 +85,45 @@ export class IngestService {
       events,
       deadLetters,
       dedupe,
-      onWritten: (batches) => this.metrics.observeDurable(batches),
+      onWritten: (batches) => {
+        this.metrics.observeDurable(batches);
+        this.status.observe(batches);
+      },
       sink: (logSink) => {
         const sink = nats ? new FanOutSink([logSink, nats.writable]) : logSink;
         return wrapSink ? wrapSink(sink) : sink;
       },
+    });
+    const usage = [
+      ["events", new LogDiskUsage(config.log.dir)],
+      ["dead_letters", new LogDiskUsage(config.deadLetter.dir)],
+    ] as const;
+    const disk = async (): Promise<Record<string, DiskUsage>> =>
+      Object.fromEntries(await Promise.all(usage.map(async ([k, u]) => [k, await u.get()])));
+    this.status = new StatusBoard({
+      metrics: this.metrics,
+      sources: () => this.sources,
+      pipeline: () => this.pipeline,
+      offsets: () => ({ events: events.nextOffset, deadLetters: deadLetters.nextOffset }),
+      ready: () => this.#ready,
+      phase: () => this.#phase,
+      logs: {
+        events: config.log.dir,
+        deadLetters: config.deadLetter.dir,
+        fsync: config.log.fsync,
+        fsyncIntervalMs: config.log.fsyncIntervalMs,
+      },
+      disk,
+      positions: () => this.#state?.values() ?? new Map(),
+      startedAt: this.#startedAt,
     });
     this.metrics.attach({
       pipeline: this.pipeline,
       sources: () => this.sources,
       events,
       deadLetters,
+      ready: () => this.#ready,
+      disk,
       extra: (): Record<string, number> => {
         const stats = this.#nats?.stats;
         return stats
@@ -144,6 +177,7 @@ export class IngestService {
           phase: () => service.#phase,
           offsets: () => ({ events: events.nextOffset, deadLetters: deadLetters.nextOffset }),
           startedAt: service.#startedAt,
+          status: service.status,
         }, await httpOptions(config));
         service.httpPort = port;
         service.#shutdownHttp = shutdown;
@@ -154,7 +188,9 @@ export class IngestService {
           token: config.http.tokenEnv === undefined ? "none" : `from ${config.http.tokenEnv}`,
         });
       }
+      service.status.start();
       const state = new StateStore(config.state.dir);
+      service.#state = state;
       const create = options.createSource ?? createSource;
       for (const sourceConfig of config.sources) {
         const source = await create(sourceConfig, state);
@@ -207,6 +243,7 @@ export class IngestService {
       await Promise.allSettled(this.sources.map((s) => s.settled?.()));
       await this.#nats?.close();
       await this.#shutdownHttp?.();
+      this.status.stop();
       for (const source of this.sources) {
         const counts = this.pipeline.counts(source.name);
         const dead = Object.values(counts.deadLetters).reduce((a, b) => a + b, 0);

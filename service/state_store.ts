@@ -28,6 +28,7 @@ import type { Checkpoint } from "../sources/source.ts";
 export class StateStore {
   #dir: string;
   #ready: Promise<void> | undefined;
+  #latest = new Map<string, unknown>();
 
   /** @param dir the state directory; created on first save */
   constructor(dir: string) {
@@ -49,7 +50,9 @@ export class StateStore {
       throw error;
     }
     try {
-      return (JSON.parse(text) as { value: T }).value;
+      const value = (JSON.parse(text) as { value: T }).value;
+      this.#latest.set(key, value);
+      return value;
     } catch (error) {
       throw new SyntaxError(`Cannot parse state file ${this.path(key)}`, { cause: error });
     }
@@ -70,12 +73,18 @@ export class StateStore {
       await file.syncData();
     }
     await Deno.rename(temp, path);
+    this.#latest.set(key, value);
     try {
       using dir = await Deno.open(this.#dir, { read: true });
       await dir.syncData();
     } catch {
       // Directory sync is not possible everywhere; the rename is still atomic.
     }
+  }
+
+  /** The last value loaded or saved of each key (the status page's cursors and watermarks). */
+  values(): ReadonlyMap<string, unknown> {
+    return this.#latest;
   }
 
   /** A {@link Checkpoint} view of one key, for a source. */

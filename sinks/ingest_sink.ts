@@ -9,6 +9,7 @@ import type { DeadLetter, Stage } from "../envelope/dead_letter.ts";
 import type { Observation } from "../envelope/observation.ts";
 import { parseTimestamp } from "../envelope/time.ts";
 import type { IngestBatch } from "../operators/ingest_batch.ts";
+import { observedRuns } from "./_observed_runs.ts";
 import type { AppendResult, SegmentLog } from "./segment_log.ts";
 
 /** Options for {@link IngestSink}. */
@@ -50,6 +51,14 @@ export interface DurableBatch {
    * the latency histogram. Empty when the batch has no receive time (replay).
    */
   received: number[];
+  /**
+   * Observation times (`t_obs`) of its observations as runs `[µs, count, …]`
+   * (see `observedRuns`), for the freshness histogram. Empty when the batch
+   * has no receive time (replay).
+   */
+  observed: number[];
+  /** Its last few dead letters (at most 3), for the status page's recent reasons. */
+  lastDeadLetters: DeadLetter[];
 }
 
 /** Runs of equal receive times of a batch's observations (see {@link DurableBatch.received}). */
@@ -156,6 +165,8 @@ export class IngestSink extends WritableStream<IngestBatch | IngestBatch[]> {
           deadLetters: batch.deadLetters.map((d) => d.stage),
           receivedAt: batch.receivedAt,
           received: receiveRuns(batch),
+          observed: batch.receivedAt === undefined ? [] : observedRuns(batch.observations),
+          lastDeadLetters: batch.deadLetters.length === 0 ? [] : batch.deadLetters.slice(-3),
         }));
         const acks = batches.flatMap((batch) => batch.acks);
         onWritten?.(durable);

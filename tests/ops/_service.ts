@@ -13,6 +13,8 @@ import { removeDir } from "../_observations.ts";
 
 /** A running `serve` with its simulators. */
 export interface Running {
+  /** The radar source's TCP port. */
+  radarPort: number;
   /** The service process. */
   child: Child;
   /** Base URL of its HTTP port. */
@@ -39,6 +41,8 @@ export interface StartOptions {
   scheme?: "http" | "https";
   /** Radar observations per second (default 200). */
   radarRate?: number;
+  /** Inject faults: 1 % bad radar input, 5 % failed archive requests (default true). */
+  faults?: boolean;
 }
 
 /**
@@ -52,7 +56,7 @@ export async function startService(options: StartOptions = {}): Promise<Running>
     port: 0,
     count: 500,
     rate: 200,
-    failRate: 0.05,
+    failRate: options.faults === false ? 0 : 0.05,
   });
   const isl = await startIslSim({ port: 0, rate: 200, loss: 0.05 });
   await archive.ready;
@@ -83,12 +87,12 @@ export async function startService(options: StartOptions = {}): Promise<Running>
     hostname: "127.0.0.1",
     port: radarPort,
     rate: options.radarRate ?? 200,
-    badRate: 0.01,
+    badRate: options.faults === false ? 0 : 0.01,
   });
-  let sending: Promise<unknown> | undefined;
+  const sending: { done?: Promise<unknown> } = {};
   const stop = async () => {
     radar.stop();
-    await sending?.catch(() => {});
+    await sending.done;
     await child.stop("SIGTERM");
     await Promise.all([archive.stop(), isl.stop()]);
     await removeDir(dir);
@@ -100,8 +104,8 @@ export async function startService(options: StartOptions = {}): Promise<Running>
     await stop();
     throw error;
   }
-  sending = radar.start().catch(() => {});
-  return { child, http, dir, archive, isl, radar, stop };
+  sending.done = radar.start().catch(() => {});
+  return { child, http, dir, archive, isl, radar, radarPort, stop };
 }
 
 async function waitForReadyTls(port: number, child: Child): Promise<void> {

@@ -98,7 +98,7 @@ Deno.test("serve with http.tokenEnv: 401 without the token, 200 with it, /ready 
       bodies.push(body, JSON.stringify([...response.headers]));
       return { status: response.status, body, headers: response.headers };
     };
-    for (const path of ["/metrics", "/health"]) {
+    for (const path of ["/metrics", "/health", "/status", "/"]) {
       const open = await get(path);
       assert.equal(open.status, 401, path);
       assert.match(open.headers.get("www-authenticate") ?? "", /^Bearer realm=/);
