@@ -27,6 +27,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "print the records of a log, optionally following it",
     load: async () => (await import("./cli/tail.ts")).tail,
   },
+  "dead-letters": {
+    summary: "count a dead-letter log by source, stage and reason pattern, with examples",
+    load: async () => (await import("./cli/dead_letters.ts")).deadLetters,
+  },
   validate: {
     summary: "check a configuration file; every problem with its JSON path",
     load: async () => (await import("./cli/validate.ts")).validate,
