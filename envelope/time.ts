@@ -2,8 +2,19 @@
  * Time handling to the microsecond (SPEC §14).
  *
  * Instants are plain numbers: integer microseconds since 1970-01-01T00:00:00
- * in some time scale. Up to the year 2255 that is below 2^53, so arithmetic on
- * them is exact — a `Date` would keep only milliseconds.
+ * in some time scale. From 1685 to 2254 that is below 2^53, so arithmetic on
+ * them is exact — a `Date` would keep only milliseconds. Outside those years
+ * (still 0000–9999 on input) an instant is the nearest double, within 32 µs:
+ * such a `t_obs` is never admissible (SPEC §14), so it only has to give a
+ * value or a `RangeError`, never another exception.
+ *
+ * A UTC leap second, `23:59:60.ffffff`, has no integer of its own: it is
+ * `23:59:59.ffffff` plus half a microsecond. Every other instant is an
+ * integer, so the half marks it, costs the hot paths nothing (they keep
+ * plain numbers), and {@link formatTimestamp} writes it back as second 60.
+ * It compares equal only to itself; it sorts within a microsecond of its
+ * neighbour `23:59:59.ffffff`, which is close enough for everything here
+ * (nothing orders instants by these numbers across a leap second).
  *
  * Portable: web APIs only.
  *
@@ -36,6 +47,18 @@ function isLeapYear(y: number): boolean {
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
+/**
+ * Days (since 1970-01-01) that end with a leap second: the day before each
+ * step of the table but the first (1972-01-01 starts the table; it follows
+ * no leap second).
+ */
+const LEAP_DAYS: ReadonlySet<number> = new Set(
+  LEAP_SECONDS.slice(1).map((step) => step.utcMicros / MICROS_PER_DAY - 1),
+);
+
+/** Half a microsecond: the mark of a leap second (see the module doc). */
+const LEAP_MARK = 0.5;
+
 function digits(text: string, start: number, count: number): number {
   let value = 0;
   for (let i = start; i < start + count; i++) {
@@ -54,7 +77,7 @@ function digits(text: string, start: number, count: number): number {
  *
  * @throws {SyntaxError} when the text does not have one of the two forms
  * @throws {RangeError} when a field is out of range (month 13, day 366 of a
- * common year, hour 24, second 60, …)
+ * common year, hour 24, second 60 on a day without a leap second, …)
  *
  * @example Day-of-year with more than six fraction digits
  * ```ts
@@ -63,6 +86,17 @@ function digits(text: string, start: number, count: number): number {
  *
  * const us = parseTimestamp("2026-329T12:00:00.1234567");
  * assert.equal(formatTimestamp(us), "2026-11-25T12:00:00.123456Z");
+ * ```
+ *
+ * @example The leap second at the end of 2016 is an instant of its own
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatTimestamp, parseTimestamp } from "./time.ts";
+ *
+ * const leap = parseTimestamp("2016-12-31T23:59:60.5");
+ * assert.equal(formatTimestamp(leap), "2016-12-31T23:59:60.500000Z");
+ * assert.notEqual(leap, parseTimestamp("2017-01-01T00:00:00.5"));
+ * assert.throws(() => parseTimestamp("2017-06-30T23:59:60"), RangeError);
  * ```
  */
 export function parseTimestamp(text: string): number {
@@ -100,7 +134,9 @@ export function parseTimestamp(text: string): number {
   const minute = digits(text, p + 3, 2);
   const second = digits(text, p + 6, 2);
   if (hour < 0 || minute < 0 || second < 0) throw syntax(text);
-  if (hour > 23 || minute > 59 || second > 59) {
+  if (
+    hour > 23 || minute > 59 || second > 60 || (second === 60 && (minute !== 59 || hour !== 23))
+  ) {
     throw new RangeError(`Time of day out of range in timestamp: "${text}"`);
   }
   let i = p + 8;
@@ -121,6 +157,13 @@ export function parseTimestamp(text: string): number {
   if (i < text.length && text.charCodeAt(i) === 90) i++;
   if (i !== text.length) throw syntax(text);
   const days = daysFromCivil(year, month, 1) + day - 1;
+  if (second === 60) {
+    // SPEC §14: a real instant on the days the IERS table ends with one.
+    if (!LEAP_DAYS.has(days)) {
+      throw new RangeError(`No leap second at the end of this day: "${text}"`);
+    }
+    return days * MICROS_PER_DAY + 86_399 * MICROS_PER_SECOND + micros + LEAP_MARK;
+  }
   return days * MICROS_PER_DAY +
     ((hour * 60 + minute) * 60 + second) * MICROS_PER_SECOND + micros;
 }
@@ -135,7 +178,12 @@ function pad2(n: number): string {
 
 /**
  * Formats microseconds since the Unix epoch as `YYYY-MM-DDThh:mm:ss.ffffffZ`,
- * the envelope's only time format (SPEC §2).
+ * the envelope's only time format (SPEC §2); a leap second (marked by half a
+ * microsecond, see the module doc) as second 60.
+ *
+ * @throws {RangeError} outside the years 0000–9999, for a fraction of a
+ * microsecond other than the leap mark, or for a leap mark on a day without
+ * a leap second
  *
  * @example Exactly six fraction digits
  * ```ts
@@ -147,11 +195,27 @@ function pad2(n: number): string {
  * ```
  */
 export function formatTimestamp(micros: number): string {
-  if (!Number.isSafeInteger(micros)) {
-    throw new RangeError(`Cannot format a non-integer timestamp: ${micros}`);
+  let us = micros;
+  let leap = false;
+  if (!Number.isInteger(us)) {
+    if (us - Math.floor(us) !== LEAP_MARK) {
+      throw new RangeError(
+        `Cannot format a timestamp that is not a whole number of microseconds: ${micros}`,
+      );
+    }
+    us -= LEAP_MARK;
+    leap = true;
   }
-  const days = Math.floor(micros / MICROS_PER_DAY);
-  let rest = micros - days * MICROS_PER_DAY;
+  let days = Math.floor(us / MICROS_PER_DAY);
+  let rest = us - days * MICROS_PER_DAY;
+  // Beyond 2^53 µs the quotient may round across midnight.
+  if (rest < 0) {
+    days--;
+    rest += MICROS_PER_DAY;
+  } else if (rest >= MICROS_PER_DAY) {
+    days++;
+    rest -= MICROS_PER_DAY;
+  }
   // Civil date from days (H. Hinnant's algorithm).
   const z = days + 719468;
   const era = Math.floor(z / 146097);
@@ -172,7 +236,13 @@ export function formatTimestamp(micros: number): string {
   rest -= seconds * MICROS_PER_SECOND;
   const hh = Math.floor(seconds / 3600);
   const mm = Math.floor((seconds % 3600) / 60);
-  const ss = seconds % 60;
+  let ss = seconds % 60;
+  if (leap) {
+    if (seconds !== 86_399 || !LEAP_DAYS.has(days)) {
+      throw new RangeError(`Cannot format a leap second on a day without one: ${micros}`);
+    }
+    ss = 60;
+  }
   const frac = "" + (1_000_000 + rest);
   return String(y).padStart(4, "0") + "-" + pad2(m) + "-" + pad2(d) + "T" +
     pad2(hh) + ":" + pad2(mm) + ":" + pad2(ss) + "." + frac.slice(1) + "Z";
@@ -184,7 +254,8 @@ const FIRST_STEP = LEAP_SECONDS[0];
  * Converts a TAI instant (microseconds since 1970-01-01T00:00:00 TAI) to UTC
  * with the IERS leap-second table.
  *
- * @throws {RangeError} before 1972-01-01, where the table does not apply
+ * @throws {RangeError} before 1972-01-01, where the table does not apply,
+ * and for second 60 (a leap mark), which TAI does not have
  *
  * @example TAI − UTC = 37 s since 2017
  * ```ts
@@ -194,13 +265,35 @@ const FIRST_STEP = LEAP_SECONDS[0];
  * const utc = taiToUtc(parseTimestamp("2017-01-01T00:00:37"));
  * assert.equal(formatTimestamp(utc), "2017-01-01T00:00:00.000000Z");
  * ```
+ *
+ * @example A TAI instant inside a leap second is UTC second 60
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatTimestamp, parseTimestamp, taiToUtc } from "./time.ts";
+ *
+ * const utc = taiToUtc(parseTimestamp("2017-01-01T00:00:36.5"));
+ * assert.equal(formatTimestamp(utc), "2016-12-31T23:59:60.500000Z");
+ * ```
  */
 export function taiToUtc(taiMicros: number): number {
+  if (!Number.isInteger(taiMicros)) {
+    throw new RangeError(
+      `Cannot convert TAI or GPS second 60 to UTC: those time scales have no leap seconds`,
+    );
+  }
   // Walk from the newest step: nearly every input is after 2017.
   for (let i = LEAP_SECONDS.length - 1; i >= 0; i--) {
     const step = LEAP_SECONDS[i];
     const offset = step.taiMinusUtc * MICROS_PER_SECOND;
     if (taiMicros >= step.utcMicros + offset) return taiMicros - offset;
+    if (i === 0) break;
+    // The second before this step's TAI start is the leap second that
+    // begins it: UTC 23:59:60 of the previous day.
+    const before = LEAP_SECONDS[i - 1].taiMinusUtc * MICROS_PER_SECOND;
+    if (taiMicros >= step.utcMicros + before) {
+      return step.utcMicros - MICROS_PER_SECOND + (taiMicros - step.utcMicros - before) +
+        LEAP_MARK;
+    }
   }
   throw new RangeError(
     `Cannot convert TAI before ${

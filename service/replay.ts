@@ -6,6 +6,7 @@
  */
 
 import type { ObservationKind } from "../envelope/observation.ts";
+import { nowMicros } from "../envelope/time.ts";
 import { DedupeWindow } from "../operators/dedupe_window.ts";
 import { type IngestBatch, ingestBatch } from "../operators/ingest_batch.ts";
 import { MapStream } from "../operators/map_stream.ts";
@@ -65,13 +66,21 @@ export async function fixtureInputs(dir: string): Promise<ReplayInput[]> {
   return inputs;
 }
 
-/** The batches one input decodes to, with the context of SPEC §10. */
-export function decodeInput(input: ReplayInput): ReadableStream<IngestBatch> {
+/**
+ * The batches one input decodes to, with the context of SPEC §10; `startedAt`
+ * (µs, default now) is when the replay started: no `t_obs` may be more than
+ * a day after it (SPEC §14).
+ */
+export function decodeInput(
+  input: ReplayInput,
+  startedAt: number = nowMicros(),
+): ReadableStream<IngestBatch> {
   const ctx: DecodeContext = {
     source: input.kind,
     transport: "replay",
     peer: input.name,
     deterministic: true,
+    startedAt,
   };
   const bytes = () => Promise.resolve(input.open());
   switch (input.kind) {
@@ -179,6 +188,7 @@ async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> 
 export function concatInputs(
   inputs: readonly ReplayInput[],
   onInput?: (input: ReplayInput, index: number) => void,
+  startedAt: number = nowMicros(),
 ): ReadableStream<IngestBatch> {
   let index = -1;
   let current: ReadableStreamDefaultReader<IngestBatch> | undefined;
@@ -192,7 +202,7 @@ export function concatInputs(
             return;
           }
           onInput?.(inputs[index], index);
-          current = decodeInput(inputs[index]).getReader();
+          current = decodeInput(inputs[index], startedAt).getReader();
         }
         const { done, value } = await current.read();
         if (!done) {
@@ -237,6 +247,7 @@ export interface ReplayResult {
  * does not grow with the size of the inputs.
  */
 export async function replay(options: ReplayOptions): Promise<ReplayResult> {
+  const startedAt = nowMicros();
   const eventsDir = `${options.out}/events`;
   const deadDir = `${options.out}/dead-letter`;
   for (const dir of [eventsDir, deadDir]) {
@@ -252,7 +263,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
     dedupe: new DedupeWindow(options.dedupeCapacity ?? 1_000_000),
     onDurable: options.onDurable,
   });
-  pipeline.add(concatInputs(options.inputs, options.onInput));
+  pipeline.add(concatInputs(options.inputs, options.onInput, startedAt));
   pipeline.close();
   await pipeline.done;
   // One sync at the end instead of per batch: a replay can be run again.

@@ -10,7 +10,7 @@ import type { IslMeasurement, IslObservation } from "../../envelope/observation.
 import { observationId } from "../../envelope/observation_id.ts";
 import type { Stage } from "../../envelope/dead_letter.ts";
 import { EPOCH_1958_MICROS, formatTimestamp, taiToUtc } from "../../envelope/time.ts";
-import type { DecodeContext } from "../decode_context.ts";
+import { admissionProblem, type DecodeContext } from "../decode_context.ts";
 import { type Beacon, BEACON_FLAGS } from "./beacon.ts";
 
 /** One CUC fine-time unit (2^-16 s) is exactly 15.2587890625 µs. */
@@ -91,11 +91,11 @@ export class BeaconMapper {
   }
 
   /**
-   * The observation of `beacon`, received at `tRx` (formatted; ignored in
-   * deterministic mode, where `t_rx` is `t_obs`), or undefined with
-   * {@link BeaconMapper.failure} set.
+   * The observation of `beacon`, received at `receivedAt` (µs) = `tRx`
+   * (formatted; ignored in deterministic mode, where `t_rx` is `t_obs`), or
+   * undefined with {@link BeaconMapper.failure} set.
    */
-  map(beacon: Beacon, tRx: string): IslObservation | undefined {
+  map(beacon: Beacon, tRx: string, receivedAt: number): IslObservation | undefined {
     // CUC: coarse seconds + fine 2^-16 s since 1958-01-01 TAI; truncated to µs.
     const tai = beacon.coarse * 1_000_000 - EPOCH_1958_MICROS +
       Math.floor(beacon.fine * MICROS_PER_FINE);
@@ -168,24 +168,42 @@ export class BeaconMapper {
     }
     const t_obs = this.#format(utc);
     const ctx = this.#ctx;
+    const sensor = sensorOf(beacon.observer);
+    const problem = admissionProblem(ctx, sensor, t_obs, receivedAt);
+    if (problem !== undefined) return this.#fail("validation", problem);
+    const ref = String(beacon.index);
+    const meta = metaOf(beacon.apid, beacon.seq);
     const observation: IslObservation = {
       v: 1,
       id: "",
       kind: "isl",
       t_obs,
       t_rx: ctx.deterministic ? t_obs : tRx,
-      sensor: sensorOf(beacon.observer),
+      sensor,
       target: targetOf(beacon.target),
       measurement,
-      provenance: {
-        source: ctx.source,
-        format: "isl-spp",
-        transport: ctx.transport,
-        peer: ctx.peer,
-        ref: String(beacon.index),
-        time_system: "TAI",
-        meta: metaOf(beacon.apid, beacon.seq),
-      },
+      // Two literals, so that each keeps one object shape (SPEC §15: client
+      // only for authenticated input).
+      provenance: ctx.client === undefined
+        ? {
+          source: ctx.source,
+          format: "isl-spp",
+          transport: ctx.transport,
+          peer: ctx.peer,
+          ref,
+          time_system: "TAI",
+          meta,
+        }
+        : {
+          source: ctx.source,
+          format: "isl-spp",
+          transport: ctx.transport,
+          peer: ctx.peer,
+          client: ctx.client,
+          ref,
+          time_system: "TAI",
+          meta,
+        },
     };
     observation.id = observationId(observation);
     this.failure = undefined;
@@ -198,6 +216,8 @@ export class BeaconMapper {
   }
 
   #format(micros: number): string {
+    // A leap second (half-µs mark, see envelope/time.ts) has no second of its own here.
+    if (!Number.isInteger(micros)) return formatTimestamp(micros);
     const second = Math.floor(micros / 1_000_000);
     if (second !== this.#second) {
       this.#second = second;

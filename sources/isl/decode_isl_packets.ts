@@ -78,7 +78,7 @@ export function decodeIslPackets(
   for (const packet of packets) {
     if (packet.type !== "beacon") continue;
     flushFaults(packet.position);
-    const observation = mapper.map(packet.beacon, tRx);
+    const observation = mapper.map(packet.beacon, tRx, receivedAt);
     if (observation !== undefined) {
       observations.push(observation);
     } else {

@@ -469,7 +469,7 @@ export class GatewayPoller {
     if (this.#corrupt.size > 0) this.#corrupt.delete(index);
     this.#apids[slot] = beacon.apid;
     this.#seqs[slot] = beacon.seq;
-    const observation = this.#mapper.map(beacon, tRx);
+    const observation = this.#mapper.map(beacon, tRx, receivedAt);
     if (observation !== undefined) {
       out.observations.push(observation);
       this.counters.beacons++;

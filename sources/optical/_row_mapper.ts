@@ -12,7 +12,12 @@ import type { Meta, OpticalMeasurement, OpticalObservation } from "../../envelop
 import { observationId } from "../../envelope/observation_id.ts";
 import { textRaw } from "../../envelope/raw.ts";
 import { formatTimestamp, parseTimestamp } from "../../envelope/time.ts";
-import { type DecodeContext, makeDeadLetter, receiveTime } from "../decode_context.ts";
+import {
+  admissionProblem,
+  type DecodeContext,
+  makeDeadLetter,
+  receiveTime,
+} from "../decode_context.ts";
 import {
   DATA_MODE,
   DECLINATION,
@@ -230,6 +235,8 @@ export class RowMapper {
     const meta = this.#meta();
     if (meta instanceof RowFailure) return meta;
     const ctx = this.#ctx;
+    const problem = admissionProblem(ctx, sensor, tObs, this.#receivedAt);
+    if (problem !== undefined) return new RowFailure("validation", problem);
     const observation: OpticalObservation = {
       v: 1,
       id: "",
@@ -242,15 +249,28 @@ export class RowMapper {
         id: origId ?? (norad === null ? null : String(norad)),
       },
       measurement,
-      provenance: {
-        source: ctx.source,
-        format: this.#format,
-        transport: ctx.transport,
-        peer: ctx.peer,
-        ref: id,
-        time_system: "UTC",
-        meta,
-      },
+      // Two literals, so that each keeps one object shape (SPEC §15: client
+      // only for authenticated input).
+      provenance: ctx.client === undefined
+        ? {
+          source: ctx.source,
+          format: this.#format,
+          transport: ctx.transport,
+          peer: ctx.peer,
+          ref: id,
+          time_system: "UTC",
+          meta,
+        }
+        : {
+          source: ctx.source,
+          format: this.#format,
+          transport: ctx.transport,
+          peer: ctx.peer,
+          client: ctx.client,
+          ref: id,
+          time_system: "UTC",
+          meta,
+        },
     };
     observation.id = observationId(observation);
     return observation;

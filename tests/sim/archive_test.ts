@@ -4,7 +4,7 @@ import { ArchiveSim, archiveSim } from "../../sim/archive.ts";
 import { OPTICAL_SITE } from "../../sim/orbits.ts";
 import { decodeOpticalPage } from "../../sources/optical/decode_optical_page.ts";
 
-const ctx = { source: "archive", transport: "http" as const, peer: "sim", now: () => 0 };
+const ctx = { source: "archive", transport: "http" as const, peer: "sim" };
 
 async function page(
   sim: ArchiveSim,

@@ -7,7 +7,9 @@ import { decodePoll } from "../../../sources/isl/poll_request.ts";
 import { encodeStatus } from "../../../sources/isl/status_packet.ts";
 import { handBeacon } from "./_make_fixtures.ts";
 
-const ctx = { source: "isl", transport: "udp" as const, peer: "127.0.0.1:7003", now: () => 0 };
+/** 2026-11-25T12:00:00Z: the beacons are a little earlier (t_obs may be at most a day after receipt). */
+const RX = 1_795_608_000_000_000;
+const ctx = { source: "isl", transport: "udp" as const, peer: "127.0.0.1:7003", now: () => RX };
 
 /** Link sequence count of the beacon with gateway index `i` (APID 1), overridable per test. */
 type Seqs = (index: number) => number;
@@ -50,13 +52,13 @@ Deno.test("GatewayPoller() ignores an answer whose status echoes an older poll",
   const current = decodePoll(poller.poll());
   assert.equal(current.seq, old.seq + 1);
   const out = sink();
-  const stale = poller.receive(datagram([status(old.seq, 1, 2, 2), beacon(1), beacon(2)]), 0, out);
+  const stale = poller.receive(datagram([status(old.seq, 1, 2, 2), beacon(1), beacon(2)]), RX, out);
   assert.equal(stale, undefined);
   assert.equal(out.observations.length, 0);
   assert.equal(poller.counters.stale_answers, 1);
   const fresh = poller.receive(
     datagram([status(current.seq, 1, 2, 2), beacon(1), beacon(2)]),
-    0,
+    RX,
     out,
   );
   assert.deepEqual(fresh, { advanced: true, complete: true, full: false, retry: false });
@@ -72,7 +74,7 @@ Deno.test("GatewayPoller() counts what the gateway overwrote as lost and moves W
   // The ring now holds 101…200: 11…100 are gone.
   const progress = poller.receive(
     datagram([status(poll.seq, 101, 200, 4), ...range(101, 104).map((i) => beacon(i))]),
-    0,
+    RX,
     out,
   );
   assert.deepEqual(progress, { advanced: true, complete: true, full: true, retry: false });
@@ -94,7 +96,7 @@ Deno.test("GatewayPoller() asks again for a corrupt beacon and counts it lost af
         status(poll.seq, 1, 5, 5 - poll.after),
         ...range(first, 5).map((i) => beacon(i, plain, i === 3)),
       ]),
-      0,
+      RX,
       out,
     );
     letters.push(...out.deadLetters);
@@ -131,8 +133,8 @@ Deno.test("GatewayPoller() counts a link gap once, in index order, whatever is s
   let poll = decodePoll(poller.poll());
   const out = sink();
   // Datagrams: [status, 1, 2], [3, 4] lost, [5, 6].
-  poller.receive(datagram([status(poll.seq, 1, 6, 6), beacon(1, seqs), beacon(2, seqs)]), 0, out);
-  const progress = poller.receive(datagram([beacon(5, seqs), beacon(6, seqs)]), 0, out);
+  poller.receive(datagram([status(poll.seq, 1, 6, 6), beacon(1, seqs), beacon(2, seqs)]), RX, out);
+  const progress = poller.receive(datagram([beacon(5, seqs), beacon(6, seqs)]), RX, out);
   assert.deepEqual(progress, { advanced: false, complete: false, full: false, retry: true });
   assert.deepEqual(refs(out), [1, 2, 5, 6]); // 5 and 6 are emitted at once…
   assert.equal(poller.watermark, 2); // …but W stays before the gap
@@ -142,7 +144,7 @@ Deno.test("GatewayPoller() counts a link gap once, in index order, whatever is s
   const again = sink();
   poller.receive(
     datagram([status(poll.seq, 1, 6, 4), ...range(3, 6).map((i) => beacon(i, seqs))]),
-    0,
+    RX,
     again,
   );
   assert.deepEqual(refs(again), [3, 4, 5, 6]); // 5 and 6 again: the log's dedupe drops them
@@ -158,7 +160,7 @@ Deno.test("GatewayPoller() does not count the 16383 → 0 wrap as link loss", ()
   const poll = decodePoll(poller.poll());
   poller.receive(
     datagram([status(poll.seq, 1, 5, 5), ...range(1, 5).map((i) => beacon(i, seqs))]),
-    0,
+    RX,
     sink(),
   );
   assert.equal(poller.watermark, 5);
@@ -170,7 +172,7 @@ Deno.test("GatewayPoller() resumes link counting from a checkpoint", () => {
   const poller = new GatewayPoller({ ctx, maxPackets: 5 });
   poller.restore({ after: 4, seqs: { "1": 2 } });
   const poll = decodePoll(poller.poll());
-  poller.receive(datagram([status(poll.seq, 1, 5, 1), beacon(5)]), 0, sink());
+  poller.receive(datagram([status(poll.seq, 1, 5, 1), beacon(5)]), RX, sink());
   assert.equal(poller.lost.link, 2); // 3 and 4 skipped between the checkpoint's 2 and 5
 });
 
@@ -178,7 +180,7 @@ Deno.test("GatewayPoller() takes the beacons of an answer whose status never cam
   const poller = new GatewayPoller({ ctx, maxPackets: 8 });
   poller.poll();
   const out = sink();
-  assert.equal(poller.receive(datagram(range(1, 3).map((i) => beacon(i))), 0, out), undefined);
+  assert.equal(poller.receive(datagram(range(1, 3).map((i) => beacon(i))), RX, out), undefined);
   assert.equal(out.observations.length, 0); // held until its status arrives
   const progress = poller.expire(out);
   assert.deepEqual(progress, { advanced: true, complete: false, full: false, retry: false });
@@ -191,7 +193,7 @@ Deno.test("GatewayPoller() goes back to W = 0 when the next answer confirms that
   poller.restore({ after: 500, seqs: { "1": 7 } });
   const first = decodePoll(poller.poll());
   // newest 10 < W 500: a restart, or a forgery — not believed on one packet.
-  const suspect = poller.receive(datagram([status(first.seq, 1, 10, 0)]), 0, sink());
+  const suspect = poller.receive(datagram([status(first.seq, 1, 10, 0)]), RX, sink());
   assert.deepEqual(suspect, { advanced: false, complete: false, full: false, retry: true });
   assert.equal(poller.counters.suspect_status, 1);
   assert.equal(poller.counters.gateway_resets, 0);
@@ -200,7 +202,7 @@ Deno.test("GatewayPoller() goes back to W = 0 when the next answer confirms that
   const second = decodePoll(poller.poll());
   assert.notEqual(second.seq, first.seq);
   assert.equal(second.after, 500);
-  const progress = poller.receive(datagram([status(second.seq, 1, 12, 0)]), 0, sink());
+  const progress = poller.receive(datagram([status(second.seq, 1, 12, 0)]), RX, sink());
   assert.deepEqual(progress, { advanced: true, complete: true, full: false, retry: false });
   assert.equal(poller.counters.gateway_resets, 1);
   assert.deepEqual(poller.state(), { after: 0, seqs: {} });
@@ -213,13 +215,13 @@ Deno.test("GatewayPoller() does not act on one forged status that claims 4,000,0
   const poll = decodePoll(poller.poll());
   const forged = poller.receive(
     datagram([status(poll.seq, 4_000_000_000, 4_000_000_000, 0)]),
-    0,
+    RX,
     sink(),
   );
   assert.deepEqual(forged, { advanced: false, complete: false, full: false, retry: true });
   // The real answer to the same poll now comes too late: stale.
   const real = [status(poll.seq, 1, 439_999, 4), ...range(439_996, 439_999).map((i) => beacon(i))];
-  assert.equal(poller.receive(datagram(real), 0, sink()), undefined);
+  assert.equal(poller.receive(datagram(real), RX, sink()), undefined);
   assert.deepEqual(poller.lost, { gateway: 0, link: 0, corrupt: 0 });
   assert.equal(poller.watermark, 439_995);
   // The repeated poll asks from the same W, and its genuine answer does not confirm the jump.
@@ -228,7 +230,7 @@ Deno.test("GatewayPoller() does not act on one forged status that claims 4,000,0
   const out = sink();
   const progress = poller.receive(
     datagram([status(again.seq, 1, 439_999, 4), ...range(439_996, 439_999).map((i) => beacon(i))]),
-    0,
+    RX,
     out,
   );
   assert.deepEqual(progress, { advanced: true, complete: true, full: true, retry: false });
@@ -246,12 +248,12 @@ Deno.test("GatewayPoller() counts a gateway loss above maxLossJump once the next
   // 11…2011 gone: 2001 > 1000, suspect.
   const answer = (seq: number) =>
     datagram([status(seq, 2012, 3000, 2), beacon(2012), beacon(2013)]);
-  assert.equal(poller.receive(answer(poll.seq), 0, sink())?.retry, true);
+  assert.equal(poller.receive(answer(poll.seq), RX, sink())?.retry, true);
   assert.deepEqual(poller.lost, { gateway: 0, link: 0, corrupt: 0 });
   assert.equal(poller.watermark, 10);
   poll = decodePoll(poller.poll());
   const out = sink();
-  const progress = poller.receive(answer(poll.seq), 0, out);
+  const progress = poller.receive(answer(poll.seq), RX, out);
   assert.deepEqual(progress, { advanced: true, complete: true, full: true, retry: false });
   assert.deepEqual(poller.lost, { gateway: 2001, link: 0, corrupt: 0 });
   assert.equal(poller.watermark, 2013);
@@ -259,7 +261,7 @@ Deno.test("GatewayPoller() counts a gateway loss above maxLossJump once the next
   assert.equal(poller.counters.suspect_status, 1);
   // A loss of at most maxLossJump needs no confirmation.
   poll = decodePoll(poller.poll());
-  poller.receive(datagram([status(poll.seq, 3014, 4000, 0)]), 0, sink());
+  poller.receive(datagram([status(poll.seq, 3014, 4000, 0)]), RX, sink());
   assert.deepEqual(poller.lost, { gateway: 3001, link: 0, corrupt: 0 });
   assert.equal(poller.counters.suspect_status, 1);
   assert.throws(() => new GatewayPoller({ ctx, maxLossJump: -1 }), RangeError);
@@ -271,7 +273,7 @@ Deno.test("GatewayPoller() yields one dead letter and every good beacon of a dat
   const out = sink();
   const progress = poller.receive(
     datagram([status(poll.seq, 1, 6, 6), ...range(1, 6).map((i) => beacon(i, plain, i === 4))]),
-    0,
+    RX,
     out,
   );
   assert.deepEqual(refs(out), [1, 2, 3, 5, 6]);
@@ -286,7 +288,7 @@ Deno.test("GatewayPoller() rejects a status that contradicts itself", () => {
   const poller = new GatewayPoller({ ctx, maxPackets: 4 });
   const poll = decodePoll(poller.poll());
   // count 9 > max 4
-  assert.equal(poller.receive(datagram([status(poll.seq, 1, 20, 9)]), 0, sink()), undefined);
+  assert.equal(poller.receive(datagram([status(poll.seq, 1, 20, 9)]), RX, sink()), undefined);
   assert.equal(poller.counters.bad_status, 1);
   assert.throws(() => new GatewayPoller({ ctx, maxPackets: 65536 }), RangeError);
 });

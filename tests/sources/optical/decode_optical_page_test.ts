@@ -58,7 +58,7 @@ Deno.test("decodeOpticalPage() gives the same observation id for the same record
 
 Deno.test("decodeOpticalPage() stamps one receive time per page on observations and dead letters", () => {
   let calls = 0;
-  const ctx = { ...live, now: () => (calls++, 1_764_072_005_000_250) };
+  const ctx = { ...live, now: () => (calls++, 1_795_608_005_000_250) };
   const page = decodeOpticalPage(
     `${HEADER}\nEO-1,2026-11-25T12:00:00Z,S,1,1,1\nEO-2,2026-11-25T12:00:01Z,S,1,400,1\n` +
       `EO-3,2026-11-25T12:00:02Z,S,1,2,1\n`,
@@ -67,10 +67,10 @@ Deno.test("decodeOpticalPage() stamps one receive time per page on observations 
   );
   assert.equal(calls, 1);
   assert.deepEqual(page.observations.map((o) => o.t_rx), [
-    "2025-11-25T12:00:05.000250Z",
-    "2025-11-25T12:00:05.000250Z",
+    "2026-11-25T12:00:05.000250Z",
+    "2026-11-25T12:00:05.000250Z",
   ]);
-  assert.equal(page.deadLetters[0].t_rx, "2025-11-25T12:00:05.000250Z");
+  assert.equal(page.deadLetters[0].t_rx, "2026-11-25T12:00:05.000250Z");
 });
 
 Deno.test("decodeOpticalPage() chooses the format by Content-Type and dead-letters an unsupported one", () => {

@@ -7,7 +7,8 @@ import { TdmDecodeStream } from "../../../sources/radar/tdm_decode_stream.ts";
 const enc = new TextEncoder();
 const HEAD = "CCSDS_TDM_VERS = 2.0\nMESSAGE_ID = M\nMETA_START\nTIME_SYSTEM = UTC\n" +
   "PARTICIPANT_1 = XR1\nMETA_STOP\nDATA_START\n";
-const T = "2026-11-25T12:00:00";
+// Near the test clock (1970-01-01T00:00:01Z): t_obs may be at most a day after receipt.
+const T = "1970-01-01T00:00:00";
 
 type Options = Partial<ConstructorParameters<typeof TdmDecodeStream>[0]>;
 

@@ -6,7 +6,9 @@ import { formatTimestamp, parseTimestamp, toUtc } from "../../../envelope/time.t
 import { parseNumber } from "../../../sources/radar/_tdm_decoder.ts";
 import { decodeTdm } from "../../../sources/radar/decode_tdm.ts";
 
-const ctx = { source: "xr1", transport: "tcp" as const, peer: "127.0.0.1:40000", now: () => 0 };
+/** Received a day after the timetags below (t_obs may be at most one day later). */
+const RX = Date.UTC(2026, 10, 26) * 1000;
+const ctx = { source: "xr1", transport: "tcp" as const, peer: "127.0.0.1:40000", now: () => RX };
 
 /** A TDM 2.0 message with one segment: the given metadata lines, then the data lines. */
 function message(metadata: string[], data: string[], header = ["MESSAGE_ID = M"]): string {
@@ -410,14 +412,14 @@ Deno.test("decodeTdm() stamps t_rx with the receive clock and dead letters with 
     source: "xr1",
     transport: "tcp" as const,
     peer: "p",
-    now: () => 1_764_072_000_123_456,
+    now: () => 1_795_608_000_123_456,
   };
   const { observations, deadLetters } = decodeTdm(
     message(BASIC, [`RANGE = ${T} 1`, `RANGE = ${T} x`]),
     clock,
   );
-  assert.equal(observations[0].t_rx, "2025-11-25T12:00:00.123456Z");
-  assert.equal(deadLetters[0].t_rx, "2025-11-25T12:00:00.123456Z");
+  assert.equal(observations[0].t_rx, "2026-11-25T12:00:00.123456Z");
+  assert.equal(deadLetters[0].t_rx, "2026-11-25T12:00:00.123456Z");
 });
 
 Deno.test("parseNumber() reads KVN reals exactly as Number() does, and nothing else", () => {
