@@ -813,6 +813,8 @@ export class TdmDecoder {
       if (this.#groupReceivedAt < this.#outputReceivedAt) {
         this.#outputReceivedAt = this.#groupReceivedAt;
       }
+      // In the group's place: before what was held behind it.
+      this.#deadLetterAt.push(this.#observations.length);
       this.#deadLetters.push(makeDeadLetter(ctx, FORMAT, {
         stage: "validation",
         reason: problem,

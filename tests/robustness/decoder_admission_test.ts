@@ -77,6 +77,14 @@ Deno.test("decodeTdm() dead-letters a group outside the t_obs bounds as validati
   assert.deepEqual(observations.map((o) => o.measurement), [{ range_km: 3 }]);
 });
 
+Deno.test("decodeTdm() puts a group's validation dead letter before the dead letters of later lines", () => {
+  const { deadLetters } = decodeTdm(
+    tdm(["RANGE = 1900-01-01T00:00:00 1", "RANGE = 1900-01-01T00:00:00 x"]),
+    radar,
+  );
+  assert.deepEqual(deadLetters.map((d) => d.stage), ["validation", "decoding"]);
+});
+
 Deno.test("decodeTdm() in replay bounds t_obs by the replay's start", () => {
   const ctx: DecodeContext = {
     source: "radar",

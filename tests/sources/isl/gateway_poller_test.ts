@@ -7,8 +7,11 @@ import { decodePoll } from "../../../sources/isl/poll_request.ts";
 import { encodeStatus } from "../../../sources/isl/status_packet.ts";
 import { handBeacon } from "./_make_fixtures.ts";
 
-/** 2026-11-25T12:00:00Z: the beacons are a little earlier (t_obs may be at most a day after receipt). */
-const RX = 1_795_608_000_000_000;
+/**
+ * Receipt on 2026-12-01: the hand-made beacons are observed at 2026-11-25T12:00:00Z +
+ * their index in seconds (up to ~5 days), and t_obs may be at most a day after receipt.
+ */
+const RX = Date.UTC(2026, 11, 1) * 1000;
 const ctx = { source: "isl", transport: "udp" as const, peer: "127.0.0.1:7003", now: () => RX };
 
 /** Link sequence count of the beacon with gateway index `i` (APID 1), overridable per test. */
