@@ -53,6 +53,20 @@ export const OpticalSourceConfigSchema = z.strictObject({
   startTime: z.string().refine((t) => !Number.isNaN(Date.parse(t)), {
     message: "must be an ISO-8601 time such as 2026-11-25T00:00:00Z",
   }).optional(),
+  // SPEC §15: a private CA for an https: archive, the page bound (after
+  // decompression) and the sensor ids this source accepts.
+  caFile: z.string().min(1, { message: "must be a file path" }).optional(),
+  maxPageBytes: z.number().int({ message: "must be a whole number of bytes" }).min(1024, {
+    message: "must be at least 1024 bytes",
+  }).max(1 << 30, { message: "must be at most 1073741824 bytes (1 GiB)" }).default(
+    64 * 1024 * 1024,
+  ),
+  sensors: z.array(z.string().min(1, { message: "must not be empty" })).min(1, {
+    message: "must list at least one sensor id (leave it out to accept any)",
+  }).optional(),
+}).refine((s) => s.caFile === undefined || s.url.startsWith("https:"), {
+  message: "is only used with an https:// url",
+  path: ["caFile"],
 });
 
 /** An ISL source: gateways polled over UDP (SPEC §6). */
@@ -332,6 +346,11 @@ export function resolvePaths(config: Config, baseDir: string): Config {
         },
       }
       : config.http,
+    sources: config.sources.map((source) =>
+      source.kind === "optical" && source.caFile !== undefined
+        ? { ...source, caFile: resolve(source.caFile) }
+        : source
+    ),
   };
 }
 

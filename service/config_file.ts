@@ -130,8 +130,31 @@ export async function validateConfig(
       }
     }
   }
+  if (config && (options.checkDirs ?? true)) {
+    for (const [i, source] of config.sources.entries()) {
+      if (source.kind !== "optical" || source.caFile === undefined) continue;
+      const problem = await checkCertificateFile(source.caFile);
+      if (problem) problems.push({ path: jsonPath(["sources", i, "caFile"]), message: problem });
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config!;
+}
+
+/** Why `path` is not a readable PEM certificate file, or undefined when it is. */
+async function checkCertificateFile(path: string): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    return `cannot read ${path}: ${
+      error instanceof Deno.errors.NotFound ? "no such file" : (error as Error).message
+    }`;
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    return `${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`;
+  }
+  return undefined;
 }
 
 const DIRS = [

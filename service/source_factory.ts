@@ -15,7 +15,7 @@ import type { StateStore } from "./state_store.ts";
  * The source a configuration describes. Optical cursors and ISL watermarks
  * are kept in `state` under `optical.<name>` and `isl.<name>.<host>:<port>`.
  * An optical token is read from the environment variable named by
- * `tokenEnv` here, once, and never logged.
+ * `tokenEnv` here, once, and never logged; its `caFile` is read here too.
  */
 export function createSource(config: SourceConfig, state: StateStore): Source {
   switch (config.kind) {
@@ -39,6 +39,9 @@ export function createSource(config: SourceConfig, state: StateStore): Source {
         timeoutMs: config.timeoutMs,
         token: config.tokenEnv === undefined ? undefined : Deno.env.get(config.tokenEnv),
         startTime: config.startTime,
+        maxPageBytes: config.maxPageBytes,
+        caCerts: config.caFile === undefined ? undefined : [Deno.readTextFileSync(config.caFile)],
+        sensors: config.sensors,
         checkpoint: state.checkpoint(`optical.${config.name}`),
       });
     case "isl":

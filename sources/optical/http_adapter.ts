@@ -16,6 +16,8 @@ import { CheckpointQueue } from "../../operators/checkpoint_queue.ts";
 import type { IngestBatch } from "../../operators/ingest_batch.ts";
 import { type DecodeContext, makeDeadLetter } from "../decode_context.ts";
 import type { Checkpoint, Source, SourceState, SourceStatus } from "../source.ts";
+import { redactUrl } from "../redact_url.ts";
+import { readBody } from "./_read_body.ts";
 import { backoffMs, retryAfterMs } from "./_retry.ts";
 import { decodeOpticalPage } from "./decode_optical_page.ts";
 import { sleep } from "../../operators/sleep.ts";
@@ -24,7 +26,11 @@ import { sleep } from "../../operators/sleep.ts";
 export interface OpticalHttpSourceOptions {
   /** The configured source name (`provenance.source`). */
   name: string;
-  /** The archive endpoint, e.g. `http://127.0.0.1:7002/udl/eoobservation` (`provenance.peer`). */
+  /**
+   * The archive endpoint, e.g. `http://127.0.0.1:7002/udl/eoobservation`.
+   * `provenance.peer` is the URL a page came from (this one, or where a
+   * redirect led), redacted with {@link redactUrl}.
+   */
   url: string;
   /** Page format to ask for with `Accept` (default `"csv"`); the response's Content-Type decides. */
   accept?: "csv" | "json";
@@ -54,8 +60,18 @@ export interface OpticalHttpSourceOptions {
   maxBackoffMs?: number;
   /** Wait after `401`/`403`, ms (default 30000): the token will not fix itself quickly. */
   authRetryMs?: number;
-  /** Largest response body accepted, bytes (default 64 MiB); a larger one is a failed request. */
+  /**
+   * Largest page accepted, bytes after decompression (default 64 MiB). A
+   * larger one is a failed request (`transport`): the cursor stays, the
+   * source backs off and is `degraded`.
+   */
   maxPageBytes?: number;
+  /** Redirects followed within the configured origin per request (default 5). */
+  maxRedirects?: number;
+  /** PEM certificates of extra CAs to trust for an `https:` archive (`caFile`). */
+  caCerts?: string[];
+  /** Sensor ids this source accepts (`sensors`, SPEC §15); others are `validation` dead letters. */
+  sensors?: readonly string[];
 }
 
 /** Counters of {@link OpticalHttpSource}, all monotonic. */
@@ -80,10 +96,22 @@ export interface OpticalCounters {
   observations: number;
   /** Dead letters of records and pages (decoding, validation). */
   dead_letters: number;
-  /** Response body bytes received. */
+  /** Page bytes received (after decompression). */
   bytes: number;
   /** Cursors saved to the checkpoint. */
   checkpoints: number;
+  /** Redirects followed (within the configured origin). */
+  redirects: number;
+  /** Redirects refused: to another origin, too many, or to an unreadable Location. */
+  redirects_refused: number;
+  /** Pages refused for exceeding `maxPageBytes` (after decompression). */
+  too_large: number;
+  /** Pages with a compressed Content-Encoding, inflated. */
+  compressed_pages: number;
+  /** `200` answers whose `X-Next-Cursor` was refused (over-long or malformed). */
+  bad_cursors: number;
+  /** Pages with records of which none became an observation. */
+  dead_pages: number;
   [name: string]: number;
 }
 
@@ -111,6 +139,24 @@ class StopError extends Error {
   }
 }
 
+/** A request that failed for a reason this source states itself (already redacted). */
+class RequestFailure extends Error {
+  /** The dead letter's `raw`: the status line of the answer, if any. */
+  readonly raw: string;
+  constructor(reason: string, raw = "") {
+    super(reason);
+    this.name = "RequestFailure";
+    this.raw = raw;
+  }
+}
+
+/** Redirect statuses that carry a Location to follow (RFC 9110 §15.4). */
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** The longest `X-Next-Cursor` taken: cursors are opaque but short; this one goes into the next URL and the state file. */
+const MAX_CURSOR_LENGTH = 4096;
+/** Printable ASCII: what an opaque cursor that goes into a query string may hold. */
+const CURSOR_CHARS = /^[\x20-\x7e]+$/;
+
 /**
  * The optical source: a {@link Source} whose readable yields one
  * {@link IngestBatch} per archive page.
@@ -125,6 +171,18 @@ class StopError extends Error {
  *   jitter up to `maxBackoffMs`; `401`/`403` wait `authRetryMs` and set the
  *   state to `down`. The same cursor is retried. Each failed request is one
  *   `transport` dead letter (raw: the status line only) in its own batch.
+ * * **Bounded and contained** (SPEC §15). A page is read up to
+ *   `maxPageBytes` after decompression (gzip, br, deflate), so a gzip bomb
+ *   costs at most that much memory; a larger page, a redirect to another
+ *   origin (the token is never sent there), too many redirects, an unknown
+ *   Content-Encoding and an over-long or malformed `X-Next-Cursor` are
+ *   failed requests like any other: the cursor stays and the source backs
+ *   off. A page whose records all became dead letters leaves the source
+ *   `degraded` (with the reason as its last error) until a page yields an
+ *   observation.
+ * * **No secret printed.** Every URL that leaves the source — logs, dead
+ *   letters' `peer`, `provenance.peer`, error messages, `/health` — goes
+ *   through {@link redactUrl}; the token is never printed.
  * * **Cursor.** Each page's batch carries an {@link Ack}; the page's
  *   `X-Next-Cursor` is saved to the checkpoint only once that ack and all
  *   earlier ones are released, i.e. once the page's observations and dead
@@ -166,8 +224,15 @@ export class OpticalHttpSource implements Source {
   readonly started: Promise<void>;
 
   readonly #url: string;
-  /** `provenance.peer`: the URL exactly as configured. */
+  /** The configured origin: redirects are followed only within it. */
+  readonly #origin: string;
+  /** `provenance.peer` of pages that came from the configured URL: it, redacted. */
   readonly #peer: string;
+  /** The user name and password of the configured URL, carried over same-origin redirects. */
+  readonly #userinfo: { username: string; password: string };
+  readonly #maxRedirects: number;
+  readonly #client: Deno.HttpClient | undefined;
+  readonly #sensors: ReadonlySet<string> | undefined;
   readonly #accept: "csv" | "json";
   readonly #pageSize: number;
   readonly #pollIntervalMs: number;
@@ -199,6 +264,12 @@ export class OpticalHttpSource implements Source {
     dead_letters: 0,
     bytes: 0,
     checkpoints: 0,
+    redirects: 0,
+    redirects_refused: 0,
+    too_large: 0,
+    compressed_pages: 0,
+    bad_cursors: 0,
+    dead_pages: 0,
   };
 
   #state: SourceState = "starting";
@@ -212,12 +283,30 @@ export class OpticalHttpSource implements Source {
   #pulling = false;
   #closed = false;
   #warnedNoCursor = false;
+  /** Why the last page with records yielded no observation; cleared by one that does. */
+  #pageProblem: string | undefined;
+  /** The last redirected URL and its peer, so a stable redirect is redacted once. */
+  #lastPeer: [url: string, peer: string] | undefined;
 
   /** Creates the source; nothing is requested until the readable is read. */
   constructor(options: OpticalHttpSourceOptions) {
     this.name = options.name;
-    this.#url = new URL(options.url).href;
-    this.#peer = options.url;
+    const url = new URL(options.url);
+    this.#url = url.href;
+    this.#origin = url.origin;
+    this.#userinfo = { username: url.username, password: url.password };
+    this.#peer = redactUrl(options.url);
+    this.#maxRedirects = nonNegative(options.maxRedirects ?? 5, "maxRedirects");
+    if (options.caCerts !== undefined && options.caCerts.length > 0) {
+      try {
+        this.#client = Deno.createHttpClient({ caCerts: options.caCerts });
+      } catch (error) {
+        throw new TypeError(`Cannot use the CA certificates (caFile): ${message(error)}`, {
+          cause: error,
+        });
+      }
+    }
+    if (options.sensors !== undefined) this.#sensors = new Set(options.sensors);
     this.#accept = options.accept ?? "csv";
     if (this.#accept !== "csv" && this.#accept !== "json") {
       throw new TypeError(`Cannot use accept "${this.#accept}": expected "csv" or "json"`);
@@ -268,7 +357,7 @@ export class OpticalHttpSource implements Source {
         }
         this.#log.info("Optical source {source} pulls {url} from {from}", {
           source: this.name,
-          url: this.#url,
+          url: this.#peer,
           from: this.#cursor !== undefined
             ? `saved cursor ${JSON.stringify(this.#cursor)}`
             : this.#startTime !== undefined
@@ -338,6 +427,15 @@ export class OpticalHttpSource implements Source {
   #halt(): void {
     if (!this.#stop.signal.aborted) this.#stop.abort(new StopError());
     if (this.#state !== "stopped") this.#setState("stopped");
+    if (!this.#pulling) this.#closeClient();
+  }
+
+  #closeClient(): void {
+    try {
+      this.#client?.close();
+    } catch {
+      // Already closed.
+    }
   }
 
   #close(): void {
@@ -372,6 +470,7 @@ export class OpticalHttpSource implements Source {
       this.#close();
     } finally {
       this.#pulling = false;
+      if (this.#stop.signal.aborted) this.#closeClient();
     }
   }
 
@@ -398,54 +497,151 @@ export class OpticalHttpSource implements Source {
     const timer = setTimeout(() => abort.abort(new TimeoutError(this.#timeoutMs)), this.#timeoutMs);
     const onStop = () => abort.abort(new StopError());
     this.#stop.signal.addEventListener("abort", onStop, { once: true });
+    let reading = false;
+    let peer = this.#peer;
     try {
-      const response = await this.#fetch(this.#requestUrl(cursor), {
-        headers,
-        signal: abort.signal,
-      });
+      const requested = this.#requestUrl(cursor);
+      const { response, url } = await this.#fetchFollowing(requested, headers, abort.signal);
+      if (url !== requested) peer = this.#peerOf(url);
       const receivedAt = this.#now();
       const status = response.status;
       if (status !== 200 && status !== 204) {
         await response.body?.cancel().catch(() => {});
-        return this.#failed(cursor, response, receivedAt);
+        return this.#failed(cursor, response, receivedAt, peer);
       }
+      const next = response.headers.get("x-next-cursor");
+      const badCursor = next === null ? undefined : cursorProblem(next);
+      if (badCursor !== undefined) {
+        await response.body?.cancel().catch(() => {});
+        counters.bad_cursors++;
+        return this.#failure(cursor, badCursor, statusLine(response), receivedAt, peer);
+      }
+      reading = true;
       const body = await readBody(response, this.#maxPageBytes);
-      counters.bytes += body.length;
-      return this.#page(cursor, response, body, receivedAt);
+      if (!body.ok) {
+        if (body.problem === "too-large") counters.too_large++;
+        return this.#failure(cursor, body.reason, statusLine(response), this.#now(), peer);
+      }
+      if (body.encoding !== "" && body.encoding !== "identity") counters.compressed_pages++;
+      counters.bytes += body.bytes.length;
+      try {
+        return this.#page(cursor, response, next, body.bytes, receivedAt, peer);
+      } finally {
+        // Decoding copied what it keeps: give the page's memory back now
+        // rather than at the next collection.
+        const buffer = body.bytes.buffer;
+        if (buffer instanceof ArrayBuffer && buffer.resizable) buffer.resize(0);
+      }
     } catch (error) {
       if (this.#stop.signal.aborted) return undefined;
-      const reason = abort.signal.aborted && abort.signal.reason instanceof TimeoutError
-        ? abort.signal.reason.message
-        : error instanceof RangeError
-        ? error.message
-        : `Cannot fetch from the archive: ${message(error)}`;
-      if (abort.signal.reason instanceof TimeoutError) counters.timeouts++;
-      return this.#failure(cursor, reason, "", this.#backoff(), this.#now());
+      let reason: string;
+      let raw = "";
+      if (abort.signal.aborted && abort.signal.reason instanceof TimeoutError) {
+        counters.timeouts++;
+        reason = abort.signal.reason.message;
+      } else if (error instanceof RequestFailure) {
+        reason = error.message;
+        raw = error.raw;
+      } else {
+        reason = `${
+          reading ? "Cannot read the page from the archive" : "Cannot fetch from the archive"
+        }: ${describeFetchError(error)}`;
+      }
+      return this.#failure(cursor, reason, raw, this.#now(), peer);
     } finally {
       clearTimeout(timer);
       this.#stop.signal.removeEventListener("abort", onStop);
     }
   }
 
+  /**
+   * Fetches `url`, following redirects only within the configured origin
+   * (SPEC §15): the token goes with every request, so a redirect elsewhere
+   * would hand it to whoever the archive, or someone who controls its
+   * answers, points at. Resolves with the first answer that is not a
+   * redirect and the URL it came from.
+   */
+  async #fetchFollowing(
+    url: string,
+    headers: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<{ response: Response; url: string }> {
+    const init: RequestInit & { client?: Deno.HttpClient } = {
+      headers,
+      signal,
+      redirect: "manual",
+    };
+    if (this.#client !== undefined) init.client = this.#client;
+    let current = url;
+    for (let hops = 0;; hops++) {
+      const response = await this.#fetch(current, init);
+      const location = REDIRECTS.has(response.status) ? response.headers.get("location") : null;
+      if (location === null) return { response, url: current };
+      await response.body?.cancel().catch(() => {});
+      const status = statusLine(response);
+      let target: URL | undefined;
+      try {
+        target = new URL(location, current);
+      } catch {
+        // Reported below.
+      }
+      if (target === undefined || target.origin !== this.#origin || hops >= this.#maxRedirects) {
+        this.#counters.redirects_refused++;
+        throw new RequestFailure(
+          target === undefined
+            ? `${status}: cannot follow a redirect to ${
+              JSON.stringify(redactUrl(location.slice(0, 256)))
+            }`
+            : target.origin !== this.#origin
+            ? `${status}: refused a redirect to another origin (${
+              redactUrl(target.href)
+            }); requests and the token go only to ${this.#origin}`
+            : `${status}: more than ${this.#maxRedirects} redirects`,
+          status,
+        );
+      }
+      // The configured URL's credentials belong to its origin: keep them.
+      if (target.username === "" && target.password === "") {
+        target.username = this.#userinfo.username;
+        target.password = this.#userinfo.password;
+      }
+      current = target.href;
+      this.#counters.redirects++;
+    }
+  }
+
+  /** `provenance.peer` for data that came from `url` after a redirect: without our query parameters, redacted. */
+  #peerOf(url: string): string {
+    if (this.#lastPeer?.[0] === url) return this.#lastPeer[1];
+    const where = new URL(url);
+    for (const name of ["maxResults", "cursor", "obTime"]) where.searchParams.delete(name);
+    const peer = redactUrl(where.href);
+    this.#lastPeer = [url, peer];
+    return peer;
+  }
+
   #page(
     cursor: string | undefined,
     response: Response,
+    nextCursor: string | null,
     body: Uint8Array,
     receivedAt: number,
+    peer: string,
   ): Emit | undefined {
     const counters = this.#counters;
     const ctx: DecodeContext = {
       source: this.name,
       transport: "http",
-      peer: this.#peer,
+      peer,
       now: () => receivedAt,
     };
+    if (this.#sensors !== undefined) ctx.sensors = this.#sensors;
     const contentType = response.headers.get("content-type") ?? MEDIA_TYPES[this.#accept];
     const page = response.status === 204 || body.length === 0
       ? { observations: [], deadLetters: [] }
       : decodeOpticalPage(body, contentType, ctx);
     const records = page.observations.length + page.deadLetters.length;
-    const next = response.headers.get("x-next-cursor") ?? cursor;
+    const next = nextCursor ?? cursor;
     if (records > 0 && next === cursor && !this.#warnedNoCursor) {
       this.#warnedNoCursor = true;
       this.#log.warn("Archive page for {source} did not move the cursor (no X-Next-Cursor?)", {
@@ -455,7 +651,20 @@ export class OpticalHttpSource implements Source {
     }
     this.#failures = 0;
     this.#lastReceive = receivedAt;
-    this.#setState("up");
+    // A page whose every record is a dead letter (not CSV or JSON, JSON that
+    // is not an array, every row invalid) is answered 200 but is no data:
+    // say so in /health until a page yields an observation.
+    if (records > 0 && page.observations.length > 0) {
+      this.#pageProblem = undefined;
+    } else if (records > 0) {
+      counters.dead_pages++;
+      const first = page.deadLetters[0].reason;
+      this.#pageProblem = page.deadLetters.length === 1
+        ? `The last page from the archive was a dead letter: ${first}`
+        : `All ${page.deadLetters.length} records of the last page from the archive were dead letters (first: ${first})`;
+    }
+    if (this.#pageProblem !== undefined) this.#setState("degraded", this.#pageProblem);
+    else this.#setState("up");
     this.#cursor = next;
     // SPEC §5: a full page is followed at once by the next; after an empty
     // or short one the archive has nothing newer yet.
@@ -493,18 +702,19 @@ export class OpticalHttpSource implements Source {
     return ack;
   }
 
-  #failed(cursor: string | undefined, response: Response, receivedAt: number): Emit {
+  #failed(cursor: string | undefined, response: Response, receivedAt: number, peer: string): Emit {
     const status = response.status;
-    const statusLine = `HTTP ${status} ${response.statusText}`.trimEnd();
+    const line = statusLine(response);
     const counters = this.#counters;
     if (status === 401 || status === 403) {
       counters.auth_failures++;
       return this.#failure(
         cursor,
-        `${statusLine}: the archive refused the credentials (check the token)`,
-        statusLine,
-        this.#authRetryMs,
+        `${line}: the archive refused the credentials (check the token)`,
+        line,
         receivedAt,
+        peer,
+        this.#authRetryMs,
         "down",
       );
     }
@@ -513,33 +723,38 @@ export class OpticalHttpSource implements Source {
     const asked = status === 429 || status === 503
       ? retryAfterMs(header, receivedAt / 1000)
       : undefined;
-    const reason = asked !== undefined ? `${statusLine} (Retry-After: ${header})` : statusLine;
-    return this.#failure(cursor, reason, statusLine, asked ?? this.#backoff(), receivedAt);
+    const reason = asked !== undefined ? `${line} (Retry-After: ${header})` : line;
+    return this.#failure(cursor, reason, line, receivedAt, peer, asked);
   }
 
   #backoff(): number {
     return backoffMs(this.#failures + 1, this.#backoffBaseMs, this.#maxBackoffMs, this.#random);
   }
 
-  /** A failed request: count it, schedule the retry, emit its dead letter. */
+  /**
+   * A failed request: count it, schedule the retry (after `waitMs`, default
+   * the backoff), emit its dead letter. The cursor stays.
+   */
   #failure(
     cursor: string | undefined,
     reason: string,
     raw: string,
-    waitMs: number,
     receivedAt: number,
+    peer: string,
+    waitMs?: number,
     state: SourceState = "degraded",
   ): Emit {
+    const wait = waitMs ?? this.#backoff();
     this.#counters.errors++;
     this.#failures++;
-    this.#nextAtMs = receivedAt / 1000 + waitMs;
+    this.#nextAtMs = receivedAt / 1000 + wait;
     this.#setState(state, reason);
-    const properties = { source: this.name, reason, cursor: cursor ?? null, waitMs };
+    const properties = { source: this.name, reason, cursor: cursor ?? null, waitMs: wait };
     const text =
       "Archive request of {source} failed: {reason}; retrying cursor {cursor} in {waitMs} ms";
     if (state === "down") this.#log.error(text, properties);
     else this.#log.warn(text, properties);
-    const ctx: DecodeContext = { source: this.name, transport: "http", peer: this.#peer };
+    const ctx: DecodeContext = { source: this.name, transport: "http", peer };
     const letter: DeadLetter = makeDeadLetter(ctx, FORMATS[this.#accept], {
       stage: "transport",
       reason,
@@ -563,39 +778,49 @@ export class OpticalHttpSource implements Source {
         source: this.name,
         state,
         previous,
+        reason: state === "up" || state === "stopped" ? null : error ?? null,
       });
     }
   }
 }
 
-async function readBody(response: Response, limit: number): Promise<Uint8Array> {
-  const length = Number(response.headers.get("content-length"));
-  if (length > limit) {
-    await response.body?.cancel().catch(() => {});
-    throw new RangeError(`Response body of ${length} bytes exceeds maxPageBytes (${limit})`);
+/** Why an `X-Next-Cursor` value cannot be used, or undefined when it can. */
+function cursorProblem(value: string): string | undefined {
+  if (value.length > MAX_CURSOR_LENGTH) {
+    return `X-Next-Cursor is ${value.length} characters long, more than ${MAX_CURSOR_LENGTH}`;
   }
-  if (response.body === null) return new Uint8Array(0);
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > limit) {
-      await reader.cancel().catch(() => {});
-      throw new RangeError(`Response body exceeds maxPageBytes (${limit})`);
-    }
-    chunks.push(value);
+  if (!CURSOR_CHARS.test(value)) {
+    const preview = value.length > 64 ? `${value.slice(0, 64)}…` : value;
+    return value === ""
+      ? "X-Next-Cursor is empty"
+      : `X-Next-Cursor is not printable ASCII: ${JSON.stringify(preview)}`;
   }
-  if (chunks.length === 1) return chunks[0];
-  const body = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.length;
+  return undefined;
+}
+
+function statusLine(response: Response): string {
+  return `HTTP ${response.status} ${response.statusText}`.trimEnd();
+}
+
+/**
+ * What went wrong in a fetch, in words, redacted. Deno's `fetch` rejects
+ * with just "fetch failed"; the detail (refused, reset, TLS, headers too
+ * large) is in the error's `cause`.
+ */
+function describeFetchError(error: unknown): string {
+  let text = message(error);
+  const cause = error instanceof Error ? error.cause : undefined;
+  if (cause !== undefined && cause !== null) {
+    const detail = message(cause);
+    if (detail !== "" && detail !== text) text = detail;
   }
-  return body;
+  text = redactUrl(text);
+  // hyper refuses a response head over ~400 KB; the one header here that
+  // can grow without bound is the cursor.
+  if (/message head is too large/i.test(text)) {
+    return `the response headers are larger than the HTTP client accepts (an over-long X-Next-Cursor?): ${text}`;
+  }
+  return text;
 }
 
 function message(error: unknown): string {
