@@ -54,6 +54,8 @@ export interface ArchiveSimOptions {
   maxHeld?: number;
   /** Request log entries kept, newest (default 100000). */
   requestLogLimit?: number;
+  /** Compress pages with gzip when the request's `Accept-Encoding` allows it (default false). */
+  gzip?: boolean;
 }
 
 /** One request as the archive saw it. */
@@ -96,6 +98,8 @@ export interface ArchiveSimCounters {
   unauthorized: number;
   /** Other 4xx answers (bad parameters, wrong path). */
   bad_requests: number;
+  /** Pages sent gzip-compressed. */
+  compressed: number;
 }
 
 const DEFAULT_START_MS = Date.parse("2026-11-25T12:00:00Z");
@@ -153,6 +157,7 @@ export class ArchiveSim {
     hung: 0,
     unauthorized: 0,
     bad_requests: 0,
+    compressed: 0,
   };
 
   readonly #options: Required<Omit<ArchiveSimOptions, "token">> & { token?: string };
@@ -192,6 +197,7 @@ export class ArchiveSim {
       // that overshoot too, or the oldest records would age out at once.
       maxHeld: options.maxHeld ?? Math.max(count + 100_000, 500_000),
       requestLogLimit: options.requestLogLimit ?? 100_000,
+      gzip: options.gzip ?? false,
     };
     this.#data = new ArchiveData({
       startMs: this.#options.startMs,
@@ -238,7 +244,8 @@ export class ArchiveSim {
     const c = this.counters;
     return `archive sim: ${c.requests} requests, ${c.pages} pages (${c.records} records), ` +
       `${c.empty_pages} empty, ${c.failures} failed, ${c.rate_limited} rate-limited, ` +
-      `${c.hung} hung, ${c.unauthorized} unauthorized, ${c.bad_requests} bad`;
+      `${c.hung} hung, ${c.unauthorized} unauthorized, ${c.bad_requests} bad, ` +
+      `${c.compressed} gzip`;
   }
 
   /** Stops listening; hanging and delayed requests are let go. */
@@ -368,12 +375,20 @@ export class ArchiveSim {
     } else {
       counters.empty_pages++;
     }
-    return new Response(request.method === "HEAD" ? null : body, {
-      headers: {
-        "content-type": json ? "application/json" : "text/csv; charset=utf-8",
-        "x-next-cursor": next,
-      },
-    });
+    const headers: Record<string, string> = {
+      "content-type": json ? "application/json" : "text/csv; charset=utf-8",
+      "x-next-cursor": next,
+    };
+    if (request.method === "HEAD") return new Response(null, { headers });
+    if (o.gzip && /\bgzip\b/i.test(request.headers.get("accept-encoding") ?? "")) {
+      counters.compressed++;
+      headers["content-encoding"] = "gzip";
+      return new Response(
+        new Blob([body]).stream().pipeThrough(new CompressionStream("gzip")),
+        { headers },
+      );
+    }
+    return new Response(body, { headers });
   }
 
   #bad(status: number, text: string): Response {
@@ -417,6 +432,7 @@ Options:
   --start ISO|now    sim time of the first observation (default: with --rate, so that
                      the --count held at start end now; else 2026-11-25T12:00:00Z)
   --max-page-size N  largest maxResults honoured (default 10000)
+  --gzip             compress pages with gzip when the client accepts it
   --duration S       stop after S seconds (default: run until interrupted)
   --help             this text
 `;
@@ -450,6 +466,7 @@ export const archiveSim: Command = {
       start: { type: "string" },
       "max-page-size": { type: "string" },
       duration: { type: "string" },
+      gzip: { type: "boolean" },
     });
     const failRate = numberOption(values["fail-rate"], "fail-rate", 0);
     const hangRate = numberOption(values["hang-rate"], "hang-rate", 0);
@@ -484,6 +501,7 @@ export const archiveSim: Command = {
       seed: integerOption(values.seed, "seed", 1),
       startMs,
       maxPageSize: integerOption(values["max-page-size"], "max-page-size", 10_000),
+      gzip: values.gzip === true,
     });
     console.error(`archive sim: serving ${sim.url}`);
     sim.ready.then(() => console.error(`archive sim: ${sim.available} observations ready`));

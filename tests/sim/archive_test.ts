@@ -227,8 +227,40 @@ Deno.test("archiveSim.run() serves until --duration, then prints a summary; bad 
       "--start",
       "--max-page-size",
       "--duration",
+      "--gzip",
     ]
   ) {
     assert.ok(archiveSim.help.includes(option), option);
+  }
+});
+
+Deno.test("ArchiveSim() with gzip compresses pages for clients that accept gzip, and only for them", async () => {
+  const sim = new ArchiveSim({ count: 50, gzip: true });
+  const plain = new ArchiveSim({ count: 50 });
+  try {
+    const headers = { accept: "text/csv", "accept-encoding": "gzip" };
+    const compressed = await fetch(`${sim.url}?maxResults=50`, { headers });
+    assert.equal(compressed.headers.get("content-encoding"), "gzip");
+    const expected = await (await fetch(`${plain.url}?maxResults=50`)).text();
+    // fetch inflates gzip itself: the same page as the uncompressed archive's.
+    assert.equal(await compressed.text(), expected);
+    assert.equal(sim.counters.compressed, 1);
+
+    // A client that does not accept gzip gets the page as it is (raw HTTP, so
+    // that no client library adds Accept-Encoding).
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: sim.port });
+    await conn.write(
+      new TextEncoder().encode(
+        "GET /udl/eoobservation?maxResults=50 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      ),
+    );
+    const raw = new TextDecoder().decode(
+      new Uint8Array(await new Response(conn.readable).arrayBuffer()),
+    );
+    assert.doesNotMatch(raw, /content-encoding/i);
+    assert.ok(raw.includes(expected.split("\n")[1]), "the first record, uncompressed");
+    assert.equal(sim.counters.compressed, 1);
+  } finally {
+    await Promise.all([sim.stop(), plain.stop()]);
   }
 });
