@@ -17,7 +17,7 @@ import type { IngestBatch } from "../../operators/ingest_batch.ts";
 import { type DecodeContext, makeDeadLetter } from "../decode_context.ts";
 import type { Checkpoint, Source, SourceState, SourceStatus } from "../source.ts";
 import { redactUrl } from "../redact_url.ts";
-import { readBody } from "./_read_body.ts";
+import { PageReader } from "./_page_reader.ts";
 import { backoffMs, retryAfterMs } from "./_retry.ts";
 import { decodeOpticalPage } from "./decode_optical_page.ts";
 import { sleep } from "../../operators/sleep.ts";
@@ -247,7 +247,7 @@ export class OpticalHttpSource implements Source {
   readonly #backoffBaseMs: number;
   readonly #maxBackoffMs: number;
   readonly #authRetryMs: number;
-  readonly #maxPageBytes: number;
+  readonly #pages: PageReader;
   readonly #log = getLogger(["sda-ingest", "optical"]);
   readonly #queue: CheckpointQueue<string>;
   readonly #stop = new AbortController();
@@ -317,7 +317,9 @@ export class OpticalHttpSource implements Source {
     this.#backoffBaseMs = nonNegative(options.backoffBaseMs ?? 250, "backoffBaseMs");
     this.#maxBackoffMs = nonNegative(options.maxBackoffMs ?? 30_000, "maxBackoffMs");
     this.#authRetryMs = nonNegative(options.authRetryMs ?? 30_000, "authRetryMs");
-    this.#maxPageBytes = positiveInteger(options.maxPageBytes ?? 64 * 1024 * 1024, "maxPageBytes");
+    this.#pages = new PageReader(
+      positiveInteger(options.maxPageBytes ?? 64 * 1024 * 1024, "maxPageBytes"),
+    );
     this.#token = options.token;
     this.#startTime = options.startTime;
     this.#checkpoint = options.checkpoint;
@@ -517,7 +519,7 @@ export class OpticalHttpSource implements Source {
         return this.#failure(cursor, badCursor, statusLine(response), receivedAt, peer);
       }
       reading = true;
-      const body = await readBody(response, this.#maxPageBytes);
+      const body = await this.#pages.read(response);
       if (!body.ok) {
         if (body.problem === "too-large") counters.too_large++;
         return this.#failure(cursor, body.reason, statusLine(response), this.#now(), peer);
@@ -527,10 +529,8 @@ export class OpticalHttpSource implements Source {
       try {
         return this.#page(cursor, response, next, body.bytes, receivedAt, peer);
       } finally {
-        // Decoding copied what it keeps: give the page's memory back now
-        // rather than at the next collection.
-        const buffer = body.bytes.buffer;
-        if (buffer instanceof ArrayBuffer && buffer.resizable) buffer.resize(0);
+        // Decoding copied what it keeps: the buffer is free for the next page.
+        this.#pages.release();
       }
     } catch (error) {
       if (this.#stop.signal.aborted) return undefined;

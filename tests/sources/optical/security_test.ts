@@ -179,6 +179,7 @@ Deno.test("OpticalHttpSource() refuses a page over maxPageBytes as a transport e
       checkpoint,
       backoffBaseMs: 100,
       random: () => 0,
+      now: () => Date.parse("2026-11-25T12:00:00Z") * 1000,
       sleep: (ms) => {
         waits.push(ms);
         return Promise.resolve();
