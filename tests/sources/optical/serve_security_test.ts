@@ -147,7 +147,7 @@ Deno.test("serve refuses 2 GiB gzip bombs at maxPageBytes with bounded memory, g
   }
 });
 
-Deno.test("serve prints the archive URL's password and api_key nowhere: logs, /health, /metrics, dead letters, events", async () => {
+Deno.test("serve prints the archive URL's password and api_key nowhere: logs, /health, /metrics, /status, dead letters, events", async () => {
   const password = "pw-S3NTINEL-4711";
   const apiKey = "ak-S3NTINEL-0815";
   const dir = await Deno.makeTempDir({ prefix: "sda-optical-secret-" });
@@ -219,6 +219,8 @@ Deno.test("serve prints the archive URL's password and api_key nowhere: logs, /h
     await until(() => asked > 20, 60_000, "every failure and the good pages after them");
     const health = await (await fetch(`${http}/health`)).text();
     const metrics = await (await fetch(`${http}/metrics`)).text();
+    const status = await (await fetch(`${http}/status`)).text();
+    assert.match(status, /"archive"/);
     assert.equal(await child.stop(), 0);
     const stderr = child.stderr();
     child = undefined;
@@ -251,7 +253,7 @@ Deno.test("serve prints the archive URL's password and api_key nowhere: logs, /h
     assert.match(stderr, /api_key=\*\*\*/, "the URL is logged, redacted");
     assert.ok(dead.every((d) => d.peer.includes("ops:***@") && d.peer.includes("api_key=***")));
 
-    for (const [where, text] of Object.entries({ stderr, health, metrics })) {
+    for (const [where, text] of Object.entries({ stderr, health, metrics, status })) {
       assert.ok(!text.includes(password), `the password is in ${where}`);
       assert.ok(!text.includes(apiKey), `the api_key is in ${where}`);
     }
