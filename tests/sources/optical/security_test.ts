@@ -570,3 +570,31 @@ Deno.test("OpticalHttpSource() prints no credential of its URL in logs, dead let
     await archive.close();
   }
 });
+Deno.test("OpticalHttpSource() with sensors dead-letters records of other sensors", async () => {
+  const archive = scriptedArchive(() =>
+    new Response(
+      "id,obTime,idSensor,ra,declination\nEO-1,2026-11-25T12:00:00Z,SBO-2,1,1\n" +
+        "EO-2,2026-11-25T12:00:01Z,SBO-9,1,1\n",
+      { headers: { "content-type": "text/csv", "x-next-cursor": "c1" } },
+    )
+  );
+  try {
+    const { checkpoint } = memoryCheckpoint();
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: archive.url,
+      sensors: ["SBO-2"],
+      checkpoint,
+    });
+    const reader = source.readable.getReader();
+    const batch = await take(reader);
+    assert.deepEqual(batch.observations.map((o) => o.sensor), ["SBO-2"]);
+    assert.deepEqual(batch.deadLetters.map((d) => [d.stage, d.reason, d.ref]), [
+      ["validation", "sensor SBO-9 is not permitted for source archive", "EO-2"],
+    ]);
+    reader.releaseLock();
+    await source.stop();
+  } finally {
+    await archive.close();
+  }
+});
