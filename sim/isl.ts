@@ -48,6 +48,11 @@ export interface IslSimOptions {
   prefill?: number;
   /** Largest answer datagram, bytes (default 1400). */
   maxDatagramBytes?: number;
+  /**
+   * Send each answer's status packet in a datagram of its own and drop it
+   * (default false): answers whose beacons all arrive without their status.
+   */
+  dropStatus?: boolean;
   /** Simulated UTC clock, µs (default: the system clock). */
   clock?: () => number;
 }
@@ -155,6 +160,7 @@ export class IslGatewaySim {
   #random: () => number;
   #loss: number;
   #maxDatagram: number;
+  #dropStatus: boolean;
   #clock: () => number;
   #nextLink = 0;
   #corrupt = new Map<number, number>();
@@ -173,6 +179,7 @@ export class IslGatewaySim {
     this.#hostname = hostname;
     this.#port = socket.address().port;
     this.#loss = loss;
+    this.#dropStatus = options.dropStatus ?? false;
     this.#ring = new BeaconRing(options.ring ?? 65536);
     const seed = options.seed ?? 1;
     this.#generator = new BeaconGenerator(new Orbits(), options.links ?? 8, seed);
@@ -281,7 +288,9 @@ export class IslGatewaySim {
     const newest = ring.newest;
     const first = Math.max(poll.after + 1, oldest);
     const count = oldest === 0 || newest < first ? 0 : Math.min(poll.max, newest - first + 1);
-    const perFirst = Math.floor((this.#maxDatagram - STATUS_BYTES) / BEACON_BYTES);
+    const perFirst = this.#dropStatus
+      ? 0
+      : Math.floor((this.#maxDatagram - STATUS_BYTES) / BEACON_BYTES);
     const perNext = Math.floor(this.#maxDatagram / BEACON_BYTES);
     let index = first;
     const end = first + count;
@@ -301,6 +310,7 @@ export class IslGatewaySim {
       const info = { answer, datagram, poll, first: index, last: index + n - 1 };
       index += n;
       if (
+        (this.#dropStatus && datagram === 0) ||
         (this.#loss > 0 && this.#random() < this.#loss) ||
         (this.dropDatagram !== undefined && this.dropDatagram(info))
       ) {
@@ -363,6 +373,7 @@ export async function startIslSim(options: IslSimOptions = {}): Promise<IslGatew
 
 const HELP = `Usage: main.ts sim isl [--port P] [--hostname H] [--rate N] [--loss F]
                         [--ring N] [--links K] [--seed S] [--prefill N] [--duration S]
+                        [--drop-status]
 
 Runs an inter-satellite-link gateway on UDP (SPEC §6): satellites of four
 formation pairs range each other (SGP4 orbits, NORAD 60001–60008); the
@@ -384,6 +395,8 @@ Options:
   --seed S        seed of the noise and loss PRNG (default 1)
   --prefill N     beacons generated at start (default 0)
   --duration S    stop after S seconds (default: run until a signal)
+  --drop-status   send each answer's status packet alone and drop it: the
+                  beacons arrive without their status
   --help          show this help
 `;
 
@@ -401,6 +414,7 @@ export const islSim: Command = {
       seed: { type: "string" },
       prefill: { type: "string" },
       duration: { type: "string" },
+      "drop-status": { type: "boolean" },
     });
     const port = integerOption(values.port, "port", 7003);
     if (port > 65535) throw new UsageError(`--port must be at most 65535: "${values.port}"`);
@@ -424,6 +438,7 @@ export const islSim: Command = {
       links,
       seed: integerOption(values.seed, "seed", 1),
       prefill: integerOption(values.prefill, "prefill", 0),
+      dropStatus: values["drop-status"] === true,
     });
     console.error(`sim isl: gateway listening on udp://${sim.address}`);
     let stop!: () => void;

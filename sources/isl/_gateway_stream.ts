@@ -230,7 +230,7 @@ export class GatewayStream {
       }
       if (this.#stopping) return;
       if (datagram === undefined) {
-        this.#timedOut(controller);
+        this.#timedOut();
         return;
       }
       const receivedAt = this.#now();
@@ -239,17 +239,17 @@ export class GatewayStream {
       let progress = poller.receive(datagram, receivedAt, out);
       // Whatever else has already arrived goes into the same batch.
       while (!ended(progress) && (datagram = channel.take()) !== undefined) {
-        progress = poller.receive(datagram, receivedAt, out) ?? progress;
+        progress = poller.receive(datagram, receivedAt, out);
       }
       this.#emit(controller, out, receivedAt);
-      if (progress?.complete) {
+      if (progress.complete) {
         this.#timeoutsInRow = 0;
         this.#setState("up");
         this.#nextPollAt = progress.full ? 0 : performance.now() + pollIntervalMs;
         this.#logLoss();
         return;
       }
-      if (progress?.retry) {
+      if (progress.retry) {
         this.counters.retries++;
         this.#nextPollAt = 0;
         this.#logLoss();
@@ -259,11 +259,9 @@ export class GatewayStream {
     }
   }
 
-  #timedOut(controller: ReadableStreamDefaultController<IngestBatch>): void {
+  #timedOut(): void {
     this.counters.timeouts++;
-    const out = { observations: [] as Observation[], deadLetters: [] as DeadLetter[] };
-    this.poller.expire(out);
-    this.#emit(controller, out, this.#now());
+    this.poller.expire();
     this.#nextPollAt = 0;
     if (++this.#timeoutsInRow >= DEGRADED_AFTER) {
       this.#setState(
@@ -440,8 +438,8 @@ export class GatewayStream {
   }
 }
 
-function ended(progress: AnswerProgress | undefined): boolean {
-  return progress !== undefined && (progress.complete || progress.retry);
+function ended(progress: AnswerProgress): boolean {
+  return progress.complete || progress.retry;
 }
 
 function message(error: unknown): string {

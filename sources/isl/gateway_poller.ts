@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { DeadLetter } from "../../envelope/dead_letter.ts";
+import type { DeadLetter, Stage } from "../../envelope/dead_letter.ts";
 import type { Observation } from "../../envelope/observation.ts";
 import { binaryRaw } from "../../envelope/raw.ts";
 import { formatTimestamp } from "../../envelope/time.ts";
@@ -21,7 +21,13 @@ import type { StatusPacket } from "./status_packet.ts";
 import { BeaconMapper } from "./_beacon_mapper.ts";
 import { inferFaultIndexes } from "./_infer_index.ts";
 import { apidAt, declaredLength, packetFault } from "./_frame.ts";
-import { BEACON_BYTES, SEQUENCE_MODULUS, SERVICE_APID, viewOf } from "./_layout.ts";
+import {
+  BEACON_BYTES,
+  MAX_DATAGRAM_BYTES,
+  SEQUENCE_MODULUS,
+  SERVICE_APID,
+  viewOf,
+} from "./_layout.ts";
 import { readBeaconInto, readStatus } from "./_read.ts";
 
 /** What a gateway's checkpoint holds (saved in `state.dir`). */
@@ -46,8 +52,13 @@ export interface IslLost {
 export interface GatewayPollerCounters {
   /** Poll requests built. */
   polls: number;
-  /** Answers complete (every beacon arrived sound). */
+  /** Answers complete (every beacon arrived sound, dead-lettered or counted lost). */
   answers: number;
+  /**
+   * Of those, answers whose status packet never arrived: their beacons
+   * showed the answer's extent (SPEC §6: every beacon carries its index).
+   */
+  answers_without_status: number;
   /** Datagrams handed to {@link GatewayPoller.receive}. */
   datagrams: number;
   /** Bytes of those datagrams. */
@@ -60,14 +71,17 @@ export interface GatewayPollerCounters {
   corrupt_packets: number;
   /** Sound beacons that could not become observations (decoding/validation dead letters). */
   rejected_beacons: number;
-  /** Datagrams whose status answers an older poll (ignored). */
+  /**
+   * Status packets that answer an older poll, or repeat the current one's
+   * (ignored; the datagram's beacons are still taken).
+   */
   stale_answers: number;
-  /** Status packets that contradict themselves (ignored; the poll times out). */
+  /** Status packets that contradict themselves (ignored; the datagram's beacons are still taken). */
   bad_status: number;
-  /** Beacons outside the range of the current answer (ignored). */
+  /** Beacons at or below `W` (sent again) or beyond `W + max` (ignored). */
   stray_beacons: number;
-  /** Datagrams dropped because too many arrived before their answer's status. */
-  overflow_datagrams: number;
+  /** Sound beacons whose mapping threw (decoding dead letters; never expected). */
+  mapping_errors: number;
   /** Times the gateway's indexes went backwards (it restarted): `W` went back to 0. */
   gateway_resets: number;
   /**
@@ -97,7 +111,7 @@ export interface GatewayPollerOptions {
 export interface AnswerProgress {
   /** The watermark moved: a new checkpoint is due. */
   advanced: boolean;
-  /** Every beacon of the answer arrived sound (or was counted lost). */
+  /** Every beacon of the answer arrived sound (or was dead-lettered or counted lost). */
   complete: boolean;
   /** Complete with `count == max`: poll again at once. */
   full: boolean;
@@ -112,45 +126,63 @@ export interface AnswerProgress {
 /** What a status packet implies that one unauthenticated packet may not decide alone. */
 type Suspicion = "restart" | "jump";
 
-const SLOT_MISSING = 0;
-const SLOT_SOUND = 1;
-const SLOT_LOST = 2;
-/** Datagrams held while the status packet of their answer has not arrived. */
-const MAX_EARLY_DATAGRAMS = 128;
-
 /** What {@link GatewayPoller.#begin} made of a status. */
 type Begin = 0 | 1 | 2;
 const BEGIN_OK = 0;
 const BEGIN_UNUSABLE = 1;
 const BEGIN_SUSPECT = 2;
 
+// The state of each index in the window W + 1 … W + max.
+/** Not arrived (yet). */
+const SLOT_MISSING = 0;
+/** Arrived corrupt in the current answer: still missing, its streak counted once. */
+const SLOT_FAULTED = 1;
+/** Arrived sound: emitted (as an observation or a dead letter). */
+const SLOT_SOUND = 2;
+/** Delivered corrupt by `corruptLimit` answers in a row: counted lost when `W` passes it. */
+const SLOT_LOST = 3;
+
+type Out = { observations: Observation[]; deadLetters: DeadLetter[] };
+
 /**
  * One gateway's side of the poll protocol.
  *
  * * {@link GatewayPoller.poll} builds the next request with `after` = the
  *   watermark `W` and starts a new answer.
- * * {@link GatewayPoller.receive} takes each datagram: a status packet whose
- *   sequence count is not the latest poll's is stale and ignored; otherwise
- *   the beacons in range become observations, malformed packets framing
- *   dead letters, and `W` moves over every index that is now sound, counted
- *   lost or dead-lettered, in index order, counting link gaps on the way.
- * * `oldest > W + 1` counts the indexes the gateway no longer holds as lost
- *   (`gateway`) and moves `W` to `oldest − 1`.
+ * * {@link GatewayPoller.receive} takes each datagram. Every sound beacon
+ *   whose index lies in the window `W + 1 … W + max` becomes an observation
+ *   as soon as it arrives — with or without its answer's status packet, and
+ *   from whichever poll's answer it came: each beacon carries its gateway
+ *   index. Malformed packets become framing dead letters. `W` moves over
+ *   every index that is now sound, counted lost or dead-lettered, in index
+ *   order, counting link gaps on the way; beacons beyond a gap are emitted
+ *   too, and `W` passes them once the gap is filled.
+ * * A status packet whose sequence count is not the latest poll's is stale
+ *   and ignored (its datagram's beacons are still taken). The current
+ *   poll's status tells the answer's extent: `first = max(after + 1,
+ *   oldest)`, `count` beacons. `oldest > W + 1` counts the indexes the
+ *   gateway no longer holds as lost (`gateway`) and moves `W` to
+ *   `oldest − 1`.
  * * Status packets carry no authentication, so a status that implies a
  *   gateway restart (`newest < W`) or a gateway loss of more than
  *   `maxLossJump` beacons is suspect: counted (`suspect_status`), not acted
  *   on, and answered with `retry` — the poll is repeated with a new sequence
  *   count. The next answer's status acts on it only if it implies the same.
+ * * When the status is lost, the beacons still show the answer's extent when
+ *   they fill the whole window (a full answer), or when a datagram with room
+ *   for another beacon arrives (a gateway fills its datagrams, so that one
+ *   ends the answer — a hint that only decides when to poll again, never
+ *   what is counted).
+ * * An answer that has ended with a gap is asked for again at once
+ *   (`retry`) when it brought something new (`W` moved, a new beacon, a
+ *   corrupt streak grew); a gap that always recurs waits for the timeout.
  * * A corrupt packet's index (known from its neighbours) is asked for again;
  *   the third answer in a row that delivers it corrupt counts it lost
  *   (`corrupt`) and `W` moves past it.
  * * {@link GatewayPoller.expire} closes an answer that timed out; the next
- *   poll asks again from `W`, and beacons sent twice are the same
- *   observations (same ids), dropped by the log's dedupe.
- *
- * Beacons beyond a gap are emitted at once (they are sound), but `W` only
- * moves over a gap-free prefix, so what is asked for again always covers
- * the gap.
+ *   poll asks again from `W`. Beacons sent twice are the same observations
+ *   (same ids): a beacon already emitted in the window is not emitted again,
+ *   and the log's dedupe drops repeats of older ones.
  *
  * @example Poll, answer, watermark
  * ```ts
@@ -176,7 +208,7 @@ const BEGIN_SUSPECT = 2;
  *   }, datagram, 18 + (index - 1) * 96);
  * }
  * const out = { observations: [], deadLetters: [] };
- * const progress = poller.receive(datagram, 0, out);
+ * const progress = poller.receive(datagram, 1_795_608_000_000_000, out);
  * assert.deepEqual(progress, { advanced: true, complete: true, full: true, retry: false });
  * assert.equal(out.observations.length, 2);
  * assert.equal(poller.watermark, 2);
@@ -196,18 +228,38 @@ export class GatewayPoller {
   #corrupt = new Map<number, number>();
   #w = 0;
   #nextSeq = 0;
-  // The current answer.
-  #pollSeq = -1;
-  #pollAfter = 0;
-  #ranged = false;
-  #statusKnown = false;
-  #first = 1;
-  #last = 0;
-  #count = 0;
+  // The window W + 1 … W + max, a ring addressed by index % max; every
+  // slot of an index ≤ W is SLOT_MISSING again.
   #slots: Uint8Array;
   #apids: Uint16Array;
   #seqs: Uint16Array;
-  #early: { datagram: Uint8Array; receivedAt: number }[] = [];
+  /** Indexes marked SLOT_FAULTED in the current answer (missing again at the next poll). */
+  #faulted: number[] = [];
+  // The current answer.
+  #pollSeq = -1;
+  #pollAfter = 0;
+  /** The current poll's status has arrived (or the answer is over). */
+  #statusKnown = false;
+  /** The answer's last index: from its status, else the end of the window. */
+  #last = 0;
+  /** `count` of the status (`max` until it arrives). */
+  #count = 0;
+  /** Highest index in the window that arrived in this answer (sound or not). */
+  #highest = 0;
+  /** A datagram with room for another beacon arrived: the answer's last (a hint). */
+  #sawShort = false;
+  /** Beacons new to the window that this answer brought. */
+  #fresh = 0;
+  /**
+   * The last status since the poll answered an older poll: the datagrams
+   * after it are that answer's (a gateway sends an answer's datagrams back
+   * to back), so they fill the window but say nothing about this answer's
+   * end. Without this, one answer that arrived after its timeout would
+   * leave every later answer one poll behind, each beacon sent twice.
+   */
+  #staleRun = false;
+  /** This answer moved a corrupt streak on. */
+  #streaked = false;
   // The fast path's view of the last datagram framed: beacon offsets, status.
   #offsets = new Int32Array(1024);
   #beaconsFramed = 0;
@@ -228,10 +280,6 @@ export class GatewayPoller {
     v_km_s: [0, 0, 0],
     flags: 0,
   };
-  /** This answer moved a corrupt streak on. */
-  #streaked = false;
-  /** A packet (sound or not) with the answer's last index has arrived. */
-  #sawLast = false;
   #tRxMicros = NaN;
   #tRx = "";
 
@@ -241,6 +289,7 @@ export class GatewayPoller {
   readonly counters: GatewayPollerCounters = {
     polls: 0,
     answers: 0,
+    answers_without_status: 0,
     datagrams: 0,
     bytes: 0,
     packets: 0,
@@ -250,7 +299,7 @@ export class GatewayPoller {
     stale_answers: 0,
     bad_status: 0,
     stray_beacons: 0,
-    overflow_datagrams: 0,
+    mapping_errors: 0,
     gateway_resets: 0,
     suspect_status: 0,
   };
@@ -290,6 +339,8 @@ export class GatewayPoller {
     this.#w = after;
     this.#tracker.restore(state?.seqs);
     this.#corrupt.clear();
+    this.#slots.fill(SLOT_MISSING);
+    this.#faulted.length = 0;
     this.#suspect = undefined;
   }
 
@@ -303,27 +354,34 @@ export class GatewayPoller {
     this.#pollSeq = this.#nextSeq;
     this.#nextSeq = (this.#nextSeq + 1) % SEQUENCE_MODULUS;
     this.#pollAfter = this.#w;
-    this.#ranged = false;
     this.#statusKnown = false;
+    this.#count = this.#max;
+    this.#last = this.#w + this.#max;
+    this.#highest = 0;
+    this.#sawShort = false;
+    this.#fresh = 0;
     this.#streaked = false;
-    this.#early.length = 0;
+    this.#staleRun = false;
+    // A corrupt delivery counts once per answer: the next one may count again.
+    const w = this.#w;
+    for (const index of this.#faulted) {
+      const slot = index % this.#max;
+      if (index > w && this.#slots[slot] === SLOT_FAULTED) this.#slots[slot] = SLOT_MISSING;
+    }
+    this.#faulted.length = 0;
     this.counters.polls++;
-    return encodePoll({ seq: this.#pollSeq, after: this.#w, max: this.#max });
+    return encodePoll({ seq: this.#pollSeq, after: w, max: this.#max });
   }
 
   /**
    * Takes one datagram received at `receivedAt` (µs) for the current poll,
-   * appending what it yields to `out`. Returns undefined when the datagram
-   * changed nothing (stale, held until its status arrives, or ignored).
+   * appending what it yields to `out`, and says where the answer stands.
    */
-  receive(
-    datagram: Uint8Array,
-    receivedAt: number,
-    out: { observations: Observation[]; deadLetters: DeadLetter[] },
-  ): AnswerProgress | undefined {
+  receive(datagram: Uint8Array, receivedAt: number, out: Out): AnswerProgress {
     const counters = this.counters;
     counters.datagrams++;
     counters.bytes += datagram.length;
+    const w = this.#w;
     // Fast path: a datagram of sound packets is framed without building a
     // packet list; one with a malformed packet takes the full decoder.
     let decoded: ReturnType<typeof decodeDatagram> | undefined;
@@ -340,41 +398,31 @@ export class GatewayPoller {
       }
     }
     if (status !== undefined) {
-      if (status.seq !== this.#pollSeq || this.#statusKnown) {
-        // An answer to an earlier poll (or a duplicate of this one's status).
+      if (status.seq !== this.#pollSeq) {
+        // An answer to an earlier poll: its beacons are the gateway's all
+        // the same, but it tells nothing about this answer.
         counters.stale_answers++;
-        return undefined;
+        this.#staleRun = true;
+      } else if (this.#statusKnown) {
+        counters.stale_answers++; // a repeat of this poll's status, or one after its timeout
+      } else {
+        const begun = this.#begin(status);
+        if (begun === BEGIN_SUSPECT) {
+          return { advanced: false, complete: false, full: false, retry: true };
+        }
+        this.#staleRun = false;
       }
-      const w = this.#w;
-      const begun = this.#begin(status);
-      if (begun === BEGIN_UNUSABLE) return undefined;
-      if (begun === BEGIN_SUSPECT) {
-        return { advanced: false, complete: false, full: false, retry: true };
-      }
-      let advanced = this.#w !== w;
-      advanced = (decoded === undefined
-        ? this.#takeFramed(datagram, receivedAt, out)
-        : this.#take(decoded.packets, decoded.faults, datagram, receivedAt, out)) || advanced;
-      for (const early of this.#early) {
-        advanced = this.#takeDatagram(early.datagram, early.receivedAt, out) || advanced;
-      }
-      this.#early.length = 0;
-      return this.#progress(advanced);
     }
-    if (!this.#ranged) {
-      // Before its status: hold it (on loopback the status comes first; on
-      // a real network the datagrams of an answer may be reordered).
-      if (this.#early.length >= MAX_EARLY_DATAGRAMS) {
-        counters.overflow_datagrams++;
-        return undefined;
-      }
-      this.#early.push({ datagram, receivedAt });
-      return undefined;
+    const current = !this.#staleRun;
+    const inWindow = decoded === undefined
+      ? this.#takeFramed(datagram, receivedAt, current, out)
+      : this.#take(decoded.packets, decoded.faults, datagram, receivedAt, current, out);
+    // A datagram of this answer with room for one more beacon is its last.
+    if (inWindow && current && datagram.length + BEACON_BYTES <= MAX_DATAGRAM_BYTES) {
+      this.#sawShort = true;
     }
-    const advanced = decoded === undefined
-      ? this.#takeFramed(datagram, receivedAt, out)
-      : this.#take(decoded.packets, decoded.faults, datagram, receivedAt, out);
-    return this.#progress(advanced);
+    this.#advance();
+    return this.#progress(this.#w !== w);
   }
 
   /**
@@ -409,38 +457,31 @@ export class GatewayPoller {
     return true;
   }
 
-  /** Takes a datagram held before its status, by whichever path fits. */
-  #takeDatagram(
-    datagram: Uint8Array,
-    receivedAt: number,
-    out: { observations: Observation[]; deadLetters: DeadLetter[] },
-  ): boolean {
-    if (this.#frame(datagram)) return this.#takeFramed(datagram, receivedAt, out);
-    const decoded = decodeDatagram(datagram);
-    return this.#take(decoded.packets, decoded.faults, datagram, receivedAt, out);
-  }
-
-  /** {@link GatewayPoller.#take} for a datagram just framed by {@link GatewayPoller.#frame}. */
-  #takeFramed(
-    datagram: Uint8Array,
-    receivedAt: number,
-    out: { observations: Observation[]; deadLetters: DeadLetter[] },
-  ): boolean {
+  /**
+   * {@link GatewayPoller.#take} for a datagram just framed by
+   * {@link GatewayPoller.#frame}; true when it held an index of the window.
+   * Only a `current` datagram (of this poll's answer) tells where it ends.
+   */
+  #takeFramed(datagram: Uint8Array, receivedAt: number, current: boolean, out: Out): boolean {
     const view = viewOf(datagram);
     const offsets = this.#offsets;
-    const first = this.#first;
-    const last = this.#last;
+    const slots = this.#slots;
+    const max = this.#max;
+    const w = this.#w;
+    const end = w + max;
     const tRx = this.#formatRx(receivedAt);
+    let inWindow = false;
     for (let k = 0; k < this.#beaconsFramed; k++) {
       const offset = offsets[k];
       // The index first: repeats and strays are skipped before any decoding.
       const index = view.getUint32(offset + 13);
-      if (index < first || index > last) {
+      if (index <= w || index > end) {
         this.counters.stray_beacons++;
         continue;
       }
-      if (index === last) this.#sawLast = true;
-      if (this.#slots[index - first] !== SLOT_MISSING) continue;
+      inWindow = true;
+      if (current && index > this.#highest) this.#highest = index;
+      if (slots[index % max] >= SLOT_SOUND) continue;
       this.#takeBeacon(
         readBeaconInto(view, offset, this.#scratch),
         datagram,
@@ -450,26 +491,39 @@ export class GatewayPoller {
         out,
       );
     }
-    return this.#advance();
+    return inWindow;
   }
 
-  /** A sound beacon in range and not yet seen in this answer. */
+  /** A sound beacon in the window, not yet taken. */
   #takeBeacon(
     beacon: Beacon,
     datagram: Uint8Array,
     offset: number,
     receivedAt: number,
     tRx: string,
-    out: { observations: Observation[]; deadLetters: DeadLetter[] },
+    out: Out,
   ): void {
     const index = beacon.index;
-    const slot = index - this.#first;
+    const slot = index % this.#max;
     this.#slots[slot] = SLOT_SOUND;
+    this.#fresh++;
     // Delivered sound: a corrupt streak for this index is broken.
     if (this.#corrupt.size > 0) this.#corrupt.delete(index);
     this.#apids[slot] = beacon.apid;
     this.#seqs[slot] = beacon.seq;
-    const observation = this.#mapper.map(beacon, tRx, receivedAt);
+    let observation: Observation | undefined;
+    let failure: { stage: Stage; reason: string };
+    try {
+      observation = this.#mapper.map(beacon, tRx, receivedAt);
+      failure = this.#mapper.failure!;
+    } catch (error) {
+      // Never expected: one beacon must not stop the gateway's polling.
+      this.counters.mapping_errors++;
+      failure = {
+        stage: "decoding",
+        reason: `Cannot map beacon ${index}: ${error instanceof Error ? error.message : error}`,
+      };
+    }
     if (observation !== undefined) {
       out.observations.push(observation);
       this.counters.beacons++;
@@ -478,7 +532,6 @@ export class GatewayPoller {
     // Sound on the wire but not an observation: dead-lettered, which lets
     // `W` pass it like a logged one.
     this.counters.rejected_beacons++;
-    const failure = this.#mapper.failure!;
     out.deadLetters.push(makeDeadLetter(this.#ctx, "isl-spp", {
       stage: failure.stage,
       reason: failure.reason,
@@ -489,23 +542,12 @@ export class GatewayPoller {
   }
 
   /**
-   * The answer timed out. Datagrams held for a status that never came are
-   * taken now, for the indexes `W + 1 … W + max` that the poll asked for.
+   * The answer timed out: it is over, and a late status of its poll is
+   * stale. Every beacon that arrived was taken already.
    */
-  expire(
-    out: { observations: Observation[]; deadLetters: DeadLetter[] },
-  ): AnswerProgress {
-    let advanced = false;
-    if (!this.#ranged && this.#early.length > 0) {
-      this.#range(this.#pollAfter + 1, this.#max);
-      for (const early of this.#early) {
-        advanced = this.#takeDatagram(early.datagram, early.receivedAt, out) || advanced;
-      }
-    }
-    this.#early.length = 0;
-    this.#ranged = true;
-    this.#statusKnown = true; // a late status of this poll is stale now
-    return { advanced, complete: false, full: false, retry: false };
+  expire(): AnswerProgress {
+    this.#statusKnown = true;
+    return { advanced: false, complete: false, full: false, retry: false };
   }
 
   /** Sets up the answer from its status, unless it is unusable or suspect. */
@@ -529,68 +571,88 @@ export class GatewayPoller {
       : status.oldest - 1 - w > this.#maxLossJump
       ? "jump"
       : undefined;
+    this.#statusKnown = true; // later statuses of this poll are stale
     if (implies !== undefined && this.#suspect !== implies) {
       this.#suspect = implies;
       this.counters.suspect_status++;
-      this.#statusKnown = true; // this poll is over: later statuses of it are stale
-      this.#range(w + 1, 0);
       return BEGIN_SUSPECT;
     }
     this.#suspect = undefined;
-    this.#statusKnown = true;
     if (restart) {
       this.counters.gateway_resets++;
       this.#w = 0;
       this.#tracker.reset();
       this.#corrupt.clear();
-      this.#range(1, 0);
+      this.#slots.fill(SLOT_MISSING);
+      this.#count = 0;
+      this.#last = 0;
       return BEGIN_OK;
     }
-    if (status.oldest > w + 1) {
-      // Overwritten in the ring before we asked: the gateway cannot send them.
-      this.lost.gateway += status.oldest - 1 - w;
-      this.#w = status.oldest - 1;
-      this.#tracker.reset();
-      for (const index of this.#corrupt.keys()) {
-        if (index <= this.#w) this.#corrupt.delete(index);
-      }
-    }
-    this.#range(first, status.count);
+    if (status.oldest > w + 1) this.#gatewayLoss(status.oldest - 1);
+    this.#count = status.count;
+    this.#last = first + status.count - 1;
     return BEGIN_OK;
   }
 
-  #range(first: number, count: number): void {
-    this.#ranged = true;
-    this.#first = first;
-    this.#count = count;
-    this.#last = first + count - 1;
-    this.#sawLast = false;
-    this.#slots.fill(SLOT_MISSING, 0, count);
+  /** The gateway no longer holds `W + 1 … to`: count them lost and move `W` to `to`. */
+  #gatewayLoss(to: number): void {
+    const w = this.#w;
+    const max = this.#max;
+    const slots = this.#slots;
+    let gone = to - w;
+    // Those that came before this status (in an earlier answer) were
+    // emitted, not lost; the window's slots up to `to` are free again.
+    if (gone >= max) {
+      for (let slot = 0; slot < max; slot++) {
+        if (slots[slot] === SLOT_SOUND) gone--;
+      }
+      slots.fill(SLOT_MISSING);
+    } else {
+      for (let index = w + 1; index <= to; index++) {
+        const slot = index % max;
+        if (slots[slot] === SLOT_SOUND) gone--;
+        slots[slot] = SLOT_MISSING;
+      }
+    }
+    this.lost.gateway += gone;
+    this.#w = to;
+    // A count skipped across the loss may be those very beacons.
+    this.#tracker.reset();
+    for (const index of this.#corrupt.keys()) {
+      if (index <= to) this.#corrupt.delete(index);
+    }
   }
 
-  /** Takes the packets of one datagram of the current answer; true when `W` moved. */
+  /**
+   * Takes the packets of one datagram: beacons in the window, faults as
+   * dead letters; true when it held an index of the window.
+   */
   #take(
     packets: IslPacket[],
     faults: PacketFault[],
     datagram: Uint8Array,
     receivedAt: number,
-    out: { observations: Observation[]; deadLetters: DeadLetter[] },
+    current: boolean,
+    out: Out,
   ): boolean {
-    const first = this.#first;
-    const last = this.#last;
+    const max = this.#max;
+    const w = this.#w;
+    const end = w + max;
     const slots = this.#slots;
     const counters = this.counters;
     const tRx = this.#formatRx(receivedAt);
+    let inWindow = false;
     for (let i = 0; i < packets.length; i++) {
       const packet = packets[i];
       if (packet.type !== "beacon") continue;
       const index = packet.beacon.index;
-      if (index < first || index > last) {
+      if (index <= w || index > end) {
         counters.stray_beacons++;
         continue;
       }
-      if (index === last) this.#sawLast = true;
-      if (slots[index - first] !== SLOT_MISSING) continue;
+      inWindow = true;
+      if (current && index > this.#highest) this.#highest = index;
+      if (slots[index % max] >= SLOT_SOUND) continue;
       this.#takeBeacon(packet.beacon, datagram, packet.offset, receivedAt, tRx, out);
     }
     if (faults.length > 0) {
@@ -606,9 +668,11 @@ export class GatewayPoller {
           ref: index === undefined ? undefined : String(index),
           receivedAt,
         }));
-        if (index === undefined || index < first || index > last) continue;
-        if (index === last) this.#sawLast = true;
-        const slot = index - first;
+        if (index === undefined || index <= w || index > end) continue;
+        inWindow = true;
+        if (current && index > this.#highest) this.#highest = index;
+        const slot = index % max;
+        // Counted once per answer, and never against one that arrived sound.
         if (slots[slot] !== SLOT_MISSING) continue;
         const streak = (this.#corrupt.get(index) ?? 0) + 1;
         this.#streaked = true;
@@ -617,23 +681,23 @@ export class GatewayPoller {
           slots[slot] = SLOT_LOST;
         } else {
           this.#corrupt.set(index, streak);
+          slots[slot] = SLOT_FAULTED;
+          this.#faulted.push(index);
         }
       }
     }
-    return this.#advance();
+    return inWindow;
   }
 
-  /** Moves `W` over the gap-free prefix of the answer; true when it moved. */
-  #advance(): boolean {
-    const start = this.#w;
-    const first = this.#first;
-    const last = this.#last;
+  /** Moves `W` over every index in order that is sound or counted lost. */
+  #advance(): void {
+    const max = this.#max;
     const slots = this.#slots;
-    let w = start;
-    while (w < last) {
-      const slot = w + 1 - first;
+    let w = this.#w;
+    for (;;) {
+      const slot = (w + 1) % max;
       const state = slots[slot];
-      if (state === SLOT_MISSING) break;
+      if (state < SLOT_SOUND) break;
       if (state === SLOT_SOUND) {
         this.lost.link += this.#tracker.observe(this.#apids[slot], this.#seqs[slot]);
       } else {
@@ -642,27 +706,41 @@ export class GatewayPoller {
         // is not known to be a link loss.
         this.#tracker.reset();
       }
+      slots[slot] = SLOT_MISSING;
       w++;
       if (this.#corrupt.size > 0) this.#corrupt.delete(w);
     }
     this.#w = w;
-    return w !== start;
   }
 
   #progress(advanced: boolean): AnswerProgress {
-    const complete = this.#statusKnown && this.#w >= this.#last;
-    if (complete) {
+    const w = this.#w;
+    const statusKnown = this.#statusKnown;
+    if (w >= this.#last) {
+      // Every index of the answer's extent is in: from its status, or,
+      // without it, the whole window.
       this.counters.answers++;
-      return { advanced, complete, full: this.#count === this.#max, retry: false };
+      if (!statusKnown) this.counters.answers_without_status++;
+      this.#statusKnown = true;
+      return { advanced, complete: true, full: this.#count === this.#max, retry: false };
     }
-    // The packet of the answer's last index has arrived (sound or not), so
-    // on an ordered path nothing more is coming: ask again for the gap now
-    // rather than after the timeout — but only when this answer made
-    // progress (W moved, or a corrupt streak grew towards its limit), so a
-    // gap that always recurs falls back to the timeout.
-    const ended = this.#statusKnown && this.#sawLast;
-    const progressed = this.#w !== this.#pollAfter || this.#streaked;
-    return { advanced, complete: false, full: false, retry: ended && progressed };
+    // Nothing more is coming for this poll when the packet of its last
+    // index has arrived (sound or not), or, without the status, a datagram
+    // that was not full.
+    const ended = this.#highest >= this.#last || (!statusKnown && this.#sawShort);
+    if (!ended) return { advanced, complete: false, full: false, retry: false };
+    if (!statusKnown && w >= this.#highest) {
+      // Without its status, the beacons end here and none is missing.
+      this.counters.answers++;
+      this.counters.answers_without_status++;
+      this.#statusKnown = true;
+      return { advanced, complete: true, full: false, retry: false };
+    }
+    // Something is missing: ask again for the gap now rather than after the
+    // timeout — but only when this answer brought something, so a gap that
+    // always recurs falls back to the timeout.
+    const progressed = w !== this.#pollAfter || this.#fresh > 0 || this.#streaked;
+    return { advanced, complete: false, full: false, retry: progressed };
   }
 
   #formatRx(receivedAt: number): string {

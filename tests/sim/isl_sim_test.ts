@@ -102,6 +102,27 @@ Deno.test("startIslSim() drops the fraction of answer datagrams asked for, and w
   }
 });
 
+Deno.test("startIslSim() with dropStatus sends every beacon but no status packet", async () => {
+  const sim = await startIslSim({ rate: 0, prefill: 30, dropStatus: true });
+  const { socket, datagrams } = await client();
+  try {
+    socket.send(encodePoll({ seq: 3, after: 0, max: 256 }), sim.port, "127.0.0.1");
+    await until(() => datagrams.length === 3);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const packets = datagrams.flatMap((d) => decodeDatagram(d).packets);
+    assert.equal(packets.filter((p) => p.type === "status").length, 0);
+    assert.deepEqual(
+      packets.map((p) => p.type === "beacon" && p.beacon.index),
+      Array.from({ length: 30 }, (_, i) => i + 1),
+    );
+    assert.deepEqual(datagrams.map((d) => d.length), [14 * 96, 14 * 96, 2 * 96]);
+    assert.equal(sim.counters.datagrams_dropped, 1);
+  } finally {
+    socket.close();
+    await sim.stop();
+  }
+});
+
 Deno.test("startIslSim() ring overwrites the oldest beacons and counts them", async () => {
   const sim = await startIslSim({ rate: 0, ring: 50 });
   try {
@@ -139,6 +160,7 @@ Deno.test("islSim --help describes every option", () => {
       "--seed",
       "--prefill",
       "--duration",
+      "--drop-status",
     ]
   ) {
     assert.match(islSim.help, new RegExp(`^  ${option} `, "m"));

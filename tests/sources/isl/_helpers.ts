@@ -2,7 +2,7 @@
 
 import type { Observation } from "../../../envelope/observation.ts";
 import { DedupeWindow } from "../../../operators/dedupe_window.ts";
-import { Pipeline } from "../../../service/pipeline.ts";
+import { Pipeline, type PipelineOptions } from "../../../service/pipeline.ts";
 import { StateStore } from "../../../service/state_store.ts";
 import { openDeadLetterLog, openEventLog, readRecentIds } from "../../../sinks/event_log.ts";
 import type { IslGatewayState } from "../../../sources/isl/gateway_poller.ts";
@@ -23,12 +23,15 @@ export function memoryCheckpoint(): Checkpoint<IslGatewayState> & { saves: IslGa
 }
 
 /** A pipeline over fresh logs in `dir` (dedupe rebuilt from the log, as the service does). */
-export async function openPipeline(dir: string): Promise<Pipeline> {
+export async function openPipeline(
+  dir: string,
+  options: Pick<PipelineOptions, "onWritten"> = {},
+): Promise<Pipeline> {
   const events = await openEventLog({ dir: `${dir}/events`, fsync: "interval" });
   const deadLetters = await openDeadLetterLog({ dir: `${dir}/dead`, fsync: "interval" });
   const dedupe = new DedupeWindow(1_000_000);
   for (const id of await readRecentIds(`${dir}/events`, 1_000_000)) dedupe.add(id);
-  return new Pipeline({ events, deadLetters, dedupe });
+  return new Pipeline({ events, deadLetters, dedupe, ...options });
 }
 
 /** State files under `dir/state`, as the service keeps them. */

@@ -7,11 +7,8 @@ import { decodePoll } from "../../../sources/isl/poll_request.ts";
 import { encodeStatus } from "../../../sources/isl/status_packet.ts";
 import { handBeacon } from "./_make_fixtures.ts";
 
-/**
- * Receipt on 2026-12-01: the hand-made beacons are observed at 2026-11-25T12:00:00Z +
- * their index in seconds (up to ~5 days), and t_obs may be at most a day after receipt.
- */
-const RX = Date.UTC(2026, 11, 1) * 1000;
+/** 2026-11-26T00:00:00Z: the beacons are from the 12 hours before (t_obs may be at most a day after receipt). */
+const RX = 1_795_651_200_000_000;
 const ctx = { source: "isl", transport: "udp" as const, peer: "127.0.0.1:7003", now: () => RX };
 
 /** Link sequence count of the beacon with gateway index `i` (APID 1), overridable per test. */
@@ -19,7 +16,10 @@ type Seqs = (index: number) => number;
 const plain: Seqs = (i) => i;
 
 function beacon(index: number, seqs: Seqs = plain, corrupt = false): Uint8Array {
-  const bytes = encodeBeacon(handBeacon(index, 1, seqs(index) % 16384));
+  const fields = handBeacon(index, 1, seqs(index) % 16384);
+  // Within the hour after 2026-11-25T12:00Z whatever the index.
+  fields.coarse -= index - (index % 3600);
+  const bytes = encodeBeacon(fields);
   if (corrupt) bytes[30] ^= 0x10;
   return bytes;
 }
@@ -49,23 +49,28 @@ function sink() {
 const refs = (out: { observations: Observation[] }) =>
   out.observations.map((o) => Number(o.provenance.ref));
 
-Deno.test("GatewayPoller() ignores an answer whose status echoes an older poll", () => {
+Deno.test("GatewayPoller() ignores a status that echoes an older poll but takes its beacons", () => {
   const poller = new GatewayPoller({ ctx, maxPackets: 10 });
+  poller.restore({ after: 0, seqs: { "1": 0 } });
   const old = decodePoll(poller.poll());
   const current = decodePoll(poller.poll());
   assert.equal(current.seq, old.seq + 1);
   const out = sink();
-  const stale = poller.receive(datagram([status(old.seq, 1, 2, 2), beacon(1), beacon(2)]), RX, out);
-  assert.equal(stale, undefined);
-  assert.equal(out.observations.length, 0);
+  // The old answer says oldest 5 (1…4 lost): as a stale status, it counts nothing.
+  const stale = poller.receive(datagram([status(old.seq, 5, 9, 2), beacon(1), beacon(2)]), RX, out);
+  assert.deepEqual(stale, { advanced: true, complete: false, full: false, retry: false });
+  assert.deepEqual(refs(out), [1, 2]); // each beacon carries its index: no need to wait
   assert.equal(poller.counters.stale_answers, 1);
+  assert.equal(poller.watermark, 2);
   const fresh = poller.receive(
-    datagram([status(current.seq, 1, 2, 2), beacon(1), beacon(2)]),
+    datagram([status(current.seq, 1, 3, 3), beacon(1), beacon(2), beacon(3)]),
     RX,
     out,
   );
   assert.deepEqual(fresh, { advanced: true, complete: true, full: false, retry: false });
-  assert.deepEqual(refs(out), [1, 2]);
+  assert.deepEqual(refs(out), [1, 2, 3]);
+  assert.deepEqual(poller.lost, { gateway: 0, link: 0, corrupt: 0 });
+  assert.equal(poller.counters.stray_beacons, 2); // 1 and 2 again, at or below W
 });
 
 Deno.test("GatewayPoller() counts what the gateway overwrote as lost and moves W to oldest − 1", () => {
@@ -150,11 +155,10 @@ Deno.test("GatewayPoller() counts a link gap once, in index order, whatever is s
     RX,
     again,
   );
-  assert.deepEqual(refs(again), [3, 4, 5, 6]); // 5 and 6 again: the log's dedupe drops them
+  // 5 and 6 again are in the window already: not emitted twice.
+  assert.deepEqual(refs(again), [3, 4]);
   assert.equal(poller.watermark, 6);
   assert.deepEqual(poller.lost, { gateway: 0, link: 3, corrupt: 0 });
-  // The same ids, so the repeats are duplicates, not new observations.
-  assert.equal(again.observations[2].id, out.observations[2].id);
 });
 
 Deno.test("GatewayPoller() does not count the 16383 → 0 wrap as link loss", () => {
@@ -179,16 +183,70 @@ Deno.test("GatewayPoller() resumes link counting from a checkpoint", () => {
   assert.equal(poller.lost.link, 2); // 3 and 4 skipped between the checkpoint's 2 and 5
 });
 
-Deno.test("GatewayPoller() takes the beacons of an answer whose status never came when it times out", () => {
+Deno.test("GatewayPoller() emits the beacons of an answer whose status is lost as they arrive", () => {
   const poller = new GatewayPoller({ ctx, maxPackets: 8 });
   poller.poll();
   const out = sink();
-  assert.equal(poller.receive(datagram(range(1, 3).map((i) => beacon(i))), RX, out), undefined);
-  assert.equal(out.observations.length, 0); // held until its status arrives
-  const progress = poller.expire(out);
-  assert.deepEqual(progress, { advanced: true, complete: false, full: false, retry: false });
+  // A datagram with room for another beacon ends its answer: complete, no timeout.
+  const progress = poller.receive(datagram(range(1, 3).map((i) => beacon(i))), RX, out);
+  assert.deepEqual(progress, { advanced: true, complete: true, full: false, retry: false });
   assert.deepEqual(refs(out), [1, 2, 3]);
   assert.equal(poller.watermark, 3);
+  assert.equal(poller.counters.answers_without_status, 1);
+  // Its status, late, is stale: the next poll has a new sequence count.
+  const next = decodePoll(poller.poll());
+  assert.equal(next.after, 3);
+  poller.receive(datagram([status(next.seq - 1, 1, 3, 3)]), RX, out);
+  assert.equal(poller.counters.stale_answers, 1);
+});
+
+Deno.test("GatewayPoller() completes a full answer from its beacons when its status is lost", () => {
+  const poller = new GatewayPoller({ ctx, maxPackets: 28 });
+  poller.poll();
+  const out = sink();
+  // Two full datagrams of 14 beacons: the whole window 1…28.
+  let progress = poller.receive(datagram(range(1, 14).map((i) => beacon(i))), RX, out);
+  assert.deepEqual(progress, { advanced: true, complete: false, full: false, retry: false });
+  progress = poller.receive(datagram(range(15, 28).map((i) => beacon(i))), RX, out);
+  assert.deepEqual(progress, { advanced: true, complete: true, full: true, retry: false });
+  assert.deepEqual(refs(out), range(1, 28));
+  assert.equal(poller.watermark, 28);
+});
+
+Deno.test("GatewayPoller() asks again at once, and only once, when the datagram with the status is lost", () => {
+  const poller = new GatewayPoller({ ctx, maxPackets: 30 });
+  let poll = decodePoll(poller.poll());
+  const out = sink();
+  // Datagrams: [status, 1…13] lost, [14…27], [28…30].
+  let progress = poller.receive(datagram(range(14, 27).map((i) => beacon(i))), RX, out);
+  assert.deepEqual(progress, { advanced: false, complete: false, full: false, retry: false });
+  assert.deepEqual(refs(out), range(14, 27)); // emitted without waiting for the gap or the status
+  progress = poller.receive(datagram(range(28, 30).map((i) => beacon(i))), RX, out);
+  // The last datagram arrived and 1…13 are missing: poll again now.
+  assert.deepEqual(progress, { advanced: false, complete: false, full: false, retry: true });
+  assert.equal(poller.watermark, 0);
+  poll = decodePoll(poller.poll());
+  assert.equal(poll.after, 0);
+  // The same loss again: nothing new came, so the next try waits for the timeout.
+  progress = poller.receive(datagram(range(14, 27).map((i) => beacon(i))), RX, out);
+  progress = poller.receive(datagram(range(28, 30).map((i) => beacon(i))), RX, out);
+  assert.deepEqual(progress, { advanced: false, complete: false, full: false, retry: false });
+  assert.deepEqual(poller.expire(), {
+    advanced: false,
+    complete: false,
+    full: false,
+    retry: false,
+  });
+  poll = decodePoll(poller.poll());
+  progress = poller.receive(
+    datagram([status(poll.seq, 1, 30, 30), ...range(1, 13).map((i) => beacon(i))]),
+    RX,
+    out,
+  );
+  assert.deepEqual(progress, { advanced: true, complete: true, full: true, retry: false });
+  assert.equal(poller.watermark, 30);
+  assert.deepEqual(refs(out), [...range(14, 30), ...range(1, 13)]); // each once
+  assert.deepEqual(poller.lost, { gateway: 0, link: 0, corrupt: 0 });
 });
 
 Deno.test("GatewayPoller() goes back to W = 0 when the next answer confirms that the gateway restarted", () => {
@@ -213,7 +271,7 @@ Deno.test("GatewayPoller() goes back to W = 0 when the next answer confirms that
 });
 
 Deno.test("GatewayPoller() does not act on one forged status that claims 4,000,000,000 beacons", () => {
-  const poller = new GatewayPoller({ ctx, maxPackets: 4 });
+  const poller = new GatewayPoller({ ctx, maxPackets: 8 });
   poller.restore({ after: 439_995, seqs: { "1": 439_995 % 16384 } });
   const poll = decodePoll(poller.poll());
   const forged = poller.receive(
@@ -222,21 +280,21 @@ Deno.test("GatewayPoller() does not act on one forged status that claims 4,000,0
     sink(),
   );
   assert.deepEqual(forged, { advanced: false, complete: false, full: false, retry: true });
-  // The real answer to the same poll now comes too late: stale.
-  const real = [status(poll.seq, 1, 439_999, 4), ...range(439_996, 439_999).map((i) => beacon(i))];
-  assert.equal(poller.receive(datagram(real), RX, sink()), undefined);
   assert.deepEqual(poller.lost, { gateway: 0, link: 0, corrupt: 0 });
   assert.equal(poller.watermark, 439_995);
-  // The repeated poll asks from the same W, and its genuine answer does not confirm the jump.
-  const again = decodePoll(poller.poll());
-  assert.equal(again.after, 439_995);
+  // The real answer to the same poll comes after it: its status is stale
+  // now, its beacons are taken all the same.
   const out = sink();
-  const progress = poller.receive(
-    datagram([status(again.seq, 1, 439_999, 4), ...range(439_996, 439_999).map((i) => beacon(i))]),
-    RX,
-    out,
-  );
-  assert.deepEqual(progress, { advanced: true, complete: true, full: true, retry: false });
+  const real = [status(poll.seq, 1, 439_999, 4), ...range(439_996, 439_999).map((i) => beacon(i))];
+  poller.receive(datagram(real), RX, out);
+  assert.equal(poller.counters.stale_answers, 1);
+  assert.equal(poller.watermark, 439_999);
+  // The repeated poll has a new sequence count; its genuine answer does not confirm the jump.
+  const again = decodePoll(poller.poll());
+  assert.notEqual(again.seq, poll.seq);
+  assert.equal(again.after, 439_999);
+  const progress = poller.receive(datagram([status(again.seq, 1, 439_999, 0)]), RX, out);
+  assert.deepEqual(progress, { advanced: false, complete: true, full: false, retry: false });
   assert.deepEqual(refs(out), [439_996, 439_997, 439_998, 439_999]);
   assert.equal(poller.watermark, 439_999);
   assert.deepEqual(poller.lost, { gateway: 0, link: 0, corrupt: 0 });
@@ -290,8 +348,13 @@ Deno.test("GatewayPoller() yields one dead letter and every good beacon of a dat
 Deno.test("GatewayPoller() rejects a status that contradicts itself", () => {
   const poller = new GatewayPoller({ ctx, maxPackets: 4 });
   const poll = decodePoll(poller.poll());
-  // count 9 > max 4
-  assert.equal(poller.receive(datagram([status(poll.seq, 1, 20, 9)]), RX, sink()), undefined);
+  // count 9 > max 4: ignored, while the beacons with it are taken (and,
+  // as without a status, a datagram with room for more ends the answer).
+  const out = sink();
+  const progress = poller.receive(datagram([status(poll.seq, 1, 20, 9), beacon(1)]), RX, out);
+  assert.deepEqual(progress, { advanced: true, complete: true, full: false, retry: false });
+  assert.equal(poller.counters.answers_without_status, 1);
   assert.equal(poller.counters.bad_status, 1);
+  assert.deepEqual(refs(out), [1]);
   assert.throws(() => new GatewayPoller({ ctx, maxPackets: 65536 }), RangeError);
 });

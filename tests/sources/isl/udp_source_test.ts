@@ -435,3 +435,64 @@ Deno.test("IslUdpSource() drops and counts datagrams from any other address or p
     await removeDir(dir);
   }
 });
+
+Deno.test("IslUdpSource() turns CUC seconds 0 and 2^32 − 1 into a dead letter or an observation and logs the next beacon", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-isl-" });
+  const gateway = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => gateway.bind(0, "127.0.0.1", resolve));
+  const beaconAt = (index: number, coarse?: number) => {
+    const bytes = beaconByHand(0b111, 60006);
+    const view = new DataView(bytes.buffer);
+    if (coarse !== undefined) view.setUint32(7, coarse);
+    view.setUint32(13, index);
+    view.setUint16(94, crc(bytes.subarray(0, 94)));
+    return bytes;
+  };
+  const port = gateway.address().port;
+  gateway.on("message", (poll: Uint8Array, from: dgram.RemoteInfo) => {
+    const seq = ((poll[2] & 0x3f) << 8) | poll[3];
+    const after = new DataView(poll.buffer, poll.byteOffset).getUint32(6);
+    const count = Math.max(0, 3 - after);
+    const answer = new Uint8Array(18 + count * 96);
+    answer.set(statusByHand(seq, 1, 3, count), 0);
+    const beacons = [beaconAt(1, 0), beaconAt(2, 0xffffffff), beaconAt(3)];
+    beacons.slice(after).forEach((b, k) => answer.set(b, 18 + k * 96));
+    gateway.send(answer, from.port, from.address);
+  });
+  const pipeline = await openPipeline(dir);
+  const source = new IslUdpSource({
+    name: "isl",
+    gateways: [{ hostname: "127.0.0.1", port }],
+    pollIntervalMs: 5,
+    checkpoint: stateCheckpoints(dir),
+  });
+  pipeline.add(source.readable);
+  try {
+    await waitFor(() => source.status().counters.answers >= 2, "two answers");
+  } finally {
+    await source.stop();
+    pipeline.close();
+    await pipeline.done;
+    await source.settled();
+    gateway.close();
+  }
+  try {
+    const logged = await loggedObservations(dir);
+    const dead = (await readAllLines(`${dir}/dead`)).map((line) => JSON.parse(line));
+    // Each extreme is one or the other, exactly once; the good beacon is logged.
+    const refs = [...logged.map((o) => o.provenance.ref), ...dead.map((d) => d.ref)].sort();
+    assert.deepEqual(refs, ["1", "2", "3"]);
+    assert.equal(
+      logged.find((o) => o.provenance.ref === "3")?.t_obs,
+      "2026-11-25T12:00:00.071105Z",
+    );
+    for (const letter of dead) assert.match(letter.stage, /^(decoding|validation)$/);
+    assert.equal(source.status().counters.mapping_errors, 0);
+    assert.equal(
+      (await stateCheckpoints(dir)(`127.0.0.1:${port}`).load())!.after,
+      3,
+    );
+  } finally {
+    await removeDir(dir);
+  }
+});
