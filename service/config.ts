@@ -82,6 +82,10 @@ export const IslSourceConfigSchema = z.strictObject({
   maxLossJump: z.number().int({ message: "must be a whole number" }).min(0, {
     message: "must not be negative",
   }).max(0xffffffff, { message: "must be at most 4294967295" }).default(100_000),
+  // SPEC §15: the sensor ids ("isl:" + observer NORAD) this source accepts.
+  sensors: z.array(z.string().min(1, { message: "must not be empty" })).min(1, {
+    message: "must list at least one sensor id (leave it out to accept any)",
+  }).optional(),
 });
 
 /** Any source. */

@@ -52,6 +52,7 @@ export function createSource(config: SourceConfig, state: StateStore): Source {
         timeoutMs: config.timeoutMs,
         maxPackets: config.maxPackets,
         maxLossJump: config.maxLossJump,
+        sensors: config.sensors,
         checkpoint: (gateway) => state.checkpoint(`isl.${config.name}.${gateway}`),
       });
   }

@@ -50,6 +50,8 @@ export interface GatewayStreamOptions {
   maxPackets: number;
   /** Most gateway loss one status may count before the next answer confirms it. */
   maxLossJump: number;
+  /** Sensor ids this source accepts; absent: any. */
+  sensors?: ReadonlySet<string>;
   /** Receive clock, µs. */
   now?: () => number;
 }
@@ -108,7 +110,13 @@ export class GatewayStream {
     this.#source = options.source;
     this.peer = options.peer;
     this.poller = new GatewayPoller({
-      ctx: { source: options.source, transport: "udp", peer: options.peer, now: options.now },
+      ctx: {
+        source: options.source,
+        transport: "udp",
+        peer: options.peer,
+        now: options.now,
+        sensors: options.sensors,
+      },
       maxPackets: options.maxPackets,
       maxLossJump: options.maxLossJump,
     });

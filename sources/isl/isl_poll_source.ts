@@ -31,6 +31,11 @@ export interface IslPollSourceOptions {
    * confirm it (SPEC §6).
    */
   maxLossJump?: number;
+  /**
+   * Sensor ids (`"isl:" + observer NORAD`) this source accepts (`sensors`,
+   * SPEC §15); beacons of any other observer are `validation` dead letters.
+   */
+  sensors?: readonly string[];
   /** The checkpoint of one gateway, by `host:port` (e.g. a `StateStore` key). */
   checkpoint: (gateway: string) => Checkpoint<IslGatewayState>;
   /** Receive clock, µs since the Unix epoch (default: the system clock). */
@@ -131,6 +136,7 @@ export class IslPollSource implements Source {
       peers.add(peer);
     }
     this.name = options.name;
+    const sensors = options.sensors === undefined ? undefined : new Set(options.sensors);
     this.#gateways = options.gateways.map((gateway) => {
       const peer = gatewayPeer(gateway);
       return new GatewayStream({
@@ -142,6 +148,7 @@ export class IslPollSource implements Source {
         timeoutMs,
         maxPackets,
         maxLossJump,
+        sensors,
         now: options.now,
       });
     });

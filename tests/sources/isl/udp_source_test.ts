@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import type { IngestBatch } from "../../../operators/ingest_batch.ts";
+import { parseConfig } from "../../../service/config.ts";
+import { createSource } from "../../../service/source_factory.ts";
+import { StateStore } from "../../../service/state_store.ts";
 import { type IslGatewaySim, startIslSim } from "../../../sim/isl.ts";
 import { encodeStatus } from "../../../sources/isl/status_packet.ts";
 import { IslUdpSource } from "../../../sources/isl/udp_adapter.ts";
@@ -15,6 +18,10 @@ import {
   stateCheckpoints,
   waitFor,
 } from "./_helpers.ts";
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
 
 function gatewayOf(sim: IslGatewaySim) {
   return { hostname: "127.0.0.1", port: sim.port };
@@ -492,6 +499,49 @@ Deno.test("IslUdpSource() turns CUC seconds 0 and 2^32 − 1 into a dead letter 
       (await stateCheckpoints(dir)(`127.0.0.1:${port}`).load())!.after,
       3,
     );
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("IslUdpSource() from a config with sensors dead-letters the beacons of every other observer", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-isl-" });
+  // Observers 60001…60008 range each other, one link each (APIDs 1…8).
+  const sim = await startIslSim({ rate: 0, prefill: 800, links: 8 });
+  const config = parseConfig({
+    sources: [{
+      name: "isl",
+      kind: "isl",
+      gateways: [{ hostname: "127.0.0.1", port: sim.port }],
+      pollIntervalMs: 5,
+      sensors: ["isl:60001", "isl:60002"],
+    }],
+  });
+  const source = createSource(config.sources[0], new StateStore(`${dir}/state`)) as IslUdpSource;
+  const pipeline = await openPipeline(dir);
+  pipeline.add(source.readable);
+  try {
+    await waitFor(() => source.status().counters.answers >= 4, "every beacon");
+  } finally {
+    await source.stop();
+    pipeline.close();
+    await pipeline.done;
+    await source.settled();
+    await sim.stop();
+  }
+  try {
+    const logged = await loggedObservations(dir);
+    const dead = (await readAllLines(`${dir}/dead`)).map((line) => JSON.parse(line));
+    assert.deepEqual(new Set(logged.map((o) => o.sensor)), new Set(["isl:60001", "isl:60002"]));
+    assert.equal(logged.length, 200);
+    assert.equal(dead.length, 600);
+    assert.ok(dead.every((d) => d.stage === "validation"));
+    assert.match(dead[0].reason, /^sensor isl:600(0[3-8]) is not permitted for source isl$/);
+    // Every index is accounted for once, logged or dead-lettered; W passed them all.
+    const refs = [...logged.map((o) => o.provenance.ref), ...dead.map((d) => d.ref)];
+    assert.deepEqual(refs.map(Number).sort((a, b) => a - b), range(1, 800));
+    assert.deepEqual(source.status().lost, { gateway: 0, link: 0, corrupt: 0 });
+    assert.equal((await stateCheckpoints(dir)(`127.0.0.1:${sim.port}`).load())!.after, 800);
   } finally {
     await removeDir(dir);
   }
