@@ -153,7 +153,9 @@ function showRaw(raw: unknown, max = 110): string {
   let text: string;
   if (typeof raw === "string") text = JSON.stringify(raw);
   else if (raw && typeof raw === "object" && "base64" in raw) {
-    const bytes = Uint8Array.from(atob(String(raw.base64)), (c) => c.charCodeAt(0));
+    // A cut raw ends in "…(N bytes)" after its base64 (SPEC §3).
+    const base64 = String(raw.base64).split("…")[0];
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
     const hex = [...bytes.subarray(0, 48)].map((b) => b.toString(16).padStart(2, "0")).join("");
     text = `${bytes.length} bytes: ${hex}${bytes.length > 48 ? "…" : ""}`;
   } else text = JSON.stringify(raw ?? null);

@@ -86,6 +86,8 @@ interface Segment {
   /** Raw lines kept for the segment's dead letter (bounded by the raw cut). */
   raw: string[];
   rawChars: number;
+  /** UTF-8 bytes of the lines past the cut (with their line ends), for `…(N bytes)`. */
+  rawBeyond: number;
   /** Metadata keywords in order of appearance. */
   keywords: Map<string, string>;
   // Known once META_STOP validated the metadata:
@@ -486,6 +488,8 @@ export class TdmDecoder {
       // TIME_SYSTEM: the segment's data can no longer be read safely.
       segment.bad ??= `Cannot read metadata line ${this.#line}: ${what.toLowerCase()}`;
     }
+    // A too-long line's raw is what the splitter kept (maxLineBytes): its
+    // end may not have arrived, and the output must not depend on chunking.
     this.#lineLetter("framing", what, raw);
   }
 
@@ -497,7 +501,10 @@ export class TdmDecoder {
   }
 
   #raw(segment: Segment, line: string): void {
-    if (segment.rawChars > MAX_RAW_BYTES) return;
+    if (segment.rawChars > MAX_RAW_BYTES) {
+      segment.rawBeyond += utf8Length(line) + 1;
+      return;
+    }
     segment.raw.push(line);
     segment.rawChars += line.length + 1;
   }
@@ -536,6 +543,7 @@ export class TdmDecoder {
       bad: this.#messageBad,
       raw: [line],
       rawChars: line.length + 1,
+      rawBeyond: 0,
       keywords: new Map(),
       meta: {},
       timeSystem: "UTC",
@@ -1031,13 +1039,30 @@ export class TdmDecoder {
     this.#deadLetters.push(makeDeadLetter(this.#ctx, FORMAT, {
       stage: "decoding",
       reason: segment.bad!,
-      raw: textRaw(segment.raw.join("\n")),
+      raw: segmentRaw(segment),
       ref: segment.refPrefix + segment.firstLine,
       receivedAt: segment.receivedAt,
     }));
     this.#deadLetterAt.push(this.#observations.length);
     segment.raw = [];
   }
+}
+
+/** A segment's raw lines, cut at 1 KiB, with the size of all of them. */
+function segmentRaw(segment: Segment): string {
+  const text = segment.raw.join("\n");
+  if (segment.rawBeyond === 0) return textRaw(text);
+  return textRaw(text, utf8Length(text) + segment.rawBeyond);
+}
+
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // A surrogate half is 3 bytes alone, a pair 4: 2 + 2 counts a pair right.
+    bytes += c < 0x80 ? 1 : c < 0x800 || (c >= 0xd800 && c < 0xe000) ? 2 : 3;
+  }
+  return bytes;
 }
 
 /** `A–Z`, `a–z`, `0–9`, `_`: what a KVN keyword is made of. */

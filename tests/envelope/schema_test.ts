@@ -132,11 +132,20 @@ Deno.test("serializeDeadLetter() writes wire order and omits an absent ref", () 
   assert.equal(DeadLetterSchema.safeParse(JSON.parse(line)).success, true);
 });
 
-Deno.test("textRaw() and binaryRaw() truncate to 64 KiB", () => {
-  assert.equal(textRaw("a".repeat(70_000)).length, 65_536);
+Deno.test("textRaw() and binaryRaw() cut at 1 KiB and append the full size", () => {
+  assert.equal(textRaw("a".repeat(70_000)), "a".repeat(1024) + "…(70000 bytes)");
+  assert.equal(textRaw("a".repeat(1024)), "a".repeat(1024));
+  assert.equal(textRaw("a".repeat(1025)), "a".repeat(1024) + "…(1025 bytes)");
+  // Never half a character: 341 × 3 bytes, then a 4-byte emoji that does not fit.
+  assert.equal(textRaw("€".repeat(341) + "😀x"), "€".repeat(341) + "…(1028 bytes)");
+  // A caller that kept only part of the input gives the whole size.
+  assert.equal(textRaw("RANGE = 1", 5000), "RANGE = 1…(5000 bytes)");
   const raw = binaryRaw(new Uint8Array(70_000).fill(255));
   assert.ok(typeof raw !== "string");
-  assert.equal(atob(raw.base64).length, 65_536);
+  const [base64, size] = raw.base64.split("…");
+  assert.equal(atob(base64).length, 1024);
+  assert.equal(size, "(70000 bytes)");
+  assert.deepEqual(binaryRaw(new Uint8Array(1024)), { base64: btoa("\0".repeat(1024)) });
 });
 
 Deno.test("observationJsonSchema() describes every kind and forbids extra keys", () => {

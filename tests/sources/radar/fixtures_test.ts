@@ -360,11 +360,12 @@ Deno.test("TdmDecodeStream() decodes bad_input.kvn: every rejection a dead lette
       "RANGE = 2026-13-01T00:00:00 1.0",
       38,
     ),
-    // The first 4096 bytes of the 4226-byte line.
+    // The first 4096 bytes of the 4226-byte line, as far as the splitter
+    // kept it, cut to 1 KiB (SPEC §3).
     bad(
       "framing",
       "Line longer than 4096 bytes",
-      "RCS = 2026-11-25T12:00:04 " + "9".repeat(4096 - 26),
+      "RCS = 2026-11-25T12:00:04 " + "9".repeat(1024 - 26) + "…(4096 bytes)",
       39,
     ),
     // Bytes FF FE are no UTF-8: each shows as U+FFFD in the raw text.
