@@ -1,0 +1,228 @@
+/**
+ * The radar listener's TLS transport (SPEC §15): TLS 1.2+ with an optional
+ * client certificate, on `node:net` + `node:tls` because `Deno.listenTls`
+ * cannot request client certificates.
+ *
+ * Runtime adapter: uses `node:` APIs.
+ *
+ * @module
+ */
+
+import net from "node:net";
+import tls from "node:tls";
+
+/** Why a TLS handshake did not complete. */
+export type HandshakeFailure = "not_tls" | "handshake_failed" | "handshake_timeout";
+
+/** Options for {@link TlsListener}. */
+export interface TlsListenerOptions {
+  hostname: string;
+  port: number;
+  /** PEM server certificate chain. */
+  cert: string;
+  /** PEM private key. */
+  key: string;
+  /** Ask the client for a certificate (it is verified by the caller). */
+  requestCert: boolean;
+  /** A handshake not finished after this long is abandoned. */
+  handshakeTimeoutMs: number;
+  /**
+   * Called when a TCP connection is accepted, before TLS starts and before
+   * a byte is read from it; `false` closes it unread.
+   */
+  admit(host: string, port: number): boolean;
+  /** The handshake completed: `chain` is the client's certificates (DER, its own first). */
+  secured(connection: TlsConnection, chain: Uint8Array<ArrayBuffer>[]): void;
+  /** An admitted connection failed its handshake; it is closed. */
+  failed(host: string, port: number, reason: HandshakeFailure, detail: string): void;
+}
+
+/**
+ * A TLS listener: accepts TCP connections paused (so that refusing one reads
+ * nothing), then runs the TLS handshake on those admitted.
+ */
+export class TlsListener {
+  /** Resolves once bound. */
+  readonly listening: Promise<void>;
+  #server: net.Server;
+
+  /** Binds (asynchronously: await {@link TlsListener.listening}). */
+  constructor(options: TlsListenerOptions) {
+    const context = tls.createSecureContext({
+      cert: options.cert,
+      key: options.key,
+      // SPEC §15: TLS 1.2 or later only.
+      minVersion: "TLSv1.2",
+    });
+    this.#server = net.createServer({ pauseOnConnect: true }, (raw) => {
+      const host = raw.remoteAddress ?? "";
+      const port = raw.remotePort ?? 0;
+      if (!options.admit(host, port)) {
+        raw.destroy();
+        return;
+      }
+      handshake(raw, host, port, context, options);
+    });
+    this.listening = new Promise((resolve, reject) => {
+      this.#server.once("error", reject);
+      this.#server.listen(options.port, options.hostname, () => {
+        this.#server.off("error", reject);
+        resolve();
+      });
+    });
+  }
+
+  /** The bound port. */
+  get port(): number {
+    return (this.#server.address() as net.AddressInfo).port;
+  }
+
+  /** Stops accepting (open connections are closed by their owners). */
+  close(): Promise<void> {
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+function handshake(
+  raw: net.Socket,
+  host: string,
+  port: number,
+  context: tls.SecureContext,
+  options: TlsListenerOptions,
+): void {
+  let settled = false;
+  const socket = new tls.TLSSocket(raw, {
+    isServer: true,
+    secureContext: context,
+    requestCert: options.requestCert,
+    // Verified by the caller against the configured CA: node:tls in Deno
+    // does not verify client certificates itself.
+    rejectUnauthorized: false,
+  });
+  const fail = (reason: HandshakeFailure, detail: string) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    socket.destroy();
+    raw.destroy();
+    options.failed(host, port, reason, detail);
+  };
+  const timer = setTimeout(
+    () => fail("handshake_timeout", "no TLS handshake within the time allowed"),
+    options.handshakeTimeoutMs,
+  );
+  socket.once("error", (error: Error) => {
+    // E.g. "received corrupt message of type InvalidContentType": plain
+    // text (a radar without TLS) where a TLS record was expected.
+    const notTls = /InvalidContentType|wrong version number|http request|corrupt message/i.test(
+      error.message,
+    );
+    fail(notTls ? "not_tls" : "handshake_failed", error.message);
+  });
+  socket.once("secure", () => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    socket.removeAllListeners("error");
+    const connection = new TlsConnection(socket, raw);
+    options.secured(connection, peerChain(socket));
+  });
+}
+
+/** The client's certificates as it sent them, its own first. */
+function peerChain(socket: tls.TLSSocket): Uint8Array<ArrayBuffer>[] {
+  const chain: Uint8Array<ArrayBuffer>[] = [];
+  let cert = socket.getPeerCertificate(true) as tls.DetailedPeerCertificate | undefined;
+  while (cert && cert.raw && chain.length < 8) {
+    chain.push(new Uint8Array(cert.raw));
+    const next = cert.issuerCertificate;
+    // The root's issuer is itself.
+    if (next === undefined || next === cert || next.fingerprint256 === cert.fingerprint256) break;
+    cert = next;
+  }
+  return chain;
+}
+
+/**
+ * One accepted TLS connection, read on demand: the underlying TCP socket is
+ * paused whenever nothing is asking for bytes, so a full pipeline leaves data
+ * in the kernel buffers and TCP flow control slows the sender, as on the
+ * plain TCP path.
+ */
+export class TlsConnection {
+  #socket: tls.TLSSocket;
+  #raw: net.Socket;
+  #queue: Uint8Array[] = [];
+  #waiter: PromiseWithResolvers<Uint8Array | null> | undefined;
+  #ended = false;
+  #error: Error | undefined;
+  #paused = false;
+
+  /** Wraps a secured socket; nothing is read until {@link TlsConnection.read}. */
+  constructor(socket: tls.TLSSocket, raw: net.Socket) {
+    this.#socket = socket;
+    this.#raw = raw;
+    socket.on("data", (chunk: Uint8Array) => {
+      const waiter = this.#waiter;
+      if (waiter !== undefined) {
+        this.#waiter = undefined;
+        waiter.resolve(chunk);
+      } else {
+        this.#queue.push(chunk);
+      }
+      if (this.#waiter === undefined) this.#pause();
+    });
+    const end = () => {
+      this.#ended = true;
+      this.#waiter?.resolve(null);
+      this.#waiter = undefined;
+    };
+    socket.on("end", end);
+    socket.on("close", end);
+    socket.on("error", (error: Error) => {
+      this.#error = error;
+      this.#ended = true;
+      this.#waiter?.reject(error);
+      this.#waiter = undefined;
+    });
+    this.#pause();
+  }
+
+  /** The next bytes, or null at the end; rejects on a connection error. */
+  read(): Promise<Uint8Array | null> {
+    const chunk = this.#queue.shift();
+    if (chunk !== undefined) return Promise.resolve(chunk);
+    if (this.#error !== undefined) return Promise.reject(this.#error);
+    if (this.#ended) return Promise.resolve(null);
+    this.#waiter = Promise.withResolvers();
+    this.#resume();
+    return this.#waiter.promise;
+  }
+
+  /** Closes the connection; a pending read resolves with null. */
+  close(): void {
+    this.#ended = true;
+    this.#socket.destroy();
+    this.#raw.destroy();
+    this.#waiter?.resolve(null);
+    this.#waiter = undefined;
+  }
+
+  #pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    // The TCP socket, not the TLS one: in Deno 2.9 pausing a TLSSocket does
+    // not stop it reading from its socket.
+    this.#raw.pause();
+  }
+
+  #resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#raw.resume();
+    // Deno 2.9: resume() of a TCP socket under a TLSSocket does not restart
+    // its handle's reads after a pause; readStart() does (a no-op while it
+    // reads). Tests send tens of MB through pause/resume cycles to check it.
+    (this.#raw as unknown as { _handle?: { readStart?: () => void } })._handle?.readStart?.();
+  }
+}
