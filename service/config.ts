@@ -6,6 +6,7 @@
  */
 
 import { z } from "zod";
+import { AllowList } from "../sources/radar/allow_list.ts";
 
 const NAME = /^[A-Za-z0-9_.-]+$/;
 
@@ -23,7 +24,18 @@ const positiveInt = (max = Number.MAX_SAFE_INTEGER) =>
   z.number().int({ message: "must be a whole number" }).min(1, { message: "must be at least 1" })
     .max(max, { message: `must be at most ${max}` });
 
-/** A radar source: TDM over TCP (SPEC §4). */
+const file = z.string().min(1, { message: "must be a file path" });
+const sensorIds = z.array(z.string().min(1, { message: "must not be empty" })).min(1, {
+  message: "must list at least one sensor id",
+});
+const cidr = z.string().refine((value) => AllowList.problem(value) === undefined, {
+  error: (issue) =>
+    `must be a CIDR range such as "10.20.0.0/16" or "::1/128": ${
+      AllowList.problem(issue.input as string) ?? "invalid"
+    }`,
+});
+
+/** A radar source: TDM over TCP (SPEC §4), optionally TLS with client certificates (§15). */
 export const RadarSourceConfigSchema = z.strictObject({
   name,
   kind: z.literal("radar"),
@@ -34,6 +46,15 @@ export const RadarSourceConfigSchema = z.strictObject({
   groupIdleMs: millis.default(20),
   maxConnections: positiveInt(65535).default(64),
   idleTimeoutMs: positiveInt().default(600_000),
+  tls: z.strictObject({
+    certFile: file,
+    keyFile: file,
+    clientCaFile: file.optional(),
+  }).optional(),
+  allow: z.array(cidr).min(1, { message: "must list at least one CIDR range" }).optional(),
+  sensors: sensorIds.optional(),
+  clients: z.record(z.string().min(1, { message: "must be a certificate CN" }), sensorIds)
+    .optional(),
 });
 
 /** An optical source: a UDL-style archive over HTTP (SPEC §5). */
@@ -179,7 +200,17 @@ function crossCheck(input: unknown): ConfigProblem[] {
         names.set(source.name, i);
       }
     }
-    if (source.kind === "radar") listen(source.hostname, source.port, ["sources", i, "port"]);
+    if (source.kind === "radar") {
+      listen(source.hostname, source.port, ["sources", i, "port"]);
+      // SPEC §15: only a client certificate names a client.
+      const tls = isObject(source.tls) ? source.tls : {};
+      if (source.clients !== undefined && tls.clientCaFile === undefined) {
+        problems.push({
+          path: jsonPath(["sources", i, "clients"]),
+          message: "needs tls.clientCaFile: only a client certificate names a client",
+        });
+      }
+    }
   });
   return problems;
 }
@@ -341,6 +372,20 @@ export function resolvePaths(config: Config, baseDir: string): Config {
     log: { ...config.log, dir: resolve(config.log.dir) },
     deadLetter: { dir: resolve(config.deadLetter.dir) },
     state: { dir: resolve(config.state.dir) },
+    sources: config.sources.map((source) =>
+      source.kind === "radar" && source.tls
+        ? {
+          ...source,
+          tls: {
+            certFile: resolve(source.tls.certFile),
+            keyFile: resolve(source.tls.keyFile),
+            ...(source.tls.clientCaFile === undefined
+              ? {}
+              : { clientCaFile: resolve(source.tls.clientCaFile) }),
+          },
+        }
+        : source
+    ),
     http: config.http.tls
       ? {
         ...config.http,

@@ -115,6 +115,26 @@ export async function validateConfig(
       });
     }
   }
+  if (config && (options.checkDirs ?? true)) {
+    // SPEC §15: a radar listener's TLS files, checked where the others are.
+    for (const [i, source] of config.sources.entries()) {
+      if (source.kind !== "radar" || source.tls === undefined) continue;
+      for (const key of ["certFile", "keyFile", "clientCaFile"] as const) {
+        const path = source.tls[key];
+        if (path === undefined) continue;
+        try {
+          await Deno.readFile(path);
+        } catch (error) {
+          problems.push({
+            path: jsonPath(["sources", i, "tls", key]),
+            message: `cannot read ${path}: ${
+              error instanceof Deno.errors.NotFound ? "no such file" : (error as Error).message
+            }`,
+          });
+        }
+      }
+    }
+  }
   if (config?.http.tls && (options.checkDirs ?? true)) {
     for (const key of ["certFile", "keyFile"] as const) {
       const file = config.http.tls[key];

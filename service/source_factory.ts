@@ -21,6 +21,17 @@ export function createSource(config: SourceConfig, state: StateStore): Source {
   switch (config.kind) {
     case "radar":
       return new RadarTcpSource({
+        // SPEC §15: the files were checked readable when the configuration was loaded.
+        tls: config.tls === undefined ? undefined : {
+          cert: Deno.readTextFileSync(config.tls.certFile),
+          key: Deno.readTextFileSync(config.tls.keyFile),
+          clientCa: config.tls.clientCaFile === undefined
+            ? undefined
+            : Deno.readTextFileSync(config.tls.clientCaFile),
+        },
+        allow: config.allow,
+        sensors: config.sensors,
+        clients: config.clients,
         name: config.name,
         hostname: config.hostname,
         port: config.port,

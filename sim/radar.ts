@@ -55,7 +55,23 @@ export interface RadarSimOptions {
   connectTimeoutMs?: number;
   /** Called with `host:port` of each connection's local end once it is connected. */
   onConnect?: (local: string) => void;
+  /** Connect with TLS (SPEC §15) instead of plain TCP. */
+  tls?: RadarSimTlsOptions;
+  /** Called with each TLS connection's set-up time, ms (connect + handshake). */
+  onHandshake?: (ms: number) => void;
 }
+
+/** TLS for {@link RadarSimOptions.tls}. */
+export interface RadarSimTlsOptions {
+  /** PEM CA certificates to trust for the listener (default: the system's). */
+  caCerts?: string[];
+  /** PEM client certificate (with {@link RadarSimTlsOptions.key}). */
+  cert?: string;
+  /** PEM private key of the client certificate. */
+  key?: string;
+}
+
+type Conn = Deno.TcpConn | Deno.TlsConn;
 
 /** What a {@link RadarSim} has done. */
 export interface RadarSimCounters {
@@ -112,7 +128,7 @@ export class RadarSim {
     connections: 0,
   };
   #abort = new AbortController();
-  #conns = new Set<Deno.TcpConn>();
+  #conns = new Set<Conn>();
   #local: string[] = [];
   #running: Promise<RadarSimCounters> | undefined;
 
@@ -204,12 +220,24 @@ export class RadarSim {
     return { ...this.#counters };
   }
 
-  async #connect(): Promise<Deno.TcpConn> {
-    const { hostname, port } = this.#options;
+  async #connect(): Promise<Conn> {
+    const { hostname, port, tls } = this.#options;
     const deadline = performance.now() + (this.#options.connectTimeoutMs ?? 5000);
     for (;;) {
       try {
-        return await Deno.connect({ hostname, port, transport: "tcp" });
+        if (tls === undefined) return await Deno.connect({ hostname, port, transport: "tcp" });
+        const t0 = performance.now();
+        const conn = await Deno.connectTls({
+          hostname,
+          port,
+          caCerts: tls.caCerts,
+          ...(tls.cert !== undefined && tls.key !== undefined
+            ? { cert: tls.cert, key: tls.key }
+            : {}),
+        });
+        await conn.handshake();
+        this.#options.onHandshake?.(performance.now() - t0);
+        return conn;
       } catch (error) {
         if (!(error instanceof Deno.errors.ConnectionRefused) || performance.now() > deadline) {
           throw error;
@@ -234,7 +262,7 @@ export class RadarSim {
       : `${local.hostname}:${local.port}`;
     this.#local.push(address);
     this.#options.onConnect?.(address);
-    conn.setNoDelay(true);
+    if ("setNoDelay" in conn) conn.setNoDelay(true);
     this.#counters.connections++;
     const counters = this.#counters;
     const encoder = new TextEncoder();
@@ -282,7 +310,7 @@ export class RadarSim {
   }
 }
 
-async function writeAll(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
+async function writeAll(conn: Conn, bytes: Uint8Array): Promise<void> {
   let offset = 0;
   while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
 }
@@ -337,6 +365,10 @@ Options:
   --bad-rate F            fraction of observations sent with a corrupt RCS line, 0–1 (default 0)
   --per-segment N         observations per segment (default 100)
   --per-message N         segments per message (default 10)
+  --tls                   connect with TLS (implied by --cert or --ca)
+  --cert FILE             PEM client certificate to present (with --key)
+  --key FILE              PEM private key of --cert
+  --ca FILE               PEM CA certificate(s) to trust for the listener (default: the system's)
   --help                  this text
 `;
 
@@ -380,7 +412,29 @@ export const radarSim: Command = {
       "bad-rate": { type: "string" },
       "per-segment": { type: "string" },
       "per-message": { type: "string" },
+      tls: { type: "boolean" },
+      cert: { type: "string" },
+      key: { type: "string" },
+      ca: { type: "string" },
     });
+    if ((values.cert === undefined) !== (values.key === undefined)) {
+      throw new UsageError("--cert and --key go together");
+    }
+    let tls: RadarSimTlsOptions | undefined;
+    if (values.tls || values.cert !== undefined || values.ca !== undefined) {
+      const read = async (option: string, file: string) => {
+        try {
+          return await Deno.readTextFile(file);
+        } catch (error) {
+          throw new UsageError(`--${option}: cannot read ${file}: ${(error as Error).message}`);
+        }
+      };
+      tls = {
+        caCerts: values.ca === undefined ? undefined : [await read("ca", values.ca)],
+        cert: values.cert === undefined ? undefined : await read("cert", values.cert),
+        key: values.key === undefined ? undefined : await read("key", values.key),
+      };
+    }
     if (values.to === undefined) throw new UsageError("--to HOST:PORT is required");
     const { hostname, port } = parseTarget(values.to);
     const startMs = values.start === undefined ? undefined : Date.parse(values.start);
@@ -413,6 +467,7 @@ export const radarSim: Command = {
         observationsPerSegment: integerOption(values["per-segment"], "per-segment", 100) || 1,
         segmentsPerMessage: integerOption(values["per-message"], "per-message", 10) || 1,
         onConnect: (local) => console.error(`sim radar: connected ${local} -> ${values.to}`),
+        tls,
       });
     } catch (error) {
       throw new UsageError((error as Error).message);

@@ -124,7 +124,7 @@ function handshake(
     settled = true;
     clearTimeout(timer);
     socket.removeAllListeners("error");
-    const connection = new TlsConnection(socket, raw);
+    const connection = new TlsConnection(socket, raw, host, port);
     options.secured(connection, peerChain(socket));
   });
 }
@@ -150,6 +150,10 @@ function peerChain(socket: tls.TLSSocket): Uint8Array<ArrayBuffer>[] {
  * plain TCP path.
  */
 export class TlsConnection {
+  /** The peer's address. */
+  readonly host: string;
+  /** The peer's port. */
+  readonly port: number;
   #socket: tls.TLSSocket;
   #raw: net.Socket;
   #queue: Uint8Array[] = [];
@@ -159,7 +163,9 @@ export class TlsConnection {
   #paused = false;
 
   /** Wraps a secured socket; nothing is read until {@link TlsConnection.read}. */
-  constructor(socket: tls.TLSSocket, raw: net.Socket) {
+  constructor(socket: tls.TLSSocket, raw: net.Socket, host: string, port: number) {
+    this.host = host;
+    this.port = port;
     this.#socket = socket;
     this.#raw = raw;
     socket.on("data", (chunk: Uint8Array) => {

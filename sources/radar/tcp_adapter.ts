@@ -1,7 +1,7 @@
 /**
- * The radar source's transport (SPEC §4): a TCP listener that radar arrays
- * connect to and push CCSDS TDM over. The only radar file that uses Deno
- * APIs; framing and decoding are the portable {@link TdmDecodeStream}.
+ * The radar source's transport (SPEC §4, §15): a TCP or TLS listener that
+ * radar arrays connect to and push CCSDS TDM over. Framing and decoding are
+ * the portable {@link TdmDecodeStream}; TLS is in `_tls_listener_adapter.ts`.
  *
  * @module
  */
@@ -11,8 +11,29 @@ import { nowMicros } from "../../envelope/time.ts";
 import type { IngestBatch } from "../../operators/ingest_batch.ts";
 import { MergeStream } from "../../operators/merge_stream.ts";
 import type { Source, SourceState, SourceStatus } from "../source.ts";
+import type { DecodeContext } from "../decode_context.ts";
 import { PeerEventLog } from "./_peer_event_log.ts";
+import { type HandshakeFailure, type TlsConnection, TlsListener } from "./_tls_listener_adapter.ts";
+import { AllowList } from "./allow_list.ts";
+import {
+  type CertificateProblem,
+  ClientCertificateVerifier,
+} from "./client_certificate_verifier.ts";
 import { TdmDecodeStream } from "./tdm_decode_stream.ts";
+
+/** TLS for a radar listener (SPEC §15). */
+export interface RadarTlsOptions {
+  /** PEM certificate chain of the listener. */
+  cert: string;
+  /** PEM private key of the listener. */
+  key: string;
+  /**
+   * PEM CA certificate(s): when given, a connection is accepted only with a
+   * client certificate that chains to one of them and is valid now; its
+   * subject CN becomes `provenance.client`.
+   */
+  clientCa?: string;
+}
 
 /** Options for {@link RadarTcpSource}. */
 export interface RadarTcpSourceOptions {
@@ -39,6 +60,17 @@ export interface RadarTcpSourceOptions {
    * is full does not count.
    */
   idleTimeoutMs?: number;
+  /** Speak TLS 1.2+ instead of plain TCP, optionally with client certificates. */
+  tls?: RadarTlsOptions;
+  /** CIDR ranges of peers that may connect; others are closed before a byte is read. */
+  allow?: readonly string[];
+  /** Sensor ids this source accepts; any other is a validation dead letter. */
+  sensors?: readonly string[];
+  /**
+   * With `tls.clientCa`: client certificate CN → the sensor ids it may send.
+   * A client not listed may send none.
+   */
+  clients?: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
@@ -48,8 +80,15 @@ export interface RadarTcpSourceOptions {
  */
 export const NOT_TDM_DEAD_LETTERS = 1000;
 
+/** Bytes of one connection, read on demand. */
+interface ByteSocket {
+  /** The next bytes, or null at the end. */
+  read(): Promise<Uint8Array | null>;
+  close(): void;
+}
+
 interface Connection {
-  conn: Deno.TcpConn;
+  socket: ByteSocket;
   peer: string;
   /** The peer's address without the port: what refusals and closures are logged by. */
   host: string;
@@ -76,8 +115,25 @@ const CLOSE_REASONS = {
 type CloseReason = keyof typeof CLOSE_REASONS;
 
 /** Why a connection was refused before it was read (`connections_refused_<reason>`). */
-const REFUSE_REASONS = ["max_connections", "stopping"] as const;
-type RefuseReason = typeof REFUSE_REASONS[number];
+const REFUSE_REASONS = [
+  "max_connections",
+  "stopping",
+  "not_allowed",
+  // TLS (SPEC §15):
+  "not_tls",
+  "handshake_failed",
+  "handshake_timeout",
+  "no_certificate",
+  "untrusted_issuer",
+  "expired",
+  "not_yet_valid",
+  "bad_key_usage",
+  "no_identity",
+] as const;
+type RefuseReason = typeof REFUSE_REASONS[number] | HandshakeFailure | CertificateProblem;
+
+/** The longest a TLS handshake may take (SPEC §15), unless idleTimeoutMs is shorter. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /**
  * A radar source: listens on `hostname:port`; every accepted connection is
@@ -87,7 +143,9 @@ type RefuseReason = typeof REFUSE_REASONS[number];
  *
  * `status().counters`: `connections_accepted`, `connections_refused` (all
  * reasons) and `connections_refused_<reason>` (`max_connections`,
- * `stopping`), `connections_open`, `connections_closed_<reason>` (`peer`,
+ * `stopping`, `not_allowed`; with TLS `not_tls`, `handshake_failed`,
+ * `handshake_timeout`, `no_certificate`, `untrusted_issuer`, `expired`,
+ * `not_yet_valid`, `bad_key_usage`, `no_identity`), `connections_open`, `connections_closed_<reason>` (`peer`,
  * `idle`, `not_tdm`, `error`, `stop`), `connection_errors`, `reads`,
  * `bytes`, `lines`, `observations`, `dead_letters`. Refusals and closures
  * are logged at most once per peer and reason per minute, with the count.
@@ -95,6 +153,13 @@ type RefuseReason = typeof REFUSE_REASONS[number];
  * A connection is closed when no byte arrived on it for `idleTimeoutMs`
  * while it was being read, and as "not a TDM stream" once its last
  * {@link NOT_TDM_DEAD_LETTERS} dead letters came without an observation.
+ *
+ * Security (SPEC §15): with `allow`, a peer outside the ranges is closed at
+ * accept, before a byte is read. With `tls`, the listener speaks TLS 1.2+;
+ * with `tls.clientCa`, a connection without a client certificate that
+ * chains to the CA and is valid now is closed before a line is read, and an
+ * accepted one's certificate CN is `provenance.client`. `sensors` and
+ * `clients` restrict the sensor ids of the source and of each client.
  *
  * @example Receive one observation over loopback
  * ```ts
@@ -130,11 +195,20 @@ export class RadarTcpSource implements Source {
   readonly readable: ReadableStream<IngestBatch>;
   /** Resolves once the listener is bound. */
   readonly started: Promise<void>;
-  #listener: Deno.TcpListener;
+  #listener: Deno.TcpListener | undefined;
+  #tls: TlsListener | undefined;
+  #verifier: ClientCertificateVerifier | undefined;
+  #allow: AllowList | undefined;
+  #sensors: ReadonlySet<string> | undefined;
+  #clients: Map<string, ReadonlySet<string>> | undefined;
+  /** Admitted TLS connections whose handshake or verification is not finished: they hold slots. */
+  #handshaking = 0;
   #merge = new MergeStream<IngestBatch>();
   #mergeReader: ReadableStreamDefaultReader<IngestBatch>;
   #connections = new Set<Connection>();
-  #options: Required<Omit<RadarTcpSourceOptions, "now">> & { now?: () => number };
+  #options:
+    & Required<Omit<RadarTcpSourceOptions, "now" | "tls" | "allow" | "sensors" | "clients">>
+    & Pick<RadarTcpSourceOptions, "now" | "tls" | "allow" | "sensors" | "clients">;
   #events: PeerEventLog;
   #sweeper: ReturnType<typeof setInterval> | undefined;
   #sweepMs = 1000;
@@ -170,6 +244,10 @@ export class RadarTcpSource implements Source {
       now: options.now,
       readBytes: options.readBytes ?? 65536,
       idleTimeoutMs: options.idleTimeoutMs ?? 600_000,
+      tls: options.tls,
+      allow: options.allow,
+      sensors: options.sensors,
+      clients: options.clients,
     };
     const o = this.#options;
     if (typeof o.name !== "string" || o.name === "") {
@@ -187,6 +265,17 @@ export class RadarTcpSource implements Source {
     if (!(o.idleTimeoutMs > 0)) {
       throw new RangeError(`idleTimeoutMs must be positive: ${o.idleTimeoutMs}`);
     }
+    if (o.clients !== undefined && o.tls?.clientCa === undefined) {
+      throw new TypeError("clients needs tls.clientCa: only a client certificate names a client");
+    }
+    if (o.allow !== undefined) this.#allow = new AllowList(o.allow);
+    if (o.sensors !== undefined) this.#sensors = new Set(o.sensors);
+    if (o.clients !== undefined) {
+      this.#clients = new Map(Object.entries(o.clients).map(([cn, ids]) => [cn, new Set(ids)]));
+    }
+    if (o.tls?.clientCa !== undefined) {
+      this.#verifier = new ClientCertificateVerifier(o.tls.clientCa);
+    }
     // Fail now on bad decoder options rather than on the first connection.
     new TdmDecodeStream({
       ctx: { source: o.name, transport: "tcp", peer: "" },
@@ -202,7 +291,24 @@ export class RadarTcpSource implements Source {
     this.#events = new PeerEventLog({
       write: (event, host, count, detail) => this.#logEvent(event, host, count, detail),
     });
-    this.#listener = Deno.listen({ hostname: o.hostname, port: o.port, transport: "tcp" });
+    if (o.tls === undefined) {
+      this.#listener = Deno.listen({ hostname: o.hostname, port: o.port, transport: "tcp" });
+    } else {
+      this.#tls = new TlsListener({
+        hostname: o.hostname,
+        port: o.port,
+        cert: o.tls.cert,
+        key: o.tls.key,
+        requestCert: this.#verifier !== undefined,
+        handshakeTimeoutMs: Math.min(HANDSHAKE_TIMEOUT_MS, o.idleTimeoutMs),
+        admit: (host) => this.#admit(host),
+        secured: (connection, chain) => this.#secured(connection, chain),
+        failed: (host, port, reason, detail) => {
+          this.#handshaking--;
+          this.#refuse(host, reason, `TLS handshake with ${peerOf(host, port)}: ${detail}`);
+        },
+      });
+    }
     this.#drained = new Promise((resolve) => (this.#resolveDrained = resolve));
     this.#mergeReader = this.#merge.readable.getReader();
     this.readable = new ReadableStream<IngestBatch>({
@@ -224,14 +330,26 @@ export class RadarTcpSource implements Source {
         log.info("Radar source {source} cancelled", { source: this.name });
       },
     }, { highWaterMark: 0 });
-    this.#state = "up";
-    log.info("Radar source {source} listening on {hostname}:{port}", {
-      source: this.name,
-      hostname: o.hostname,
-      port: this.port,
+    const listening = this.#tls?.listening ?? Promise.resolve();
+    this.started = listening.then(() => {
+      this.#state = "up";
+      log.info("Radar source {source} listening on {hostname}:{port}{security}", {
+        source: this.name,
+        hostname: o.hostname,
+        port: this.port,
+        security: o.tls === undefined
+          ? ""
+          : this.#verifier === undefined
+          ? " (TLS)"
+          : " (TLS, client certificates)",
+      });
+    }, (error) => {
+      this.#state = "down";
+      this.#lastError = `Cannot listen on ${o.hostname}:${o.port}: ${(error as Error).message}`;
+      throw error;
     });
-    this.started = Promise.resolve();
-    this.#accepting = this.#accept();
+    if (this.#listener !== undefined) this.#state = "up";
+    this.#accepting = this.#listener === undefined ? Promise.resolve() : this.#accept();
     // Checked often enough that a connection outlives its timeout by at most a quarter of it.
     this.#sweepMs = Math.min(1000, Math.max(10, Math.round(o.idleTimeoutMs / 4)));
     this.#lastSweep = performance.now();
@@ -240,7 +358,7 @@ export class RadarTcpSource implements Source {
 
   /** The port the listener is bound to (useful with `port: 0`). */
   get port(): number {
-    return (this.#listener.addr as Deno.NetAddr).port;
+    return this.#listener ? (this.#listener.addr as Deno.NetAddr).port : this.#tls!.port;
   }
 
   /** State, last receive time, last error and counters. */
@@ -338,17 +456,69 @@ export class RadarTcpSource implements Source {
 
   #stopAccepting(): void {
     try {
-      this.#listener.close();
+      this.#listener?.close();
     } catch {
       // Already closed.
     }
+    this.#tls?.close();
+  }
+
+  /**
+   * Whether a peer just accepted may take a slot: it must be in `allow` and
+   * a slot must be free. Decided before a byte is read from it.
+   */
+  #admit(host: string): boolean {
+    const max = this.#options.maxConnections;
+    if (this.#stopping) {
+      this.#refuse(host, "stopping", "the source is stopping");
+      return false;
+    }
+    if (this.#allow !== undefined && !this.#allow.allows(host)) {
+      this.#refuse(host, "not_allowed", "not in the allow list");
+      return false;
+    }
+    if (this.#connections.size + this.#handshaking >= max) {
+      this.#refuse(host, "max_connections", `${max} connections open (maxConnections)`);
+      return false;
+    }
+    if (this.#tls !== undefined) this.#handshaking++;
+    return true;
+  }
+
+  /** A TLS connection finished its handshake: check its certificate, then read it. */
+  async #secured(
+    connection: TlsConnection,
+    chain: Uint8Array<ArrayBuffer>[],
+  ): Promise<void> {
+    const host = connection.host;
+    const peer = peerOf(host, connection.port);
+    let client: string | undefined;
+    try {
+      if (this.#verifier !== undefined) {
+        const verdict = await this.#verifier.verify(chain);
+        if (!verdict.ok) {
+          connection.close();
+          this.#refuse(host, verdict.reason, `client certificate from ${peer}: ${verdict.detail}`);
+          return;
+        }
+        client = verdict.client;
+      }
+      if (this.#stopping) {
+        connection.close();
+        this.#refuse(host, "stopping", "the source is stopping");
+        return;
+      }
+    } finally {
+      this.#handshaking--;
+    }
+    this.#open(connection, peer, host, client);
   }
 
   async #accept(): Promise<void> {
     for (;;) {
       let conn: Deno.TcpConn;
       try {
-        conn = await this.#listener.accept();
+        conn = await this.#listener!.accept();
       } catch (error) {
         if (this.#stopping || error instanceof Deno.errors.BadResource) return;
         // E.g. out of file descriptors: say so, and do not spin.
@@ -359,29 +529,40 @@ export class RadarTcpSource implements Source {
       }
       const remote = conn.remoteAddr as Deno.NetAddr;
       const host = remote.hostname;
-      const peer = host.includes(":") ? `[${host}]:${remote.port}` : `${host}:${remote.port}`;
-      const max = this.#options.maxConnections;
-      if (this.#stopping || this.#connections.size >= max) {
+      if (!this.#admit(host)) {
         try {
           conn.close();
         } catch {
           // Gone already.
         }
-        if (this.#stopping) this.#refuse(host, "stopping", "the source is stopping");
-        else this.#refuse(host, "max_connections", `${max} connections open (maxConnections)`);
         continue;
       }
-      this.#open(conn, peer, host);
+      const readBytes = this.#options.readBytes;
+      const socket: ByteSocket = {
+        read: async () => {
+          const buffer = new Uint8Array(readBytes);
+          const n = await conn.read(buffer);
+          return n === null ? null : buffer.subarray(0, n);
+        },
+        close: () => conn.close(),
+      };
+      this.#open(socket, peerOf(host, remote.port), host);
     }
   }
 
-  #open(conn: Deno.TcpConn, peer: string, host: string): void {
+  #open(socket: ByteSocket, peer: string, host: string, client?: string): void {
     const o = this.#options;
     const counters = this.#counters;
     counters.connections_accepted++;
     counters.connections_open++;
+    const ctx: DecodeContext = { source: this.name, transport: "tcp", peer, now: o.now };
+    if (client !== undefined) ctx.client = client;
+    if (this.#sensors !== undefined) ctx.sensors = this.#sensors;
+    if (this.#clients !== undefined && client !== undefined) {
+      ctx.clientSensors = this.#clients.get(client) ?? new Set();
+    }
     const decoder = new TdmDecodeStream({
-      ctx: { source: this.name, transport: "tcp", peer, now: o.now },
+      ctx,
       maxLineBytes: o.maxLineBytes,
       groupIdleMs: o.groupIdleMs,
       // A line cut by the connection closing may hold a truncated value.
@@ -391,7 +572,7 @@ export class RadarTcpSource implements Source {
       waitingSince: () => (connection.reading ? connection.readSince : undefined),
     });
     const connection: Connection = {
-      conn,
+      socket,
       peer,
       host,
       controller: undefined,
@@ -403,8 +584,11 @@ export class RadarTcpSource implements Source {
     };
     this.#connections.add(connection);
     this.#live.add(decoder);
-    this.#events.note("accepted", host, `from ${peer}`);
-    const readBytes = o.readBytes;
+    this.#events.note(
+      "accepted",
+      host,
+      client === undefined ? `from ${peer}` : `from ${peer} (client ${client})`,
+    );
     const bytes = new ReadableStream<Uint8Array>({
       start: (controller) => {
         connection.controller = controller;
@@ -422,12 +606,11 @@ export class RadarTcpSource implements Source {
           this.#end(connection, "not_tdm");
           return;
         }
-        const buffer = new Uint8Array(readBytes);
-        let n: number | null;
+        let chunk: Uint8Array | null;
         connection.reading = true;
         connection.readSince = performance.now();
         try {
-          n = await conn.read(buffer);
+          chunk = await socket.read();
         } catch (error) {
           connection.reading = false;
           if (connection.ended) {
@@ -441,17 +624,18 @@ export class RadarTcpSource implements Source {
           return;
         }
         connection.reading = false;
-        if (n === null) {
+        if (chunk === null) {
           if (connection.ended) controller.close();
           else this.#end(connection, "peer");
           return;
         }
+        const n = chunk.length;
         counters.reads++;
         counters.bytes += n;
         connection.bytes += n;
         this.#lastReceive = o.now ? o.now() : nowMicros();
         // What was read is decoded even when stop() came during the read.
-        controller.enqueue(buffer.subarray(0, n));
+        controller.enqueue(chunk);
         if (connection.ended) controller.close();
       },
       cancel: () => {
@@ -490,7 +674,7 @@ export class RadarTcpSource implements Source {
     this.#counters.connections_open--;
     this.#counters[`connections_closed_${why}`]++;
     try {
-      connection.conn.close();
+      connection.socket.close();
     } catch {
       // Closed already.
     }
@@ -509,4 +693,8 @@ export class RadarTcpSource implements Source {
       `${CLOSE_REASONS[why]}; ${connection.peer} after ${connection.bytes} bytes`,
     );
   }
+}
+
+function peerOf(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
