@@ -373,7 +373,9 @@ export function resolvePaths(config: Config, baseDir: string): Config {
     deadLetter: { dir: resolve(config.deadLetter.dir) },
     state: { dir: resolve(config.state.dir) },
     sources: config.sources.map((source) =>
-      source.kind === "radar" && source.tls
+      source.kind === "optical" && source.caFile !== undefined
+        ? { ...source, caFile: resolve(source.caFile) }
+        : source.kind === "radar" && source.tls
         ? {
           ...source,
           tls: {
@@ -395,11 +397,6 @@ export function resolvePaths(config: Config, baseDir: string): Config {
         },
       }
       : config.http,
-    sources: config.sources.map((source) =>
-      source.kind === "optical" && source.caFile !== undefined
-        ? { ...source, caFile: resolve(source.caFile) }
-        : source
-    ),
   };
 }
 

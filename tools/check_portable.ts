@@ -25,7 +25,15 @@
  */
 
 /** npm packages that are themselves web-portable. */
-export const PORTABLE_NPM = ["zod", "@logtape/logtape", "papaparse"];
+export const PORTABLE_NPM = [
+  "zod",
+  "@logtape/logtape",
+  "papaparse",
+  // Pure JS over WebCrypto: radar allow lists and client certificates (SPEC §15).
+  "ipaddr.js",
+  "@peculiar/x509",
+  "reflect-metadata",
+];
 
 /** Whether a path (relative to the project root) belongs to the portable core. */
 export function isPortable(path: string): boolean {

@@ -866,8 +866,6 @@ export class TdmDecoder {
           meta: segment.meta,
         },
     };
-    // SPEC §15: the authenticated client (a certificate's CN), only when there is one.
-    if (ctx.client !== undefined) observation.provenance.client = ctx.client;
     observation.id = observationId(observation);
     this.#observations.push(observation);
     this.#emitted++;

@@ -16,11 +16,11 @@
  */
 
 import {
-  BasicConstraintsExtension,
+  type BasicConstraintsExtension,
   ExtendedKeyUsage,
-  ExtendedKeyUsageExtension,
+  type ExtendedKeyUsageExtension,
   KeyUsageFlags,
-  KeyUsagesExtension,
+  type KeyUsagesExtension,
   X509Certificate,
 } from "./_x509.ts";
 
