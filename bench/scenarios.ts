@@ -19,6 +19,7 @@ import {
   sumMetric,
   waitForOk,
 } from "./_processes.ts";
+import { islLatency } from "./isl_latency.ts";
 import { compareWithSyslogNg } from "./syslog_ng.ts";
 
 /** One measured number of a scenario. */
@@ -649,6 +650,7 @@ export const SCENARIOS: Scenario[] = [
     { radar: 600_000, optical: 300_000, isl: 300_000 },
   ),
   latency,
+  islLatency,
   replay10m,
   stalledSink,
   restart,

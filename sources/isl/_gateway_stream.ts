@@ -46,6 +46,8 @@ export interface GatewayStreamOptions {
   pollIntervalMs: number;
   /** Wait for an answer to complete before polling again. */
   timeoutMs: number;
+  /** A pause this long after an answer's datagrams ends their burst. */
+  quietMs: number;
   /** `max` of each poll. */
   maxPackets: number;
   /** Most gateway loss one status may count before the next answer confirms it. */
@@ -229,18 +231,28 @@ export class GatewayStream {
     deadline: number,
   ): Promise<void> {
     const poller = this.poller;
-    const { pollIntervalMs } = this.#options;
+    const quietMs = this.#options.quietMs;
+    // Once datagrams have come, a pause of quietMs ends their burst.
+    let bursting = false;
     for (;;) {
       let datagram = channel.take();
       if (datagram === undefined) {
         const left = deadline - performance.now();
-        datagram = left > 0 ? await channel.receive(left) : undefined;
+        const wait = bursting ? Math.min(left, quietMs) : left;
+        datagram = wait > 0 ? await channel.receive(wait) : undefined;
       }
       if (this.#stopping) return;
       if (datagram === undefined) {
+        if (bursting && performance.now() < deadline) {
+          bursting = false;
+          const progress = poller.stalled();
+          if (this.#ended(progress)) return;
+          continue; // nothing to do before the timeout
+        }
         this.#timedOut();
         return;
       }
+      bursting = true;
       const receivedAt = this.#now();
       this.lastReceive = receivedAt;
       const out = { observations: [] as Observation[], deadLetters: [] as DeadLetter[] };
@@ -250,21 +262,27 @@ export class GatewayStream {
         progress = poller.receive(datagram, receivedAt, out);
       }
       this.#emit(controller, out, receivedAt);
-      if (progress.complete) {
-        this.#timeoutsInRow = 0;
-        this.#setState("up");
-        this.#nextPollAt = progress.full ? 0 : performance.now() + pollIntervalMs;
-        this.#logLoss();
-        return;
-      }
-      if (progress.retry) {
-        this.counters.retries++;
-        this.#nextPollAt = 0;
-        this.#logLoss();
-        this.#logSuspect();
-        return;
-      }
+      if (this.#ended(progress)) return;
     }
+  }
+
+  /** Schedules the next poll when `progress` ends the answer; true when it does. */
+  #ended(progress: AnswerProgress): boolean {
+    if (progress.complete) {
+      this.#timeoutsInRow = 0;
+      this.#setState("up");
+      this.#nextPollAt = progress.full ? 0 : performance.now() + this.#options.pollIntervalMs;
+      this.#logLoss();
+      return true;
+    }
+    if (progress.retry) {
+      this.counters.retries++;
+      this.#nextPollAt = 0;
+      this.#logLoss();
+      this.#logSuspect();
+      return true;
+    }
+    return false;
   }
 
   #timedOut(): void {

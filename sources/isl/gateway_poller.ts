@@ -123,6 +123,9 @@ export interface AnswerProgress {
   retry: boolean;
 }
 
+/** Answers in a row that may be asked for again at once although they brought nothing new. */
+const BARREN_RETRIES = 3;
+
 /** What a status packet implies that one unauthenticated packet may not decide alone. */
 type Suspicion = "restart" | "jump";
 
@@ -175,7 +178,10 @@ type Out = { observations: Observation[]; deadLetters: DeadLetter[] };
  *   what is counted).
  * * An answer that has ended with a gap is asked for again at once
  *   (`retry`) when it brought something new (`W` moved, a new beacon, a
- *   corrupt streak grew); a gap that always recurs waits for the timeout.
+ *   corrupt streak grew), and up to 3 times in a row when it did not (the
+ *   same datagram may be lost again); a gap that always recurs waits for
+ *   the timeout. {@link GatewayPoller.stalled} ends an answer whose burst
+ *   is over in the same way.
  * * A corrupt packet's index (known from its neighbours) is asked for again;
  *   the third answer in a row that delivers it corrupt counts it lost
  *   (`corrupt`) and `W` moves past it.
@@ -260,6 +266,10 @@ export class GatewayPoller {
   #staleRun = false;
   /** This answer moved a corrupt streak on. */
   #streaked = false;
+  /** Answers in a row asked for again although they brought nothing new. */
+  #barren = 0;
+  /** The current answer is complete. */
+  #complete = false;
   // The fast path's view of the last datagram framed: beacon offsets, status.
   #offsets = new Int32Array(1024);
   #beaconsFramed = 0;
@@ -362,6 +372,7 @@ export class GatewayPoller {
     this.#fresh = 0;
     this.#streaked = false;
     this.#staleRun = false;
+    this.#complete = false;
     // A corrupt delivery counts once per answer: the next one may count again.
     const w = this.#w;
     for (const index of this.#faulted) {
@@ -713,7 +724,22 @@ export class GatewayPoller {
     this.#w = w;
   }
 
-  #progress(advanced: boolean): AnswerProgress {
+  /**
+   * Nothing has arrived for a while since this answer's last datagram: its
+   * burst is over, whatever is missing was lost on the way. Like the end of
+   * an answer, this completes one whose status was lost and that has no
+   * gap, and asks for a gap again at once (`retry`) when the answer brought
+   * something; otherwise the answer waits for its timeout.
+   */
+  stalled(): AnswerProgress {
+    if (this.#complete || (!this.#statusKnown && this.#highest === 0)) {
+      // Complete already, or nothing of this answer has arrived yet.
+      return { advanced: false, complete: false, full: false, retry: false };
+    }
+    return this.#progress(false, true);
+  }
+
+  #progress(advanced: boolean, stalled = false): AnswerProgress {
     const w = this.#w;
     const statusKnown = this.#statusKnown;
     if (w >= this.#last) {
@@ -722,25 +748,37 @@ export class GatewayPoller {
       this.counters.answers++;
       if (!statusKnown) this.counters.answers_without_status++;
       this.#statusKnown = true;
+      this.#barren = 0;
+      this.#complete = true;
       return { advanced, complete: true, full: this.#count === this.#max, retry: false };
     }
     // Nothing more is coming for this poll when the packet of its last
     // index has arrived (sound or not), or, without the status, a datagram
     // that was not full.
-    const ended = this.#highest >= this.#last || (!statusKnown && this.#sawShort);
+    const ended = stalled || this.#highest >= this.#last || (!statusKnown && this.#sawShort);
     if (!ended) return { advanced, complete: false, full: false, retry: false };
     if (!statusKnown && w >= this.#highest) {
       // Without its status, the beacons end here and none is missing.
       this.counters.answers++;
       this.counters.answers_without_status++;
       this.#statusKnown = true;
+      this.#barren = 0;
+      this.#complete = true;
       return { advanced, complete: true, full: false, retry: false };
     }
     // Something is missing: ask again for the gap now rather than after the
-    // timeout — but only when this answer brought something, so a gap that
-    // always recurs falls back to the timeout.
+    // timeout — when this answer brought something, or a few times in a row
+    // when it did not (a datagram may be lost again), so that only a gap
+    // that always recurs falls back to the timeout.
     const progressed = w !== this.#pollAfter || this.#fresh > 0 || this.#streaked;
-    return { advanced, complete: false, full: false, retry: progressed };
+    if (progressed) {
+      this.#barren = 0;
+    } else if (this.#barren < BARREN_RETRIES) {
+      this.#barren++;
+    } else {
+      return { advanced, complete: false, full: false, retry: false };
+    }
+    return { advanced, complete: false, full: false, retry: true };
   }
 
   #formatRx(receivedAt: number): string {

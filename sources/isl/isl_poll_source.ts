@@ -23,6 +23,13 @@ export interface IslPollSourceOptions {
   pollIntervalMs?: number;
   /** Poll again when an answer is not complete after this long, ms (default 1000). */
   timeoutMs?: number;
+  /**
+   * A pause this long after an answer's last datagram so far ends its
+   * burst, ms (default `timeoutMs / 10`, within 5–100): what is missing
+   * then was lost on the way and is asked for again at once, rather than
+   * after `timeoutMs`, if the answer brought anything new.
+   */
+  quietMs?: number;
   /** `max` of every poll: most beacons per answer (default 256, at most 65535). */
   maxPackets?: number;
   /**
@@ -114,12 +121,14 @@ export class IslPollSource implements Source {
   constructor(options: IslPollSourceOptions) {
     const pollIntervalMs = options.pollIntervalMs ?? 250;
     const timeoutMs = options.timeoutMs ?? 1000;
+    const quietMs = options.quietMs ?? Math.min(100, Math.max(5, timeoutMs / 10));
     const maxPackets = options.maxPackets ?? 256;
     const maxLossJump = options.maxLossJump ?? 100_000;
     if (!(pollIntervalMs >= 0)) {
       throw new RangeError(`pollIntervalMs must not be negative: ${pollIntervalMs}`);
     }
     if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be positive: ${timeoutMs}`);
+    if (!(quietMs > 0)) throw new RangeError(`quietMs must be positive: ${quietMs}`);
     if (!Number.isInteger(maxPackets) || maxPackets < 1 || maxPackets > 0xffff) {
       throw new RangeError(`maxPackets must be an integer in 1–65535: ${maxPackets}`);
     }
@@ -146,6 +155,7 @@ export class IslPollSource implements Source {
         checkpoint: options.checkpoint(peer),
         pollIntervalMs,
         timeoutMs,
+        quietMs,
         maxPackets,
         maxLossJump,
         sensors,

@@ -103,3 +103,39 @@ Deno.test("IslUdpSource() with --loss 0.2 on status-less answers still logs each
     await removeDir(dir);
   }
 });
+
+Deno.test("IslUdpSource() asks again for an answer's lost last datagram after a pause, not after timeoutMs", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-isl-" });
+  const sim = await startIslSim({ rate: 0, prefill: 1000 });
+  // The last datagram of each of the first 3 answers is lost: nothing but a
+  // pause tells that their bursts are over.
+  sim.dropDatagram = (d) => d.answer <= 3 && d.last === Math.min(d.poll.after + 256, 1000);
+  const pipeline = await openPipeline(dir);
+  const source = new IslUdpSource({
+    name: "isl",
+    gateways: [{ hostname: "127.0.0.1", port: sim.port }],
+    pollIntervalMs: 5,
+    timeoutMs: TIMEOUT_MS,
+    checkpoint: stateCheckpoints(dir),
+  });
+  pipeline.add(source.readable);
+  try {
+    await waitFor(() => pipeline.counts("isl").observations >= 1000, "1,000 beacons");
+    const status = source.status();
+    assert.equal(sim.counters.datagrams_dropped, 3);
+    assert.equal(status.counters.timeouts, 0);
+    assert.ok(status.counters.retries >= 3, `${status.counters.retries} re-polls`);
+    assert.deepEqual(status.lost, { gateway: 0, link: 0, corrupt: 0 });
+  } finally {
+    await source.stop();
+    pipeline.close();
+    await pipeline.done;
+    await source.settled();
+    await sim.stop();
+  }
+  try {
+    assert.deepEqual(notExactlyOnce(refCounts(await loggedObservations(dir)), 1, 1000), []);
+  } finally {
+    await removeDir(dir);
+  }
+});
