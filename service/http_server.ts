@@ -4,6 +4,7 @@
  * @module
  */
 
+import { getLogger } from "@logtape/logtape";
 import { formatTimestamp } from "../envelope/time.ts";
 import type { Source } from "../sources/source.ts";
 import type { ServiceMetrics } from "./metrics.ts";
@@ -11,6 +12,8 @@ import { BearerAuth } from "./http_auth.ts";
 import type { Pipeline } from "./pipeline.ts";
 import type { StatusBoard } from "./status_board.ts";
 import { STATUS_PAGE_HTML } from "./status_page.ts";
+
+const log = getLogger(["sda-ingest", "http"]);
 
 /** What the endpoints report on. */
 export interface HttpTarget {
@@ -97,8 +100,12 @@ export function serveHttp(
         port: options.port,
         ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
         onListen: (addr) => resolve({ port: addr.port, shutdown: () => server.shutdown() }),
-        // A failed TLS handshake or a reset connection is the peer's problem.
-        onError: () => new Response("Internal server error\n", { status: 500 }),
+        // A handler that throws answers 500 without its message or stack (no
+        // detail of the service's internals to whoever asked); the log has it.
+        onError: (error) => {
+          log.error("HTTP handler failed: {error}", { error: String(error) });
+          return new Response("Internal server error\n", { status: 500 });
+        },
       }, async (request) => {
         const url = new URL(request.url);
         if (request.method !== "GET" && request.method !== "HEAD") {
