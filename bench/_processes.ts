@@ -30,7 +30,8 @@ const PERMISSIONS: Record<string, string[]> = {
     "--allow-env",
     "--allow-sys=statfs",
   ],
-  sim: ["--allow-net=127.0.0.1"],
+  // Read: sim radar --cert/--key/--ca files.
+  sim: ["--allow-net=127.0.0.1", "--allow-read"],
   replay: ["--allow-read", "--allow-write"],
   bench: ["--allow-net=127.0.0.1", "--allow-read", "--allow-write", "--allow-env"],
 };

@@ -20,6 +20,7 @@ import {
   waitForOk,
 } from "./_processes.ts";
 import { islLatency } from "./isl_latency.ts";
+import { radarTlsScenario } from "./radar_tls.ts";
 import { compareWithSyslogNg } from "./syslog_ng.ts";
 
 /** One measured number of a scenario. */
@@ -654,4 +655,5 @@ export const SCENARIOS: Scenario[] = [
   replay10m,
   stalledSink,
   restart,
+  radarTlsScenario,
 ];
