@@ -156,6 +156,8 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_CURSOR_LENGTH = 4096;
 /** Printable ASCII: what an opaque cursor that goes into a query string may hold. */
 const CURSOR_CHARS = /^[\x20-\x7e]+$/;
+/** The longest wait a `Retry-After` gets. */
+const MAX_RETRY_AFTER_MS = 3_600_000;
 
 /**
  * The optical source: a {@link Source} whose readable yields one
@@ -166,7 +168,7 @@ const CURSOR_CHARS = /^[\x20-\x7e]+$/;
  *   demand). A full page is followed at once by the next request; after an
  *   empty or short page the next waits `pollIntervalMs`.
  * * **Failures** never end the stream. `429`/`503` with `Retry-After`
- *   (seconds or HTTP-date) wait that long; other failures (any other
+ *   (seconds or HTTP-date) wait that long (an hour at most); other failures (any other
  *   status, a timeout, a connection error) back off exponentially with
  *   jitter up to `maxBackoffMs`; `401`/`403` wait `authRetryMs` and set the
  *   state to `down`. The same cursor is retried. Each failed request is one
@@ -590,11 +592,11 @@ export class OpticalHttpSource implements Source {
         throw new RequestFailure(
           target === undefined
             ? `${status}: cannot follow a redirect to ${
-              JSON.stringify(redactUrl(location.slice(0, 256)))
+              JSON.stringify(clip(redactUrl(location), 256))
             }`
             : target.origin !== this.#origin
             ? `${status}: refused a redirect to another origin (${
-              redactUrl(target.href)
+              clip(redactUrl(target.href), 256)
             }); requests and the token go only to ${this.#origin}`
             : `${status}: more than ${this.#maxRedirects} redirects`,
           status,
@@ -720,11 +722,14 @@ export class OpticalHttpSource implements Source {
     }
     if (status === 429) counters.rate_limited++;
     const header = response.headers.get("retry-after");
+    // An absurd Retry-After (a year, or digits without end) must not park
+    // the source for good: an hour is the most it gets.
     const asked = status === 429 || status === 503
       ? retryAfterMs(header, receivedAt / 1000)
       : undefined;
-    const reason = asked !== undefined ? `${line} (Retry-After: ${header})` : line;
-    return this.#failure(cursor, reason, line, receivedAt, peer, asked);
+    const wait = asked === undefined ? undefined : Math.min(asked, MAX_RETRY_AFTER_MS);
+    const reason = asked !== undefined ? `${line} (Retry-After: ${clip(header!, 64)})` : line;
+    return this.#failure(cursor, reason, line, receivedAt, peer, wait);
   }
 
   #backoff(): number {
@@ -798,8 +803,13 @@ function cursorProblem(value: string): string | undefined {
   return undefined;
 }
 
+/** `text`, cut to `max` characters with an ellipsis: archive-chosen text in logs stays short. */
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
 function statusLine(response: Response): string {
-  return `HTTP ${response.status} ${response.statusText}`.trimEnd();
+  return `HTTP ${response.status} ${clip(response.statusText, 64)}`.trimEnd();
 }
 
 /**

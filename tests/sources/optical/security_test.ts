@@ -598,3 +598,40 @@ Deno.test("OpticalHttpSource() with sensors dead-letters records of other sensor
     await archive.close();
   }
 });
+
+Deno.test("OpticalHttpSource() waits at most an hour for a Retry-After and keeps the header short in its reason", async () => {
+  const archive = scriptedArchive((_request, n) =>
+    n === 1
+      ? new Response("busy", {
+        status: 503,
+        headers: { "retry-after": "9".repeat(300) },
+      })
+      : csvPage(0, 1, "c1")
+  );
+  try {
+    const { checkpoint } = memoryCheckpoint();
+    const waits: number[] = [];
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: archive.url,
+      checkpoint,
+      now: () => Date.parse("2026-11-25T12:00:00Z") * 1000,
+      sleep: (ms) => {
+        waits.push(ms);
+        return Promise.resolve();
+      },
+    });
+    const reader = source.readable.getReader();
+    const [letter] = (await take(reader)).deadLetters;
+    assert.equal(
+      letter.reason,
+      `HTTP 503 Service Unavailable (Retry-After: ${"9".repeat(64)}…)`,
+    );
+    assert.equal((await take(reader)).observations.length, 1);
+    assert.deepEqual(waits, [3_600_000]);
+    reader.releaseLock();
+    await source.stop();
+  } finally {
+    await archive.close();
+  }
+});

@@ -7,7 +7,13 @@
 import assert from "node:assert/strict";
 import type { DeadLetter } from "../../../envelope/dead_letter.ts";
 import type { Observation } from "../../../envelope/observation.ts";
-import { freePort, scrape, sumMetric, waitForOk } from "../../../bench/_processes.ts";
+import {
+  freePort,
+  memoryOf as processMemory,
+  scrape,
+  sumMetric,
+  waitForOk,
+} from "../../../bench/_processes.ts";
 import { readAllLines, removeDir } from "../../_observations.ts";
 import { csvPage, gzipBomb, scriptedArchive, until } from "./_helpers.ts";
 
@@ -65,11 +71,10 @@ async function writeConfig(dir: string, sources: unknown[]): Promise<string> {
   return `http://127.0.0.1:${port}`;
 }
 
-/** Resident and peak resident memory of a process, bytes (Linux `/proc/<pid>/status`). */
+/** Resident and peak resident memory of a process, bytes (`/proc/<pid>/status`, read through `cat`). */
 async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)![1]) * 1024;
-  return { rss: kb("VmRSS"), peak: kb("VmHWM") };
+  const { current, peak } = await processMemory(pid);
+  return { rss: current, peak };
 }
 
 const mb = (bytes: number) => `${Math.round(bytes / MiB)} MB`;
