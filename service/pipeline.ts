@@ -5,15 +5,22 @@
  * @module
  */
 
+import { getLogger } from "@logtape/logtape";
 import type { DeadLetter, Stage } from "../envelope/dead_letter.ts";
+import { textRaw } from "../envelope/raw.ts";
 import type { Observation } from "../envelope/observation.ts";
 import { BatchStream } from "../operators/batch_stream.ts";
 import type { DedupeWindow } from "../operators/dedupe_window.ts";
 import type { IngestBatch } from "../operators/ingest_batch.ts";
+import { guardReadable } from "../operators/guard_readable.ts";
+import { internalErrorReason, isInternalError } from "../operators/internal_error.ts";
 import { MapStream } from "../operators/map_stream.ts";
 import { MergeStream } from "../operators/merge_stream.ts";
 import { type DurableBatch, IngestSink } from "../sinks/ingest_sink.ts";
 import type { SegmentLog } from "../sinks/segment_log.ts";
+import { FaultLog } from "./fault_log.ts";
+
+const log = getLogger(["sda-ingest", "pipeline"]);
 
 /** Per-source counts of what reached the logs. */
 export interface SourceCounts {
@@ -41,6 +48,8 @@ export interface PipelineOptions {
   onWritten?: (batches: readonly DurableBatch[]) => void;
   /** Wraps the sink, e.g. to fork it to NATS as well. */
   sink?: (log: WritableStream<IngestBatch[]>) => WritableStream<IngestBatch[]>;
+  /** Where internal errors (dead letters of the guard, SPEC §3) are logged (default: ERROR, once per source per minute). */
+  faults?: FaultLog;
 }
 
 /**
@@ -72,13 +81,16 @@ export interface PipelineOptions {
 export class Pipeline {
   #merge = new MergeStream<IngestBatch>();
   #counts = new Map<string, SourceCounts>();
+  #failed = new Map<string, string>();
   #sink: IngestSink;
+  #faults: FaultLog;
   /** Resolves when the pipeline has drained and both logs are closed. */
   readonly done: Promise<void>;
 
   /** Starts the pipeline (it waits for sources). */
   constructor(options: PipelineOptions) {
     const { events, deadLetters, dedupe } = options;
+    const faults = this.#faults = options.faults ?? new FaultLog();
     this.#sink = new IngestSink({
       events,
       deadLetters,
@@ -105,18 +117,49 @@ export class Pipeline {
       .pipeThrough(batcher)
       .pipeThrough(
         new MapStream((batches: IngestBatch[]) => {
-          for (const batch of batches) this.#dedupe(batch, dedupe);
+          for (const batch of batches) {
+            try {
+              this.#dedupe(batch, dedupe);
+            } catch (error) {
+              this.#undeduplicated(batch, error);
+            }
+            if (batch.deadLetters.length > 0) this.#report(batch);
+          }
           return batches;
         }),
       )
       .pipeTo(sink)
-      .finally(() => Promise.all([events.close(), deadLetters.close()]))
+      .finally(() => {
+        faults.close();
+        return Promise.all([events.close(), deadLetters.close()]);
+      })
       .then(() => {});
   }
 
-  /** Adds a source's readable. */
-  add(readable: ReadableStream<IngestBatch>): void {
-    this.#merge.add(readable);
+  /**
+   * Adds a source's readable. Should it error, it ends alone: the error is
+   * logged and kept for `/health` ({@link Pipeline.failure}), and the other
+   * sources go on (SPEC §3).
+   */
+  add(readable: ReadableStream<IngestBatch>, name = "(unnamed)"): void {
+    this.#merge.add(guardReadable(readable, (error) => {
+      const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      this.#failed.set(name, text);
+      log.error("Source {source} failed and stopped; the other sources go on: {error}", {
+        source: name,
+        error: text,
+      });
+    }));
+  }
+
+  /** Why the source `name` failed and stopped, or undefined while it has not. */
+  failure(name: string): string | undefined {
+    return this.#failed.get(name);
+  }
+
+  /** The log of internal errors (its total counts every one). */
+  get faults(): FaultLog {
+    return this.#faults;
   }
 
   /** No more sources: the pipeline ends when the current ones have. */
@@ -141,6 +184,46 @@ export class Pipeline {
   /** Every source seen so far with its counts. */
   allCounts(): ReadonlyMap<string, SourceCounts> {
     return this.#counts;
+  }
+
+  /** Sends the batch's internal-error dead letters to the fault log. */
+  #report(batch: IngestBatch): void {
+    const letters = batch.deadLetters;
+    for (let i = 0; i < letters.length; i++) {
+      const letter = letters[i];
+      if (isInternalError(letter.reason)) {
+        this.#faults.record(batch.source, letter.stage, letter.reason);
+      }
+    }
+  }
+
+  /**
+   * The guard of the dedupe step (SPEC §3): should it throw on a batch, that
+   * batch's observations become dead letters rather than end the pipeline.
+   */
+  #undeduplicated(batch: IngestBatch, error: unknown): void {
+    const reason = internalErrorReason("deduplicating an observation", error);
+    for (const o of batch.observations) {
+      let raw: string;
+      try {
+        raw = JSON.stringify(o);
+      } catch {
+        raw = String(o.id);
+      }
+      batch.deadLetters.push({
+        v: 1,
+        t_rx: o.t_rx,
+        source: o.provenance.source,
+        format: o.provenance.format,
+        peer: o.provenance.peer,
+        stage: "validation",
+        reason,
+        ref: o.provenance.ref,
+        raw: textRaw(raw),
+      });
+    }
+    batch.observations = [];
+    batch.deadLetterAt = undefined;
   }
 
   #dedupe(batch: IngestBatch, window: DedupeWindow): void {

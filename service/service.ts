@@ -195,7 +195,7 @@ export class IngestService {
       for (const sourceConfig of config.sources) {
         const source = await create(sourceConfig, state);
         service.sources.push(source);
-        service.pipeline.add(source.readable);
+        service.pipeline.add(source.readable, source.name);
       }
       await Promise.all(service.sources.map((s) => s.started));
       service.#ready = true;

@@ -10,6 +10,7 @@ import type { IslMeasurement, IslObservation } from "../../envelope/observation.
 import { observationId } from "../../envelope/observation_id.ts";
 import type { Stage } from "../../envelope/dead_letter.ts";
 import { EPOCH_1958_MICROS, formatTimestamp, taiToUtc } from "../../envelope/time.ts";
+import { internalErrorReason } from "../../operators/internal_error.ts";
 import { admissionProblem, type DecodeContext } from "../decode_context.ts";
 import { type Beacon, BEACON_FLAGS } from "./beacon.ts";
 
@@ -96,6 +97,15 @@ export class BeaconMapper {
    * undefined with {@link BeaconMapper.failure} set.
    */
   map(beacon: Beacon, tRx: string, receivedAt: number): IslObservation | undefined {
+    try {
+      return this.#map(beacon, tRx, receivedAt);
+    } catch (error) {
+      // The guard (SPEC §3): a bug, not a bad beacon; its dead letter says so.
+      return this.#fail("decoding", internalErrorReason("mapping a beacon", error));
+    }
+  }
+
+  #map(beacon: Beacon, tRx: string, receivedAt: number): IslObservation | undefined {
     // CUC: coarse seconds + fine 2^-16 s since 1958-01-01 TAI; truncated to µs.
     const tai = beacon.coarse * 1_000_000 - EPOCH_1958_MICROS +
       Math.floor(beacon.fine * MICROS_PER_FINE);

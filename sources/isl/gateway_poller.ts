@@ -11,6 +11,7 @@
 import type { DeadLetter, Stage } from "../../envelope/dead_letter.ts";
 import type { Observation } from "../../envelope/observation.ts";
 import { binaryRaw } from "../../envelope/raw.ts";
+import { internalErrorReason } from "../../operators/internal_error.ts";
 import { formatTimestamp } from "../../envelope/time.ts";
 import { type DecodeContext, makeDeadLetter } from "../decode_context.ts";
 import type { Beacon } from "./beacon.ts";
@@ -389,6 +390,23 @@ export class GatewayPoller {
    * appending what it yields to `out`, and says where the answer stands.
    */
   receive(datagram: Uint8Array, receivedAt: number, out: Out): AnswerProgress {
+    try {
+      return this.#receive(datagram, receivedAt, out);
+    } catch (error) {
+      // The guard (SPEC §3): a bug, not a bad datagram. The datagram is the
+      // dead letter, and the answer is not trusted further: poll again from
+      // the watermark (dedupe drops what is delivered twice).
+      out.deadLetters.push(makeDeadLetter(this.#ctx, "isl-spp", {
+        stage: "decoding",
+        reason: internalErrorReason("decoding a datagram", error),
+        raw: binaryRaw(datagram),
+        receivedAt,
+      }));
+      return { advanced: false, complete: false, full: false, retry: true };
+    }
+  }
+
+  #receive(datagram: Uint8Array, receivedAt: number, out: Out): AnswerProgress {
     const counters = this.counters;
     counters.datagrams++;
     counters.bytes += datagram.length;

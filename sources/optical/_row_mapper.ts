@@ -12,6 +12,7 @@ import type { Meta, OpticalMeasurement, OpticalObservation } from "../../envelop
 import { observationId } from "../../envelope/observation_id.ts";
 import { textRaw } from "../../envelope/raw.ts";
 import { formatTimestamp, parseTimestamp } from "../../envelope/time.ts";
+import { internalErrorReason } from "../../operators/internal_error.ts";
 import {
   admissionProblem,
   type DecodeContext,
@@ -108,7 +109,14 @@ export class RowMapper {
    * so the caller extracts the row's raw text only for a bad row.
    */
   map(): RowFailure | undefined {
-    const result = this.#build();
+    let result: OpticalObservation | RowFailure;
+    try {
+      result = this.#build();
+    } catch (error) {
+      // The guard (SPEC §3): a bug, not a bad row; the row's dead letter
+      // says so, and the next row starts afresh (reset() clears the slots).
+      return new RowFailure("decoding", internalErrorReason("mapping a row", error));
+    }
     if (result instanceof RowFailure) return result;
     this.observations.push(result);
   }

@@ -14,6 +14,7 @@ import type { DecodeContext } from "../decode_context.ts";
 import { decodeCsv } from "./_decode_csv.ts";
 import { decodeJson } from "./_decode_json.ts";
 import { mediaType } from "./_media_type.ts";
+import { internalErrorReason } from "../../operators/internal_error.ts";
 import { type OpticalFormat, RowMapper } from "./_row_mapper.ts";
 
 /** What one page decodes to. */
@@ -112,14 +113,20 @@ export function decodeOpticalPage(
       invalidUtf8 = true;
     }
   }
-  if (type.format === undefined) {
-    mapper.fail("decoding", `Unsupported Content-Type: ${JSON.stringify(contentType)}`, text);
-  } else if (type.format === "udl-eo-csv") {
-    decodeCsv(text, mapper, invalidUtf8);
-  } else if (invalidUtf8) {
-    mapper.fail("decoding", "JSON page is not valid UTF-8", text);
-  } else {
-    decodeJson(text, mapper);
+  try {
+    if (type.format === undefined) {
+      mapper.fail("decoding", `Unsupported Content-Type: ${JSON.stringify(contentType)}`, text);
+    } else if (type.format === "udl-eo-csv") {
+      decodeCsv(text, mapper, invalidUtf8);
+    } else if (invalidUtf8) {
+      mapper.fail("decoding", "JSON page is not valid UTF-8", text);
+    } else {
+      decodeJson(text, mapper);
+    }
+  } catch (error) {
+    // The guard (SPEC §3): rows mapped before the exception stay; the page
+    // itself becomes the dead letter for the rest.
+    mapper.fail("decoding", internalErrorReason("decoding a page", error), text);
   }
   return { observations: mapper.observations, deadLetters: mapper.deadLetters };
 }

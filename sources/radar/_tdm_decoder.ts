@@ -20,6 +20,7 @@ import type {
 import { observationId } from "../../envelope/observation_id.ts";
 import { textRaw } from "../../envelope/raw.ts";
 import { formatTimestamp, parseTimestamp, type TimeSystem, toUtc } from "../../envelope/time.ts";
+import { internalErrorReason } from "../../operators/internal_error.ts";
 import type { SplitLine } from "../../operators/line_split_stream.ts";
 import { admissionProblem, type DecodeContext, makeDeadLetter } from "../decode_context.ts";
 import {
@@ -218,8 +219,12 @@ export class TdmDecoder {
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i];
       this.#line++;
-      if (typeof line === "string") this.#text(line);
-      else this.#fault(line.fault, line.raw);
+      try {
+        if (typeof line === "string") this.#text(line);
+        else this.#fault(line.fault, line.raw);
+      } catch (error) {
+        this.fail(`decoding line ${this.#line}`, typeof line === "string" ? line : line.raw, error);
+      }
     }
   }
 
@@ -239,7 +244,12 @@ export class TdmDecoder {
 
   /** Closes the open group, if any (no line arrived for a while). */
   closeGroup(): void {
-    if (this.#groupOpen) this.#emitGroup();
+    if (!this.#groupOpen) return;
+    try {
+      this.#emitGroup();
+    } catch (error) {
+      this.fail("closing an idle group", undefined, error);
+    }
   }
 
   /**
@@ -248,7 +258,12 @@ export class TdmDecoder {
    */
   end(receivedAt: number): void {
     this.#receivedAt = receivedAt;
-    this.#endMessage();
+    try {
+      this.#endMessage();
+    } catch (error) {
+      this.fail("ending the input", undefined, error);
+      this.#segment = undefined;
+    }
     this.#state = State.Idle;
   }
 
@@ -977,6 +992,29 @@ export class TdmDecoder {
   }
 
   // --- Dead letters ------------------------------------------------------
+
+  /**
+   * The guard (SPEC §3): an exception while handling a line (or, from the
+   * stream around the decoder, a chunk) is a bug, not bad input, so where it
+   * left the state is unknown. The open group is
+   * discarded — its lines and `raw` (the line being read, if any) go into
+   * one `decoding` dead letter — so the next line starts from a known state:
+   * the segment as it was, no group.
+   */
+  fail(doing: string, raw: string | undefined, error: unknown): void {
+    const group = this.#groupOpen ? this.#groupLines.join("\n") : "";
+    this.#groupOpen = false;
+    this.#groupLines.length = 0;
+    this.#present = 0;
+    this.#other = undefined;
+    this.#repeats = undefined;
+    const text = raw === undefined ? group : group === "" ? raw : group + "\n" + raw;
+    this.#dead++;
+    const letter = this.#letter("decoding", internalErrorReason(doing, error), text);
+    this.#deadLetterAt.push(this.#observations.length);
+    this.#deadLetters.push(letter);
+    this.#release();
+  }
 
   /** A dead letter for one line; in a segment, its ref points at the line. */
   #lineLetter(stage: Stage, reason: string, raw: string): void {

@@ -11,6 +11,8 @@ import type { IngestBatch } from "../../operators/ingest_batch.ts";
 import { type DecodeContext, receiveTime } from "../decode_context.ts";
 import { TdmDecoder } from "./_tdm_decoder.ts";
 
+const lenient = new TextDecoder();
+
 /** How late an idle timer may run before its verdict is checked again, ms. */
 const CONFIRM_MS = 5;
 
@@ -114,7 +116,7 @@ export class TdmDecodeStream extends TransformStream<Uint8Array, IngestBatch> {
     if (incomplete !== "decode" && incomplete !== "dead-letter") {
       throw new TypeError(`Unknown incompleteLastLine mode: "${incomplete}"`);
     }
-    const splitter = new LineSplitter(maxLineBytes);
+    let splitter = new LineSplitter(maxLineBytes);
     const decoder = new TdmDecoder(ctx, maxLineBytes);
     const source = ctx.source;
     const idle = Number.isFinite(idleMs);
@@ -183,6 +185,13 @@ export class TdmDecodeStream extends TransformStream<Uint8Array, IngestBatch> {
         // The readable side is already closed or errored: nothing to flush to.
       }
     };
+    // The guard (SPEC §3) for what the decoder's own per-line guard does not
+    // cover: the chunk becomes one dead letter, and the splitter, which may
+    // hold part of a line it can no longer be trusted with, starts afresh.
+    const guard = (doing: string, error: unknown, chunk?: Uint8Array) => {
+      splitter = new LineSplitter(maxLineBytes);
+      decoder.fail(doing, chunk === undefined ? undefined : lenient.decode(chunk), error);
+    };
     const stopTimer = () => {
       clearTimeout(timer);
       timer = undefined;
@@ -197,25 +206,33 @@ export class TdmDecodeStream extends TransformStream<Uint8Array, IngestBatch> {
             throw new TypeError(`Cannot decode TDM from a ${typeof chunk}: expected Uint8Array`);
           }
           lastInput = performance.now();
-          const lines = splitter.push(chunk);
-          if (lines.length === 0) return;
-          decoder.push(lines, receiveTime(ctx));
+          try {
+            const lines = splitter.push(chunk);
+            if (lines.length === 0) return;
+            decoder.push(lines, receiveTime(ctx));
+          } catch (error) {
+            guard("reading a chunk of input", error, chunk);
+          }
           emit();
           if (idle && decoder.groupOpen && timer === undefined) arm(idleMs);
         },
         flush() {
           stopTimer();
-          const receivedAt = receiveTime(ctx);
-          const last = splitter.end();
-          if (last.length > 0) {
-            const line = last[0];
-            if (incomplete === "dead-letter" && typeof line === "string") {
-              decoder.incomplete(line, receivedAt);
-            } else {
-              decoder.push(last, receivedAt);
+          try {
+            const receivedAt = receiveTime(ctx);
+            const last = splitter.end();
+            if (last.length > 0) {
+              const line = last[0];
+              if (incomplete === "dead-letter" && typeof line === "string") {
+                decoder.incomplete(line, receivedAt);
+              } else {
+                decoder.push(last, receivedAt);
+              }
             }
+            decoder.end(receivedAt);
+          } catch (error) {
+            guard("ending the input", error);
           }
-          decoder.end(receivedAt);
           emit();
         },
         cancel() {
