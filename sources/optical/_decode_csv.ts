@@ -30,23 +30,16 @@ export function decodeCsv(text: string, mapper: RowMapper, invalidUtf8: boolean)
   const values = mapper.values;
   const extraNames = mapper.extraNames;
   const extraValues = mapper.extraValues;
-  let roles: Int32Array | undefined;
-  let names: string[] = [];
+  let columns: CsvColumns | undefined;
   for (let i = 0; i < records.length; i++) {
     const fields = records[i];
     const error = page.errors.get(i);
     if (fields.length === 1 && fields[0] === "" && error === undefined) continue;
-    if (roles === undefined) {
-      names = header(fields);
-      roles = new Int32Array(names.length);
-      const seen = new Set<string>();
-      for (let j = 0; j < names.length; j++) {
-        const slot = FIELD_SLOTS.get(names[j]);
-        roles[j] = slot !== undefined && !seen.has(names[j]) ? slot : EXTRA;
-        seen.add(names[j]);
-      }
+    if (columns === undefined) {
+      columns = csvColumns(fields);
       continue;
     }
+    const { names, roles } = columns;
     mapper.reset();
     if (error !== undefined) {
       mapper.fail("decoding", `Cannot parse CSV record: ${error}`, page.text(i));
@@ -82,6 +75,27 @@ export function decodeCsv(text: string, mapper: RowMapper, invalidUtf8: boolean)
     const failure = mapper.map();
     if (failure !== undefined) mapper.reject(failure, page.text(i));
   }
+}
+
+/** What the header row says about the columns. */
+export interface CsvColumns {
+  /** Column names, a repeated one as `name#2`, … */
+  names: string[];
+  /** Field slot of each column, or −1 for one that goes to `provenance.meta`. */
+  roles: Int32Array;
+}
+
+/** The columns named by a header row (also for the streaming decoder). */
+export function csvColumns(fields: string[]): CsvColumns {
+  const names = header(fields);
+  const roles = new Int32Array(names.length);
+  const seen = new Set<string>();
+  for (let j = 0; j < names.length; j++) {
+    const slot = FIELD_SLOTS.get(names[j]);
+    roles[j] = slot !== undefined && !seen.has(names[j]) ? slot : EXTRA;
+    seen.add(names[j]);
+  }
+  return { names, roles };
 }
 
 /**

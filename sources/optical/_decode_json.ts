@@ -30,40 +30,42 @@ export function decodeJson(text: string, mapper: RowMapper): void {
     mapper.fail("decoding", `JSON page is not an array: ${kindOf(page)}`, text);
     return;
   }
+  for (let i = 0; i < page.length; i++) decodeJsonRecord(page[i], mapper);
+}
+
+/** One element of the page array into `mapper` (also for the streaming decoder). */
+export function decodeJsonRecord(record: unknown, mapper: RowMapper): void {
+  mapper.reset();
+  if (record === null || typeof record !== "object" || Array.isArray(record)) {
+    mapper.fail(
+      "decoding",
+      `JSON record is not an object: ${show(record)}`,
+      JSON.stringify(record),
+    );
+    return;
+  }
   const values = mapper.values;
   const extraNames = mapper.extraNames;
   const extraValues = mapper.extraValues;
-  for (let i = 0; i < page.length; i++) {
-    const record: unknown = page[i];
-    mapper.reset();
-    if (record === null || typeof record !== "object" || Array.isArray(record)) {
-      mapper.fail(
-        "decoding",
-        `JSON record is not an object: ${show(record)}`,
-        JSON.stringify(record),
+  const object = record as Record<string, unknown>;
+  for (const name in object) {
+    if (!Object.hasOwn(object, name)) continue;
+    const value = object[name];
+    if (value === null || value === undefined || value === "") continue;
+    const slot = FIELD_SLOTS.get(name);
+    if (slot !== undefined) {
+      values[slot] = value;
+    } else {
+      extraNames.push(name);
+      extraValues.push(
+        typeof value === "string" || typeof value === "number" || typeof value === "boolean"
+          ? value
+          : JSON.stringify(value),
       );
-      continue;
     }
-    const object = record as Record<string, unknown>;
-    for (const name in object) {
-      if (!Object.hasOwn(object, name)) continue;
-      const value = object[name];
-      if (value === null || value === undefined || value === "") continue;
-      const slot = FIELD_SLOTS.get(name);
-      if (slot !== undefined) {
-        values[slot] = value;
-      } else {
-        extraNames.push(name);
-        extraValues.push(
-          typeof value === "string" || typeof value === "number" || typeof value === "boolean"
-            ? value
-            : JSON.stringify(value),
-        );
-      }
-    }
-    const failure = mapper.map();
-    if (failure !== undefined) mapper.reject(failure, JSON.stringify(record));
   }
+  const failure = mapper.map();
+  if (failure !== undefined) mapper.reject(failure, JSON.stringify(record));
 }
 
 function kindOf(value: unknown): string {

@@ -1,0 +1,350 @@
+/**
+ * The state machine behind `IslDecodeStream` and the edge worker: beacon
+ * packets laid back to back, fed in chunks cut anywhere, decoded as they
+ * complete.
+ *
+ * Portable: web APIs only.
+ *
+ * @module
+ */
+
+import type { DeadLetter, Raw } from "../../envelope/dead_letter.ts";
+import { MAX_RAW_BYTES } from "../../envelope/dead_letter.ts";
+import type { Observation } from "../../envelope/observation.ts";
+import { binaryRaw } from "../../envelope/raw.ts";
+import { formatTimestamp } from "../../envelope/time.ts";
+import { type DecodeContext, makeDeadLetter, receiveTime } from "../decode_context.ts";
+import type { Beacon } from "./beacon.ts";
+import { apidAt, declaredLength, packetFault } from "./_frame.ts";
+import { BeaconMapper } from "./_beacon_mapper.ts";
+import { BEACON_BYTES, HEADER_BYTES, SERVICE_APID, viewOf } from "./_layout.ts";
+import { readBeaconInto } from "./_read.ts";
+
+/** What one {@link IslStreamDecoder.take} hands on. */
+export interface IslOutput {
+  /** Observations completed since the last take, in input order. */
+  observations: Observation[];
+  /** Dead letters since the last take, in input order. */
+  deadLetters: DeadLetter[];
+  /** `deadLetterAt[k]` of the observations precede dead letter `k` in the input. */
+  deadLetterAt: number[];
+  /** Receive time of the oldest input behind them, µs. */
+  receivedAt: number;
+}
+
+/** A malformed packet waiting for the next sound beacon to learn its index. */
+interface HeldFault {
+  slot: number;
+  reason: string;
+  raw: Raw;
+  beaconSized: boolean;
+  receivedAt: number;
+}
+
+/** The most a declared length can be: a 16-bit data length field + 7. */
+const MAX_PACKET_BYTES = 0xffff + 7;
+/**
+ * Malformed packets held for their index at most (count, raw bytes); past
+ * that the oldest is resolved with what came before it only.
+ */
+const MAX_HELD = 4096;
+const MAX_HELD_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Decodes one body (or capture) of ISL packets incrementally, with exactly
+ * the outcome of `decodeIslPackets` over the whole of it — the same
+ * observations and dead letters, and the same gateway indexes inferred for
+ * malformed packets — but in input order, and holding no more than one
+ * packet (at most 65,542 bytes) plus the malformed packets since the last
+ * sound beacon (bounded: see `MAX_HELD`).
+ */
+export class IslStreamDecoder {
+  #ctx: DecodeContext;
+  #mapper: BeaconMapper;
+  #beacon = {} as Beacon;
+  /** A packet cut by a chunk boundary: its first `#partLength` bytes. */
+  #part = new Uint8Array(256);
+  #partLength = 0;
+  /** After a packet of an unknown version: the rest of the input is one fault. */
+  #rest: { head: Uint8Array; length: number; slot: number; receivedAt: number } | undefined;
+  /** Ordinal of the next packet, and sound status packets so far (not slots). */
+  #position = 0;
+  #statuses = 0;
+  /** Slot and index of the last sound beacon. */
+  #lastSlot = -1;
+  #lastIndex = 0;
+  #held: HeldFault[] = [];
+  #heldBytes = 0;
+  #receivedAt = 0;
+  #tRx = "";
+  #observations: Observation[] = [];
+  #deadLetters: DeadLetter[] = [];
+  #deadLetterAt: number[] = [];
+  #outputReceivedAt = Infinity;
+
+  /** @param ctx where the packets come from */
+  constructor(ctx: DecodeContext) {
+    this.#ctx = ctx;
+    this.#mapper = new BeaconMapper(ctx);
+  }
+
+  /** Feeds the next bytes of the input. */
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.#stamp();
+    if (this.#rest !== undefined) {
+      this.#addRest(chunk, 0);
+      return;
+    }
+    let offset = 0;
+    if (this.#partLength > 0) {
+      offset = this.#fill(chunk);
+      if (offset < 0) return;
+    }
+    const view = viewOf(chunk);
+    const length = chunk.length;
+    while (offset < length) {
+      const left = length - offset;
+      if (left < HEADER_BYTES) {
+        this.#keep(chunk, offset, length);
+        return;
+      }
+      if (chunk[offset] >> 5 !== 0) {
+        this.#startRest(chunk, offset);
+        return;
+      }
+      const total = declaredLength(chunk, offset);
+      if (total > left) {
+        this.#keep(chunk, offset, length);
+        return;
+      }
+      this.#packet(chunk, view, offset, total);
+      offset += total;
+    }
+  }
+
+  /** Ends the input: a packet it cut short, or the unsplittable rest, is a fault. */
+  end(): void {
+    this.#stamp();
+    const rest = this.#rest;
+    if (rest !== undefined) {
+      const version = rest.head[0] >> 5;
+      this.#fault(
+        rest.slot,
+        `Unknown packet version ${version} (expected 0): the rest of the datagram cannot be split into packets`,
+        binaryRaw(rest.head, rest.length),
+        rest.length === BEACON_BYTES,
+        rest.receivedAt,
+      );
+      this.#rest = undefined;
+    } else if (this.#partLength > 0) {
+      const part = this.#part.subarray(0, this.#partLength);
+      const reason = part.length < HEADER_BYTES
+        ? `Truncated packet: ${part.length} bytes left, a primary header needs 6`
+        : `Truncated packet: the header declares ${
+          declaredLength(part, 0)
+        } bytes, ${part.length} left`;
+      this.#fault(this.#slot(), reason, binaryRaw(part), part.length === BEACON_BYTES);
+      this.#partLength = 0;
+    }
+    // No sound beacon follows: what is held is resolved from before only.
+    this.#resolve(-1, 0, this.#held.length);
+  }
+
+  /** Hands on what was completed since the last call (or undefined if nothing). */
+  take(): IslOutput | undefined {
+    if (this.#observations.length === 0 && this.#deadLetters.length === 0) return undefined;
+    const out: IslOutput = {
+      observations: this.#observations,
+      deadLetters: this.#deadLetters,
+      deadLetterAt: this.#deadLetterAt,
+      receivedAt: this.#outputReceivedAt,
+    };
+    this.#observations = [];
+    this.#deadLetters = [];
+    this.#deadLetterAt = [];
+    this.#outputReceivedAt = Infinity;
+    return out;
+  }
+
+  #stamp(): void {
+    const receivedAt = receiveTime(this.#ctx);
+    if (receivedAt !== this.#receivedAt || this.#tRx === "") {
+      this.#receivedAt = receivedAt;
+      this.#tRx = this.#ctx.deterministic ? "" : formatTimestamp(receivedAt);
+    }
+  }
+
+  /** Completes the cut packet from the start of `chunk`; where the rest begins, or −1. */
+  #fill(chunk: Uint8Array): number {
+    let offset = 0;
+    if (this.#partLength < HEADER_BYTES) {
+      const take = Math.min(HEADER_BYTES - this.#partLength, chunk.length);
+      this.#append(chunk, 0, take);
+      offset = take;
+      if (this.#partLength < HEADER_BYTES) return -1;
+      if (this.#part[0] >> 5 !== 0) {
+        const head = this.#part.slice(0, this.#partLength);
+        this.#partLength = 0;
+        this.#startRest(head, 0);
+        this.#addRest(chunk, offset);
+        return -1;
+      }
+    }
+    const total = declaredLength(this.#part, 0);
+    const take = Math.min(total - this.#partLength, chunk.length - offset);
+    this.#append(chunk, offset, offset + take);
+    offset += take;
+    if (this.#partLength < total) return -1;
+    const part = this.#part.subarray(0, total);
+    this.#partLength = 0;
+    this.#packet(part, viewOf(part), 0, total);
+    return offset;
+  }
+
+  #append(chunk: Uint8Array, from: number, to: number): void {
+    const need = this.#partLength + to - from;
+    if (need > this.#part.length) {
+      const grown = new Uint8Array(
+        Math.min(Math.max(need, this.#part.length * 2), MAX_PACKET_BYTES),
+      );
+      grown.set(this.#part.subarray(0, this.#partLength));
+      this.#part = grown;
+    }
+    this.#part.set(chunk.subarray(from, to), this.#partLength);
+    this.#partLength = need;
+  }
+
+  #keep(chunk: Uint8Array, from: number, to: number): void {
+    this.#partLength = 0;
+    this.#append(chunk, from, to);
+  }
+
+  /** A packet version other than 0: nothing after it can be split into packets. */
+  #startRest(bytes: Uint8Array, offset: number): void {
+    this.#rest = {
+      head: new Uint8Array(0),
+      length: 0,
+      slot: this.#slot(),
+      receivedAt: this.#receivedAt,
+    };
+    this.#addRest(bytes, offset);
+  }
+
+  #addRest(bytes: Uint8Array, offset: number): void {
+    const rest = this.#rest!;
+    const room = MAX_RAW_BYTES - rest.head.length;
+    if (room > 0 && offset < bytes.length) {
+      const add = bytes.subarray(offset, offset + room);
+      const head = new Uint8Array(rest.head.length + add.length);
+      head.set(rest.head);
+      head.set(add, rest.head.length);
+      rest.head = head;
+    }
+    rest.length += bytes.length - offset;
+  }
+
+  /** The slot of the next packet: its position among all but sound status packets. */
+  #slot(): number {
+    return this.#position - this.#statuses;
+  }
+
+  /** One whole packet, `bytes[offset, offset + total)`. */
+  #packet(bytes: Uint8Array, view: DataView, offset: number, total: number): void {
+    const reason = packetFault(bytes, offset, total);
+    if (reason !== undefined) {
+      this.#fault(
+        this.#slot(),
+        reason,
+        binaryRaw(bytes.subarray(offset, offset + total)),
+        total === BEACON_BYTES,
+      );
+    } else if (apidAt(bytes, offset) === SERVICE_APID) {
+      // Status packets carry no measurement; they take no slot either.
+      this.#statuses++;
+    } else {
+      const beacon = readBeaconInto(view, offset, this.#beacon);
+      const slot = this.#slot();
+      if (this.#held.length > 0) this.#resolve(slot, beacon.index, this.#held.length);
+      this.#lastSlot = slot;
+      this.#lastIndex = beacon.index;
+      this.#beaconOutput(beacon, bytes, offset);
+    }
+    this.#position++;
+  }
+
+  #beaconOutput(beacon: Beacon, bytes: Uint8Array, offset: number): void {
+    const mapper = this.#mapper;
+    const observation = mapper.map(beacon, this.#tRx, this.#receivedAt);
+    if (this.#receivedAt < this.#outputReceivedAt) this.#outputReceivedAt = this.#receivedAt;
+    if (observation !== undefined) {
+      this.#observations.push(observation);
+      return;
+    }
+    this.#letter(makeDeadLetter(this.#ctx, "isl-spp", {
+      stage: mapper.failure!.stage,
+      reason: mapper.failure!.reason,
+      raw: binaryRaw(bytes.subarray(offset, offset + BEACON_BYTES)),
+      ref: String(beacon.index),
+      receivedAt: this.#receivedAt,
+    }));
+  }
+
+  /** A malformed packet: held until a sound beacon after it tells its index. */
+  #fault(
+    slot: number,
+    reason: string,
+    raw: Raw,
+    beaconSized: boolean,
+    receivedAt = this.#receivedAt,
+  ): void {
+    const held = this.#held;
+    const size = typeof raw === "string" ? raw.length : raw.base64.length;
+    held.push({ slot, reason, raw, beaconSized, receivedAt });
+    this.#heldBytes += size;
+    if (held.length > MAX_HELD || this.#heldBytes > MAX_HELD_BYTES) this.#resolve(-1, 0, 1);
+  }
+
+  /**
+   * Dead letters for the first `count` held faults, with the index their
+   * slot gives between the last sound beacon and the one at `afterSlot`
+   * (−1: none), as `inferFaultIndexes` does for a whole capture.
+   */
+  #resolve(afterSlot: number, afterIndex: number, count: number): void {
+    const held = this.#held;
+    const hasBefore = this.#lastSlot >= 0;
+    const hasAfter = afterSlot >= 0;
+    const beforeSlot = this.#lastSlot;
+    const beforeIndex = this.#lastIndex;
+    for (let k = 0; k < count; k++) {
+      const fault = held[k];
+      let index: number | undefined;
+      if (hasBefore && hasAfter) {
+        if (afterIndex - beforeIndex === afterSlot - beforeSlot) {
+          index = beforeIndex + (fault.slot - beforeSlot);
+        }
+      } else if (hasBefore && fault.beaconSized) {
+        index = beforeIndex + (fault.slot - beforeSlot);
+      } else if (hasAfter && fault.beaconSized) {
+        const i = afterIndex - (afterSlot - fault.slot);
+        if (i >= 1) index = i;
+      }
+      if (fault.receivedAt < this.#outputReceivedAt) this.#outputReceivedAt = fault.receivedAt;
+      this.#letter(makeDeadLetter(this.#ctx, "isl-spp", {
+        stage: "framing",
+        reason: fault.reason,
+        raw: fault.raw,
+        ref: index === undefined ? undefined : String(index),
+        receivedAt: fault.receivedAt,
+      }));
+      this.#heldBytes -= typeof fault.raw === "string" ? fault.raw.length : fault.raw.base64.length;
+    }
+    if (count === held.length) held.length = 0;
+    else held.splice(0, count);
+  }
+
+  #letter(letter: DeadLetter): void {
+    this.#deadLetterAt.push(this.#observations.length);
+    this.#deadLetters.push(letter);
+  }
+}
