@@ -4,7 +4,10 @@ import worker from "../../edge/worker.ts";
 const fixtures = new URL("../../fixtures", import.meta.url).pathname;
 
 async function withServer(run: (base: string) => Promise<void>): Promise<void> {
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, worker.fetch);
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    (request) => worker.fetch(request),
+  );
   try {
     await run(`http://127.0.0.1:${server.addr.port}`);
   } finally {
@@ -92,4 +95,93 @@ Deno.test("edge worker answers 404, 405 and 400 for bad requests", async () => {
   );
   assert.equal(badName.status, 400);
   assert.match((await badName.json()).error, /Invalid source name/);
+});
+
+Deno.test("createWorker() reads a body past maxBodyBytes no further and ends the answer with a transport dead letter", async () => {
+  const { createWorker } = await import("../../edge/create_worker.ts");
+  const bytes = await Deno.readFile(`${fixtures}/isl/capture.spp`);
+  const worker = createWorker({ maxBodyBytes: 96 * 3 });
+  let pulled = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      // 96 bytes (one beacon) per pull, for ever.
+      controller.enqueue(bytes.slice(pulled % bytes.length, (pulled % bytes.length) + 96));
+      pulled += 96;
+    },
+  });
+  const response = worker.fetch(new Request("http://e/ingest/isl", { method: "POST", body }));
+  assert.equal(response.status, 200);
+  const lines = (await response.text()).trim().split("\n").map((l) => JSON.parse(l));
+  const last = lines.pop();
+  assert.equal(last.stage, "transport");
+  assert.equal(last.reason, "Body larger than 288 bytes: the rest was not read");
+  assert.equal(lines.length, 3);
+  assert.ok(lines.every((l) => l.kind === "isl"));
+});
+
+Deno.test("edge worker takes MAX_BODY_BYTES from the environment (Workers bindings)", async () => {
+  const request = () =>
+    new Request("http://e/ingest/radar", {
+      method: "POST",
+      headers: { "content-length": "10" },
+      body: "0123456789",
+    });
+  assert.equal((await worker.fetch(request(), { MAX_BODY_BYTES: "9" })).status, 413);
+  const fine = await worker.fetch(request(), { MAX_BODY_BYTES: "10" });
+  assert.equal(fine.status, 200);
+  await fine.body?.cancel();
+  assert.throws(() => worker.fetch(request(), { MAX_BODY_BYTES: "lots" }), RangeError);
+});
+
+Deno.test("edge worker reads the body only as fast as the answer is taken", async () => {
+  const line = new TextEncoder().encode("A".repeat(95) + "\n");
+  let pulled = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      // 64 KiB of junk lines per pull (each a dead letter), without end.
+      const chunk = new Uint8Array(64 * 1024);
+      for (let at = 0; at < chunk.length; at += line.length) {
+        chunk.set(line.subarray(0, chunk.length - at), at);
+      }
+      controller.enqueue(chunk);
+      pulled += chunk.length;
+    },
+  }, { highWaterMark: 0 });
+  const response = await worker.fetch(
+    new Request("http://e/ingest/radar", { method: "POST", body }),
+  );
+  const reader = response.body!.getReader();
+  await reader.read();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const afterOne = pulled;
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  // Nothing more is read while the answer waits; a few gatherings at most were.
+  assert.equal(pulled, afterOne);
+  assert.ok(pulled <= 4 * 64 * 1024, `${pulled} bytes read`);
+  await reader.cancel();
+});
+
+Deno.test("edge worker answers a slow sender's observations before its body ends", async () => {
+  const enc = new TextEncoder();
+  const text = await Deno.readTextFile(`${fixtures}/radar/tdm2_azel_xsye.kvn`);
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => release = resolve);
+  const body = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      // Everything but DATA_STOP and what follows, then a pause.
+      const cut = text.indexOf("DATA_STOP");
+      controller.enqueue(enc.encode(text.slice(0, cut)));
+      await held;
+      controller.enqueue(enc.encode(text.slice(cut)));
+      controller.close();
+    },
+  });
+  const response = await worker.fetch(
+    new Request("http://e/ingest/radar", { method: "POST", body }),
+  );
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const first = await reader.read();
+  assert.match(first.value!, /"kind":"radar"/);
+  release();
+  while (!(await reader.read()).done);
 });
