@@ -346,6 +346,37 @@ export function checkDeadLetter(
   }
 }
 
+/** Every output is checked up to this many of each kind, then one in {@link SAMPLE_EVERY}. */
+const CHECK_ALL = 1000;
+const SAMPLE_EVERY = 10;
+/** Problems kept per input: the first few tell the story. */
+const MAX_PROBLEMS = 20;
+
+/**
+ * Checks the observations and dead letters of one decoding: all of them up
+ * to a thousand of each, then one in ten — an input that makes 30,000 dead
+ * letters makes them all alike, and checking each would turn a second of
+ * decoding into ten of checking.
+ */
+export function checkOutputs(
+  observations: readonly unknown[],
+  deadLetters: readonly unknown[],
+  judged: Judged,
+  formats: readonly string[],
+  problems: string[],
+): void {
+  for (let i = 0; i < observations.length && problems.length < MAX_PROBLEMS; i++) {
+    if (i < CHECK_ALL || i % SAMPLE_EVERY === 0) {
+      checkObservation(observations[i], judged, problems);
+    }
+  }
+  for (let i = 0; i < deadLetters.length && problems.length < MAX_PROBLEMS; i++) {
+    if (i < CHECK_ALL || i % SAMPLE_EVERY === 0) {
+      checkDeadLetter(deadLetters[i], judged, formats, problems);
+    }
+  }
+}
+
 /** A short JSON preview of a value for a problem message. */
 export function preview(value: unknown): string {
   let text: string;

@@ -24,8 +24,7 @@ import { decodeIslPackets } from "../../sources/isl/decode_isl_packets.ts";
 import { BYTE_MUTATORS } from "./_mutate_bytes.ts";
 import { ISL_MUTATORS } from "./_mutate_isl.ts";
 import {
-  checkDeadLetter,
-  checkObservation,
+  checkOutputs,
   describe,
   type Judged,
   preview,
@@ -245,8 +244,7 @@ export const islTarget: Target = {
       return Promise.resolve(problems);
     }
     const before = problems.length;
-    for (const o of decoded.observations) checkObservation(o, judged, problems);
-    for (const d of decoded.deadLetters) checkDeadLetter(d, judged, ["isl-spp"], problems);
+    checkOutputs(decoded.observations, decoded.deadLetters, judged, ["isl-spp"], problems);
     if (problems.length > before) return Promise.resolve(problems);
     const accounting = islAccounting(bytes, decoded.observations, decoded.deadLetters);
     if (accounting !== undefined) problems.push(accounting);

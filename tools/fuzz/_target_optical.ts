@@ -25,7 +25,7 @@ import { decodeOpticalPage } from "../../sources/optical/decode_optical_page.ts"
 import { BYTE_MUTATORS } from "./_mutate_bytes.ts";
 import { jsonStructure } from "./_mutate_json.ts";
 import { csvDictionary, csvFields, jsonDictionary, TEXT_MUTATORS } from "./_mutate_text.ts";
-import { checkDeadLetter, checkObservation, describe, type Judged } from "./_oracle.ts";
+import { checkOutputs, describe, type Judged } from "./_oracle.ts";
 import { type FuzzInput, mutate, NOW_MICROS, type Target } from "./_target.ts";
 
 const CSV_TYPES = [
@@ -306,10 +306,13 @@ function opticalTarget(
         problems.push(`decodeOpticalPage() threw: ${describe(error)}`);
         return Promise.resolve(problems);
       }
-      for (const o of page.observations) checkObservation(o, judged, problems);
-      for (const d of page.deadLetters) {
-        checkDeadLetter(d, judged, ["udl-eo-csv", "udl-eo-json"], problems);
-      }
+      checkOutputs(
+        page.observations,
+        page.deadLetters,
+        judged,
+        ["udl-eo-csv", "udl-eo-json"],
+        problems,
+      );
       const accounting = opticalAccounting(
         input,
         page.observations.length,

@@ -31,14 +31,7 @@ import { TdmDecodeStream } from "../../sources/radar/tdm_decode_stream.ts";
 import type { DecodeContext } from "../../sources/decode_context.ts";
 import { BYTE_MUTATORS } from "./_mutate_bytes.ts";
 import { tdmDictionary, TEXT_MUTATORS } from "./_mutate_text.ts";
-import {
-  checkDeadLetter,
-  checkObservation,
-  describe,
-  type Judged,
-  preview,
-  rawParts,
-} from "./_oracle.ts";
+import { checkOutputs, describe, type Judged, preview, rawParts } from "./_oracle.ts";
 import { Prng } from "./_prng.ts";
 import { type FuzzInput, mutate, NOW_MICROS, type Target } from "./_target.ts";
 
@@ -241,9 +234,26 @@ async function stream(
   return items;
 }
 
+/** Equal values, keys in the same order (what would serialise identically). */
+function identical(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) {
+    if (ka[i] !== kb[i]) return false;
+    if (!identical((a as Record<string, unknown>)[ka[i]], (b as Record<string, unknown>)[kb[i]])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** The first position where two lists differ, or −1. */
 function same(a: unknown[], b: unknown[]): number {
   const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (JSON.stringify(a[i]) !== JSON.stringify(b[i])) return i;
+  for (let i = 0; i < n; i++) if (!identical(a[i], b[i])) return i;
   return a.length === b.length ? -1 : n;
 }
 
@@ -317,8 +327,7 @@ export const tdmTarget: Target = {
       if (d >= 0) problems.push(`decodeTdm() and TdmDecodeStream differ at dead letter ${d}`);
     }
 
-    for (const o of observations) checkObservation(o, judged, problems);
-    for (const d of deadLetters) checkDeadLetter(d, judged, ["ccsds-tdm-kvn"], problems);
+    checkOutputs(observations, deadLetters, judged, ["ccsds-tdm-kvn"], problems);
 
     const accounting = tdmAccounting(bytes, maxLineBytes, observations, deadLetters);
     if (accounting !== undefined) problems.push(accounting);

@@ -30,7 +30,7 @@ Options:
   --seconds S       whole run time, shared by the targets (default 60 without --inputs)
   --inputs N        inputs per target at most
   --targets LIST    comma-separated: ${Object.keys(TARGETS).join(", ")} (default: all)
-  --deadline-ms MS  an input taking longer (plus 20 ms per KiB) is a hang (default 3000)
+  --deadline-ms MS  an input taking longer (plus 50 ms per KiB) is a hang (default 3000)
   --no-save         do not write failing inputs
   --help            this text`;
 

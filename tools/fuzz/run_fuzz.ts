@@ -32,7 +32,7 @@ export interface FuzzOptions {
    * small ones may not.
    */
   deadlineMs?: number;
-  /** Time allowed per KiB of input on top of `deadlineMs` (default 20 ms). */
+  /** Time allowed per KiB of input on top of `deadlineMs` (default 50 ms). */
   msPerKiB?: number;
   /** The fixtures directory whose files are the corpus (default: this project's `fixtures/`). */
   fixtures?: URL;
@@ -256,7 +256,7 @@ export async function runFuzz(options: FuzzOptions): Promise<TargetReport[]> {
         corpus,
         count,
         budgetMs,
-        { ms: options.deadlineMs ?? 3000, perKiB: options.msPerKiB ?? 20 },
+        { ms: options.deadlineMs ?? 3000, perKiB: options.msPerKiB ?? 50 },
         undefined,
         options.onFinding ?? (() => {}),
       ),
@@ -284,7 +284,7 @@ export async function checkInputs(
     [],
     inputs.length,
     Infinity,
-    { ms: options.deadlineMs ?? 3000, perKiB: options.msPerKiB ?? 20 },
+    { ms: options.deadlineMs ?? 3000, perKiB: options.msPerKiB ?? 50 },
     inputs,
     () => {},
   );
