@@ -320,8 +320,14 @@ export function checkDeadLetter(
   if (raw.cut && raw.size <= raw.kept) {
     problems.push(`Dead letter raw says it was cut from ${raw.size} bytes but keeps ${raw.kept}`);
   }
-  if (dl.reason.length > 4096) {
-    problems.push(`Dead letter reason is ${dl.reason.length} characters long`);
+  // Like raw, what the sender controls must not make a dead letter an amplifier.
+  if (dl.reason.length > RAW_CAP) {
+    problems.push(
+      `Dead letter reason is ${dl.reason.length} characters long: ${dl.reason.slice(0, 100)}…`,
+    );
+  }
+  if (dl.ref !== undefined && dl.ref.length > RAW_CAP) {
+    problems.push(`Dead letter ref is ${dl.ref.length} characters long: ${dl.ref.slice(0, 100)}…`);
   }
   let line: string;
   try {
