@@ -98,7 +98,24 @@ export interface DeadLetterFields {
 }
 
 /**
- * Builds a dead letter (SPEC §3) for input from `ctx` in `format`.
+ * Longest `reason` and `ref` a dead letter keeps, in UTF-16 code units.
+ * Both may quote what the sender sent (a 200 KB CSV cell, a 70 KB record
+ * id); like `raw` (SPEC §3), they must not make a dead letter an amplifier.
+ */
+const MAX_TEXT = 1024;
+
+/** `text` cut to {@link MAX_TEXT} with a final `…`, never between the halves of a surrogate pair. */
+function clip(text: string): string {
+  if (text.length <= MAX_TEXT) return text;
+  let end = MAX_TEXT - 1;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last < 0xdc00) end--;
+  return text.slice(0, end) + "…";
+}
+
+/**
+ * Builds a dead letter (SPEC §3) for input from `ctx` in `format`. A
+ * `reason` or `ref` longer than 1024 characters is cut, ending in `…`.
  *
  * @example
  * ```ts
@@ -114,6 +131,14 @@ export interface DeadLetterFields {
  * assert.equal(dl.t_rx, "1970-01-01T00:00:00.000000Z");
  * assert.equal(dl.peer, "127.0.0.1:5000");
  * assert.equal("ref" in dl, false);
+ *
+ * const long = makeDeadLetter(ctx, "udl-eo-csv", {
+ *   stage: "decoding",
+ *   reason: `Cannot parse ra value as a number: "${"9".repeat(200_000)}"`,
+ *   raw: "…",
+ * });
+ * assert.equal(long.reason.length, 1024);
+ * assert.ok(long.reason.endsWith("9…"));
  * ```
  */
 export function makeDeadLetter(
@@ -129,10 +154,10 @@ export function makeDeadLetter(
     format,
     peer: ctx.peer,
     stage: fields.stage,
-    reason: fields.reason,
+    reason: clip(fields.reason),
     raw: fields.raw,
   };
-  if (fields.ref !== undefined) letter.ref = fields.ref;
+  if (fields.ref !== undefined) letter.ref = clip(fields.ref);
   return letter;
 }
 
