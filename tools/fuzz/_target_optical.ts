@@ -138,6 +138,8 @@ function breakLength(text: string, i: number, crOnly: boolean): number {
   if (crOnly) return text[i] === "\r" ? 1 : 0;
   if (text[i] === "\n") return 1;
   if (text[i] === "\r" && text[i + 1] === "\n") return 2;
+  // A CR that ends the text ends its last line (a CRLF cut after the CR).
+  if (text[i] === "\r" && i + 1 === text.length) return 1;
   return 0;
 }
 
