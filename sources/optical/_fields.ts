@@ -76,6 +76,8 @@ export class RowFailure {
 /** How a value is quoted in a reason: strings in quotes, the rest as JSON. */
 export function show(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
+  // JSON would write Infinity (a JSON number that overflowed) as null.
+  if (typeof value === "number") return String(value);
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {

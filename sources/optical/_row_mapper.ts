@@ -297,7 +297,10 @@ export class RowMapper {
       const lower = uct.toLowerCase();
       if (lower === "true") uct = true;
       else if (lower === "false") uct = false;
-    } else if (uct !== undefined && typeof uct !== "boolean" && typeof uct !== "number") {
+    } else if (
+      uct !== undefined && typeof uct !== "boolean" &&
+      (typeof uct !== "number" || !Number.isFinite(uct))
+    ) {
       return new RowFailure("decoding", `Cannot read uct value as a boolean: ${show(uct)}`);
     }
     let dataMode: string | undefined;
@@ -314,6 +317,16 @@ export class RowMapper {
     }
     const names = this.extraNames;
     const values = this.extraValues;
+    for (let k = 0; k < values.length; k++) {
+      const value = values[k];
+      // JSON.parse reads 1e309 as Infinity, which no JSON can carry (SPEC §2).
+      if (typeof value === "number" && !Number.isFinite(value)) {
+        return new RowFailure(
+          "decoding",
+          `Cannot read ${names[k]} value as a finite number: ${value}`,
+        );
+      }
+    }
     // Rows of a page nearly always repeat the previous row's meta.
     const last = this.#lastMeta;
     if (last !== undefined && this.#sameAsLast(uct, dataMode, source)) return last;
@@ -358,7 +371,8 @@ export class RowMapper {
    * field is remembered and not converted again.
    */
   #number(slot: number, value: unknown): number {
-    if (typeof value === "number") return value;
+    // JSON.parse reads 1e309 as Infinity: not a number an envelope may hold.
+    if (typeof value === "number") return Number.isFinite(value) ? value : NaN;
     if (typeof value !== "string") return NaN;
     if (value === this.#lastText[slot]) return this.#lastNumber[slot];
     const n = plainNumber(value);

@@ -238,3 +238,21 @@ Deno.test("decodeOpticalPage() cuts the raw text of a huge bad record to 1 KiB a
   const row = `EO-1,2026-11-25T12:00:00Z,S,1,400,1,${big}`;
   assert.equal(raw, `${row.slice(0, 1024)}…(${row.length} bytes)`);
 });
+
+Deno.test("decodeOpticalPage() dead-letters a JSON record with a number that overflows to Infinity", () => {
+  // JSON.parse reads 1e309 as Infinity; an envelope holding it would be
+  // written with null in its place (found by deno task fuzz).
+  const base = '"id":"EO-1","obTime":"2026-11-25T12:00:00Z","idSensor":"S","ra":1,"declination":1';
+  const page = decodeOpticalPage(
+    `[{${base},"mag":1e309},{${base},"calibrated":-1e309},{${base},"uct":1e999},{${base},"mag":2}]`,
+    "application/json",
+    live,
+  );
+  assert.deepEqual(page.deadLetters.map((d) => [d.stage, d.reason]), [
+    ["decoding", "Cannot parse mag value as a number: Infinity"],
+    ["decoding", "Cannot read calibrated value as a finite number: -Infinity"],
+    ["decoding", "Cannot read uct value as a boolean: Infinity"],
+  ]);
+  assert.equal(page.observations.length, 1);
+  assert.equal(page.observations[0].measurement.mag, 2);
+});
