@@ -22,6 +22,7 @@ import {
 import { islLatency } from "./isl_latency.ts";
 import { radarTlsScenario } from "./radar_tls.ts";
 import { compareWithSyslogNg } from "./syslog_ng.ts";
+import { edgeScenario } from "./edge_bench.ts";
 
 /** One measured number of a scenario. */
 export interface Measurement {
@@ -656,4 +657,5 @@ export const SCENARIOS: Scenario[] = [
   stalledSink,
   restart,
   radarTlsScenario,
+  edgeScenario,
 ];
