@@ -16,8 +16,18 @@ export interface LogFile {
   write(bytes: Uint8Array): Promise<number>;
   /** `fdatasync(2)`. */
   syncData(): Promise<void>;
+  /** Cuts the file to `length` bytes: what a failed write left after its last complete line goes. */
+  truncate(length: number): Promise<void>;
   /** Closes the file. */
   close(): void;
+}
+
+/** A write or sync that fails and is being retried (SPEC §7: disk full). */
+export interface LogProblem {
+  /** The error, in words (`No space left on device (os error 28)`). */
+  error: string;
+  /** Since when, ms since the epoch. */
+  since: number;
 }
 
 /** Options for {@link SegmentLog.open}. */
@@ -34,6 +44,10 @@ export interface SegmentLogOptions<T> {
   fsyncIntervalMs?: number;
   /** Opens a segment for appending (default `Deno.open` with `append`). */
   openFile?: (path: string) => Promise<LogFile>;
+  /** How long to wait before retrying a write or sync that failed with an I/O error (default 1000 ms). */
+  retryMs?: number;
+  /** Bytes written (and removed again) at open to see whether the disk has room (default 64 KiB; 0: no probe). */
+  probeBytes?: number;
 }
 
 /** What {@link SegmentLog.append} reports. */
@@ -62,6 +76,8 @@ export interface SegmentLogStats {
   syncs: number;
   /** Segment files opened (including the one opened at start). */
   segments: number;
+  /** Writes, syncs, segment opens and space probes that failed with an I/O error and were retried. */
+  retries: number;
 }
 
 interface Pending {
@@ -81,6 +97,8 @@ function deferred(): Deferred {
 }
 
 const SEGMENT_NAME = /^(\d{20})\.jsonl$/;
+/** The file written and removed at open to see whether the disk has room (not a segment). */
+const PROBE_NAME = ".space-probe";
 /** Largest group written at once, in UTF-16 code units (~16 MB of JSON). */
 const GROUP_CHARS = 16 * 1024 * 1024;
 const RESOLVED = Promise.resolve();
@@ -164,7 +182,18 @@ export class SegmentLog<T> {
   #syncDue = false;
   #syncing: Promise<void> | undefined;
   #lastSync = 0;
-  #stats: SegmentLogStats = { records: 0, bytes: 0, writes: 0, syncs: 0, segments: 0 };
+  #retryMs: number;
+  #probeBytes: number;
+  #problem: LogProblem | undefined;
+  #probing = false;
+  #stats: SegmentLogStats = {
+    records: 0,
+    bytes: 0,
+    writes: 0,
+    syncs: 0,
+    segments: 0,
+    retries: 0,
+  };
 
   private constructor(options: SegmentLogOptions<T>) {
     this.#dir = options.dir;
@@ -174,6 +203,11 @@ export class SegmentLog<T> {
     this.#intervalMs = options.fsyncIntervalMs ?? 100;
     this.#openFile = options.openFile ??
       ((path) => Deno.open(path, { create: true, append: true }));
+    this.#retryMs = options.retryMs ?? 1000;
+    this.#probeBytes = options.probeBytes ?? 64 * 1024;
+    if (!(this.#retryMs >= 0)) {
+      throw new RangeError(`retryMs must not be negative: ${this.#retryMs}`);
+    }
     if (!(this.#segmentBytes >= 1)) {
       throw new RangeError(`segmentBytes must be at least 1: ${this.#segmentBytes}`);
     }
@@ -189,7 +223,18 @@ export class SegmentLog<T> {
   static async open<T>(options: SegmentLogOptions<T>): Promise<SegmentLog<T>> {
     const segmentLog = new SegmentLog(options);
     await segmentLog.#recover();
+    if (segmentLog.#probeBytes > 0) await segmentLog.#probe();
     return segmentLog;
+  }
+
+  /**
+   * The write or sync that is failing and being retried, if any (SPEC §7):
+   * while it lasts nothing more is acknowledged, the pipeline stops pulling
+   * and the service is not ready. Also set from open while a disk without
+   * room for {@link SegmentLogOptions.probeBytes} stays so.
+   */
+  get problem(): LogProblem | undefined {
+    return this.#problem;
   }
 
   /** Offset the next appended record will get. */
@@ -278,6 +323,7 @@ export class SegmentLog<T> {
     if (this.#closed) return;
     await this.#flushed();
     this.#closed = true;
+    this.#probing = false;
     if (this.#failure === undefined && this.#fsync !== "never") await this.#syncCovered();
     else this.#unsynced?.resolve();
     clearTimeout(this.#syncTimer);
@@ -313,7 +359,8 @@ export class SegmentLog<T> {
   }
 
   async #openSegment(base: number, size: number): Promise<void> {
-    this.#file = await this.#openFile(`${this.#dir}/${segmentName(base)}`);
+    const path = `${this.#dir}/${segmentName(base)}`;
+    this.#file = await this.#retrying(`open ${path}`, () => this.#openFile(path));
     this.#segmentBase = base;
     this.#segmentSize = size;
     this.#stats.segments++;
@@ -420,12 +467,23 @@ export class SegmentLog<T> {
     await this.#openSegment(this.#next, 0);
   }
 
+  /**
+   * Writes whole lines. A write that fails with an I/O error (the disk is
+   * full) may have left part of them: the segment is cut back to its last
+   * complete line and the same lines are written again a second later,
+   * until it works — never a torn line, never a line twice.
+   */
   async #writeAll(bytes: Uint8Array, count: number): Promise<void> {
-    let written = 0;
-    while (written < bytes.length) {
-      written += await this.#file.write(bytes.subarray(written));
-      this.#stats.writes++;
-    }
+    let dirty = false;
+    await this.#retrying(`write to ${this.#dir}`, async () => {
+      if (dirty) await this.#file.truncate(this.#segmentSize);
+      dirty = true;
+      let written = 0;
+      while (written < bytes.length) {
+        written += await this.#file.write(bytes.subarray(written));
+        this.#stats.writes++;
+      }
+    });
     this.#segmentSize += bytes.length;
     this.#next += count;
     this.#queuedRecords -= count;
@@ -434,9 +492,95 @@ export class SegmentLog<T> {
   }
 
   async #syncFile(): Promise<void> {
-    await this.#file.syncData();
+    await this.#retrying(`sync ${this.#dir}`, () => this.#file.syncData());
     this.#stats.syncs++;
     this.#lastSync = Date.now();
+  }
+
+  /**
+   * Runs `attempt` until it does not fail with an I/O error (SPEC §7): the
+   * first failure sets {@link SegmentLog.problem} and is logged, then the
+   * attempt is repeated every `retryMs`; success clears the problem and says
+   * so. Anything else (a bug, a closed log) is thrown.
+   */
+  async #retrying<R>(what: string, attempt: () => Promise<R>): Promise<R> {
+    for (;;) {
+      try {
+        const result = await attempt();
+        if (this.#problem !== undefined) this.#resumed(what);
+        return result;
+      } catch (error) {
+        if (!isIoError(error)) throw error;
+        this.#stats.retries++;
+        this.#failed(what, error);
+        await new Promise((resolve) => setTimeout(resolve, this.#retryMs));
+      }
+    }
+  }
+
+  #failed(what: string, error: unknown): void {
+    if (this.#problem !== undefined) return;
+    const text = error instanceof Error ? error.message : String(error);
+    this.#problem = { error: text, since: Date.now() };
+    log.error(
+      "Cannot {what}: {error}; nothing more is acknowledged and ingestion is paused, retrying every {ms} ms",
+      { what, error: text, ms: this.#retryMs, dir: this.#dir },
+    );
+  }
+
+  #resumed(what: string): void {
+    const problem = this.#problem!;
+    this.#problem = undefined;
+    log.info("Can {what} again after {seconds} s: ingestion resumes", {
+      what,
+      seconds: Math.round((Date.now() - problem.since) / 1000),
+      dir: this.#dir,
+      error: problem.error,
+    });
+  }
+
+  /**
+   * Start-up (SPEC §7): a disk without room is reported now, not at the
+   * first write. Writes `probeBytes` to a file beside the segments, syncs and
+   * removes it; if that fails with an I/O error, {@link SegmentLog.problem}
+   * stays set, and the probe is repeated in the background every `retryMs`
+   * until it succeeds (or a write does).
+   */
+  async #probe(): Promise<void> {
+    const path = `${this.#dir}/${PROBE_NAME}`;
+    const once = async () => {
+      try {
+        using file = await Deno.open(path, { create: true, write: true, truncate: true });
+        const bytes = new Uint8Array(this.#probeBytes);
+        let written = 0;
+        while (written < bytes.length) written += await file.write(bytes.subarray(written));
+        await file.syncData();
+      } finally {
+        await Deno.remove(path).catch(() => {});
+      }
+    };
+    try {
+      await once();
+      return;
+    } catch (error) {
+      if (!isIoError(error)) throw error;
+      this.#stats.retries++;
+      this.#failed(`find room in ${this.#dir}`, error);
+    }
+    this.#probing = true;
+    (async () => {
+      while (this.#probing && this.#problem !== undefined) {
+        await new Promise((resolve) => setTimeout(resolve, this.#retryMs));
+        if (!this.#probing || this.#problem === undefined) break;
+        try {
+          await once();
+          if (this.#problem !== undefined) this.#resumed(`find room in ${this.#dir}`);
+        } catch {
+          this.#stats.retries++;
+        }
+      }
+      this.#probing = false;
+    })();
   }
 
   /** Interval mode: the promise of the next sync, scheduling it if needed. */
@@ -498,6 +642,21 @@ export async function scanSegment(
     position += n;
   }
   return { lines, validBytes, size: position };
+}
+
+/**
+ * Whether `error` is an I/O error that may pass (no space, quota, EIO, …),
+ * worth retrying, rather than a bug: the OS errors Deno reports carry an
+ * errno `code` or are one of `Deno.errors`, except a closed resource.
+ */
+function isIoError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted) {
+    return false;
+  }
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && code.startsWith("E")) return true;
+  return Object.values(Deno.errors).some((type) => error instanceof type);
 }
 
 /** Makes a new directory entry durable; a no-op where that is not possible. */

@@ -174,6 +174,10 @@ function recordingOpen(calls: string[]): (path: string) => Promise<LogFile> {
         await file.syncData();
         calls.push("sync:end");
       },
+      truncate(length) {
+        calls.push("truncate");
+        return file.truncate(length);
+      },
       close() {
         file.close();
       },
