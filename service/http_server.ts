@@ -27,6 +27,8 @@ export interface HttpTarget {
   ready: () => boolean;
   /** `"starting"`, `"running"` or `"stopping"`. */
   phase: () => "starting" | "running" | "stopping";
+  /** A log write that is failing and being retried (disk full, SPEC §7), if any. */
+  logProblem?: () => { log: string; dir: string; error: string; since: number } | undefined;
   /** Next offsets of the logs. */
   offsets: () => { events: number; deadLetters: number };
   /** Process start, ms since the epoch. */
@@ -62,11 +64,17 @@ export function healthDocument(target: HttpTarget): Record<string, unknown> {
     };
   }
   const phase = target.phase();
+  const problem = target.logProblem?.();
   return {
-    status: phase !== "running" ? phase : degraded ? "degraded" : "ok",
+    status: phase !== "running" ? phase : degraded || problem ? "degraded" : "ok",
     ready: target.ready(),
     uptime_s: Math.round((Date.now() - target.startedAt) / 1000),
-    log: target.offsets(),
+    log: problem === undefined ? target.offsets() : {
+      ...target.offsets(),
+      // SPEC §7: why ingestion is paused.
+      error: `Cannot write the ${problem.log} log (${problem.dir}): ${problem.error}`,
+      since: new Date(problem.since).toISOString(),
+    },
     sources,
   };
 }

@@ -13,7 +13,7 @@ import type { IngestBatch } from "../operators/ingest_batch.ts";
 import { openDeadLetterLog, openEventLog, readRecentIds } from "../sinks/event_log.ts";
 import { FanOutSink } from "../sinks/fan_out_sink.ts";
 import { NatsSink } from "../sinks/nats_sink.ts";
-import type { SegmentLog } from "../sinks/segment_log.ts";
+import type { LogProblem, SegmentLog } from "../sinks/segment_log.ts";
 import type { Source } from "../sources/source.ts";
 import type { Config, SourceConfig } from "./config.ts";
 import { type HttpOptions, serveHttp } from "./http_server.ts";
@@ -25,6 +25,14 @@ import { StateStore } from "./state_store.ts";
 import { StatusBoard } from "./status_board.ts";
 
 const log = getLogger(["sda-ingest", "service"]);
+
+/** A log write that is failing and being retried (see {@link IngestService.logProblem}). */
+export interface LogWriteProblem extends LogProblem {
+  /** `"events"` or `"dead_letters"`. */
+  log: string;
+  /** Its directory. */
+  dir: string;
+}
 
 /** Options for {@link IngestService.start}. */
 export interface IngestServiceOptions {
@@ -105,7 +113,7 @@ export class IngestService {
       sources: () => this.sources,
       pipeline: () => this.pipeline,
       offsets: () => ({ events: events.nextOffset, deadLetters: deadLetters.nextOffset }),
-      ready: () => this.#ready,
+      ready: () => this.ready,
       phase: () => this.#phase,
       logs: {
         events: config.log.dir,
@@ -122,7 +130,7 @@ export class IngestService {
       sources: () => this.sources,
       events,
       deadLetters,
-      ready: () => this.#ready,
+      ready: () => this.ready,
       disk,
       extra: (): Record<string, number> => {
         const stats = this.#nats?.stats;
@@ -173,7 +181,8 @@ export class IngestService {
           metrics: service.metrics,
           sources: () => service.sources,
           pipeline: () => service.pipeline,
-          ready: () => service.#ready,
+          ready: () => service.ready,
+          logProblem: () => service.logProblem(),
           phase: () => service.#phase,
           offsets: () => ({ events: events.nextOffset, deadLetters: deadLetters.nextOffset }),
           startedAt: service.#startedAt,
@@ -208,9 +217,24 @@ export class IngestService {
     }
   }
 
-  /** True once the logs are open and every source has started. */
+  /**
+   * True once the logs are open and every source has started, and while no
+   * log write is failing (SPEC §7: a full disk makes the service not ready).
+   */
   get ready(): boolean {
-    return this.#ready;
+    return this.#ready && this.events.problem === undefined &&
+      this.deadLetters.problem === undefined;
+  }
+
+  /** The failing log write being retried (disk full), if any: which log, the error, since when. */
+  logProblem(): LogWriteProblem | undefined {
+    for (
+      const [name, log] of [["events", this.events], ["dead_letters", this.deadLetters]] as const
+    ) {
+      const problem = log.problem;
+      if (problem !== undefined) return { log: name, dir: log.dir, ...problem };
+    }
+    return undefined;
   }
 
   /** Resolves when the pipeline has ended (after {@link IngestService.stop}, or on a sink failure). */

@@ -321,7 +321,16 @@ export class SegmentLog<T> {
   /** Writes what is queued, syncs (unless `"never"`) and closes the file. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.#flushed();
+    try {
+      await this.#flushed();
+    } catch (error) {
+      // A failed log still lets go of its file.
+      this.#closed = true;
+      this.#probing = false;
+      clearTimeout(this.#syncTimer);
+      this.#file.close();
+      throw error;
+    }
     this.#closed = true;
     this.#probing = false;
     if (this.#failure === undefined && this.#fsync !== "never") await this.#syncCovered();

@@ -12,7 +12,7 @@ import {
 } from "../../sinks/event_log.ts";
 import { IngestSink } from "../../sinks/ingest_sink.ts";
 import { readLogLines } from "../../sinks/log_reader.ts";
-import { type LogFile, segmentName } from "../../sinks/segment_log.ts";
+import { type LogFile, SegmentLog, segmentName } from "../../sinks/segment_log.ts";
 import { radarObservation, removeDir } from "../_observations.ts";
 
 Deno.test("SegmentLog() writes 1,000,000 observations across segments and reads them back from 0 and from mid-segment", async () => {
@@ -382,6 +382,85 @@ Deno.test("SegmentLog() appends a batch larger than one write group in pieces, i
       refs.push(observation.provenance.ref.split(":")[0]);
     }
     assert.deepEqual(refs, records.map((_, i) => String(i)));
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+/** A real file whose writes fail with ENOSPC, after writing half their bytes, while `full()`. */
+function fillingOpen(full: () => boolean): (path: string) => Promise<LogFile> {
+  return async (path) => {
+    const file = await Deno.open(path, { create: true, append: true });
+    const enospc = () =>
+      Object.assign(new Error("No space left on device (os error 28)"), { code: "ENOSPC" });
+    return {
+      async write(bytes) {
+        if (!full()) return await file.write(bytes);
+        if (bytes.length > 1) await file.write(bytes.subarray(0, bytes.length >> 1));
+        throw enospc();
+      },
+      syncData: () => file.syncData(),
+      truncate: (length) => file.truncate(length),
+      close: () => file.close(),
+    };
+  };
+}
+
+Deno.test("SegmentLog() retries a write that fails for lack of space, without a torn line, and resolves only then", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  try {
+    let full = false;
+    const log = await SegmentLog.open({
+      dir,
+      serialize: (n: number) => JSON.stringify({ n }),
+      openFile: fillingOpen(() => full),
+      retryMs: 20,
+      probeBytes: 0,
+    });
+    await log.append([1, 2]);
+    full = true;
+    let settled = false;
+    const appended = log.append([3, 4, 5]).then((r) => {
+      settled = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(settled, false);
+    assert.match(log.problem!.error, /No space left on device/);
+    assert.ok(log.stats.retries >= 2);
+    full = false;
+    assert.deepEqual((await appended).first, 2);
+    assert.equal(log.problem, undefined);
+    await log.close();
+    assert.equal(
+      await Deno.readTextFile(`${dir}/${segmentName(0)}`),
+      '{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n{"n":5}\n',
+    );
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("SegmentLog() does not retry an error that is not an I/O error", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  try {
+    const log = await SegmentLog.open({
+      dir,
+      serialize: (n: number) => JSON.stringify({ n }),
+      openFile: async (path) => {
+        const file = await Deno.open(path, { create: true, append: true });
+        return {
+          write: () => Promise.reject(new TypeError("A bug")),
+          syncData: () => file.syncData(),
+          truncate: (length) => file.truncate(length),
+          close: () => file.close(),
+        };
+      },
+      probeBytes: 0,
+    });
+    await assert.rejects(log.append([1]), TypeError);
+    assert.equal(log.problem, undefined);
+    await assert.rejects(log.close(), TypeError);
   } finally {
     await removeDir(dir);
   }
