@@ -68,6 +68,13 @@ const STATE_RANK: Record<SourceState, number> = {
  *   a complete answer with `count == max` is followed by the next poll at
  *   once, any other after `pollIntervalMs`; an answer not complete within
  *   `timeoutMs` is asked for again from the same watermark.
+ * * Every beacon is emitted as soon as its datagram arrives, whether or not
+ *   its answer's status packet came (each carries its gateway index). When
+ *   an answer has ended with a gap — its last packet came, or its datagrams
+ *   paused for `quietMs` — the gap is asked for again at once rather than
+ *   after `timeoutMs` (see `GatewayPoller`).
+ * * A status packet that implies a gateway restart or a loss of more than
+ *   `maxLossJump` beacons is acted on only when the next answer confirms it.
  * * The poll's `after` is the watermark of what has been handed on (emitted,
  *   dead-lettered or counted lost); the checkpoint saved is the watermark of
  *   what is durable. A restart resumes from the saved one and the log's
