@@ -402,11 +402,15 @@ Deno.test("IslUdpSource() starts again from index 1 when the next answer confirm
 Deno.test("IslUdpSource() drops and counts datagrams from any other address or port than the gateway's", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sda-isl-" });
   const sim = await startIslSim({ rate: 0, prefill: 1000 });
-  // Two forgers, one on the gateway's address with another port, one on
+  // Forgers, one on the gateway's address with another port and (where the
+  // permissions allow: `deno task test` grants 127.0.0.1 only) one on
   // another loopback address, each answer every poll first with a sound
   // answer of their own: a status that claims a large loss and a beacon
   // of a satellite that does not exist.
-  const forgers = await Promise.all(["127.0.0.1", "127.0.0.2"].map(async (address) => {
+  const other = (await Deno.permissions.query({ name: "net", host: "127.0.0.2" })).state ===
+    "granted";
+  const addresses = other ? ["127.0.0.1", "127.0.0.2"] : ["127.0.0.1"];
+  const forgers = await Promise.all(addresses.map(async (address) => {
     const socket = dgram.createSocket("udp4");
     await new Promise<void>((resolve) => socket.bind(0, address, resolve));
     return socket;
@@ -434,7 +438,7 @@ Deno.test("IslUdpSource() drops and counts datagrams from any other address or p
     assert.deepEqual(notExactlyOnce(refCounts(logged), 1, 1000), []);
     const status = source.status();
     assert.ok(status.counters.foreign_datagrams >= 2, `${status.counters.foreign_datagrams}`);
-    assert.equal(status.counters.foreign_datagrams % 2, 0); // both forgers, every poll
+    assert.equal(status.counters.foreign_datagrams % forgers.length, 0); // each forger, every poll
     assert.equal(status.counters.suspect_status, 0);
   } finally {
     for (const forger of forgers) forger.close();
