@@ -161,8 +161,32 @@ export const ConfigSchema = z.strictObject({
     subjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, {
       message: "must be dot-separated tokens of letters, digits, '_' or '-'",
     }).default("sda.obs"),
+    // Cluster mode (SPEC §12).
+    instance: name.default(defaultInstance),
+    replicas: z.number().int({ message: "must be 1, 3 or 5" }).refine(
+      (n) => n === 1 || n === 3 || n === 5,
+      { message: "must be 1, 3 or 5 (a Raft group needs an odd number of replicas)" },
+    ).default(1),
+    duplicateWindowMs: positiveInt(7 * 24 * 3600 * 1000).default(120_000),
+    leaseMs: z.number().int({ message: "must be a whole number of milliseconds" }).min(300, {
+      message: "must be at least 300",
+    }).max(3_600_000, { message: "must be at most 3600000" }).default(5000),
   }).optional(),
 });
+
+/**
+ * The default `nats.instance`: `<hostname>-<pid>`, unique per process. Without
+ * permission to read the hostname it is `ingest-<pid>`.
+ */
+function defaultInstance(): string {
+  let host = "ingest";
+  try {
+    host = Deno.hostname().replace(/[^A-Za-z0-9_.-]/g, "_") || host;
+  } catch {
+    // No --allow-sys=hostname: the pid alone still tells processes apart on one machine.
+  }
+  return `${host}-${Deno.pid}`;
+}
 
 /**
  * Checks across sources that the schema cannot express per field: unique
@@ -212,6 +236,24 @@ function crossCheck(input: unknown): ConfigProblem[] {
       }
     }
   });
+  const nats = isObject(root.nats) ? root.nats : undefined;
+  if (nats !== undefined) {
+    // A standby re-reads what a dead owner published but had not
+    // checkpointed up to leaseMs + leaseMs / 3 later: those re-deliveries
+    // must still fall in the duplicate window.
+    const leaseMs = typeof nats.leaseMs === "number" ? nats.leaseMs : 5000;
+    const window = typeof nats.duplicateWindowMs === "number" ? nats.duplicateWindowMs : 120_000;
+    const valid = (n: number, min: number) => Number.isInteger(n) && n >= min;
+    // Values the schema rejects are reported once, by the schema.
+    if (valid(window, 1) && valid(leaseMs, 300) && window < 2 * leaseMs) {
+      problems.push({
+        path: jsonPath(["nats", "duplicateWindowMs"]),
+        message: `must be at least twice leaseMs (${
+          2 * leaseMs
+        }) so that a failover's re-deliveries are dropped as duplicates (got ${window})`,
+      });
+    }
+  }
   return problems;
 }
 

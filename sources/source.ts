@@ -26,6 +26,11 @@ export interface SourceStatus {
   owner?: string;
   /** ISL only: observations counted lost, by cause (SPEC §6). */
   lost?: { gateway: number; link: number; corrupt: number };
+  /**
+   * Cluster mode, leased sources only: the instance that holds the source's
+   * lease and drives it (SPEC §12); absent while nobody holds it.
+   */
+  owner?: string;
 }
 
 /**
