@@ -1,40 +1,29 @@
 /**
  * Publishing logged observations to NATS JetStream (SPEC §12), so that
- * several service instances can share one stream, each owning its sources.
+ * several service instances share one stream as the distributed event log.
  *
  * @module
  */
 
-import { getLogger } from "@logtape/logtape";
-import { jetstream, type JetStreamClient, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Observation } from "../envelope/observation.ts";
 import { serializeObservation } from "../envelope/serialize.ts";
 import type { IngestBatch } from "../operators/ingest_batch.ts";
+import type { NatsMessage, NatsPublisher } from "./nats_publisher.ts";
 
-/** Options for {@link NatsSink.connect}. */
+/** Options for {@link NatsSink}. */
 export interface NatsSinkOptions {
-  /** Server URLs, e.g. `nats://127.0.0.1:4222`. */
-  servers: string[];
-  /** The JetStream stream (created if missing). */
-  stream: string;
+  /** Publishes and awaits the acknowledgements. */
+  publisher: NatsPublisher;
   /** Subjects are `<subjectPrefix>.<kind>.<sensor>`. */
   subjectPrefix: string;
-  /** How long to wait between retries of a failed publish (default 250 ms, doubling to 5 s). */
-  retryMs?: number;
+  /**
+   * The sink written after JetStream acknowledged a chunk (the local event
+   * log in cluster mode). Without it, this sink releases the acks itself and
+   * is meant to sit in a `FanOutSink`.
+   */
+  then?: WritableStream<IngestBatch[]>;
 }
 
-/** Counters of a {@link NatsSink}. */
-export interface NatsSinkStats {
-  /** Messages acknowledged by JetStream. */
-  published: number;
-  /** Of those, acknowledged as duplicates (already in the stream's window). */
-  duplicates: number;
-  /** Failed publish attempts (each retried). */
-  errors: number;
-}
-
-const log = getLogger(["sda-ingest", "nats"]);
 const encoder = new TextEncoder();
 
 /**
@@ -54,108 +43,95 @@ export function natsSubject(prefix: string, kind: string, sensor: string): strin
 }
 
 /**
- * A sink that publishes every observation of each chunk to JetStream with
- * header `Nats-Msg-Id` = the observation id (so JetStream's duplicate window
- * drops repeats), waits for every publish acknowledgement, and only then
- * releases the chunk's acks. A failed publish is retried with backoff until
- * it succeeds: while NATS is unreachable the pipeline stalls (bounded memory,
- * backpressure to the sources) rather than advancing cursors past data that
- * was never published.
+ * A sink that publishes every observation of each chunk to JetStream
+ * (`Nats-Msg-Id` = the observation id, payload = its canonical JSON line)
+ * and releases the chunk's acks only once JetStream acknowledged every
+ * publish of it.
+ *
+ * With `then` (cluster mode) the chunk goes on to that sink — the local
+ * event log — only after JetStream acknowledged it, and each ack is released
+ * when both have. Publishing first keeps the local log a subset of the
+ * stream: an instance that crashed after its log write but before
+ * JetStream's acknowledgement would otherwise, on restart, find those ids
+ * in the dedupe window it rebuilds from the log, drop the source's
+ * re-deliveries of them, and never publish them.
+ *
+ * @example Publish before the log
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { NatsPublisher } from "./nats_publisher.ts";
+ * import { Ack } from "../operators/ack.ts";
+ * import { type IngestBatch, ingestBatch } from "../operators/ingest_batch.ts";
+ * import { NatsSink } from "./nats_sink.ts";
+ *
+ * const order: string[] = [];
+ * // A stand-in; the real one is `new NatsPublisher(jetstream(nc))`.
+ * const publisher = {
+ *   publish: (messages: unknown[]) => {
+ *     order.push(`published ${messages.length}`);
+ *     return Promise.resolve();
+ *   },
+ * } as unknown as NatsPublisher;
+ * const log = new WritableStream<IngestBatch[]>({
+ *   write(batches) {
+ *     order.push("logged");
+ *     for (const batch of batches) for (const ack of batch.acks) ack.release();
+ *   },
+ * });
+ * const ack = new Ack();
+ * await ReadableStream.from([[ingestBatch("xr1", [], [], [ack])]])
+ *   .pipeTo(new NatsSink({ publisher, subjectPrefix: "sda.obs", then: log }));
+ * await ack.done;
+ * assert.deepEqual(order, ["logged"]); // nothing to publish in an empty batch
+ * ```
  */
-export class NatsSink {
-  #nc: NatsConnection;
-  #js: JetStreamClient;
-  #options: NatsSinkOptions;
-  #stats: NatsSinkStats = { published: 0, duplicates: 0, errors: 0 };
-  /** Use with `FanOutSink` next to the log. */
-  readonly writable: WritableStream<IngestBatch[]>;
-
-  private constructor(nc: NatsConnection, options: NatsSinkOptions) {
-    this.#nc = nc;
-    this.#js = jetstream(nc);
-    this.#options = options;
-    this.writable = new WritableStream<IngestBatch[]>({
-      write: async (batches) => {
+export class NatsSink extends WritableStream<IngestBatch[]> {
+  /** @param options the publisher, the subject prefix and the sink that follows */
+  constructor(options: NatsSinkOptions) {
+    const { publisher, subjectPrefix } = options;
+    const next = options.then?.getWriter();
+    const subjects = new Map<string, string>();
+    const subjectOf = (o: Observation) => {
+      const key = `${o.kind}\u0000${o.sensor}`;
+      let subject = subjects.get(key);
+      if (subject === undefined) {
+        subject = natsSubject(subjectPrefix, o.kind, o.sensor);
+        if (subjects.size > 65536) subjects.clear();
+        subjects.set(key, subject);
+      }
+      return subject;
+    };
+    super({
+      async write(batches) {
+        const messages: NatsMessage[] = [];
         for (const batch of batches) {
-          if (batch.observations.length > 0) await this.publish(batch.observations);
+          for (const o of batch.observations) {
+            messages.push({
+              subject: subjectOf(o),
+              payload: encoder.encode(serializeObservation(o)),
+              id: o.id,
+            });
+          }
         }
-        for (const batch of batches) {
-          for (const ack of batch.acks) ack.release();
+        if (next !== undefined) {
+          // One hold for JetStream, one for the log after it.
+          for (const batch of batches) for (const ack of batch.acks) ack.retain();
         }
+        try {
+          if (messages.length > 0) await publisher.publish(messages);
+        } catch (error) {
+          for (const batch of batches) for (const ack of batch.acks) ack.fail(error);
+          throw error;
+        }
+        for (const batch of batches) for (const ack of batch.acks) ack.release();
+        if (next !== undefined) await next.write(batches);
+      },
+      async close() {
+        await next?.close();
+      },
+      async abort(reason) {
+        await next?.abort(reason).catch(() => {});
       },
     });
-  }
-
-  /** Connects and makes sure the stream exists. */
-  static async connect(options: NatsSinkOptions): Promise<NatsSink> {
-    const nc = await connect({ servers: options.servers, name: "sda-ingest" });
-    try {
-      const jsm = await jetstreamManager(nc);
-      const subjects = [`${options.subjectPrefix}.>`];
-      try {
-        await jsm.streams.info(options.stream);
-      } catch {
-        await jsm.streams.add({ name: options.stream, subjects });
-        log.info("Created JetStream stream {stream} for {subjects}", {
-          stream: options.stream,
-          subjects: subjects.join(","),
-        });
-      }
-    } catch (error) {
-      await nc.close();
-      throw error;
-    }
-    log.info("Publishing to NATS {servers}, stream {stream}", {
-      servers: options.servers.join(","),
-      stream: options.stream,
-    });
-    return new NatsSink(nc, options);
-  }
-
-  /** What has been published. */
-  get stats(): Readonly<NatsSinkStats> {
-    return this.#stats;
-  }
-
-  /** Publishes observations and resolves once JetStream acknowledged every one. */
-  async publish(observations: readonly Observation[]): Promise<void> {
-    const prefix = this.#options.subjectPrefix;
-    let pending = observations.map((o) => ({
-      subject: natsSubject(prefix, o.kind, o.sensor),
-      payload: encoder.encode(serializeObservation(o)),
-      id: o.id,
-    }));
-    let delay = this.#options.retryMs ?? 250;
-    while (pending.length > 0) {
-      const results = await Promise.allSettled(
-        pending.map((m) => this.#js.publish(m.subject, m.payload, { msgID: m.id })),
-      );
-      const failed: typeof pending = [];
-      results.forEach((result, i) => {
-        if (result.status === "fulfilled") {
-          this.#stats.published++;
-          if (result.value.duplicate) this.#stats.duplicates++;
-        } else {
-          this.#stats.errors++;
-          failed.push(pending[i]);
-        }
-      });
-      if (failed.length > 0) {
-        const reason = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
-        log.warn("NATS publish failed for {count} messages, retrying in {delay} ms: {error}", {
-          count: failed.length,
-          delay,
-          error: String(reason.reason),
-        });
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        delay = Math.min(delay * 2, 5000);
-      }
-      pending = failed;
-    }
-  }
-
-  /** Drains and closes the connection. */
-  async close(): Promise<void> {
-    await this.#nc.drain();
   }
 }

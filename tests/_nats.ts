@@ -1,49 +1,27 @@
-/** A real nats-server with JetStream on a free loopback port, for tests. */
+/** Real nats-server processes with JetStream on free loopback ports, for tests. */
 
+import { LocalNats } from "../service/cluster/local_nats.ts";
+
+export { LocalNats };
+
+/** A single JetStream server. */
 export interface NatsServer {
   url: string;
   port: number;
   stop(): Promise<void>;
 }
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+/** Starts `nats-server -js` (Debian package nats-server) and waits until JetStream answers. */
+export async function startNatsServer(): Promise<NatsServer> {
+  const nats = await LocalNats.start();
+  return { url: nats.urls[0], port: nats.nodes[0].port, stop: () => nats.stop() };
 }
 
-/** Starts `nats-server -js` (Debian package nats-server) and waits until it accepts connections. */
-export async function startNatsServer(): Promise<NatsServer> {
-  const port = freePort();
-  const store = await Deno.makeTempDir({ prefix: "sda-nats-" });
-  const child = new Deno.Command("nats-server", {
-    args: ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", store],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const deadline = Date.now() + 10_000;
-  while (true) {
-    try {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-      conn.close();
-      break;
-    } catch (error) {
-      if (Date.now() > deadline) {
-        child.kill("SIGKILL");
-        await child.status;
-        throw new Error("nats-server did not start within 10 s", { cause: error });
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  return {
-    url: `nats://127.0.0.1:${port}`,
-    port,
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
-      await Deno.remove(store, { recursive: true }).catch(() => {});
-    },
-  };
+/**
+ * Starts a 3-node JetStream cluster on loopback (routes between all, own
+ * ports and store directories); resolves once it has a meta leader, within
+ * 20 s. `noAdvertise` keeps clients on the servers they were given.
+ */
+export function startNatsCluster(options: { noAdvertise?: boolean } = {}): Promise<LocalNats> {
+  return LocalNats.start({ nodes: 3, noAdvertise: options.noAdvertise });
 }

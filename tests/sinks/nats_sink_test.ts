@@ -1,34 +1,33 @@
 import assert from "node:assert/strict";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { Ack } from "../../operators/ack.ts";
-import { ingestBatch } from "../../operators/ingest_batch.ts";
+import { type IngestBatch, ingestBatch } from "../../operators/ingest_batch.ts";
+import { NatsPublisher } from "../../sinks/nats_publisher.ts";
 import { NatsSink } from "../../sinks/nats_sink.ts";
+import { ensureObservationStream } from "../../sinks/nats_stream.ts";
 import { startNatsServer } from "../_nats.ts";
 import { radarObservation } from "../_observations.ts";
 
-Deno.test("NatsSink() publishes each observation once to <prefix>.<kind>.<sensor>, creating the stream, then releases acks", async () => {
+Deno.test("NatsSink() publishes each observation once to <prefix>.<kind>.<sensor>, then releases acks", async () => {
   const server = await startNatsServer();
+  const nc = await connect({ servers: server.url });
   try {
-    const sink = await NatsSink.connect({
-      servers: [server.url],
-      stream: "SDA_TEST",
-      subjectPrefix: "sda.obs",
-    });
+    const jsm = await jetstreamManager(nc);
+    await ensureObservationStream(jsm, { stream: "SDA_TEST", subjectPrefix: "sda.obs" });
+    const publisher = new NatsPublisher(jetstream(nc), { maxInFlight: 64 });
+    const sink = new NatsSink({ publisher, subjectPrefix: "sda.obs" });
     const observations = Array.from({ length: 500 }, (_, i) => radarObservation(i));
     const ack = new Ack();
-    const writer = sink.writable.getWriter();
+    const writer = sink.getWriter();
     await writer.write([ingestBatch("xr1", observations, [], [ack])]);
-    await ack.done;
+    assert.equal(ack.state, "done");
     // A re-delivery: JetStream's duplicate window drops it by Nats-Msg-Id.
     await writer.write([ingestBatch("xr1", observations.slice(0, 100))]);
     await writer.close();
-    assert.equal(sink.stats.published, 600);
-    assert.equal(sink.stats.duplicates, 100);
-    await sink.close();
+    assert.deepEqual(publisher.stats, { published: 600, duplicates: 100, errors: 0 });
+    assert.equal(publisher.inFlight, 0);
 
-    const nc = await connect({ servers: server.url });
-    const jsm = await jetstreamManager(nc);
     const info = await jsm.streams.info("SDA_TEST");
     assert.equal(info.state.messages, 500);
     assert.deepEqual(info.config.subjects, ["sda.obs.>"]);
@@ -36,8 +35,88 @@ Deno.test("NatsSink() publishes each observation once to <prefix>.<kind>.<sensor
     assert.equal(first.subject, "sda.obs.radar.XR1");
     assert.equal(first.header.get("Nats-Msg-Id"), observations[0].id);
     assert.equal(first.json<{ id: string }>().id, observations[0].id);
-    await nc.close();
   } finally {
+    await nc.close();
+    await server.stop();
+  }
+});
+
+Deno.test("NatsSink() with then writes the log only after JetStream acknowledged, and acks wait for both", async () => {
+  const server = await startNatsServer();
+  const nc = await connect({ servers: server.url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await ensureObservationStream(jsm, { stream: "SDA_TEST", subjectPrefix: "sda.obs" });
+    const publisher = new NatsPublisher(jetstream(nc));
+    const inStreamWhenLogged: number[] = [];
+    const logged: IngestBatch[][] = [];
+    const log = new WritableStream<IngestBatch[]>({
+      async write(batches) {
+        inStreamWhenLogged.push((await jsm.streams.info("SDA_TEST")).state.messages);
+        logged.push(batches);
+      },
+    });
+    const sink = new NatsSink({ publisher, subjectPrefix: "sda.obs", then: log });
+    const ack = new Ack();
+    const writer = sink.getWriter();
+    await writer.write([ingestBatch("xr1", [radarObservation(1), radarObservation(2)], [], [ack])]);
+    assert.deepEqual(inStreamWhenLogged, [2]);
+    assert.equal(ack.state, "pending", "the log has not released its hold");
+    for (const batch of logged[0]) for (const a of batch.acks) a.release();
+    await ack.done;
+    await writer.close();
+  } finally {
+    await nc.close();
+    await server.stop();
+  }
+});
+
+Deno.test("NatsPublisher() keeps at most maxInFlight publishes outstanding", async () => {
+  const server = await startNatsServer();
+  const nc = await connect({ servers: server.url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await ensureObservationStream(jsm, { stream: "SDA_TEST", subjectPrefix: "sda.obs" });
+    const publisher = new NatsPublisher(jetstream(nc), { maxInFlight: 32 });
+    let most = 0;
+    const timer = setInterval(() => (most = Math.max(most, publisher.inFlight)), 0);
+    const messages = Array.from({ length: 2000 }, (_, i) => ({
+      subject: "sda.obs.radar.XR1",
+      payload: new TextEncoder().encode(`{"n":${i}}`),
+      id: `m${i}`,
+    }));
+    await Promise.all([
+      publisher.publish(messages.slice(0, 1000)),
+      publisher.publish(messages.slice(1000)),
+    ]);
+    clearInterval(timer);
+    assert.ok(most <= 32, `at most 32 in flight, saw ${most}`);
+    assert.ok(most > 1, `several in flight at once, saw ${most}`);
+    assert.equal((await jsm.streams.info("SDA_TEST")).state.messages, 2000);
+  } finally {
+    await nc.close();
+    await server.stop();
+  }
+});
+
+Deno.test("NatsPublisher() retries while the stream is missing and completes once it exists", async () => {
+  const server = await startNatsServer();
+  const nc = await connect({ servers: server.url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const publisher = new NatsPublisher(jetstream(nc), { retryMs: 20, timeoutMs: 500 });
+    const done = publisher.publish([{
+      subject: "sda.obs.radar.XR1",
+      payload: new TextEncoder().encode("{}"),
+      id: "late",
+    }]);
+    while (publisher.stats.errors < 2) await new Promise((r) => setTimeout(r, 10));
+    await ensureObservationStream(jsm, { stream: "SDA_TEST", subjectPrefix: "sda.obs" });
+    await done;
+    assert.equal(publisher.stats.published, 1);
+    assert.equal((await jsm.streams.info("SDA_TEST")).state.messages, 1);
+  } finally {
+    await nc.close();
     await server.stop();
   }
 });

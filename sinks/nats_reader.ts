@@ -1,0 +1,202 @@
+/**
+ * Reading the shared JetStream stream from any sequence, optionally
+ * following it (SPEC §12) — the cluster's counterpart of `readEventLog`.
+ *
+ * @module
+ */
+
+import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { Observation } from "../envelope/observation.ts";
+
+/** Options for {@link readNatsLines} and {@link readNatsStream}. */
+export interface NatsReaderOptions {
+  /** Servers to connect to (the reader opens and closes its own connection) … */
+  servers?: string[];
+  /** … or a connection to use (left open). */
+  connection?: NatsConnection;
+  /** The stream, e.g. `SDA_OBS`. */
+  stream: string;
+  /** Stream sequence of the first message to read (default 1, the first). */
+  from?: number;
+  /** Keep waiting for new messages at the end instead of closing. */
+  follow?: boolean;
+  /** Aborting closes the stream (a follower's way to stop). */
+  signal?: AbortSignal;
+}
+
+/** One message of the stream as stored. */
+export interface NatsLine {
+  /** Its stream sequence (1-based). */
+  offset: number;
+  /** The payload: one canonical JSON line, without the newline. */
+  line: string;
+  /** Its subject, `<prefix>.<kind>.<sensor>`. */
+  subject: string;
+}
+
+/** One observation of the stream with its sequence. */
+export interface NatsStreamRecord {
+  /** Its stream sequence (1-based). */
+  offset: number;
+  /** The observation. */
+  observation: Observation;
+}
+
+const decoder = new TextDecoder();
+
+/** Runs `attempt` until it succeeds, for up to 30 s, unless the error says the stream is not there. */
+async function retrying<T>(attempt: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  for (let delay = 100;; delay = Math.min(delay * 2, 2000)) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (/not found/i.test(String((error as Error)?.message)) || Date.now() + delay > deadline) {
+        throw error;
+      }
+      if (signal?.aborted) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+/**
+ * The messages of `stream` from sequence `from` on, in stream order, through
+ * an ordered consumer (ephemeral, flow-controlled, re-created by the client
+ * if it falls behind or the server restarts). Without `follow` the stream
+ * closes after the message that was last when reading began; with it, it
+ * waits for more until `signal` aborts. Messages are fetched only as the
+ * consumer of the readable asks (bounded buffer).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+ * import { connect } from "@nats-io/transport-node";
+ * import { LocalNats } from "../service/cluster/local_nats.ts";
+ * import { ensureObservationStream } from "./nats_stream.ts";
+ * import { readNatsLines } from "./nats_reader.ts";
+ *
+ * const nats = await LocalNats.start();
+ * const nc = await connect({ servers: nats.urls });
+ * const jsm = await jetstreamManager(nc);
+ * await ensureObservationStream(jsm, { stream: "SDA_OBS", subjectPrefix: "sda.obs" });
+ * const js = jetstream(nc);
+ * for (const n of [1, 2, 3]) await js.publish("sda.obs.radar.XR1", `{"n":${n}}`);
+ * const lines = await Array.fromAsync(readNatsLines({ connection: nc, stream: "SDA_OBS", from: 2 }));
+ * assert.deepEqual(lines.map((l) => [l.offset, l.line]), [[2, '{"n":2}'], [3, '{"n":3}']]);
+ * await nc.close();
+ * await nats.stop();
+ * ```
+ */
+export function readNatsLines(options: NatsReaderOptions): ReadableStream<NatsLine> {
+  const from = options.from ?? 1;
+  if (!Number.isSafeInteger(from) || from < 1) {
+    throw new RangeError(`Cannot read a stream from sequence ${from}: sequences start at 1`);
+  }
+  if ((options.servers === undefined) === (options.connection === undefined)) {
+    throw new TypeError("Cannot read a stream: give either servers or a connection");
+  }
+  const signal = options.signal;
+  let nc: NatsConnection | undefined;
+  let messages: AsyncIterator<JsMsg> & { stop?: () => void } | undefined;
+  let stopMessages: (() => void) | undefined;
+  let last = Infinity;
+  let done = false;
+  const onAbort = () => stopMessages?.();
+
+  const cleanup = async () => {
+    done = true;
+    signal?.removeEventListener("abort", onAbort);
+    stopMessages?.();
+    if (options.connection === undefined) await nc?.close().catch(() => {});
+  };
+
+  return new ReadableStream<NatsLine>({
+    async start() {
+      nc = options.connection ?? await connect({ servers: options.servers! });
+      try {
+        const jsm = await jetstreamManager(nc);
+        // A cluster electing a leader answers "timeout" or 503 for a few
+        // seconds: ask again rather than fail the reader.
+        const info = await retrying(() => jsm.streams.info(options.stream), signal);
+        if (!options.follow) last = info.state.last_seq;
+        if (!options.follow && (info.state.messages === 0 || from > last)) {
+          done = true;
+          return;
+        }
+        const consumer = await retrying(
+          () =>
+            jetstream(nc!).consumers.get(options.stream, {
+              deliver_policy: DeliverPolicy.StartSequence,
+              opt_start_seq: from,
+            }),
+          signal,
+        );
+        const iterator = await consumer.consume({ max_messages: 1024 });
+        stopMessages = () => iterator.stop();
+        messages = iterator[Symbol.asyncIterator]();
+        if (signal?.aborted) stopMessages();
+        signal?.addEventListener("abort", onAbort, { once: true });
+      } catch (error) {
+        await cleanup();
+        throw error;
+      }
+    },
+    async pull(controller) {
+      if (done || messages === undefined || signal?.aborted) {
+        await cleanup();
+        controller.close();
+        return;
+      }
+      const next = await messages.next();
+      if (next.done || signal?.aborted) {
+        await cleanup();
+        controller.close();
+        return;
+      }
+      const msg = next.value;
+      controller.enqueue({ offset: msg.seq, line: decoder.decode(msg.data), subject: msg.subject });
+      if (msg.seq >= last) {
+        await cleanup();
+        controller.close();
+      }
+    },
+    async cancel() {
+      await cleanup();
+    },
+  }, { highWaterMark: 0 });
+}
+
+/**
+ * The observations of `stream` from sequence `from` on, with their stream
+ * sequence as `offset` — what {@link readNatsLines} reads, parsed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { jetstreamManager } from "@nats-io/jetstream";
+ * import { connect } from "@nats-io/transport-node";
+ * import { LocalNats } from "../service/cluster/local_nats.ts";
+ * import { ensureObservationStream } from "./nats_stream.ts";
+ * import { readNatsStream } from "./nats_reader.ts";
+ *
+ * const nats = await LocalNats.start();
+ * const nc = await connect({ servers: nats.urls });
+ * await ensureObservationStream(await jetstreamManager(nc), { stream: "SDA_OBS", subjectPrefix: "sda.obs" });
+ * // An empty stream: nothing to read, and without `follow` the reader closes.
+ * assert.deepEqual(await Array.fromAsync(readNatsStream({ connection: nc, stream: "SDA_OBS" })), []);
+ * await nc.close();
+ * await nats.stop();
+ * ```
+ */
+export function readNatsStream(options: NatsReaderOptions): ReadableStream<NatsStreamRecord> {
+  return readNatsLines(options).pipeThrough(
+    new TransformStream<NatsLine, NatsStreamRecord>({
+      transform({ offset, line }, controller) {
+        controller.enqueue({ offset, observation: JSON.parse(line) as Observation });
+      },
+    }),
+  );
+}
