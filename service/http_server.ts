@@ -35,6 +35,8 @@ export interface HttpTarget {
   startedAt: number;
   /** The status page's data (`GET /`, `GET /status`). */
   status?: StatusBoard;
+  /** Cluster mode: this instance's name. */
+  instance?: string;
 }
 
 /** The `/health` document. */
@@ -44,12 +46,17 @@ export function healthDocument(target: HttpTarget): Record<string, unknown> {
   let degraded = false;
   for (const source of target.sources()) {
     const status = source.status();
-    if (status.state !== "up") degraded = true;
+    // A standby of a source another instance drives is as it should be.
+    const standby = status.owner !== undefined && status.owner !== target.instance;
+    if (status.state !== "up" && !standby) degraded = true;
     const counts = pipeline?.counts(source.name);
     sources[source.name] = {
       kind: source.kind,
       state: status.state,
-      ...(status.owner !== undefined ? { owner: status.owner } : {}),
+      // Cluster mode: who drives each leased source (null: nobody holds its lease).
+      ...(status.owner !== undefined || (target.instance !== undefined && source.kind !== "radar")
+        ? { owner: status.owner ?? null }
+        : {}),
       last_receive: status.lastReceive === undefined ? null : formatTimestamp(status.lastReceive),
       counts: counts
         ? {
@@ -68,6 +75,7 @@ export function healthDocument(target: HttpTarget): Record<string, unknown> {
   return {
     status: phase !== "running" ? phase : degraded || problem ? "degraded" : "ok",
     ready: target.ready(),
+    ...(target.instance !== undefined ? { instance: target.instance } : {}),
     uptime_s: Math.round((Date.now() - target.startedAt) / 1000),
     log: problem === undefined ? target.offsets() : {
       ...target.offsets(),

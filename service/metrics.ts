@@ -234,6 +234,10 @@ export interface MetricsSources {
   ready?: () => boolean;
   /** Bytes on disk of each log and the free space of its filesystem. */
   disk?: () => Promise<Record<string, DiskUsage>>;
+  /** Cluster mode: JetStream publish counters. */
+  nats?: () => { published: number; errors: number } | undefined;
+  /** Cluster mode: the lease of every leased source. */
+  leases?: () => readonly { source: string; owned: boolean; changes: number }[];
 }
 
 /**
@@ -469,6 +473,50 @@ export class ServiceMetrics {
       "Size of the log directory's filesystem, bytes",
       (u) => u.filesystemBytes,
     );
+    new client.Gauge({
+      name: "sda_ingest_lease_owned",
+      help: "Cluster mode: 1 on the instance that holds the source's lease, 0 elsewhere",
+      labelNames: ["source"],
+      registers,
+      collect() {
+        this.reset();
+        for (const lease of attached()?.leases?.() ?? []) {
+          this.set({ source: lease.source }, lease.owned ? 1 : 0);
+        }
+      },
+    });
+    new client.Counter({
+      name: "sda_ingest_lease_changes_total",
+      help: "Cluster mode: times this instance won or lost the source's lease",
+      labelNames: ["source"],
+      registers,
+      collect() {
+        this.reset();
+        for (const lease of attached()?.leases?.() ?? []) {
+          this.inc({ source: lease.source }, lease.changes);
+        }
+      },
+    });
+    new client.Counter({
+      name: "sda_ingest_nats_published_total",
+      help: "Cluster mode: observations JetStream acknowledged (duplicates included)",
+      registers,
+      collect() {
+        this.reset();
+        const stats = attached()?.nats?.();
+        if (stats) this.inc(stats.published);
+      },
+    });
+    new client.Counter({
+      name: "sda_ingest_nats_publish_errors_total",
+      help: "Cluster mode: failed JetStream publish attempts (each retried until acknowledged)",
+      registers,
+      collect() {
+        this.reset();
+        const stats = attached()?.nats?.();
+        if (stats) this.inc(stats.errors);
+      },
+    });
     new client.Gauge({
       name: "sda_ingest_component_value",
       help: "Other component counters (e.g. NATS publishing)",

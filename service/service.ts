@@ -11,16 +11,15 @@ import type { Observation } from "../envelope/observation.ts";
 import { DedupeWindow } from "../operators/dedupe_window.ts";
 import type { IngestBatch } from "../operators/ingest_batch.ts";
 import { openDeadLetterLog, openEventLog, readRecentIds } from "../sinks/event_log.ts";
-import { FanOutSink } from "../sinks/fan_out_sink.ts";
-import { NatsSink } from "../sinks/nats_sink.ts";
 import type { LogProblem, SegmentLog } from "../sinks/segment_log.ts";
 import type { Source } from "../sources/source.ts";
+import { Cluster } from "./cluster/cluster.ts";
 import type { Config, SourceConfig } from "./config.ts";
 import { type HttpOptions, serveHttp } from "./http_server.ts";
 import { LogDiskUsage } from "./log_disk_usage.ts";
 import { type DiskUsage, ServiceMetrics } from "./metrics.ts";
 import { Pipeline } from "./pipeline.ts";
-import { createSource } from "./source_factory.ts";
+import { type CheckpointStore, createSource, type CreateSourceOptions } from "./source_factory.ts";
 import { StateStore } from "./state_store.ts";
 import { StatusBoard } from "./status_board.ts";
 
@@ -37,7 +36,11 @@ export interface LogWriteProblem extends LogProblem {
 /** Options for {@link IngestService.start}. */
 export interface IngestServiceOptions {
   /** Creates a source from its configuration (default: the real adapters). */
-  createSource?: (config: SourceConfig, state: StateStore) => Source | Promise<Source>;
+  createSource?: (
+    config: SourceConfig,
+    state: CheckpointStore,
+    options?: CreateSourceOptions,
+  ) => Source | Promise<Source>;
   /** Serve HTTP (default true). */
   http?: boolean;
   /** Wraps the pipeline's sink (benchmarks: a sink that stalls on purpose). */
@@ -73,7 +76,7 @@ export class IngestService {
   #phase: "starting" | "running" | "stopping" = "starting";
   #ready = false;
   #shutdownHttp: (() => Promise<void>) | undefined;
-  #nats: NatsSink | undefined;
+  #cluster: Cluster | undefined;
   #stopping: Promise<void> | undefined;
   #startedAt = Date.now();
 
@@ -82,13 +85,13 @@ export class IngestService {
     events: SegmentLog<Observation>,
     deadLetters: SegmentLog<DeadLetter>,
     dedupe: DedupeWindow,
-    nats: NatsSink | undefined,
+    cluster: Cluster | undefined,
     wrapSink: IngestServiceOptions["wrapSink"],
   ) {
     this.config = config;
     this.events = events;
     this.deadLetters = deadLetters;
-    this.#nats = nats;
+    this.#cluster = cluster;
     this.pipeline = new Pipeline({
       events,
       deadLetters,
@@ -98,7 +101,8 @@ export class IngestService {
         this.status.observe(batches);
       },
       sink: (logSink) => {
-        const sink = nats ? new FanOutSink([logSink, nats.writable]) : logSink;
+        // Cluster mode: JetStream first, then the local log (see NatsSink).
+        const sink = cluster ? cluster.sink(logSink) : logSink;
         return wrapSink ? wrapSink(sink) : sink;
       },
     });
@@ -122,7 +126,7 @@ export class IngestService {
         fsyncIntervalMs: config.log.fsyncIntervalMs,
       },
       disk,
-      positions: () => this.#state?.values() ?? new Map(),
+      positions: () => this.#state?.values() ?? this.#cluster?.positions ?? new Map(),
       startedAt: this.#startedAt,
     });
     this.metrics.attach({
@@ -133,15 +137,18 @@ export class IngestService {
       ready: () => this.ready,
       disk,
       extra: (): Record<string, number> => {
-        const stats = this.#nats?.stats;
+        const stats = this.#cluster?.publisher.stats;
         return stats
           ? {
             nats_published: stats.published,
             nats_duplicates: stats.duplicates,
             nats_errors: stats.errors,
+            nats_in_flight: this.#cluster!.publisher.inFlight,
           }
           : {};
       },
+      nats: () => this.#cluster?.publisher.stats,
+      leases: () => this.#cluster?.leaseMetrics() ?? [],
     });
   }
 
@@ -165,16 +172,23 @@ export class IngestService {
       ids: dedupe.size,
       ms: Math.round(performance.now() - t0),
     });
-    let nats: NatsSink | undefined;
+    let cluster: Cluster | undefined;
     try {
-      if (config.nats) nats = await NatsSink.connect(config.nats);
+      if (config.nats) cluster = await Cluster.connect(config.nats);
     } catch (error) {
       await Promise.all([events.close(), deadLetters.close()]);
       throw new Error(`Cannot connect to NATS ${config.nats!.servers.join(", ")}`, {
         cause: error,
       });
     }
-    const service = new IngestService(config, events, deadLetters, dedupe, nats, options.wrapSink);
+    const service = new IngestService(
+      config,
+      events,
+      deadLetters,
+      dedupe,
+      cluster,
+      options.wrapSink,
+    );
     try {
       if (options.http ?? true) {
         const { port, shutdown } = await serveHttp({
@@ -187,6 +201,7 @@ export class IngestService {
           offsets: () => ({ events: events.nextOffset, deadLetters: deadLetters.nextOffset }),
           startedAt: service.#startedAt,
           status: service.status,
+          instance: cluster?.instance,
         }, await httpOptions(config));
         service.httpPort = port;
         service.#shutdownHttp = shutdown;
@@ -198,11 +213,20 @@ export class IngestService {
         });
       }
       service.status.start();
-      const state = new StateStore(config.state.dir);
-      service.#state = state;
       const create = options.createSource ?? createSource;
+      // Cluster mode keeps state in KV (through the leases); state.dir is not used.
+      const state = cluster ? undefined : new StateStore(config.state.dir);
+      service.#state = state;
+      const userAgent = cluster ? `sda-ingest (${cluster.instance})` : undefined;
       for (const sourceConfig of config.sources) {
-        const source = await create(sourceConfig, state);
+        // Cluster mode: pull/poll sources are driven under a lease, radar
+        // listeners on every instance (SPEC §12).
+        const source = cluster && sourceConfig.kind !== "radar"
+          ? cluster.leasedSource(
+            sourceConfig,
+            (c, store, tenure) => create(c, store, { userAgent, mayRequest: tenure.valid }),
+          )
+          : await create(sourceConfig, state ?? new StateStore(config.state.dir));
         service.sources.push(source);
         service.pipeline.add(source.readable, source.name);
       }
@@ -265,7 +289,7 @@ export class IngestService {
       // The last acks were released by the final sync: let the sources save
       // the resume points they cover before the process exits.
       await Promise.allSettled(this.sources.map((s) => s.settled?.()));
-      await this.#nats?.close();
+      await this.#cluster?.close();
       await this.#shutdownHttp?.();
       this.status.stop();
       for (const source of this.sources) {

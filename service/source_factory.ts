@@ -4,12 +4,41 @@
  * @module
  */
 
-import { IslUdpSource } from "../sources/isl/udp_adapter.ts";
+import type { DatagramChannel, IslGateway } from "../sources/isl/datagram_channel.ts";
+import { IslPollSource } from "../sources/isl/isl_poll_source.ts";
+import {
+  IslUdpSource,
+  type IslUdpSourceOptions,
+  openUdpChannel,
+} from "../sources/isl/udp_adapter.ts";
 import { OpticalHttpSource } from "../sources/optical/http_adapter.ts";
 import { RadarTcpSource } from "../sources/radar/tcp_adapter.ts";
-import type { Source } from "../sources/source.ts";
+import type { Checkpoint, Source } from "../sources/source.ts";
 import type { SourceConfig } from "./config.ts";
-import type { StateStore } from "./state_store.ts";
+
+/**
+ * Where sources keep their resume points: the file `StateStore`, or JetStream
+ * KV in cluster mode (`KvStateStore`, through the cluster's leases).
+ */
+export interface CheckpointStore {
+  /** The checkpoint of one key (`optical.<name>`, `isl.<name>.<host>:<port>`). */
+  checkpoint<T>(key: string): Checkpoint<T>;
+}
+
+/** Options for {@link createSource}. */
+export interface CreateSourceOptions {
+  /**
+   * `User-Agent` of optical requests, e.g. `sda-ingest (ingest-a)` in
+   * cluster mode, so the archive's operators see which instance calls.
+   */
+  userAgent?: string;
+  /**
+   * Cluster mode: checked right before every archive request and gateway
+   * poll; while it is false nothing is sent (the source is about to be
+   * stopped: its lease is no longer valid).
+   */
+  mayRequest?: () => boolean;
+}
 
 /**
  * The source a configuration describes. Optical cursors and ISL watermarks
@@ -17,7 +46,11 @@ import type { StateStore } from "./state_store.ts";
  * An optical token is read from the environment variable named by
  * `tokenEnv` here, once, and never logged; its `caFile` is read here too.
  */
-export function createSource(config: SourceConfig, state: StateStore): Source {
+export function createSource(
+  config: SourceConfig,
+  state: CheckpointStore,
+  options: CreateSourceOptions = {},
+): Source {
   switch (config.kind) {
     case "radar":
       return new RadarTcpSource({
@@ -54,9 +87,12 @@ export function createSource(config: SourceConfig, state: StateStore): Source {
         caCerts: config.caFile === undefined ? undefined : [Deno.readTextFileSync(config.caFile)],
         sensors: config.sensors,
         checkpoint: state.checkpoint(`optical.${config.name}`),
+        ...(options.userAgent === undefined && options.mayRequest === undefined
+          ? {}
+          : { fetch: guardedFetch(options.userAgent, options.mayRequest) }),
       });
-    case "isl":
-      return new IslUdpSource({
+    case "isl": {
+      const islOptions: IslUdpSourceOptions = {
         name: config.name,
         gateways: config.gateways,
         pollIntervalMs: config.pollIntervalMs,
@@ -65,6 +101,55 @@ export function createSource(config: SourceConfig, state: StateStore): Source {
         maxLossJump: config.maxLossJump,
         sensors: config.sensors,
         checkpoint: (gateway) => state.checkpoint(`isl.${config.name}.${gateway}`),
+      };
+      const mayRequest = options.mayRequest;
+      return mayRequest === undefined ? new IslUdpSource(islOptions) : new IslPollSource({
+        ...islOptions,
+        openChannel: async (gateway: IslGateway) =>
+          guardedChannel(await openUdpChannel(gateway), mayRequest),
       });
+    }
   }
+}
+
+/**
+ * `fetch` with a `User-Agent`, that sends nothing while `mayRequest()` is
+ * false: the request then waits for the source's stop (its signal), which
+ * the lease's loss brings at once — so it ends as a stopped request, not as
+ * a failed one (no dead letter).
+ */
+function guardedFetch(
+  userAgent: string | undefined,
+  mayRequest: (() => boolean) | undefined,
+): typeof fetch {
+  return (input, init) => {
+    if (mayRequest !== undefined && !mayRequest()) {
+      return new Promise((_, reject) => {
+        const signal = init?.signal;
+        if (signal == null) return reject(new Error("Not sent: the source's lease is not valid"));
+        if (signal.aborted) return reject(signal.reason);
+        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+      });
+    }
+    if (userAgent === undefined) return fetch(input, init);
+    const headers = new Headers(init?.headers);
+    headers.set("user-agent", userAgent);
+    return fetch(input, { ...init, headers });
+  };
+}
+
+/** A gateway channel that sends no poll while `mayRequest()` is false (the poll then times out). */
+function guardedChannel(channel: DatagramChannel, mayRequest: () => boolean): DatagramChannel {
+  return {
+    send: (datagram) => mayRequest() ? channel.send(datagram) : Promise.resolve(),
+    take: () => channel.take(),
+    receive: (timeoutMs) => channel.receive(timeoutMs),
+    close: () => channel.close(),
+    get counters() {
+      return channel.counters;
+    },
+    get lastError() {
+      return channel.lastError;
+    },
+  };
 }

@@ -76,6 +76,8 @@ export interface RequestLogEntry {
   records: number;
   /** `X-Next-Cursor` answered, or null. */
   nextCursor: string | null;
+  /** The client's `User-Agent` (which service instance asked, in cluster mode), or null. */
+  userAgent: string | null;
 }
 
 /** Counters of an {@link ArchiveSim}. */
@@ -269,6 +271,7 @@ export class ArchiveSim {
       status: 0,
       records: 0,
       nextCursor: null,
+      userAgent: request.headers.get("user-agent"),
     };
     this.counters.requests++;
     this.requests.push(entry);

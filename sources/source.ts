@@ -22,8 +22,6 @@ export interface SourceStatus {
   lastError?: string;
   /** Source-specific counters (connections, requests, polls, …), monotonic. */
   counters: Record<string, number>;
-  /** Cluster mode: the instance that owns (runs) this source now. */
-  owner?: string;
   /** ISL only: observations counted lost, by cause (SPEC §6). */
   lost?: { gateway: number; link: number; corrupt: number };
   /**

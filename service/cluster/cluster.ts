@@ -1,0 +1,264 @@
+/**
+ * One instance's membership of a cluster (SPEC §12): the NATS connection,
+ * the shared stream, the state and lease buckets.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { jetstream, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { IngestBatch } from "../../operators/ingest_batch.ts";
+import { NatsPublisher } from "../../sinks/nats_publisher.ts";
+import { NatsSink } from "../../sinks/nats_sink.ts";
+import { ensureObservationStream } from "../../sinks/nats_stream.ts";
+import type { Source } from "../../sources/source.ts";
+import type { Config, SourceConfig } from "../config.ts";
+import { KvStateStore, stateKey } from "../kv_state_store.ts";
+import type { CheckpointStore } from "../source_factory.ts";
+import { LeaseThread } from "./lease_thread.ts";
+import { LeasedSource, type Tenure } from "./leased_source.ts";
+
+/** The `nats` section of a configuration, defaults filled in. */
+export type NatsConfig = NonNullable<Config["nats"]>;
+
+/** Lease state of one leased source, for metrics. */
+export interface LeaseMetrics {
+  /** The source (= lease key). */
+  source: string;
+  /** True on the owner. */
+  owned: boolean;
+  /** Times this instance won or lost the lease. */
+  changes: number;
+}
+
+const log = getLogger(["sda-ingest", "cluster"]);
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function ensureBucket(
+  js: ReturnType<typeof jetstream>,
+  jsm: JetStreamManager,
+  name: string,
+  options: { replicas: number; ttl?: number; storage: "file" | "memory"; timeout?: number },
+): Promise<KV> {
+  const kvm = new Kvm(js);
+  let kv: KV;
+  try {
+    kv = await kvm.create(name, { history: 1, ...options });
+  } catch (error) {
+    // Another instance created it at the same moment: bind to it.
+    log.debug("Creating bucket {name} failed ({error}); binding to it", {
+      name,
+      error: message(error),
+    });
+    kv = await kvm.open(name, { timeout: options.timeout });
+  }
+  if (options.ttl !== undefined) {
+    const stream = `KV_${name}`;
+    const info = await jsm.streams.info(stream);
+    const ttl = Math.round(info.config.max_age / 1_000_000);
+    if (ttl !== options.ttl) {
+      // Lease expiry is the bucket's max_age: every instance must agree on it.
+      log.warn("Lease bucket {name} expired entries after {ttl} ms; now nats.leaseMs = {leaseMs}", {
+        name,
+        ttl,
+        leaseMs: options.ttl,
+      });
+      await jsm.streams.update(stream, { ...info.config, max_age: options.ttl * 1_000_000 });
+    }
+  }
+  return kv;
+}
+
+/**
+ * Connects an instance to the cluster: one NATS connection (reconnecting
+ * for as long as it takes), the observation stream (created with the
+ * configured replicas and duplicate window if missing), bucket
+ * `<stream>_state` (file storage) for cursors and watermarks, and bucket
+ * `<stream>_leases` (memory storage, entries expiring `leaseMs` after their
+ * last write) for leases.
+ *
+ * @example
+ * ```ts ignore
+ * const cluster = await Cluster.connect(config.nats);
+ * const source = cluster.leasedSource(sourceConfig, (config, store) => createSource(config, store));
+ * ```
+ */
+export class Cluster {
+  /** This instance's name. */
+  readonly instance: string;
+  /** The configuration. */
+  readonly config: NatsConfig;
+  /** The connection that publishes observations. */
+  readonly nc: NatsConnection;
+  /** The connection of the lease and state buckets. */
+  readonly control: NatsConnection;
+  /** Publishes observations. */
+  readonly publisher: NatsPublisher;
+  /** Source state. */
+  readonly state: KvStateStore;
+  /** The last value loaded or saved of each state key, by its `StateStore` name (the status page). */
+  readonly positions: Map<string, unknown> = new Map();
+  /** The leases of this instance, on their own thread. */
+  readonly leases: LeaseThread;
+  readonly #leased: LeasedSource[] = [];
+
+  private constructor(
+    config: NatsConfig,
+    nc: NatsConnection,
+    control: NatsConnection,
+    state: KV,
+    leases: LeaseThread,
+  ) {
+    this.config = config;
+    this.instance = config.instance;
+    this.nc = nc;
+    this.control = control;
+    this.publisher = new NatsPublisher(jetstream(nc));
+    this.state = new KvStateStore(state, config.instance);
+    this.leases = leases;
+  }
+
+  /** Connects, creating the stream and buckets if missing. */
+  static async connect(config: NatsConfig): Promise<Cluster> {
+    const options = {
+      servers: config.servers,
+      // Forever: while NATS is away the pipeline stalls and resumes on return.
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      reconnectJitter: 100,
+    };
+    const nc = await connect({ ...options, name: `sda-ingest ${config.instance}` });
+    // Leases and state on a connection of their own: a renewal must not
+    // queue behind thousands of publishes in the same socket.
+    let control: NatsConnection;
+    try {
+      control = await connect({ ...options, name: `sda-ingest ${config.instance} control` });
+    } catch (error) {
+      await nc.close().catch(() => {});
+      throw error;
+    }
+    try {
+      const js = jetstream(control);
+      const jsm = await jetstreamManager(control);
+      const info = await ensureObservationStream(jsm, {
+        stream: config.stream,
+        subjectPrefix: config.subjectPrefix,
+        replicas: config.replicas,
+        duplicateWindowMs: config.duplicateWindowMs,
+      }).catch(() =>
+        // Created by another instance at the same moment.
+        ensureObservationStream(jsm, config)
+      );
+      const state = await ensureBucket(js, jsm, `${config.stream}_state`, {
+        replicas: config.replicas,
+        storage: "file",
+      });
+      const bucket = `${config.stream}_leases`;
+      await ensureBucket(js, jsm, bucket, {
+        replicas: config.replicas,
+        ttl: config.leaseMs,
+        storage: "memory",
+      });
+      const leases = await LeaseThread.start({
+        servers: config.servers,
+        bucket,
+        instance: config.instance,
+        leaseMs: config.leaseMs,
+      });
+      log.info(
+        "Cluster mode: instance {instance} on NATS {servers}, stream {stream} (R{replicas}), lease {leaseMs} ms",
+        {
+          instance: config.instance,
+          servers: config.servers.join(","),
+          stream: info.config.name,
+          replicas: info.config.num_replicas,
+          leaseMs: config.leaseMs,
+        },
+      );
+      return new Cluster(config, nc, control, state, leases);
+    } catch (error) {
+      await Promise.all([nc.close().catch(() => {}), control.close().catch(() => {})]);
+      throw error;
+    }
+  }
+
+  /**
+   * The pipeline's sink in cluster mode: publish each chunk, then write it
+   * to the local log; acks settle once both have it.
+   */
+  sink(log: WritableStream<IngestBatch[]>): WritableStream<IngestBatch[]> {
+    return new NatsSink({
+      publisher: this.publisher,
+      subjectPrefix: this.config.subjectPrefix,
+      then: log,
+    });
+  }
+
+  /**
+   * A source driven under a lease: each tenure creates a fresh source with
+   * `create`, its checkpoints in the state bucket (keys sanitised for KV:
+   * `isl.<name>.<host>_<port>`), fenced by compare-and-set. `create` should
+   * check `tenure.valid()` before each request (see `createSource`).
+   */
+  leasedSource(
+    config: SourceConfig,
+    create: (
+      config: SourceConfig,
+      store: CheckpointStore,
+      tenure: Tenure,
+    ) => Source | Promise<Source>,
+  ): LeasedSource {
+    const source = new LeasedSource({
+      name: config.name,
+      kind: config.kind,
+      lease: this.leases.lease(config.name),
+      create: (tenure) =>
+        create(config, {
+          checkpoint: <T>(key: string) => {
+            const checkpoint = this.state.checkpoint<T>(stateKey(key), {
+              signal: tenure.signal,
+              onFenced: (error) => tenure.fenced(error),
+            });
+            return {
+              load: async () => {
+                const value = await checkpoint.load();
+                if (value !== undefined) this.positions.set(key, value);
+                return value;
+              },
+              save: async (value: T) => {
+                await checkpoint.save(value);
+                this.positions.set(key, value);
+              },
+            };
+          },
+        }, tenure),
+    });
+    this.#leased.push(source);
+    return source;
+  }
+
+  /** Lease ownership and changes of every leased source. */
+  leaseMetrics(): LeaseMetrics[] {
+    return this.#leased.map((s) => ({
+      source: s.name,
+      owned: s.lease.owned,
+      changes: s.lease.changes,
+    }));
+  }
+
+  /** Stops publishing and closes the connection (after the leases were released). */
+  async close(): Promise<void> {
+    await this.leases.close();
+    this.publisher.close();
+    await Promise.race([
+      Promise.all([this.nc.drain(), this.control.drain()]),
+      new Promise((resolve) => setTimeout(resolve, 2000)),
+    ]).catch(() => {});
+    await Promise.all([this.nc.close().catch(() => {}), this.control.close().catch(() => {})]);
+  }
+}

@@ -1,0 +1,364 @@
+/**
+ * A pull/poll source driven by whichever instance holds its lease (SPEC §12).
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { ObservationKind } from "../../envelope/observation.ts";
+import type { IngestBatch } from "../../operators/ingest_batch.ts";
+import type { Source, SourceStatus } from "../../sources/source.ts";
+
+/**
+ * One instance's side of a source's lease, as {@link LeasedSource} drives
+ * it: a `Lease` on this thread, or one held by the `LeaseThread`.
+ */
+export interface SourceLease {
+  /** The key: the source's name. */
+  readonly key: string;
+  /** This instance's name. */
+  readonly instance: string;
+  /** True while this instance owns the lease. */
+  readonly owned: boolean;
+  /** The owner as last seen; undefined when nobody holds it. */
+  readonly owner: string | undefined;
+  /** How many times this instance won or lost the lease. */
+  readonly changes: number;
+  /** Called when this instance wins the lease. */
+  onAcquire: (() => void) | undefined;
+  /** Called when this instance stops owning it (not on release). */
+  onLose: ((reason: string) => void) | undefined;
+  /** Starts trying; resolves after the first attempt. */
+  start(): Promise<void>;
+  /** True while this instance may send requests: owned, and renewed recently enough. */
+  valid(): boolean;
+  /** Stops trying and deletes the entry if owned (graceful stop). */
+  release(): Promise<void>;
+  /** Gives the lease up (deleting the entry) but keeps trying. */
+  abandon(reason: string): Promise<void>;
+  /** Stops trying without deleting. */
+  stop(): void;
+}
+
+/** What a tenure gives the source it creates. */
+export interface Tenure {
+  /** Aborted when the tenure ends (lease lost, fenced, service stopping). */
+  signal: AbortSignal;
+  /** Call when a state write found another writer: ends the tenure at once. */
+  fenced(reason: unknown): void;
+  /**
+   * True while the lease allows requests. Check it right before each request
+   * or poll: it turns false at the deadline even when this thread has not
+   * yet run the lease's `onLose`.
+   */
+  valid(): boolean;
+}
+
+/** Options for {@link LeasedSource}. */
+export interface LeasedSourceOptions {
+  /** The configured source name (= the lease key). */
+  name: string;
+  /** Its kind. */
+  kind: ObservationKind;
+  /** The lease on it (not yet started). */
+  lease: SourceLease;
+  /** A fresh source instance for one tenure, resuming from the shared state. */
+  create: (tenure: Tenure) => Source | Promise<Source>;
+}
+
+const log = getLogger(["sda-ingest", "cluster"]);
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+interface Current {
+  source: Source;
+  reader: ReadableStreamDefaultReader<IngestBatch> | undefined;
+  abort: AbortController;
+  /** Resolves once the instance has stopped and its readable is read to the end. */
+  ended: Promise<void>;
+  endedResolve: () => void;
+  stopping: boolean;
+  /** Why a state write was refused, when it was. */
+  fenced?: string;
+}
+
+/**
+ * A {@link Source} whose work is done by a fresh inner source each time this
+ * instance wins the lease ("tenure"). The inner source is created from its
+ * configuration and resumes from the state in KV; when the lease is lost
+ * (not renewed for `leaseMs / 2`, taken by another instance) or a state
+ * write is fenced, it is stopped at once — no more requests or polls — while
+ * the batches it already emitted are still read, logged and published.
+ * The readable is one stream across tenures, so the pipeline adds it once;
+ * a standby's readable simply has nothing to give.
+ *
+ * `status()` reports the lease owner (`owner`), counters summed over every
+ * tenure (they stay monotonic), and state `stopped` on a standby.
+ *
+ * @example
+ * ```ts ignore
+ * const source = new LeasedSource({ name: "archive", kind: "optical", lease, create });
+ * pipeline.add(source.readable);
+ * ```
+ */
+export class LeasedSource implements Source {
+  /** The configured source name. */
+  readonly name: string;
+  /** Its kind. */
+  readonly kind: ObservationKind;
+  /** Batches of every tenure, read on demand. */
+  readonly readable: ReadableStream<IngestBatch>;
+  /** Resolves after the first lease attempt (and, if won, once the inner source started). */
+  readonly started: Promise<void>;
+  /** The lease. */
+  readonly lease: SourceLease;
+
+  readonly #create: (tenure: Tenure) => Source | Promise<Source>;
+  #current: Current | undefined;
+  #previous: Promise<void> = Promise.resolve();
+  #wake: PromiseWithResolvers<void> = Promise.withResolvers();
+  #stopping = false;
+  #closed = false;
+  #tenures = 0;
+  #counters: Record<string, number> = {};
+  #lost = { gateway: 0, link: 0, corrupt: 0 };
+  #hasLost = false;
+  #lastReceive: number | undefined;
+  #lastError: string | undefined;
+  #starting: Promise<void> | undefined;
+
+  /** Starts the lease; the inner source is created when it is won. */
+  constructor(options: LeasedSourceOptions) {
+    this.name = options.name;
+    this.kind = options.kind;
+    this.lease = options.lease;
+    this.#create = options.create;
+    this.lease.onAcquire = () => {
+      this.#starting = this.#begin();
+    };
+    this.lease.onLose = (reason) => this.#end(`lease lost: ${reason}`);
+    this.started = this.lease.start().then(() => this.#starting);
+    this.started.catch(() => {});
+    this.readable = new ReadableStream<IngestBatch>({
+      pull: (controller) => this.#pull(controller),
+      cancel: async () => {
+        this.#closed = true;
+        this.#wake.resolve();
+        await this.stop();
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  /** True while this instance drives the source. */
+  get owned(): boolean {
+    return this.lease.owned;
+  }
+
+  /** Tenures so far. */
+  get tenures(): number {
+    return this.#tenures;
+  }
+
+  /**
+   * Graceful stop: no new tenure; the current inner source stops (it flushes
+   * what it has). The lease is kept — renewed — until {@link settled}, so
+   * that the last cursor is saved before a standby takes over.
+   */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    if (!this.lease.owned) this.lease.stop();
+    const current = this.#current;
+    if (current !== undefined) await this.#stopInner(current);
+    this.#closed = true;
+    this.#wake.resolve();
+  }
+
+  /** Once everything emitted is durable and saved, deletes the lease so a standby takes over at once. */
+  async settled(): Promise<void> {
+    await this.#current?.source.settled?.().catch(() => {});
+    await this.#previous;
+    await this.lease.release();
+  }
+
+  /** The inner source's status with the lease owner; counters summed over tenures. */
+  status(): SourceStatus {
+    const inner = this.#current?.source.status();
+    const counters = { ...this.#counters };
+    if (inner) {
+      for (const [k, v] of Object.entries(inner.counters)) counters[k] = (counters[k] ?? 0) + v;
+    }
+    const status: SourceStatus = {
+      state: this.lease.owned && inner ? inner.state : "stopped",
+      counters,
+    };
+    const lastReceive = inner?.lastReceive ?? this.#lastReceive;
+    if (lastReceive !== undefined) status.lastReceive = lastReceive;
+    const lastError = inner?.lastError ?? this.#lastError;
+    if (lastError !== undefined) status.lastError = lastError;
+    if (inner?.lost || this.#hasLost) {
+      status.lost = {
+        gateway: this.#lost.gateway + (inner?.lost?.gateway ?? 0),
+        link: this.#lost.link + (inner?.lost?.link ?? 0),
+        corrupt: this.#lost.corrupt + (inner?.lost?.corrupt ?? 0),
+      };
+    }
+    const owner = this.lease.owner;
+    if (owner !== undefined) status.owner = owner;
+    return status;
+  }
+
+  async #begin(): Promise<void> {
+    // The previous tenure's source must be fully stopped first: two inner
+    // sources of one instance never run at once either.
+    await this.#previous;
+    if (this.#stopping || !this.lease.owned || this.#current !== undefined) return;
+    const abort = new AbortController();
+    const ended = Promise.withResolvers<void>();
+    let source: Source;
+    // The tenure's record, once created (the callbacks may run before).
+    const mine: { current?: Current } = {};
+    const tenure: Tenure = {
+      signal: abort.signal,
+      valid: () => !abort.signal.aborted && this.lease.valid(),
+      fenced: (reason) => {
+        if (mine.current !== undefined) mine.current.fenced = `Fenced: ${message(reason)}`;
+        this.#lastError = `Fenced: ${message(reason)}`;
+        // Another instance wrote the state: give the lease up so that
+        // whoever wins it next resumes from what is in KV.
+        this.lease.abandon(`state written by another instance`);
+      },
+    };
+    try {
+      source = await this.#create(tenure);
+    } catch (error) {
+      this.#lastError = `Cannot create the source: ${message(error)}`;
+      log.error("Cannot create source {source}: {error}", {
+        source: this.name,
+        error: message(error),
+      });
+      await this.lease.abandon("the source could not be created");
+      return;
+    }
+    const current: Current = {
+      source,
+      reader: source.readable.getReader(),
+      abort,
+      ended: ended.promise,
+      endedResolve: ended.resolve,
+      stopping: false,
+    };
+    mine.current = current;
+    this.#current = current;
+    this.#previous = ended.promise;
+    this.#tenures++;
+    if (!this.lease.owned || this.#stopping) {
+      // Lost (or stopping) while the source was being created.
+      this.#end(this.#stopping ? "the service is stopping" : "lease lost while starting");
+    }
+    log.info("Source {source} driven by {instance} (tenure {tenure})", {
+      source: this.name,
+      instance: this.lease.instance,
+      tenure: this.#tenures,
+    });
+    this.#wake.resolve();
+    try {
+      await source.started;
+    } catch (error) {
+      this.#lastError = `Cannot start the source: ${message(error)}`;
+      if (!abort.signal.aborted) await this.lease.abandon("the source could not start");
+    }
+  }
+
+  /** The lease is gone: stop at once, and stop retrying state writes. */
+  #end(reason: string): void {
+    const current = this.#current;
+    if (current === undefined) return;
+    log.warn("Source {source} stops on {instance}: {reason}", {
+      source: this.name,
+      instance: this.lease.instance,
+      reason,
+    });
+    current.abort.abort();
+    this.#stopInner(current).catch(() => {});
+  }
+
+  async #stopInner(current: Current): Promise<void> {
+    current.stopping = true;
+    await current.source.stop().catch((error) => {
+      log.warn("Source {source} did not stop cleanly: {error}", {
+        source: this.name,
+        error: message(error),
+      });
+    });
+  }
+
+  /** The tenure's end: its readable is read to the end; fold its counters in. */
+  #retire(current: Current): void {
+    if (this.#current !== current) return;
+    const status = current.source.status();
+    for (const [k, v] of Object.entries(status.counters)) {
+      this.#counters[k] = (this.#counters[k] ?? 0) + v;
+    }
+    if (status.lost) {
+      this.#hasLost = true;
+      this.#lost.gateway += status.lost.gateway;
+      this.#lost.link += status.lost.link;
+      this.#lost.corrupt += status.lost.corrupt;
+    }
+    this.#lastReceive = status.lastReceive ?? this.#lastReceive;
+    this.#lastError = current.fenced ?? status.lastError ?? this.#lastError;
+    this.#current = undefined;
+    const stopped = current.stopping ? current.source.stop().catch(() => {}) : Promise.resolve();
+    // Settle before the next tenure so that its saves cannot race ours.
+    Promise.race([
+      stopped.then(() => current.source.settled?.()),
+      new Promise((resolve) => setTimeout(resolve, 5000)),
+    ]).catch(() => {}).finally(() => {
+      current.abort.abort();
+      current.endedResolve();
+    });
+    // The lease may have been won again meanwhile.
+    if (this.lease.owned && !this.#stopping) this.#starting = this.#begin();
+  }
+
+  async #pull(controller: ReadableStreamDefaultController<IngestBatch>): Promise<void> {
+    for (;;) {
+      const current = this.#current;
+      if (current === undefined) {
+        if (this.#closed) {
+          controller.close();
+          return;
+        }
+        const wake = this.#wake;
+        if (this.#current === undefined && !this.#closed) await wake.promise;
+        if (this.#wake === wake) this.#wake = Promise.withResolvers();
+        if (this.#closed && this.#current === undefined) {
+          controller.close();
+          return;
+        }
+        continue;
+      }
+      let result: ReadableStreamReadResult<IngestBatch>;
+      try {
+        result = await current.reader!.read();
+      } catch (error) {
+        // A failed tenure ends; the lease goes to whoever can do better.
+        this.#lastError = `Source failed: ${message(error)}`;
+        log.error("Source {source} failed: {error}", { source: this.name, error: message(error) });
+        await this.#stopInner(current);
+        this.#retire(current);
+        await this.lease.abandon("the source failed");
+        continue;
+      }
+      if (result.done) {
+        current.reader!.releaseLock();
+        this.#retire(current);
+        continue;
+      }
+      controller.enqueue(result.value);
+      return;
+    }
+  }
+}

@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { connect } from "@nats-io/transport-node";
+import { Cluster } from "../../service/cluster/cluster.ts";
+import { parseConfig } from "../../service/config.ts";
+import { KvStateStore } from "../../service/kv_state_store.ts";
+import { createSource } from "../../service/source_factory.ts";
+import { ArchiveSim } from "../../sim/archive.ts";
+import { LocalNats } from "../_nats.ts";
+
+Deno.test("a stale owner's compare-and-set write of a cursor fails and stops its source", async () => {
+  const nats = await LocalNats.start();
+  const archive = new ArchiveSim({ port: 0, count: 20_000, latencyMs: 20 });
+  const config = parseConfig({
+    sources: [{ name: "archive", kind: "optical", url: archive.url, pageSize: 50 }],
+    nats: { servers: nats.urls, instance: "ingest-a", leaseMs: 3000, duplicateWindowMs: 60_000 },
+  });
+  const cluster = await Cluster.connect(config.nats!);
+  const nc = await connect({ servers: nats.urls });
+  try {
+    await archive.ready;
+    // Each tenure's requests carry its number, to tell them apart in the archive's log.
+    let tenures = 0;
+    const source = cluster.leasedSource(config.sources[0], (c, store, tenure) => {
+      tenures++;
+      return createSource(c, store, {
+        userAgent: `sda-ingest (tenure-${tenures})`,
+        mayRequest: tenure.valid,
+      });
+    });
+    // The pipeline's part: every page is durable at once.
+    const reading = (async () => {
+      for await (const batch of source.readable) for (const ack of batch.acks) ack.release();
+    })();
+    await source.started;
+    assert.equal(source.status().owner, "ingest-a");
+    const kv = await new Kvm(jetstream(nc)).open("SDA_OBS_state");
+    const saved = async () => (await kv.get("optical.archive"))?.json<{ value?: string }>().value;
+    while ((await saved()) === undefined) await new Promise((r) => setTimeout(r, 20));
+
+    // Another instance takes the state over (what a new owner does first).
+    const cursor = await new KvStateStore(kv, "ingest-b").checkpoint<string>("optical.archive")
+      .load();
+    const claimedAt = Date.now();
+    assert.ok(cursor !== undefined);
+    while (source.tenures < 2) await new Promise((r) => setTimeout(r, 20));
+
+    const status = source.status();
+    assert.match(
+      status.lastError ?? "",
+      /^Fenced: Cannot save state optical\.archive: instance ingest-b wrote it/,
+    );
+    assert.ok(source.lease.changes >= 3, "won, given up, won again");
+    // The fenced tenure sent nothing more once its write failed (a request
+    // already in flight may have arrived just after the claim).
+    const first = archive.requests.filter((r) => r.userAgent === "sda-ingest (tenure-1)");
+    const late = first.filter((r) => r.time > claimedAt + 1000);
+    assert.deepEqual(late, [], "tenure 1 kept requesting after it was fenced");
+    // The next tenure resumed from the state in KV, not from its own memory.
+    const second = archive.requests.filter((r) => r.userAgent === "sda-ingest (tenure-2)");
+    await (async () => {
+      while (second.length === 0) {
+        await new Promise((r) => setTimeout(r, 20));
+        second.push(...archive.requests.filter((r) => r.userAgent === "sda-ingest (tenure-2)"));
+      }
+    })();
+    const inKv = (await kv.get("optical.archive"))!.json<{ instance: string }>();
+    assert.equal(inKv.instance, "ingest-a", "tenure 2 claimed the key back");
+    assert.ok(second[0].cursor !== null);
+    assert.ok(
+      first.some((r) => r.nextCursor === second[0].cursor),
+      "tenure 2 starts at a cursor tenure 1 reached and saved",
+    );
+    await source.stop();
+    await reading;
+    await source.settled();
+  } finally {
+    await cluster.close();
+    await nc.close();
+    await archive.stop();
+    await nats.stop();
+  }
+});

@@ -1,0 +1,142 @@
+import assert from "node:assert/strict";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Lease } from "../../service/cluster/lease.ts";
+import { LeaseThread } from "../../service/cluster/lease_thread.ts";
+import { LocalNats, startNatsCluster } from "../_nats.ts";
+
+async function leaseOn(nc: NatsConnection, instance: string, leaseMs: number): Promise<Lease> {
+  const kv = await new Kvm(jetstream(nc)).open("SDA_OBS_leases", { timeout: 500 });
+  return new Lease({ kv, jsm: await jetstreamManager(nc), key: "archive", instance, leaseMs });
+}
+
+Deno.test("Lease() gives the lease up leaseMs / 2 after its last renewal when NATS is gone, before the entry can expire", async () => {
+  const leaseMs = 2000;
+  const nats = await LocalNats.start();
+  const nc = await connect({
+    servers: nats.urls,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 100,
+  });
+  try {
+    await new Kvm(jetstream(nc)).create("SDA_OBS_leases", { ttl: leaseMs, storage: "memory" });
+    const lease = await leaseOn(nc, "ingest-a", leaseMs);
+    const lost = Promise.withResolvers<string>();
+    lease.onLose = (reason) => lost.resolve(reason);
+    await lease.start();
+    assert.ok(lease.owned && lease.valid());
+    // The entry was last written no earlier than validUntil − leaseMs / 2.
+    await nats.kill(0);
+    const cutAt = performance.timeOrigin + performance.now();
+    const lastWriteSentAt = lease.validUntil - leaseMs / 2;
+    const reason = await lost.promise;
+    const lostAt = performance.timeOrigin + performance.now();
+    assert.match(reason, /not renewed for/);
+    assert.equal(lease.owned, false);
+    assert.equal(lease.valid(), false);
+    assert.equal(lease.changes, 2);
+    assert.ok(lastWriteSentAt <= cutAt);
+    assert.ok(
+      lostAt < lastWriteSentAt + leaseMs,
+      `gave up ${
+        Math.round(lostAt - lastWriteSentAt)
+      } ms after its last write (lease ${leaseMs} ms)`,
+    );
+    lease.stop();
+  } finally {
+    await nc.close();
+    await nats.stop();
+  }
+});
+
+Deno.test("Lease() is won by one standby at a time when owners release it again and again (R3)", async () => {
+  const leaseMs = 3000;
+  const nats = await startNatsCluster();
+  const connections = await Promise.all(
+    [0, 1, 2, 3].map((i) => connect({ servers: nats.urls[i % 3] })),
+  );
+  try {
+    await new Kvm(jetstream(connections[0])).create("SDA_OBS_leases", {
+      ttl: leaseMs,
+      storage: "memory",
+      replicas: 3,
+    });
+    const leases = await Promise.all(
+      connections.map((nc, i) => leaseOn(nc, `ingest-${i}`, leaseMs)),
+    );
+    let wins = 0;
+    let most = 0;
+    const won = (lease: Lease) => () => {
+      wins++;
+      most = Math.max(most, leases.filter((l) => l.owned).length);
+      // Hand it on at once: the others race to create it again.
+      queueMicrotask(async () => {
+        if (wins >= 12) return;
+        await lease.release();
+        const again = await leaseOn(connections[leases.indexOf(lease)], lease.instance, leaseMs);
+        again.onAcquire = won(again);
+        leases[leases.indexOf(lease)] = again;
+        await again.start();
+      });
+    };
+    for (const lease of leases) lease.onAcquire = won(lease);
+    await Promise.all(leases.map((l) => l.start()));
+    const deadline = Date.now() + 60_000;
+    while (wins < 12 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(wins >= 12, `only ${wins} hand-overs`);
+    assert.equal(most, 1, "two leases were owned at once");
+    await Promise.all(leases.map((l) => l.release()));
+  } finally {
+    await Promise.all(connections.map((nc) => nc.close()));
+    await nats.stop();
+  }
+});
+
+Deno.test("LeaseThread() holds leases on its own thread and shares their deadline", async () => {
+  const nats = await LocalNats.start();
+  const nc = await connect({ servers: nats.urls });
+  try {
+    await new Kvm(jetstream(nc)).create("SDA_OBS_leases", { ttl: 1500, storage: "memory" });
+    const a = await LeaseThread.start({
+      servers: nats.urls,
+      bucket: "SDA_OBS_leases",
+      instance: "ingest-a",
+      leaseMs: 1500,
+    });
+    const b = await LeaseThread.start({
+      servers: nats.urls,
+      bucket: "SDA_OBS_leases",
+      instance: "ingest-b",
+      leaseMs: 1500,
+    });
+    const leaseA = a.lease("archive");
+    const leaseB = b.lease("archive");
+    const acquired: string[] = [];
+    leaseA.onAcquire = () => acquired.push("a");
+    leaseB.onAcquire = () => acquired.push("b");
+    await leaseA.start();
+    await leaseB.start();
+    assert.deepEqual(acquired, ["a"]);
+    assert.ok(leaseA.owned && leaseA.valid());
+    assert.ok(!leaseB.owned && !leaseB.valid());
+    // The main thread is blocked for longer than leaseMs / 6: the thread
+    // renews regardless.
+    const until = Date.now() + 1200;
+    while (Date.now() < until) { /* busy */ }
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(leaseA.owned && leaseA.valid(), "renewed while this thread was busy");
+    assert.equal(leaseA.changes, 1);
+    const taken = Promise.withResolvers<void>();
+    leaseB.onAcquire = () => taken.resolve();
+    await leaseA.release();
+    assert.equal(leaseA.valid(), false);
+    await taken.promise;
+    assert.equal(leaseB.owner, "ingest-b");
+    await leaseB.release();
+    await Promise.all([a.close(), b.close()]);
+  } finally {
+    await nc.close();
+    await nats.stop();
+  }
+});

@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { serializeObservation } from "../../envelope/serialize.ts";
+import { NatsPublisher } from "../../sinks/nats_publisher.ts";
+import { readNatsLines } from "../../sinks/nats_reader.ts";
+import { natsSubject } from "../../sinks/nats_sink.ts";
+import { ensureObservationStream } from "../../sinks/nats_stream.ts";
+import { LocalNats } from "../_nats.ts";
+import { radarObservation } from "../_observations.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+/** `main.ts tail …` with the permissions of `deno task tail`. */
+async function tail(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-net", MAIN, "tail", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+Deno.test("tail --config FILE --nats --from 1 prints exactly what the stream holds, in order", async () => {
+  const nats = await LocalNats.start();
+  const dir = await Deno.makeTempDir({ prefix: "sda-tail-" });
+  const nc = await connect({ servers: nats.urls });
+  try {
+    await ensureObservationStream(await jetstreamManager(nc), {
+      stream: "SDA_TAIL",
+      subjectPrefix: "sda.obs",
+    });
+    const observations = Array.from({ length: 120 }, (_, i) => radarObservation(i));
+    const publisher = new NatsPublisher(jetstream(nc));
+    await publisher.publish(observations.map((o) => ({
+      subject: natsSubject("sda.obs", o.kind, o.sensor),
+      payload: new TextEncoder().encode(serializeObservation(o)),
+      id: o.id,
+    })));
+    // A repeat inside the duplicate window is not stored again.
+    await publisher.publish([{
+      subject: "sda.obs.radar.XR1",
+      payload: new TextEncoder().encode(serializeObservation(observations[0])),
+      id: observations[0].id,
+    }]);
+    const config = `${dir}/ingest.json`;
+    await Deno.writeTextFile(
+      config,
+      JSON.stringify({ nats: { servers: nats.urls, stream: "SDA_TAIL" } }),
+    );
+
+    const all = await tail(["--config", config, "--nats", "--from", "1"]);
+    assert.equal(all.code, 0, all.stderr);
+    const held = await Array.fromAsync(readNatsLines({ connection: nc, stream: "SDA_TAIL" }));
+    assert.equal(held.length, 120);
+    assert.equal(all.stdout, held.map((m) => m.line + "\n").join(""));
+    assert.equal(all.stdout, observations.map((o) => serializeObservation(o) + "\n").join(""));
+
+    const tailEnd = await tail(["--config", config, "--nats", "--from", "118", "--offsets"]);
+    assert.equal(tailEnd.code, 0, tailEnd.stderr);
+    assert.deepEqual(tailEnd.stdout.trimEnd().split("\n").map((l) => l.split("\t")[0]), [
+      "118",
+      "119",
+      "120",
+    ]);
+
+    const usage = await tail(["--nats", "--from", "1"]);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--nats needs --config FILE/);
+  } finally {
+    await nc.close();
+    await nats.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
