@@ -4,20 +4,31 @@
  * @module
  */
 
+import { ConfigError } from "../service/config.ts";
+import { loadConfig } from "../service/config_file.ts";
 import { readLogLines } from "../sinks/log_reader.ts";
+import { readNatsLines } from "../sinks/nats_reader.ts";
 import { type Command, EXIT, integerOption, parseOptions, UsageError } from "./_args.ts";
 
 const HELP = `Usage: main.ts tail --dir DIR [--from N] [--follow]
+       main.ts tail --config FILE --nats [--from SEQ] [--follow]
 
 Prints the records of a log directory (the event log or the dead-letter log)
 as JSON lines on stdout, one per record, from offset N (default 0).
 
+With --nats it prints the observations of the cluster's shared JetStream
+stream instead (servers and stream from the configuration's "nats"
+section), from stream sequence SEQ (default 1), each exactly as the stream
+holds it; the stream sequence is the offset.
+
 Options:
-  --dir DIR     the log directory, e.g. data/events
-  --from N      first offset to print (default 0)
-  --follow, -f  keep printing records as they are appended, until Ctrl-C
-  --offsets     prefix each line with its offset and a tab
-  --help        show this help
+  --dir DIR      the log directory, e.g. data/events
+  --config FILE  with --nats: the service configuration naming the servers and stream
+  --nats         read the JetStream stream (cluster mode) instead of a directory
+  --from N       first offset (stream sequence with --nats) to print
+  --follow, -f   keep printing records as they are appended, until Ctrl-C
+  --offsets      prefix each line with its offset and a tab
+  --help         show this help
 `;
 
 /** The `tail` command. */
@@ -29,23 +40,53 @@ export const tail: Command = {
       from: { type: "string" },
       follow: { type: "boolean", short: "f" },
       offsets: { type: "boolean" },
+      config: { type: "string", short: "c" },
+      nats: { type: "boolean" },
     });
-    if (values.dir === undefined) throw new UsageError("--dir is required");
-    const from = integerOption(values.from, "from", 0);
+    let lines: ReadableStream<{ offset: number; line: string }>;
     const controller = new AbortController();
+    if (values.nats) {
+      if (values.config === undefined) throw new UsageError("--nats needs --config FILE");
+      if (values.dir !== undefined) throw new UsageError("--dir and --nats exclude each other");
+      const from = integerOption(values.from, "from", 1);
+      if (from < 1) {
+        throw new UsageError("--from must be at least 1 with --nats (sequences start at 1)");
+      }
+      let nats;
+      try {
+        nats = (await loadConfig(values.config, { checkEnv: false, checkDirs: false })).nats;
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        console.error(`tail: invalid configuration:`);
+        for (const p of error.problems) console.error(`  ${p.path}: ${p.message}`);
+        return EXIT.usage;
+      }
+      if (nats === undefined) {
+        throw new UsageError(`${values.config} has no "nats" section (cluster mode)`);
+      }
+      lines = readNatsLines({
+        servers: nats.servers,
+        stream: nats.stream,
+        from,
+        follow: values.follow ?? false,
+        signal: controller.signal,
+      });
+    } else {
+      if (values.dir === undefined) throw new UsageError("--dir is required");
+      if (values.config !== undefined) throw new UsageError("--config is for --nats");
+      lines = readLogLines(values.dir, {
+        from: integerOption(values.from, "from", 0),
+        follow: values.follow ?? false,
+        signal: controller.signal,
+      });
+    }
     const stop = () => controller.abort();
     Deno.addSignalListener("SIGINT", stop);
     const encoder = new TextEncoder();
     const out = Deno.stdout.writable.getWriter();
     try {
       let text = "";
-      for await (
-        const { offset, line } of readLogLines(values.dir, {
-          from,
-          follow: values.follow ?? false,
-          signal: controller.signal,
-        })
-      ) {
+      for await (const { offset, line } of lines) {
         text += values.offsets ? `${offset}\t${line}\n` : `${line}\n`;
         if (text.length > 65536) {
           await out.write(encoder.encode(text));
