@@ -128,6 +128,7 @@ export class IngestService {
       disk,
       positions: () => this.#state?.values() ?? this.#cluster?.positions ?? new Map(),
       startedAt: this.#startedAt,
+      instance: cluster?.instance,
     });
     this.metrics.attach({
       pipeline: this.pipeline,

@@ -54,6 +54,8 @@ export interface StatusBoardOptions {
   positions?: () => ReadonlyMap<string, unknown>;
   /** Process start, ms since the epoch. */
   startedAt: number;
+  /** Cluster mode: this instance's name (a source another instance drives is not degraded here). */
+  instance?: string;
   /** Clock, ms (tests). */
   now?: () => number;
 }
@@ -190,7 +192,8 @@ export class StatusBoard {
     for (const source of o.sources()) {
       const status = source.status();
       const c = counts?.counts(source.name);
-      if (status.state !== "up") degraded = true;
+      const standby = status.owner !== undefined && status.owner !== o.instance;
+      if (status.state !== "up" && !standby) degraded = true;
       if (phase === "running" && (status.state === "down" || status.state === "degraded")) {
         banners.push({
           level: status.state === "down" ? "error" : "warning",
