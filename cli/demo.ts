@@ -14,9 +14,11 @@ import { closeLogging, setupLogging } from "../service/logging.ts";
 import { IngestService } from "../service/service.ts";
 import { RadarTcpSource } from "../sources/radar/tcp_adapter.ts";
 import { type Command, EXIT, numberOption, parseOptions } from "./_args.ts";
+import { demoCluster } from "./demo_cluster.ts";
 import { printFinalReport, printSummaryLines, WarningCounter } from "./_demo_report.ts";
 
 const HELP = `Usage: main.ts demo [--duration S] [--out DIR]
+       main.ts demo --cluster [--duration S] [--out DIR]   (see demo --cluster --help)
 
 Starts three simulators — a radar pushing CCSDS TDM over TCP (2,000 obs/s), an
 optical archive served over HTTP (1,000 obs/s, 2 % of requests failing), an
@@ -31,6 +33,9 @@ Options:
   --out DIR     data directory: DIR/events, DIR/dead-letter, DIR/state, and the
                 service's log lines in DIR/service.log (default ./data)
   --verbose     also print the service's log lines on stderr
+  --cluster     cluster mode instead: a 3-node JetStream cluster, two service
+                instances, the owner of the archive and gateway leases killed
+                half-way (needs nats-server; README "Running a cluster")
   --help        show this help
 `;
 
@@ -53,6 +58,10 @@ function httpPort(): number {
 export const demo: Command = {
   help: HELP,
   async run(args) {
+    // Cluster mode on loopback has a demo of its own.
+    if (args.includes("--cluster")) {
+      return await demoCluster.run(args.filter((a) => a !== "--cluster"));
+    }
     const { values } = parseOptions(args, {
       duration: { type: "string" },
       out: { type: "string" },

@@ -77,6 +77,9 @@ export async function compileArgs(
     ...(options.target ? ["--target", options.target] : []),
     "--output",
     options.output,
+    // Loaded with `new Worker(url)`, so not found by following imports (cluster mode's lease thread).
+    "--include",
+    `${ROOT}service/cluster/_lease_worker.ts`,
     `${ROOT}main.ts`,
   ];
 }

@@ -22,6 +22,8 @@ export interface LocalNatsOptions {
   startTimeoutMs?: number;
   /** The `nats-server` executable (default `nats-server` on the PATH). */
   executable?: string;
+  /** Where the stores, configurations and logs go (default: a new temporary directory). */
+  dir?: string;
 }
 
 /** One node of a {@link LocalNats}. */
@@ -115,9 +117,16 @@ export class LocalNats {
   readonly dir: string;
   readonly #processes: NodeProcess[];
   readonly #executable: string;
+  readonly #temporary: boolean;
 
-  private constructor(dir: string, processes: NodeProcess[], executable: string) {
+  private constructor(
+    dir: string,
+    processes: NodeProcess[],
+    executable: string,
+    temporary: boolean,
+  ) {
     this.dir = dir;
+    this.#temporary = temporary;
     this.#processes = processes;
     this.nodes = processes.map((p) => p.node);
     this.#executable = executable;
@@ -134,7 +143,8 @@ export class LocalNats {
     if (!Number.isInteger(count) || count < 1) {
       throw new RangeError(`Cannot start a NATS cluster of ${count} nodes`);
     }
-    const dir = await Deno.makeTempDir({ prefix: "sda-nats-" });
+    const dir = options.dir ?? await Deno.makeTempDir({ prefix: "sda-nats-" });
+    await Deno.mkdir(dir, { recursive: true });
     const nodes: LocalNatsNode[] = Array.from({ length: count }, (_, i) => {
       const port = freePort();
       return {
@@ -166,7 +176,12 @@ export class LocalNats {
       await Deno.writeTextFile(config, lines.join("\n") + "\n");
       return { node, config, child: undefined };
     }));
-    const nats = new LocalNats(dir, processes, options.executable ?? "nats-server");
+    const nats = new LocalNats(
+      dir,
+      processes,
+      options.executable ?? "nats-server",
+      options.dir === undefined,
+    );
     try {
       for (let i = 0; i < count; i++) nats.#spawn(i);
       await nats.#waitForJetStream(options.startTimeoutMs ?? 20_000);
@@ -205,10 +220,10 @@ export class LocalNats {
     }
   }
 
-  /** Stops every node and removes the directory. */
+  /** Stops every node and removes the directory if it made it (a temporary one). */
   async stop(): Promise<void> {
     await Promise.all(this.#processes.map((_, i) => this.kill(i, "SIGTERM")));
-    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+    if (this.#temporary) await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
 
   /** The log of node `i` (for a test's failure message). */
