@@ -4,7 +4,7 @@ import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { Cluster } from "../../service/cluster/cluster.ts";
 import { parseConfig } from "../../service/config.ts";
-import { KvStateStore } from "../../service/kv_state_store.ts";
+import { KvStateStore, StateConflictError } from "../../service/kv_state_store.ts";
 import { createSource } from "../../service/source_factory.ts";
 import { ArchiveSim } from "../../sim/archive.ts";
 import { LocalNats } from "../_nats.ts";
@@ -39,9 +39,19 @@ Deno.test("a stale owner's compare-and-set write of a cursor fails and stops its
     const saved = async () => (await kv.get("optical.archive"))?.json<{ value?: string }>().value;
     while ((await saved()) === undefined) await new Promise((r) => setTimeout(r, 20));
 
-    // Another instance takes the state over (what a new owner does first).
-    const cursor = await new KvStateStore(kv, "ingest-b").checkpoint<string>("optical.archive")
-      .load();
+    // Another instance takes the state over (what a new owner does first);
+    // if A saves between its read and its claim, it tries again, as a new
+    // owner would.
+    let cursor: string | undefined;
+    for (;;) {
+      try {
+        cursor = await new KvStateStore(kv, "ingest-b").checkpoint<string>("optical.archive")
+          .load();
+        break;
+      } catch (error) {
+        if (!(error instanceof StateConflictError)) throw error;
+      }
+    }
     const claimedAt = Date.now();
     assert.ok(cursor !== undefined);
     while (source.tenures < 2) await new Promise((r) => setTimeout(r, 20));
