@@ -48,11 +48,22 @@ export function healthDocument(target: HttpTarget): Record<string, unknown> {
     const status = source.status();
     // A standby of a source another instance drives is as it should be.
     const standby = status.owner !== undefined && status.owner !== target.instance;
-    if (status.state !== "up" && !standby) degraded = true;
+    // A source that failed and stopped, or whose recent inputs were all
+    // dead letters, is not up whatever its own state says (issue 11).
+    const failure = pipeline?.failure(source.name);
+    const deadLetters = failure === undefined ? pipeline?.degradation(source.name) : undefined;
+    const state = failure !== undefined
+      ? "down"
+      : deadLetters !== undefined && status.state === "up"
+      ? "degraded"
+      : status.state;
+    if (state !== "up" && !standby) degraded = true;
     const counts = pipeline?.counts(source.name);
     sources[source.name] = {
       kind: source.kind,
-      state: status.state,
+      state,
+      ...(failure !== undefined ? { failure } : {}),
+      ...(deadLetters !== undefined ? { degraded_by: deadLetters } : {}),
       // Cluster mode: who drives each leased source (null: nobody holds its lease).
       ...(status.owner !== undefined || (target.instance !== undefined && source.kind !== "radar")
         ? { owner: status.owner ?? null }

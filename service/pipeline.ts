@@ -22,6 +22,22 @@ import { FaultLog } from "./fault_log.ts";
 
 const log = getLogger(["sda-ingest", "pipeline"]);
 
+/** A source whose last this many inputs were all dead letters is degraded. */
+export const DEGRADED_AFTER_INPUTS = 100;
+/** So is one that sent nothing but dead letters (at least a few) for this long, ms. */
+export const DEGRADED_AFTER_MS = 30_000;
+/** The fewest dead letters in a row that {@link DEGRADED_AFTER_MS} applies to. */
+export const DEGRADED_MIN_DEAD_LETTERS = 3;
+
+/** A source's dead letters since its last observation. */
+interface DeadLetterRun {
+  count: number;
+  /** When the first of them arrived, ms. */
+  since: number;
+  stage: string;
+  reason: string;
+}
+
 /** Per-source counts of what reached the logs. */
 export interface SourceCounts {
   /** Observations durable in the event log. */
@@ -82,6 +98,7 @@ export class Pipeline {
   #merge = new MergeStream<IngestBatch>();
   #counts = new Map<string, SourceCounts>();
   #failed = new Map<string, string>();
+  #runs = new Map<string, DeadLetterRun>();
   #sink: IngestSink;
   #faults: FaultLog;
   /** Resolves when the pipeline has drained and both logs are closed. */
@@ -118,6 +135,8 @@ export class Pipeline {
       .pipeThrough(
         new MapStream((batches: IngestBatch[]) => {
           for (const batch of batches) {
+            // Before dedupe: a repeat is a good input too.
+            this.#track(batch);
             try {
               this.#dedupe(batch, dedupe);
             } catch (error) {
@@ -184,6 +203,56 @@ export class Pipeline {
   /** Every source seen so far with its counts. */
   allCounts(): ReadonlyMap<string, SourceCounts> {
     return this.#counts;
+  }
+
+  /**
+   * Why the source `name` counts as degraded by what it sends, or undefined
+   * when it does not: its last {@link DEGRADED_AFTER_INPUTS} inputs were all
+   * dead letters, or it has sent nothing but dead letters (at least
+   * {@link DEGRADED_MIN_DEAD_LETTERS}) for {@link DEGRADED_AFTER_MS} or more —
+   * the page after page of an archive that answers the wrong content type
+   * (`/health`, issue 11).
+   */
+  degradation(name: string, now: number = Date.now()): string | undefined {
+    const run = this.#runs.get(name);
+    if (run === undefined || run.count === 0) return undefined;
+    const seconds = Math.round((now - run.since) / 1000);
+    if (
+      run.count >= DEGRADED_AFTER_INPUTS ||
+      (run.count >= DEGRADED_MIN_DEAD_LETTERS && now - run.since >= DEGRADED_AFTER_MS)
+    ) {
+      return `Every input for ${seconds} s was a dead letter (${run.count} in a row, no observation); last: ${run.stage}: ${run.reason}`;
+    }
+    return undefined;
+  }
+
+  /** Follows each source's run of dead letters since its last observation. */
+  #track(batch: IngestBatch): void {
+    const inputs = batch.observations.length;
+    const letters = batch.deadLetters;
+    if (inputs === 0 && letters.length === 0) return;
+    let run = this.#runs.get(batch.source);
+    if (run === undefined) {
+      run = { count: 0, since: 0, stage: "", reason: "" };
+      this.#runs.set(batch.source, run);
+    }
+    let trailing = letters.length;
+    if (inputs > 0) {
+      // Only the dead letters after the batch's last observation continue a
+      // run; without positions, the observations are taken to come last.
+      const at = batch.deadLetterAt;
+      trailing = 0;
+      if (at !== undefined) {
+        for (let k = 0; k < at.length; k++) if (at[k] >= inputs) trailing++;
+      }
+      run.count = 0;
+    }
+    if (trailing === 0) return;
+    if (run.count === 0) run.since = Date.now();
+    run.count += trailing;
+    const last = letters[letters.length - 1];
+    run.stage = last.stage;
+    run.reason = last.reason.length > 200 ? last.reason.slice(0, 197) + "..." : last.reason;
   }
 
   /** Sends the batch's internal-error dead letters to the fault log. */
