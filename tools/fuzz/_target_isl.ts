@@ -1,6 +1,6 @@
 /**
- * Fuzz target: ISL datagrams and captures through `decodeDatagram` and
- * `decodeIslPackets`.
+ * Fuzz target: ISL datagrams and captures through `decodeDatagram`,
+ * `decodeIslPackets` and `IslDecodeStream`.
  *
  * Oracle, besides the envelope checks of `_oracle.ts`:
  *
@@ -13,6 +13,9 @@
  *   (index, observer, link and count, flags and values as SPEC §6 maps
  *   them), or a sound status packet is there (no measurement, skipped).
  *   Anything else, or output left over at the end, is a finding.
+ * * `IslDecodeStream` (the edge worker's): the same output whatever the
+ *   chunking, and `decodeIslPackets`' observations and dead letters (while
+ *   it holds at most 4096 malformed packets, its documented bound).
  *
  * @module
  */
@@ -21,6 +24,8 @@ import type { DeadLetter } from "../../envelope/dead_letter.ts";
 import type { Observation } from "../../envelope/observation.ts";
 import { decodeDatagram } from "../../sources/isl/decode_datagram.ts";
 import { decodeIslPackets } from "../../sources/isl/decode_isl_packets.ts";
+import { IslDecodeStream } from "../../sources/isl/isl_decode_stream.ts";
+import { chunking, same, streamItems } from "./_streams.ts";
 import { BYTE_MUTATORS } from "./_mutate_bytes.ts";
 import { ISL_MUTATORS } from "./_mutate_isl.ts";
 import {
@@ -189,10 +194,10 @@ export const islTarget: Target = {
   generate(rng, corpus) {
     return {
       bytes: mutate(rng, corpus, [...BYTE_MUTATORS, ...ISL_MUTATORS, ...ISL_MUTATORS]),
-      options: { deterministic: rng.chance(0.3) || undefined },
+      options: { deterministic: rng.chance(0.3) || undefined, chunkSeed: rng.next() },
     };
   },
-  check(input: FuzzInput) {
+  async check(input: FuzzInput) {
     const problems: string[] = [];
     const { bytes } = input;
     try {
@@ -241,13 +246,40 @@ export const islTarget: Target = {
       decoded = decodeIslPackets(bytes, judged.ctx);
     } catch (error) {
       problems.push(`decodeIslPackets() threw: ${describe(error)}`);
-      return Promise.resolve(problems);
+      return problems;
     }
     const before = problems.length;
     checkOutputs(decoded.observations, decoded.deadLetters, judged, ["isl-spp"], problems);
-    if (problems.length > before) return Promise.resolve(problems);
+    if (problems.length > before) return problems;
     const accounting = islAccounting(bytes, decoded.observations, decoded.deadLetters);
     if (accounting !== undefined) problems.push(accounting);
-    return Promise.resolve(problems);
+
+    // IslDecodeStream (the edge worker's): decodeIslPackets' outcome, in
+    // input order, whatever the chunking.
+    const decoder = () => new IslDecodeStream({ ctx: judged.ctx });
+    const one = await streamItems("IslDecodeStream", decoder, [bytes], problems);
+    const many = await streamItems(
+      "IslDecodeStream",
+      decoder,
+      chunking(bytes, input.options.chunkSeed ?? 0),
+      problems,
+    );
+    if (one === undefined || many === undefined) return problems;
+    const diff = same(one, many);
+    if (diff >= 0) {
+      problems.push(
+        `IslDecodeStream output depends on the chunking: item ${diff} is ${
+          preview(one[diff])
+        } in one chunk, ${preview(many[diff])} in random chunks`,
+      );
+    }
+    // Past 4096 malformed packets held, the stream resolves the oldest index
+    // from what came before only (its documented bound on memory).
+    if (decoded.deadLetters.length > 4096) return problems;
+    const o = same(decoded.observations, one.flatMap((i) => ("o" in i ? [i.o] : [])));
+    const d = same(decoded.deadLetters, one.flatMap((i) => ("d" in i ? [i.d] : [])));
+    if (o >= 0) problems.push(`decodeIslPackets() and IslDecodeStream differ at observation ${o}`);
+    if (d >= 0) problems.push(`decodeIslPackets() and IslDecodeStream differ at dead letter ${d}`);
+    return problems;
   },
 };

@@ -1,6 +1,6 @@
 /**
  * Fuzz targets: optical archive pages, CSV and JSON, through
- * `decodeOpticalPage`.
+ * `decodeOpticalPage` and `OpticalDecodeStream`.
  *
  * Oracle, besides the envelope checks of `_oracle.ts`: the decoder does not
  * throw, and every record of the page is accounted for — observations +
@@ -18,14 +18,21 @@
  * * A Content-Type the SPEC does not name (`text/plain`, a charset nobody
  *   knows) may be one dead letter, or be read as either format.
  *
+ * The streaming decoder of the edge worker (`OpticalDecodeStream`) is held
+ * to the same envelope checks, to the same output whatever the chunking,
+ * and — for a page both can read whole (UTF-8; CSV, or a JSON array) — to
+ * the very observations and dead letters of `decodeOpticalPage`.
+ *
  * @module
  */
 
 import { decodeOpticalPage } from "../../sources/optical/decode_optical_page.ts";
+import { OpticalDecodeStream } from "../../sources/optical/optical_decode_stream.ts";
+import { chunking, same, streamItems } from "./_streams.ts";
 import { BYTE_MUTATORS } from "./_mutate_bytes.ts";
 import { jsonStructure } from "./_mutate_json.ts";
 import { csvDictionary, csvFields, jsonDictionary, TEXT_MUTATORS } from "./_mutate_text.ts";
-import { checkOutputs, describe, type Judged } from "./_oracle.ts";
+import { checkOutputs, describe, type Judged, preview } from "./_oracle.ts";
 import { type FuzzInput, mutate, NOW_MICROS, type Target } from "./_target.ts";
 
 const CSV_TYPES = [
@@ -256,11 +263,14 @@ export function opticalAccounting(
     : `Accounting: ${observations} observations + ${deadLetters} dead letters for a page with ${expect.why}`;
 }
 
+const CSV_MUTATORS = [...BYTE_MUTATORS, ...TEXT_MUTATORS, csvDictionary, csvFields, csvFields];
+
 function opticalTarget(
   name: string,
   ext: string,
   types: readonly string[],
   mutators: Parameters<typeof mutate>[2],
+  stream: "csv" | "json" | undefined,
 ): Target {
   return {
     name,
@@ -273,10 +283,11 @@ function opticalTarget(
           contentType: rng.pick(types),
           asString: rng.chance(0.1) || undefined,
           deterministic: rng.chance(0.3) || undefined,
+          chunkSeed: rng.next(),
         },
       };
     },
-    check(input) {
+    async check(input) {
       const problems: string[] = [];
       const judged: Judged = input.options.deterministic
         ? {
@@ -306,7 +317,7 @@ function opticalTarget(
         page = decodeOpticalPage(body, input.options.contentType ?? "", judged.ctx);
       } catch (error) {
         problems.push(`decodeOpticalPage() threw: ${describe(error)}`);
-        return Promise.resolve(problems);
+        return problems;
       }
       checkOutputs(
         page.observations,
@@ -321,21 +332,102 @@ function opticalTarget(
         page.deadLetters.length,
       );
       if (accounting !== undefined) problems.push(accounting);
-      return Promise.resolve(problems);
+      if (stream !== undefined) await checkStream(input, judged, page, stream, problems);
+      return problems;
     },
   };
 }
 
-/** Optical pages as CSV. */
-export const opticalCsvTarget: Target = opticalTarget("optical-csv", "csv", CSV_TYPES, [
-  ...BYTE_MUTATORS,
-  ...TEXT_MUTATORS,
-  csvDictionary,
-  csvFields,
-  csvFields,
-]);
+/**
+ * `OpticalDecodeStream` (the edge worker's): the same output whatever the
+ * chunking; envelopes as sound as the page decoder's; and, for a page both
+ * can read whole — UTF-8, CSV or a JSON array — the very observations and
+ * dead letters of `decodeOpticalPage`.
+ */
+async function checkStream(
+  input: FuzzInput,
+  judged: Judged,
+  page: { observations: unknown[]; deadLetters: unknown[] },
+  format: "csv" | "json",
+  problems: string[],
+): Promise<void> {
+  const contentType = input.options.contentType ?? "";
+  const { essence, charset } = parseType(contentType);
+  const json = essence === "application/json" || essence.endsWith("+json");
+  if (format === "json" ? !json : essence !== "text/csv") return;
+  const decoder = () => new OpticalDecodeStream({ ctx: judged.ctx, contentType });
+  const one = await streamItems("OpticalDecodeStream", decoder, [input.bytes], problems);
+  const chunks = chunking(input.bytes, input.options.chunkSeed ?? 0);
+  const many = await streamItems("OpticalDecodeStream", decoder, chunks, problems);
+  if (one === undefined || many === undefined) return;
+  const diff = same(one, many);
+  if (diff >= 0) {
+    problems.push(
+      `OpticalDecodeStream output depends on the chunking: item ${diff} is ${
+        preview(one[diff])
+      } in one chunk, ${preview(many[diff])} in random chunks`,
+    );
+  }
+  const observations = one.flatMap((i) => ("o" in i ? [i.o] : []));
+  const deadLetters = one.flatMap((i) => ("d" in i ? [i.d] : []));
+  checkOutputs(observations, deadLetters, judged, ["udl-eo-csv", "udl-eo-json"], problems);
+  if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") return;
+  if (input.bytes.length > 1_000_000) return; // records may pass the stream's 1 Mi-char bound
+  let text: string;
+  try {
+    text = strict.decode(input.bytes);
+  } catch {
+    return; // invalid UTF-8: the stream cannot know what the page decoder knows
+  }
+  if (json) {
+    try {
+      if (!Array.isArray(JSON.parse(text))) return;
+    } catch {
+      return;
+    }
+  }
+  const o = same(page.observations, observations);
+  const d = same(page.deadLetters, deadLetters);
+  if (o >= 0) {
+    problems.push(
+      `decodeOpticalPage() and OpticalDecodeStream differ at observation ${o}: ${
+        preview(page.observations[o])
+      } vs ${preview(observations[o])}`,
+    );
+  }
+  if (d >= 0) {
+    problems.push(
+      `decodeOpticalPage() and OpticalDecodeStream differ at dead letter ${d}: ${
+        preview(page.deadLetters[d])
+      } vs ${preview(deadLetters[d])}`,
+    );
+  }
+}
 
-/** Optical pages as JSON. */
+/** Optical pages as CSV through `decodeOpticalPage`. */
+export const opticalCsvTarget: Target = opticalTarget(
+  "optical-csv",
+  "csv",
+  CSV_TYPES,
+  CSV_MUTATORS,
+  undefined,
+);
+
+/**
+ * Optical pages as CSV through `OpticalDecodeStream` too, against
+ * `decodeOpticalPage`: a target of its own while its findings are open
+ * (record boundaries at CR/CRCRLF, bare-CR pages), so that the bounded run
+ * of `deno task test` can leave it out until they are fixed.
+ */
+export const opticalCsvStreamTarget: Target = opticalTarget(
+  "optical-csv-stream",
+  "csv",
+  CSV_TYPES,
+  CSV_MUTATORS,
+  "csv",
+);
+
+/** Optical pages as JSON through `decodeOpticalPage` and `OpticalDecodeStream`. */
 export const opticalJsonTarget: Target = opticalTarget("optical-json", "json", JSON_TYPES, [
   ...BYTE_MUTATORS,
   ...TEXT_MUTATORS,
@@ -343,4 +435,4 @@ export const opticalJsonTarget: Target = opticalTarget("optical-json", "json", J
   jsonStructure,
   jsonStructure,
   jsonStructure,
-]);
+], "json");

@@ -28,11 +28,10 @@ import type { DeadLetter } from "../../envelope/dead_letter.ts";
 import type { Observation } from "../../envelope/observation.ts";
 import { decodeTdm } from "../../sources/radar/decode_tdm.ts";
 import { TdmDecodeStream } from "../../sources/radar/tdm_decode_stream.ts";
-import type { DecodeContext } from "../../sources/decode_context.ts";
 import { BYTE_MUTATORS } from "./_mutate_bytes.ts";
 import { tdmDictionary, TEXT_MUTATORS } from "./_mutate_text.ts";
 import { checkOutputs, describe, type Judged, preview, rawParts } from "./_oracle.ts";
-import { Prng } from "./_prng.ts";
+import { chunking, same, streamItems } from "./_streams.ts";
 import { type FuzzInput, mutate, NOW_MICROS, type Target } from "./_target.ts";
 
 /** Data keywords of CCSDS 503.0-B-2 Table 3-5 (a superset of 503.0-B-1's). */
@@ -125,46 +124,6 @@ function observationValues(o: Observation): number {
   return n;
 }
 
-/** Chunks of `bytes` as a socket might deliver them, drawn from `seed`. */
-function chunking(bytes: Uint8Array, seed: number): Uint8Array[] {
-  const rng = new Prng(seed);
-  const chunks: Uint8Array[] = [];
-  const mode = bytes.length > 4096 ? rng.range(1, 4) : rng.int(5);
-  // At most ~2000 chunks: per-chunk stream overhead dominates past that,
-  // and a large input split finely finds nothing a small one would not.
-  const least = Math.ceil(bytes.length / 2000);
-  let at = 0;
-  while (at < bytes.length) {
-    let size: number;
-    switch (mode) {
-      case 0:
-        size = 1;
-        break;
-      case 1:
-        size = 1 + rng.size(64);
-        break;
-      case 2:
-        size = 1 + rng.size(8192);
-        break;
-      case 3: {
-        // Cut right after a CR, or right before an LF: CRLF split across reads.
-        const cr = bytes.indexOf(13, at);
-        const lf = bytes.indexOf(10, at);
-        const next = [cr + 1, lf].filter((p) => p > at);
-        size = next.length > 0 && rng.chance(0.7) ? Math.min(...next) - at : 1 + rng.size(512);
-        break;
-      }
-      default:
-        size = 1 + rng.size(1024);
-    }
-    size = Math.max(size, least);
-    chunks.push(bytes.subarray(at, Math.min(bytes.length, at + size)));
-    if (rng.chance(0.05)) chunks.push(new Uint8Array(0));
-    at += size;
-  }
-  return chunks;
-}
-
 /**
  * The accounting rule of this module's documentation: why the output does
  * not account for every data line of the input, or undefined when it does.
@@ -190,71 +149,6 @@ export function tdmAccounting(
   return `Accounting: ${lines} data lines, ${values} values in ${observations.length} observations + ${lettered} data lines in ${deadLetters.length} dead letters${
     cut ? " (some raw cut)" : ""
   }`;
-}
-
-type Item = { o: Observation } | { d: DeadLetter };
-
-/** Decodes with the stream; the items in input order, or the error. */
-async function stream(
-  chunks: Uint8Array[],
-  ctx: DecodeContext,
-  maxLineBytes: number,
-  problems: string[],
-): Promise<Item[] | undefined> {
-  const items: Item[] = [];
-  try {
-    const decoded = ReadableStream.from(chunks).pipeThrough(
-      new TdmDecodeStream({ ctx, maxLineBytes, groupIdleMs: Infinity }),
-    );
-    for await (const batch of decoded) {
-      const at = batch.deadLetterAt;
-      if (at === undefined || at.length !== batch.deadLetters.length) {
-        problems.push(
-          `TdmDecodeStream batch without a deadLetterAt for each dead letter: ${preview(at)}`,
-        );
-        return undefined;
-      }
-      let o = 0;
-      for (let k = 0; k < at.length; k++) {
-        if (at[k] < o || at[k] > batch.observations.length) {
-          problems.push(
-            `TdmDecodeStream deadLetterAt is not ordered within its batch: ${preview(at)}`,
-          );
-          return undefined;
-        }
-        while (o < at[k]) items.push({ o: batch.observations[o++] });
-        items.push({ d: batch.deadLetters[k] });
-      }
-      while (o < batch.observations.length) items.push({ o: batch.observations[o++] });
-    }
-  } catch (error) {
-    problems.push(`TdmDecodeStream errored: ${describe(error)}`);
-    return undefined;
-  }
-  return items;
-}
-
-/** Equal values, keys in the same order (what would serialise identically). */
-function identical(a: unknown, b: unknown): boolean {
-  if (Object.is(a, b)) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length) return false;
-  for (let i = 0; i < ka.length; i++) {
-    if (ka[i] !== kb[i]) return false;
-    if (!identical((a as Record<string, unknown>)[ka[i]], (b as Record<string, unknown>)[kb[i]])) {
-      return false;
-    }
-  }
-  return true;
-}
-
-/** The first position where two lists differ, or −1. */
-function same(a: unknown[], b: unknown[]): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (!identical(a[i], b[i])) return i;
-  return a.length === b.length ? -1 : n;
 }
 
 /** The radar decoders. */
@@ -306,8 +200,14 @@ export const tdmTarget: Target = {
     } catch (error) {
       problems.push(`decodeTdm() threw: ${describe(error)}`);
     }
-    const one = await stream([bytes], ctx, maxLineBytes, problems);
-    const many = await stream(chunking(bytes, options.chunkSeed ?? 0), ctx, maxLineBytes, problems);
+    const decoder = () => new TdmDecodeStream({ ctx, maxLineBytes, groupIdleMs: Infinity });
+    const one = await streamItems("TdmDecodeStream", decoder, [bytes], problems);
+    const many = await streamItems(
+      "TdmDecodeStream",
+      decoder,
+      chunking(bytes, options.chunkSeed ?? 0),
+      problems,
+    );
     if (one === undefined || many === undefined) return problems;
 
     const diff = same(one, many);

@@ -6,7 +6,7 @@
 
 import type { Target } from "./_target.ts";
 import { islTarget } from "./_target_isl.ts";
-import { opticalCsvTarget, opticalJsonTarget } from "./_target_optical.ts";
+import { opticalCsvStreamTarget, opticalCsvTarget, opticalJsonTarget } from "./_target_optical.ts";
 import { tdmTarget } from "./_target_tdm.ts";
 
 /** The targets of `deno task fuzz` and of the bounded run in `deno task test`. */
@@ -15,4 +15,5 @@ export const TARGETS: Readonly<Record<string, Target>> = {
   [opticalCsvTarget.name]: opticalCsvTarget,
   [opticalJsonTarget.name]: opticalJsonTarget,
   [islTarget.name]: islTarget,
+  [opticalCsvStreamTarget.name]: opticalCsvStreamTarget,
 };
