@@ -72,6 +72,13 @@ export class JsonArraySplitter {
   #dropped: string | undefined;
   #droppedLength = 0;
   #notArray = false;
+  /**
+   * Why the input broke, and its text from there on as far as {@link HEAD}:
+   * the dead letter waits for the end so that its raw does not depend on
+   * where a chunk happened to end.
+   */
+  #brokenReason: string | undefined;
+  #brokenRaw = "";
 
   /** @param maxElementChars longest element kept, in UTF-16 units */
   constructor(maxElementChars: number) {
@@ -88,7 +95,12 @@ export class JsonArraySplitter {
 
   /** Feeds the next piece of text. */
   push(text: string, sink: JsonArraySink): void {
-    if (this.#state === State.Done || text.length === 0) return;
+    if (this.#state === State.Done || text.length === 0) {
+      if (this.#brokenReason !== undefined && this.#brokenRaw.length < HEAD) {
+        this.#brokenRaw += text.slice(0, HEAD - this.#brokenRaw.length);
+      }
+      return;
+    }
     this.#text = this.#text.length === 0 ? text : this.#text + text;
     this.#run(sink);
     if (this.#state !== State.Element) return;
@@ -109,6 +121,10 @@ export class JsonArraySplitter {
 
   /** Ends the input. */
   end(sink: JsonArraySink): void {
+    if (this.#brokenReason !== undefined) {
+      sink.broken(this.#brokenReason, this.#brokenRaw);
+      this.#brokenReason = undefined;
+    }
     switch (this.#state) {
       case State.Before:
         sink.broken("the body is empty, not a JSON array", "");
@@ -152,7 +168,7 @@ export class JsonArraySplitter {
           this.#depth++;
         } else if (c === 125 || c === 93) {
           if (this.#depth === 0) {
-            if (c === 125) return this.#fail(sink, "unbalanced '}'", text, i);
+            if (c === 125) return this.#fail("unbalanced '}'", text, i);
             if (!this.#element(sink, text, start, i)) return;
             this.#state = State.After;
           } else {
@@ -184,11 +200,11 @@ export class JsonArraySplitter {
           break;
         case State.Value:
           if (c === 93) {
-            if (!this.#empty) return this.#fail(sink, "a value is missing before ']'", text, i);
+            if (!this.#empty) return this.#fail("a value is missing before ']'", text, i);
             this.#state = State.After;
             break;
           }
-          if (c === 44) return this.#fail(sink, "a value is missing before ','", text, i);
+          if (c === 44) return this.#fail("a value is missing before ','", text, i);
           this.#state = State.Element;
           this.#depth = 0;
           start = i;
@@ -196,7 +212,7 @@ export class JsonArraySplitter {
         case State.Separator:
           break;
         case State.After:
-          return this.#fail(sink, `unexpected ${show(c)} after the array`, text, i);
+          return this.#fail(`unexpected ${show(c)} after the array`, text, i);
         default:
           return;
       }
@@ -230,8 +246,9 @@ export class JsonArraySplitter {
     return true;
   }
 
-  #fail(sink: JsonArraySink, reason: string, text: string, at: number): void {
-    sink.broken(reason + ` at character ${this.#base + at}`, text.slice(at, at + HEAD));
+  #fail(reason: string, text: string, at: number): void {
+    this.#brokenReason = reason + ` at character ${this.#base + at}`;
+    this.#brokenRaw = text.slice(at, at + HEAD);
     this.#state = State.Done;
     this.#text = "";
   }

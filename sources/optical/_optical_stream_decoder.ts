@@ -76,6 +76,8 @@ export class OpticalStreamDecoder {
   #csv: CsvChunker | undefined;
   #csvSink: CsvSink | undefined;
   #columns: CsvColumns | undefined;
+  /** No text decoded yet: a byte order mark may come. */
+  #atStart = true;
   #json: JsonArraySplitter | undefined;
   #jsonSink: JsonArraySink | undefined;
   /** JSON that is not an array: read whole, as a page is. */
@@ -103,7 +105,9 @@ export class OpticalStreamDecoder {
     }
     this.#format = type.format;
     try {
-      this.#text = this.#utf8 ? new TextDecoder("utf-8") : new TextDecoder(charset);
+      // The BOM is dropped by hand (see #decode): Deno's streaming decoder
+      // also drops a U+FEFF that arrives at the start of a later chunk.
+      this.#text = new TextDecoder(this.#utf8 ? "utf-8" : charset, { ignoreBOM: true });
     } catch {
       this.#charsetProblem = `Unsupported charset: "${charset}"`;
       this.#head = new Uint8Array(MAX_RAW_BYTES + 4);
@@ -143,7 +147,7 @@ export class OpticalStreamDecoder {
       }
       return;
     }
-    const text = this.#text!.decode(bytes, { stream: true });
+    const text = this.#decode(bytes);
     if (this.#utf8) this.#check(bytes, text);
     this.#feed(text);
   }
@@ -154,7 +158,7 @@ export class OpticalStreamDecoder {
       this.#endUnsupported();
       return;
     }
-    const text = this.#text!.decode();
+    const text = this.#decode();
     if (this.#utf8 && text.length > 0) this.#check(new Uint8Array(0), text);
     this.#feed(text);
     if (this.#whole !== undefined) {
@@ -173,6 +177,21 @@ export class OpticalStreamDecoder {
       this.#json!.end(this.#jsonSink!);
       this.#placeDeadLetters();
     }
+  }
+
+  /**
+   * The text of the next bytes (none: the end), a byte order mark at the
+   * very start of the body dropped — only there: a U+FEFF later on is text.
+   */
+  #decode(bytes?: Uint8Array): string {
+    let text = bytes === undefined
+      ? this.#text!.decode()
+      : this.#text!.decode(bytes, { stream: true });
+    if (this.#atStart && text.length > 0) {
+      this.#atStart = false;
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    }
+    return text;
   }
 
   /** Hands on what was completed since the last call (or undefined if nothing). */
