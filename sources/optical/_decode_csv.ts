@@ -18,7 +18,8 @@ const EXTRA = -1;
  * Decodes the records of `text` (BOM removed) into `mapper`. Records that
  * are only blank lines are skipped; a record with a quoting error or with
  * another number of fields than the header is a `decoding` dead letter;
- * every other record is mapped (and may still fail validation).
+ * every other record is mapped (and may still fail validation). A header
+ * with a quoting error makes the whole page one `decoding` dead letter.
  *
  * `invalidUtf8` tells that the body had bytes that are not UTF-8: records
  * that contain the replacement character are then dead-lettered instead of
@@ -36,6 +37,13 @@ export function decodeCsv(text: string, mapper: RowMapper, invalidUtf8: boolean)
     const error = page.errors.get(i);
     if (fields.length === 1 && fields[0] === "" && error === undefined) continue;
     if (columns === undefined) {
+      if (error !== undefined) {
+        // A header with a quoting error names no columns one can trust, and
+        // an unterminated quote swallows the rest of the page into it: the
+        // page is one dead letter rather than nothing at all.
+        mapper.fail("decoding", `Cannot parse CSV header: ${error}`, text);
+        return;
+      }
       columns = csvColumns(fields);
       continue;
     }

@@ -256,3 +256,14 @@ Deno.test("decodeOpticalPage() dead-letters a JSON record with a number that ove
   assert.equal(page.observations.length, 1);
   assert.equal(page.observations[0].measurement.mag, 2);
 });
+
+Deno.test("decodeOpticalPage() dead-letters a CSV page whose header has a quoting error", () => {
+  // An unterminated quote in the header swallowed the page into it, and
+  // nothing came out at all (found by deno task fuzz).
+  const text = `id,"obTime,idSensor,ra,declination\nEO-1,2026-11-25T12:00:00Z,S,1,1\n`;
+  const page = decodeOpticalPage(text, "text/csv", live);
+  assert.equal(page.observations.length, 0);
+  assert.equal(page.deadLetters.length, 1);
+  assert.match(page.deadLetters[0].reason, /^Cannot parse CSV header: /);
+  assert.equal(page.deadLetters[0].raw, text);
+});
