@@ -28,7 +28,11 @@ export interface WorkRequest {
   from: number;
   /** Most inputs to check. */
   count: number;
-  /** Stop after this long, ms. */
+  /**
+   * Start no input after this long, ms, counted from when the worker is
+   * ready: its start-up (seconds on a loaded machine) must not eat a small
+   * budget whole.
+   */
   budgetMs: number;
   /** The corpus, seeds included. */
   corpus: Uint8Array[];

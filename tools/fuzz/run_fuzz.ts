@@ -110,6 +110,7 @@ async function watch(
   deadline: { ms: number; perKiB: number },
   given: FuzzInput[] | undefined,
   onFinding: (finding: Finding) => void,
+  workers: { current?: Worker },
 ): Promise<TargetReport> {
   const report: TargetReport = {
     target: target.name,
@@ -125,7 +126,9 @@ async function watch(
     if (left <= 0) break;
     const heartbeat = new SharedArrayBuffer(8);
     const beat = new Int32Array(heartbeat);
-    const worker = new Worker(WORKER.href, { type: "module" });
+    // One worker serves target after target (its start-up is seconds on a
+    // loaded machine); only a hang or a crash costs a new one.
+    const worker = workers.current ??= new Worker(WORKER.href, { type: "module" });
     const request: WorkRequest = {
       module: module.href,
       target: target.name,
@@ -188,7 +191,10 @@ async function watch(
       };
       worker.postMessage(request);
     });
-    worker.terminate();
+    if (outcome.kind !== "done") {
+      worker.terminate();
+      workers.current = undefined;
+    }
     if (outcome.kind === "done") {
       report.inputs = from + outcome.inputs;
       break;
@@ -244,23 +250,29 @@ export async function runFuzz(options: FuzzOptions): Promise<TargetReport[]> {
     throw new RangeError("Cannot fuzz without a bound: give inputs or seconds");
   }
   const reports: TargetReport[] = [];
-  for (const name of names) {
-    const target = targets[name];
-    if (target === undefined) throw new RangeError(`Unknown fuzz target: "${name}"`);
-    const corpus = await loadCorpus(target, options.fixtures);
-    reports.push(
-      await watch(
-        module,
-        target,
-        options.seed,
-        corpus,
-        count,
-        budgetMs,
-        { ms: options.deadlineMs ?? 3000, perKiB: options.msPerKiB ?? 50 },
-        undefined,
-        options.onFinding ?? (() => {}),
-      ),
-    );
+  const workers: { current?: Worker } = {};
+  try {
+    for (const name of names) {
+      const target = targets[name];
+      if (target === undefined) throw new RangeError(`Unknown fuzz target: "${name}"`);
+      const corpus = await loadCorpus(target, options.fixtures);
+      reports.push(
+        await watch(
+          module,
+          target,
+          options.seed,
+          corpus,
+          count,
+          budgetMs,
+          { ms: options.deadlineMs ?? 3000, perKiB: options.msPerKiB ?? 50 },
+          undefined,
+          options.onFinding ?? (() => {}),
+          workers,
+        ),
+      );
+    }
+  } finally {
+    workers.current?.terminate();
   }
   return reports;
 }
@@ -277,6 +289,7 @@ export async function checkInputs(
   const module = options.module ?? DEFAULT_MODULE;
   const target = (await targetsOf(module))[targetName];
   if (target === undefined) throw new RangeError(`Unknown fuzz target: "${targetName}"`);
+  const workers: { current?: Worker } = {};
   const report = await watch(
     module,
     target,
@@ -287,6 +300,8 @@ export async function checkInputs(
     { ms: options.deadlineMs ?? 3000, perKiB: options.msPerKiB ?? 50 },
     inputs,
     () => {},
+    workers,
   );
+  workers.current?.terminate();
   return report.findings;
 }
