@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { DeadLetter, Stage } from "../../envelope/dead_letter.ts";
+import type { DeadLetter } from "../../envelope/dead_letter.ts";
 import type { Observation } from "../../envelope/observation.ts";
 import { binaryRaw } from "../../envelope/raw.ts";
 import { internalErrorReason } from "../../operators/internal_error.ts";
@@ -81,8 +81,6 @@ export interface GatewayPollerCounters {
   bad_status: number;
   /** Beacons at or below `W` (sent again) or beyond `W + max` (ignored). */
   stray_beacons: number;
-  /** Sound beacons whose mapping threw (decoding dead letters; never expected). */
-  mapping_errors: number;
   /** Times the gateway's indexes went backwards (it restarted): `W` went back to 0. */
   gateway_resets: number;
   /**
@@ -310,7 +308,6 @@ export class GatewayPoller {
     stale_answers: 0,
     bad_status: 0,
     stray_beacons: 0,
-    mapping_errors: 0,
     gateway_resets: 0,
     suspect_status: 0,
   };
@@ -540,19 +537,8 @@ export class GatewayPoller {
     if (this.#corrupt.size > 0) this.#corrupt.delete(index);
     this.#apids[slot] = beacon.apid;
     this.#seqs[slot] = beacon.seq;
-    let observation: Observation | undefined;
-    let failure: { stage: Stage; reason: string };
-    try {
-      observation = this.#mapper.map(beacon, tRx, receivedAt);
-      failure = this.#mapper.failure!;
-    } catch (error) {
-      // Never expected: one beacon must not stop the gateway's polling.
-      this.counters.mapping_errors++;
-      failure = {
-        stage: "decoding",
-        reason: `Cannot map beacon ${index}: ${error instanceof Error ? error.message : error}`,
-      };
-    }
+    // The mapper never throws: its own guard makes a bug a dead letter.
+    const observation = this.#mapper.map(beacon, tRx, receivedAt);
     if (observation !== undefined) {
       out.observations.push(observation);
       this.counters.beacons++;
@@ -561,6 +547,7 @@ export class GatewayPoller {
     // Sound on the wire but not an observation: dead-lettered, which lets
     // `W` pass it like a logged one.
     this.counters.rejected_beacons++;
+    const failure = this.#mapper.failure!;
     out.deadLetters.push(makeDeadLetter(this.#ctx, "isl-spp", {
       stage: failure.stage,
       reason: failure.reason,

@@ -498,7 +498,7 @@ Deno.test("IslUdpSource() turns CUC seconds 0 and 2^32 − 1 into a dead letter 
       "2026-11-25T12:00:00.071105Z",
     );
     for (const letter of dead) assert.match(letter.stage, /^(decoding|validation)$/);
-    assert.equal(source.status().counters.mapping_errors, 0);
+    for (const letter of dead) assert.doesNotMatch(letter.reason, /^Internal error/);
     assert.equal(
       (await stateCheckpoints(dir)(`127.0.0.1:${port}`).load())!.after,
       3,
