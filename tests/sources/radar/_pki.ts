@@ -114,3 +114,20 @@ export async function makePki(): Promise<Pki> {
       ], options),
   };
 }
+
+/** The DER bytes of the first PEM block in `pem` (a certificate or a key). */
+export function der(pem: string): Uint8Array<ArrayBuffer> {
+  const b64 = pem.replace(/-----BEGIN [^-]+-----|-----END [^-]+-----[\s\S]*|\s/g, "");
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
+
+/** The ECDSA P-256 signing key of an {@link Issued} certificate. */
+export function signingKey(issued: Issued): Promise<CryptoKey> {
+  return crypto.subtle.importKey(
+    "pkcs8",
+    der(issued.key),
+    { name: "ECDSA", namedCurve: "P-256" },
+    false,
+    ["sign"],
+  );
+}
