@@ -6,7 +6,13 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { JetStreamClient } from "@nats-io/jetstream";
+import {
+  createInbox,
+  type Msg,
+  MsgHdrsImpl,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/transport-node";
 
 /** One message to publish: what the stream stores and how it recognises a repeat. */
 export interface NatsMessage {
@@ -20,7 +26,7 @@ export interface NatsMessage {
 
 /** Options for {@link NatsPublisher}. */
 export interface NatsPublisherOptions {
-  /** Publishes awaiting their acknowledgement at once, across all callers (default 4096). */
+  /** Publishes awaiting their acknowledgement at once, across all callers (default 8192). */
   maxInFlight?: number;
   /** How long one publish waits for its acknowledgement, ms (default 2000). */
   timeoutMs?: number;
@@ -38,59 +44,127 @@ export interface NatsPublisherStats {
   errors: number;
 }
 
+/** The messages of one {@link NatsPublisher.publish} attempt. */
+interface Round {
+  remaining: number;
+  failed: NatsMessage[];
+  firstError: string | undefined;
+  done: () => void;
+}
+
+interface Pending {
+  message: NatsMessage;
+  round: Round;
+  sentAt: number;
+}
+
 const log = getLogger(["sda-ingest", "nats"]);
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+const HEADER_START = encoder.encode("NATS/1.0\r\nNats-Msg-Id: ");
+
+/**
+ * The one header of a published observation, its wire bytes built
+ * directly: setting a header on `headers()` validates and re-encodes the
+ * whole header block per message, measured at 4 of the 7.7 µs a publish
+ * took. `publish()` asks the headers for their bytes (`encode()`) at once
+ * and keeps that array, so each message gets an array of its own.
+ */
+class MsgIdHeader extends MsgHdrsImpl {
+  bytes: Uint8Array = new Uint8Array();
+
+  /** Sets the id (ASCII, as observation ids are; other text is encoded). */
+  id(id: string): this {
+    let bytes: Uint8Array;
+    if (/^[\x21-\x7e]*$/.test(id)) {
+      bytes = new Uint8Array(HEADER_START.length + id.length + 4);
+      bytes.set(HEADER_START);
+      let o = HEADER_START.length;
+      for (let i = 0; i < id.length; i++) bytes[o++] = id.charCodeAt(i);
+      bytes[o++] = 13;
+      bytes[o++] = 10;
+      bytes[o++] = 13;
+      bytes[o] = 10;
+    } else {
+      bytes = encoder.encode(`NATS/1.0\r\nNats-Msg-Id: ${id.replace(/[\r\n]/g, " ")}\r\n\r\n`);
+    }
+    this.bytes = bytes;
+    return this;
+  }
+
+  override encode(): Uint8Array {
+    return this.bytes;
+  }
+}
 
 /**
  * Publishes batches of messages to JetStream with at most `maxInFlight`
  * acknowledgements outstanding across every caller — never one round trip
  * per message, never an unbounded queue in the client. {@link publish}
  * resolves once JetStream acknowledged every message of the call (as stored
- * or as a duplicate); messages whose publish failed (timeout, no stream
- * leader during a Raft election, connection lost) are published again with
- * the same `Nats-Msg-Id` after a backoff, for as long as it takes, so a
- * retry that races a late acknowledgement is dropped by the duplicate
- * window. While NATS is unreachable the caller waits: the pipeline stalls
- * with bounded memory rather than advancing a cursor past unpublished data.
+ * or as a duplicate); messages whose publish failed (an error answer, no
+ * stream leader during a Raft election, no answer within `timeoutMs`, the
+ * connection lost) are published again with the same `Nats-Msg-Id` after a
+ * backoff, for as long as it takes, so a retry that races a late
+ * acknowledgement is dropped by the duplicate window. While NATS is
+ * unreachable the caller waits: the pipeline stalls with bounded memory
+ * rather than advancing a cursor past unpublished data.
+ *
+ * It speaks JetStream's publish protocol on a core connection — each
+ * message a `PUB` with a reply subject under one inbox, each acknowledgement
+ * a message to it — rather than through `jetstream().publish()`, whose
+ * request object, timer and promise per message were measured to cost 5–7×
+ * the time per message (about 5,000 against 30,000 messages/s on the same
+ * loaded machine).
  *
  * The interface is deliberately narrow (subject, bytes, id) so the caller
  * may hand over lines it serialised once for the log as well.
  *
- * @example Publish two messages and publish one again
+ * @example Publish, and publish one again
  * ```ts
  * import assert from "node:assert/strict";
- * import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
+ * import { jetstreamManager } from "@nats-io/jetstream";
+ * import { connect } from "@nats-io/transport-node";
+ * import { LocalNats } from "../service/cluster/local_nats.ts";
  * import { NatsPublisher } from "./nats_publisher.ts";
+ * import { ensureObservationStream } from "./nats_stream.ts";
  *
- * // A stand-in with JetStream's duplicate rule; the real client is `jetstream(nc)`.
- * const seen = new Set<string>();
- * const js = {
- *   publish: (_subject: string, _payload: Uint8Array, options: { msgID: string }) => {
- *     const duplicate = seen.has(options.msgID);
- *     seen.add(options.msgID);
- *     return Promise.resolve({ duplicate, seq: seen.size, stream: "S" } as PubAck);
- *   },
- * } as unknown as JetStreamClient;
- * const publisher = new NatsPublisher(js);
- * const message = (id: string) => ({ subject: "sda.obs.radar.XR1", payload: new Uint8Array(), id });
+ * const nats = await LocalNats.start();
+ * const nc = await connect({ servers: nats.urls });
+ * await ensureObservationStream(await jetstreamManager(nc), { stream: "SDA_OBS", subjectPrefix: "sda.obs" });
+ * const publisher = new NatsPublisher(nc);
+ * const message = (id: string) => ({
+ *   subject: "sda.obs.radar.XR1",
+ *   payload: new TextEncoder().encode(`{"id":"${id}"}`),
+ *   id,
+ * });
  * await publisher.publish([message("a"), message("b")]);
- * await publisher.publish([message("a")]);
+ * await publisher.publish([message("a")]); // within the duplicate window: not stored again
  * assert.deepEqual(publisher.stats, { published: 3, duplicates: 1, errors: 0 });
+ * publisher.close();
+ * await nc.close();
+ * await nats.stop();
  * ```
  */
 export class NatsPublisher {
-  readonly #js: JetStreamClient;
+  readonly #nc: NatsConnection;
   readonly #maxInFlight: number;
   readonly #timeoutMs: number;
   readonly #retryMs: number;
   readonly #stats: NatsPublisherStats = { published: 0, duplicates: 0, errors: 0 };
-  #inFlight = 0;
+  readonly #inbox: string;
+  readonly #subscription: Subscription;
+  readonly #pending = new Map<number, Pending>();
+  readonly #header = new MsgIdHeader();
+  #next = 0;
   #slot: PromiseWithResolvers<void> | undefined;
+  #sweeper: ReturnType<typeof setInterval> | undefined;
   #closed = new AbortController();
 
-  /** @param js a JetStream client (`jetstream(nc)`) */
-  constructor(js: JetStreamClient, options: NatsPublisherOptions = {}) {
-    this.#js = js;
-    this.#maxInFlight = options.maxInFlight ?? 4096;
+  /** @param nc the connection to publish on (not closed by {@link close}) */
+  constructor(nc: NatsConnection, options: NatsPublisherOptions = {}) {
+    this.#nc = nc;
+    this.#maxInFlight = options.maxInFlight ?? 8192;
     this.#timeoutMs = options.timeoutMs ?? 2000;
     this.#retryMs = options.retryMs ?? 100;
     if (!Number.isInteger(this.#maxInFlight) || this.#maxInFlight < 1) {
@@ -99,6 +173,11 @@ export class NatsPublisher {
     if (!(this.#timeoutMs > 0)) {
       throw new RangeError(`timeoutMs must be positive: ${this.#timeoutMs}`);
     }
+    this.#inbox = createInbox();
+    const prefix = this.#inbox.length + 1;
+    this.#subscription = nc.subscribe(`${this.#inbox}.*`, {
+      callback: (_error, msg) => this.#acknowledged(Number(msg.subject.slice(prefix)), msg),
+    });
   }
 
   /** What has been published so far. */
@@ -108,7 +187,7 @@ export class NatsPublisher {
 
   /** Publishes awaiting their acknowledgement now. */
   get inFlight(): number {
-    return this.#inFlight;
+    return this.#pending.size;
   }
 
   /**
@@ -119,37 +198,28 @@ export class NatsPublisher {
     let pending: readonly NatsMessage[] = messages;
     let delay = this.#retryMs;
     while (pending.length > 0) {
-      const failed: NatsMessage[] = [];
-      let firstError: unknown;
-      const attempts: Promise<void>[] = [];
+      const done = Promise.withResolvers<void>();
+      const round: Round = {
+        remaining: pending.length,
+        failed: [],
+        firstError: undefined,
+        done: done.resolve,
+      };
       for (const message of pending) {
-        while (this.#inFlight >= this.#maxInFlight) {
+        while (this.#pending.size >= this.#maxInFlight) {
           this.#checkOpen();
           await this.#freeSlot();
         }
         this.#checkOpen();
-        this.#inFlight++;
-        attempts.push(
-          this.#js.publish(message.subject, message.payload, {
-            msgID: message.id,
-            timeout: this.#timeoutMs,
-          }).then((ack) => {
-            this.#stats.published++;
-            if (ack.duplicate) this.#stats.duplicates++;
-          }, (error) => {
-            this.#stats.errors++;
-            firstError ??= error;
-            failed.push(message);
-          }).finally(() => this.#release()),
-        );
+        this.#send(message, round);
       }
-      await Promise.all(attempts);
-      if (failed.length === 0) return;
+      await done.promise;
+      if (round.failed.length === 0) return;
       this.#checkOpen();
       log.warn("NATS publish failed for {count} messages, retrying in {delay} ms: {error}", {
-        count: failed.length,
+        count: round.failed.length,
         delay,
-        error: firstError instanceof Error ? firstError.message : String(firstError),
+        error: round.firstError,
       });
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
@@ -160,14 +230,93 @@ export class NatsPublisher {
       });
       this.#checkOpen();
       delay = Math.min(delay * 2, 2000);
-      pending = failed;
+      pending = round.failed;
     }
   }
 
-  /** Stops retrying: publishes still waiting reject. Does not close the connection. */
+  /** Stops: publishes still waiting reject. Does not close the connection. */
   close(): void {
+    if (this.#closed.signal.aborted) return;
     this.#closed.abort();
+    clearInterval(this.#sweeper);
+    this.#subscription.unsubscribe();
+    for (const [token, entry] of this.#pending) this.#fail(token, entry, "the publisher is closed");
     this.#slot?.resolve();
+  }
+
+  #send(message: NatsMessage, round: Round): void {
+    const token = this.#next++;
+    this.#pending.set(token, { message, round, sentAt: performance.now() });
+    this.#sweeper ??= setInterval(() => this.#sweep(), Math.min(250, this.#timeoutMs / 2));
+    try {
+      this.#nc.publish(message.subject, message.payload, {
+        reply: `${this.#inbox}.${token}`,
+        headers: this.#header.id(message.id),
+      });
+    } catch (error) {
+      // A closed connection or an oversized message: counted, retried.
+      this.#fail(
+        token,
+        this.#pending.get(token)!,
+        error instanceof Error ? error.message : String(error),
+      );
+    }
+  }
+
+  /** An answer to publish `token`: a PubAck, an error, or a 503 "no responders" status. */
+  #acknowledged(token: number, msg: Msg): void {
+    const entry = this.#pending.get(token);
+    if (entry === undefined) return; // already timed out and retried
+    const data = msg.data;
+    // A PubAck is {"stream":…,"seq":…[,"duplicate":true]}; anything else
+    // (an {"error":…} answer, a 503 status without data) is a failure.
+    // Read from the bytes: decoding every acknowledgement showed in profiles.
+    if (data.length < 12 || data[2] !== 0x73 /* s */ || (msg.headers?.code ?? 0) >= 400) {
+      const status = msg.headers?.code ?? 0;
+      const reason = status >= 400
+        ? `${status} ${msg.headers?.description ?? ""}`.trim()
+        : decoder.decode(data).slice(0, 200) || "an empty answer";
+      this.#fail(token, entry, reason);
+      return;
+    }
+    this.#pending.delete(token);
+    this.#stats.published++;
+    // `"duplicate":true}` ends the acknowledgement of a repeat.
+    if (data[data.length - 2] === 0x65 /* e */ && decoder.decode(data).includes('"duplicate"')) {
+      this.#stats.duplicates++;
+    }
+    this.#settle(entry.round);
+  }
+
+  #fail(token: number, entry: Pending, reason: string): void {
+    this.#pending.delete(token);
+    this.#stats.errors++;
+    entry.round.failed.push(entry.message);
+    entry.round.firstError ??= reason;
+    this.#settle(entry.round);
+  }
+
+  #settle(round: Round): void {
+    if (--round.remaining === 0) round.done();
+    const slot = this.#slot;
+    if (slot !== undefined) {
+      this.#slot = undefined;
+      slot.resolve();
+    }
+    if (this.#pending.size === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
+  }
+
+  /** Publishes unanswered for `timeoutMs` failed (a lost connection, a stalled leader): retry them. */
+  #sweep(): void {
+    const limit = performance.now() - this.#timeoutMs;
+    // Insertion order is send order: stop at the first one still in time.
+    for (const [token, entry] of this.#pending) {
+      if (entry.sentAt > limit) break;
+      this.#fail(token, entry, `no acknowledgement within ${this.#timeoutMs} ms`);
+    }
   }
 
   #checkOpen(): void {
@@ -179,14 +328,5 @@ export class NatsPublisher {
   #freeSlot(): Promise<void> {
     this.#slot ??= Promise.withResolvers<void>();
     return this.#slot.promise;
-  }
-
-  #release(): void {
-    this.#inFlight--;
-    const slot = this.#slot;
-    if (slot !== undefined) {
-      this.#slot = undefined;
-      slot.resolve();
-    }
   }
 }

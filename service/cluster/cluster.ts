@@ -118,7 +118,7 @@ export class Cluster {
     this.instance = config.instance;
     this.nc = nc;
     this.control = control;
-    this.publisher = new NatsPublisher(jetstream(nc));
+    this.publisher = new NatsPublisher(nc);
     this.state = new KvStateStore(state, config.instance);
     this.leases = leases;
   }

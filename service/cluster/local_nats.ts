@@ -132,6 +132,11 @@ export class LocalNats {
     this.#executable = executable;
   }
 
+  /** Process ids of the nodes that run (for CPU accounting). */
+  get pids(): number[] {
+    return this.#processes.flatMap((p) => p.child ? [p.child.pid] : []);
+  }
+
   /** Client URLs of every node. */
   get urls(): string[] {
     return this.nodes.map((n) => n.url);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { serializeObservation } from "../../envelope/serialize.ts";
 import { NatsPublisher } from "../../sinks/nats_publisher.ts";
@@ -36,7 +36,7 @@ Deno.test("tail --config FILE --nats --from 1 prints exactly what the stream hol
       subjectPrefix: "sda.obs",
     });
     const observations = Array.from({ length: 120 }, (_, i) => radarObservation(i));
-    const publisher = new NatsPublisher(jetstream(nc));
+    const publisher = new NatsPublisher(nc);
     await publisher.publish(observations.map((o) => ({
       subject: natsSubject("sda.obs", o.kind, o.sensor),
       payload: new TextEncoder().encode(serializeObservation(o)),

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { Ack } from "../../operators/ack.ts";
 import { type IngestBatch, ingestBatch } from "../../operators/ingest_batch.ts";
@@ -15,13 +15,13 @@ Deno.test("NatsSink() publishes each observation once to <prefix>.<kind>.<sensor
   try {
     const jsm = await jetstreamManager(nc);
     await ensureObservationStream(jsm, { stream: "SDA_TEST", subjectPrefix: "sda.obs" });
-    const publisher = new NatsPublisher(jetstream(nc), { maxInFlight: 64 });
+    const publisher = new NatsPublisher(nc, { maxInFlight: 64 });
     const sink = new NatsSink({ publisher, subjectPrefix: "sda.obs" });
     const observations = Array.from({ length: 500 }, (_, i) => radarObservation(i));
     const ack = new Ack();
     const writer = sink.getWriter();
     await writer.write([ingestBatch("xr1", observations, [], [ack])]);
-    assert.equal(ack.state, "done");
+    await ack.done;
     // A re-delivery: JetStream's duplicate window drops it by Nats-Msg-Id.
     await writer.write([ingestBatch("xr1", observations.slice(0, 100))]);
     await writer.close();
@@ -47,7 +47,7 @@ Deno.test("NatsSink() with then writes the log only after JetStream acknowledged
   try {
     const jsm = await jetstreamManager(nc);
     await ensureObservationStream(jsm, { stream: "SDA_TEST", subjectPrefix: "sda.obs" });
-    const publisher = new NatsPublisher(jetstream(nc));
+    const publisher = new NatsPublisher(nc);
     const inStreamWhenLogged: number[] = [];
     const logged: IngestBatch[][] = [];
     const log = new WritableStream<IngestBatch[]>({
@@ -60,11 +60,47 @@ Deno.test("NatsSink() with then writes the log only after JetStream acknowledged
     const ack = new Ack();
     const writer = sink.getWriter();
     await writer.write([ingestBatch("xr1", [radarObservation(1), radarObservation(2)], [], [ack])]);
+    while (logged.length === 0) await new Promise((r) => setTimeout(r, 5));
     assert.deepEqual(inStreamWhenLogged, [2]);
     assert.equal(ack.state, "pending", "the log has not released its hold");
     for (const batch of logged[0]) for (const a of batch.acks) a.release();
     await ack.done;
     await writer.close();
+  } finally {
+    await nc.close();
+    await server.stop();
+  }
+});
+
+Deno.test("NatsSink() hands chunks to the log in order while the next one is being published", async () => {
+  const server = await startNatsServer();
+  const nc = await connect({ servers: server.url });
+  try {
+    await ensureObservationStream(await jetstreamManager(nc), {
+      stream: "SDA_TEST",
+      subjectPrefix: "sda.obs",
+    });
+    const publisher = new NatsPublisher(nc, { maxInFlight: 100 });
+    const order: number[] = [];
+    const log = new WritableStream<IngestBatch[]>({
+      write(batches) {
+        order.push(batches[0].observations.length);
+        for (const batch of batches) for (const a of batch.acks) a.release();
+      },
+    });
+    const acks = Array.from({ length: 20 }, () => new Ack());
+    await ReadableStream.from(acks.map((ack, i) => [
+      ingestBatch(
+        "xr1",
+        Array.from({ length: i + 1 }, (_, j) => radarObservation(i * 100 + j)),
+        [],
+        [ack],
+      ),
+    ])).pipeTo(new NatsSink({ publisher, subjectPrefix: "sda.obs", then: log }));
+    await Promise.all(acks.map((a) => a.done));
+    assert.deepEqual(order, Array.from({ length: 20 }, (_, i) => i + 1));
+    assert.equal(publisher.stats.published, 210);
+    publisher.close();
   } finally {
     await nc.close();
     await server.stop();
@@ -77,7 +113,7 @@ Deno.test("NatsPublisher() keeps at most maxInFlight publishes outstanding", asy
   try {
     const jsm = await jetstreamManager(nc);
     await ensureObservationStream(jsm, { stream: "SDA_TEST", subjectPrefix: "sda.obs" });
-    const publisher = new NatsPublisher(jetstream(nc), { maxInFlight: 32 });
+    const publisher = new NatsPublisher(nc, { maxInFlight: 32 });
     let most = 0;
     const timer = setInterval(() => (most = Math.max(most, publisher.inFlight)), 0);
     const messages = Array.from({ length: 2000 }, (_, i) => ({
@@ -104,7 +140,7 @@ Deno.test("NatsPublisher() retries while the stream is missing and completes onc
   const nc = await connect({ servers: server.url });
   try {
     const jsm = await jetstreamManager(nc);
-    const publisher = new NatsPublisher(jetstream(nc), { retryMs: 20, timeoutMs: 500 });
+    const publisher = new NatsPublisher(nc, { retryMs: 20, timeoutMs: 500 });
     const done = publisher.publish([{
       subject: "sda.obs.radar.XR1",
       payload: new TextEncoder().encode("{}"),
