@@ -19,6 +19,8 @@ import {
   sumMetric,
   waitForOk,
 } from "./_processes.ts";
+import { clusterScenario } from "./cluster.ts";
+import { failoverScenario } from "./failover.ts";
 import { islLatency } from "./isl_latency.ts";
 import { radarTlsScenario } from "./radar_tls.ts";
 import { compareWithSyslogNg } from "./syslog_ng.ts";
@@ -658,4 +660,6 @@ export const SCENARIOS: Scenario[] = [
   restart,
   radarTlsScenario,
   edgeScenario,
+  clusterScenario,
+  failoverScenario,
 ];
