@@ -160,6 +160,9 @@ export class NatsPublisher {
   #slot: PromiseWithResolvers<void> | undefined;
   #sweeper: ReturnType<typeof setInterval> | undefined;
   #closed = new AbortController();
+  #connected = true;
+  #disconnectedAt = 0;
+  #reconnected: PromiseWithResolvers<void> | undefined;
 
   /** @param nc the connection to publish on (not closed by {@link close}) */
   constructor(nc: NatsConnection, options: NatsPublisherOptions = {}) {
@@ -178,6 +181,40 @@ export class NatsPublisher {
     this.#subscription = nc.subscribe(`${this.#inbox}.*`, {
       callback: (_error, msg) => this.#acknowledged(Number(msg.subject.slice(prefix)), msg),
     });
+    this.#watch().catch(() => {});
+  }
+
+  /**
+   * Follows the connection: while it is down nothing times out and nothing
+   * is published again (the client would only pile retries up in its
+   * buffer); once it is back, what was sent before it went down is
+   * published again at once — it may have been lost with the old socket.
+   */
+  async #watch(): Promise<void> {
+    for await (const status of this.#nc.status()) {
+      if (this.#closed.signal.aborted) break;
+      if (status.type === "disconnect") {
+        this.#connected = false;
+        this.#disconnectedAt = performance.now();
+      } else if (status.type === "reconnect") {
+        this.#connected = true;
+        const now = performance.now();
+        for (const [token, entry] of this.#pending) {
+          if (entry.sentAt <= this.#disconnectedAt) {
+            this.#fail(
+              token,
+              entry,
+              `connection lost before the acknowledgement (${status.server})`,
+            );
+          } else {
+            // Buffered by the client while it was down: sent only now.
+            entry.sentAt = now;
+          }
+        }
+        this.#reconnected?.resolve();
+        this.#reconnected = undefined;
+      }
+    }
   }
 
   /** What has been published so far. */
@@ -228,6 +265,11 @@ export class NatsPublisher {
           resolve();
         }, { once: true });
       });
+      while (!this.#connected) {
+        this.#checkOpen();
+        this.#reconnected ??= Promise.withResolvers();
+        await this.#reconnected.promise;
+      }
       this.#checkOpen();
       delay = Math.min(delay * 2, 2000);
       pending = round.failed;
@@ -242,6 +284,7 @@ export class NatsPublisher {
     this.#subscription.unsubscribe();
     for (const [token, entry] of this.#pending) this.#fail(token, entry, "the publisher is closed");
     this.#slot?.resolve();
+    this.#reconnected?.resolve();
   }
 
   #send(message: NatsMessage, round: Round): void {
@@ -311,6 +354,7 @@ export class NatsPublisher {
 
   /** Publishes unanswered for `timeoutMs` failed (a lost connection, a stalled leader): retry them. */
   #sweep(): void {
+    if (!this.#connected) return;
     const limit = performance.now() - this.#timeoutMs;
     // Insertion order is send order: stop at the first one still in time.
     for (const [token, entry] of this.#pending) {

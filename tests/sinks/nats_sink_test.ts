@@ -6,7 +6,7 @@ import { type IngestBatch, ingestBatch } from "../../operators/ingest_batch.ts";
 import { NatsPublisher } from "../../sinks/nats_publisher.ts";
 import { NatsSink } from "../../sinks/nats_sink.ts";
 import { ensureObservationStream } from "../../sinks/nats_stream.ts";
-import { startNatsServer } from "../_nats.ts";
+import { LocalNats, startNatsServer } from "../_nats.ts";
 import { radarObservation } from "../_observations.ts";
 
 Deno.test("NatsSink() publishes each observation once to <prefix>.<kind>.<sensor>, then releases acks", async () => {
@@ -154,5 +154,40 @@ Deno.test("NatsPublisher() retries while the stream is missing and completes onc
   } finally {
     await nc.close();
     await server.stop();
+  }
+});
+
+Deno.test("NatsPublisher() publishes again once the server is back, without piling retries up while it is down", async () => {
+  const nats = await LocalNats.start();
+  const nc = await connect({
+    servers: nats.urls,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 100,
+  });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await ensureObservationStream(jsm, { stream: "SDA_TEST", subjectPrefix: "sda.obs" });
+    const publisher = new NatsPublisher(nc, { timeoutMs: 300, retryMs: 50 });
+    const message = (i: number) => ({
+      subject: "sda.obs.radar.XR1",
+      payload: new TextEncoder().encode(`{"n":${i}}`),
+      id: `m${i}`,
+    });
+    await publisher.publish([message(0)]);
+    await nats.kill(0);
+    const done = publisher.publish(Array.from({ length: 100 }, (_, i) => message(i + 1)));
+    // Down for a while: more than a few timeouts and backoffs.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.ok(
+      publisher.stats.errors <= 100,
+      `${publisher.stats.errors} failed attempts while down`,
+    );
+    await nats.restart(0);
+    await done;
+    assert.equal((await jsm.streams.info("SDA_TEST")).state.messages, 101);
+    publisher.close();
+  } finally {
+    await nc.close();
+    await nats.stop();
   }
 });
