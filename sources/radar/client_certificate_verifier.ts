@@ -7,8 +7,9 @@
  * correctly signed one), so the chain is verified here, with the maintained
  * `@peculiar/x509` and WebCrypto. The TLS handshake itself still proves that
  * the client holds the certificate's private key (its CertificateVerify
- * message is checked by the TLS stack; `tests/sources/radar/` shows a client
- * without the key failing).
+ * message is checked by the TLS stack:
+ * `tests/sources/radar/tls_possession_test.ts` shows a client without the
+ * key failing).
  *
  * Portable: web APIs only (and the pure-JS `@peculiar/x509`).
  *
