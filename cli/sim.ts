@@ -49,7 +49,9 @@ export const sim: Command = {
     try {
       return await command.run(rest);
     } catch (error) {
-      if (error instanceof UsageError) {
+      // The simulators are independent peers with a UsageError of their own
+      // (sim/_args.ts): recognise it by its name.
+      if (error instanceof Error && error.name === "UsageError") {
         console.error(`sim ${kind}: ${error.message}\n\n${command.help}`);
         return EXIT.usage;
       }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { formatTimestamp } from "../envelope/time.ts";
+import { formatUtc } from "./_time.ts";
 import { type Look, OPTICAL_SITE, Orbits } from "./orbits.ts";
 import { mulberry32 } from "./_random.ts";
 
@@ -253,7 +253,7 @@ export class ArchiveData {
     const dec = a.dec_deg + f * (b.dec_deg - a.dec_deg) + (random() - 0.5) * UNC_DEG;
     const range = a.range_km + f * (b.range_km - a.range_km);
     const mag = 4.5 + 5 * Math.log10(Math.max(range, 200) / 1000) + (random() - 0.5) * 0.4;
-    const tail = `,U,${formatTimestamp(timeUs)},${track.sensor},${track.satNo},${track.orig},${
+    const tail = `,U,${formatUtc(timeUs)},${track.sensor},${track.satNo},${track.orig},${
       ra.toFixed(6)
     },${Math.max(-90, Math.min(90, dec)).toFixed(6)},${UNC_TEXT},${UNC_TEXT},${
       mag.toFixed(2)

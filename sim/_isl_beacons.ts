@@ -10,9 +10,8 @@
  * @module
  */
 
-import { type Beacon, BEACON_FLAGS, encodeBeacon } from "../sources/isl/beacon.ts";
-import { EPOCH_1958_MICROS } from "../envelope/time.ts";
-import { LEAP_SECONDS } from "../envelope/leap_seconds.ts";
+import { type Beacon, BEACON_FLAGS, encodeBeacon } from "./_isl_wire.ts";
+import { EPOCH_1958_MICROS, taiMinusUtcMicros } from "./_tai.ts";
 import type { Orbits, StateVector } from "./orbits.ts";
 import { mulberry32 } from "./_random.ts";
 
@@ -195,12 +194,4 @@ type Vec = [number, number, number];
 
 function lerp(a: readonly number[], b: readonly number[], f: number): Vec {
   return [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f];
-}
-
-/** TAI − UTC at a UTC instant, µs (IERS table, 37 s since 2017). */
-function taiMinusUtcMicros(utcMicros: number): number {
-  for (let i = LEAP_SECONDS.length - 1; i >= 0; i--) {
-    if (utcMicros >= LEAP_SECONDS[i].utcMicros) return LEAP_SECONDS[i].taiMinusUtc * 1_000_000;
-  }
-  return LEAP_SECONDS[0].taiMinusUtc * 1_000_000;
 }

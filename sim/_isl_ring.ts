@@ -5,7 +5,7 @@
  * @module
  */
 
-import { BEACON_BYTES } from "../sources/isl/_layout.ts";
+import { BEACON_BYTES } from "./_isl_wire.ts";
 
 /** A fixed-size ring of 96-byte beacon packets addressed by gateway index. */
 export class BeaconRing {

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { formatTimestamp } from "../envelope/time.ts";
+import { formatUtc } from "./_time.ts";
 import { type Look, Orbits, RADAR_SITE, type Site } from "./orbits.ts";
 import { mulberry32 } from "./_random.ts";
 
@@ -216,7 +216,7 @@ export class RadarRenderer {
     const minute = Math.floor(us / 60_000_000);
     if (minute !== this.#minute) {
       this.#minute = minute;
-      this.#minutePrefix = formatTimestamp(minute * 60_000_000).slice(0, 17);
+      this.#minutePrefix = formatUtc(minute * 60_000_000).slice(0, 17);
     }
     const rest = us - minute * 60_000_000;
     const second = Math.floor(rest / 1_000_000);

@@ -6,17 +6,11 @@
  * @module
  */
 
-import {
-  type Command,
-  integerOption,
-  numberOption,
-  parseOptions,
-  UsageError,
-} from "../cli/_args.ts";
-import { parseTimestamp } from "../envelope/time.ts";
+import { type Command, integerOption, numberOption, parseOptions, UsageError } from "./_args.ts";
+import { parseUtc } from "./_time.ts";
 import { ArchiveData } from "./_archive_data.ts";
 import { mulberry32 } from "./_random.ts";
-import { sleep } from "../operators/sleep.ts";
+import { sleep } from "./_sleep.ts";
 
 /** Options for {@link ArchiveSim}. */
 export interface ArchiveSimOptions {
@@ -355,7 +349,7 @@ export class ArchiveSim {
       }
       let time: number;
       try {
-        time = parseTimestamp(filter.slice(inclusive ? 2 : 1));
+        time = parseUtc(filter.slice(inclusive ? 2 : 1));
       } catch (error) {
         return this.#bad(400, `Bad obTime: ${(error as Error).message}`);
       }
@@ -480,7 +474,7 @@ export const archiveSim: Command = {
       startMs = Date.now();
     } else if (values.start !== undefined) {
       try {
-        startMs = Math.floor(parseTimestamp(values.start) / 1000);
+        startMs = Math.floor(parseUtc(values.start) / 1000);
       } catch (error) {
         throw new UsageError(
           `--start must be an ISO instant or "now": ${(error as Error).message}`,

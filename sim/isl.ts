@@ -18,11 +18,16 @@ import {
   numberOption,
   parseOptions,
   UsageError,
-} from "../cli/_args.ts";
-import { nowMicros } from "../envelope/time.ts";
-import { decodePoll, type PollRequest } from "../sources/isl/poll_request.ts";
-import { encodeStatus } from "../sources/isl/status_packet.ts";
-import { BEACON_BYTES, MAX_DATAGRAM_BYTES, STATUS_BYTES } from "../sources/isl/_layout.ts";
+} from "./_args.ts";
+import { nowMicros } from "./_time.ts";
+import {
+  BEACON_BYTES,
+  decodePoll,
+  encodeStatus,
+  MAX_DATAGRAM_BYTES,
+  type PollRequest,
+  STATUS_BYTES,
+} from "./_isl_wire.ts";
 import { Orbits } from "./orbits.ts";
 import { BeaconGenerator } from "./_isl_beacons.ts";
 import { mulberry32 } from "./_random.ts";
@@ -104,22 +109,23 @@ export interface IslSimDatagram {
  * import assert from "node:assert/strict";
  * import dgram from "node:dgram";
  * import { startIslSim } from "./isl.ts";
- * import { decodeDatagram } from "../sources/isl/decode_datagram.ts";
- * import { encodePoll } from "../sources/isl/poll_request.ts";
+ * import { crc16 } from "./_crc16.ts";
  *
  * const sim = await startIslSim({ rate: 0 });
  * sim.generate(20);
  * const socket = dgram.createSocket("udp4");
  * await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
  * const datagrams: Uint8Array[] = [];
- * socket.on("message", (message) => datagrams.push(message));
- * socket.send(encodePoll({ seq: 1, after: 0, max: 256 }), sim.port, "127.0.0.1");
+ * socket.on("message", (message) => datagrams.push(new Uint8Array(message)));
+ * // A poll (SPEC §6): TC on APID 0x7FE, count 1, after 0, max 256, then the CRC.
+ * const poll = new Uint8Array([0x17, 0xfe, 0xc0, 0x01, 0x00, 0x07, 0, 0, 0, 0, 0x01, 0x00, 0, 0]);
+ * new DataView(poll.buffer).setUint16(12, crc16(poll, 0, 12));
+ * socket.send(poll, sim.port, "127.0.0.1");
  * while (datagrams.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
- * const first = decodeDatagram(datagrams[0]).packets;
- * assert.deepEqual(first[0].type === "status" && first[0].status, {
- *   seq: 1, oldest: 1, newest: 20, count: 20,
- * });
- * assert.equal(first.length, 15); // status + 14 beacons fill 1362 of 1400 bytes
+ * // The status and 14 beacons fill 1362 of 1400 bytes; the other 6 come next.
+ * assert.deepEqual(datagrams.map((d) => d.length), [18 + 14 * 96, 6 * 96]);
+ * const status = new DataView(datagrams[0].buffer, 0, 18);
+ * assert.deepEqual([status.getUint32(6), status.getUint32(10), status.getUint16(14)], [1, 20, 20]);
  * socket.close();
  * await sim.stop();
  * assert.equal(sim.counters.datagrams_sent, 2);

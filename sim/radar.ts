@@ -17,9 +17,10 @@ import {
   numberOption,
   parseOptions,
   UsageError,
-} from "../cli/_args.ts";
+} from "./_args.ts";
 import { Orbits } from "./orbits.ts";
 import { RadarRenderer } from "./_radar_render.ts";
+import { sleep } from "./_sleep.ts";
 
 /** Options for {@link RadarSim} and {@link runRadarSim}. */
 export interface RadarSimOptions {
@@ -89,10 +90,6 @@ export interface RadarSimCounters {
 
 /** Observations rendered per write at full speed: ~240 KB of text. */
 const BATCH = 1000;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /**
  * A running radar simulator. {@link RadarSim.start} connects and sends;

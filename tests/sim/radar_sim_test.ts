@@ -1,7 +1,6 @@
 /** `sim radar`: what it renders, how it sends, and its command line. */
 
 import assert from "node:assert/strict";
-import { UsageError } from "../../cli/_args.ts";
 import { ObservationSchema } from "../../envelope/observation.ts";
 import { Orbits } from "../../sim/orbits.ts";
 import { RadarRenderer } from "../../sim/_radar_render.ts";
@@ -168,10 +167,12 @@ Deno.test("radarSim.run() sends --count observations to --to and reports usage e
   assert.equal(observations.length, 25);
   assert.equal(observations[0].sensor, "XR5");
   assert.equal(observations[0].t_obs, "2026-11-25T12:00:00.000000Z");
-  await assert.rejects(radarSim.run([]), UsageError);
-  await assert.rejects(radarSim.run(["--to", "nowhere"]), UsageError);
-  await assert.rejects(radarSim.run(["--to", "127.0.0.1:1", "--bad-rate", "2"]), UsageError);
-  await assert.rejects(radarSim.run(["--to", "127.0.0.1:1", "--wat"]), UsageError);
+  await assert.rejects(radarSim.run([]), { name: "UsageError" });
+  await assert.rejects(radarSim.run(["--to", "nowhere"]), { name: "UsageError" });
+  await assert.rejects(radarSim.run(["--to", "127.0.0.1:1", "--bad-rate", "2"]), {
+    name: "UsageError",
+  });
+  await assert.rejects(radarSim.run(["--to", "127.0.0.1:1", "--wat"]), { name: "UsageError" });
 });
 
 Deno.test("sim/radar.ts run as a process explains every option in --help and exits 2 on bad usage", async () => {
