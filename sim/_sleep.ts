@@ -1,6 +1,9 @@
 /**
  * Waiting that stopping a simulator cuts short.
  *
+ * Independent implementation on purpose: the simulator is a test peer and
+ * imports nothing of the service, not even its operators' `sleep`.
+ *
  * @module
  */
 
