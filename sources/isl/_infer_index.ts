@@ -60,18 +60,41 @@ export function inferFaultIndexes(
     const slot = faultSlots[k];
     while (next < slots.length && slots[next] < slot) next++;
     const before = next - 1;
-    const hasBefore = before >= 0;
     const hasAfter = next < slots.length;
-    const beaconSized = faults[k].bytes.length === BEACON_BYTES;
-    if (hasBefore && hasAfter) {
-      const consecutive = indexes[next] - indexes[before] === slots[next] - slots[before];
-      out[k] = consecutive ? indexes[before] + (slot - slots[before]) : undefined;
-    } else if (hasBefore && beaconSized) {
-      out[k] = indexes[before] + (slot - slots[before]);
-    } else if (hasAfter && beaconSized) {
-      const index = indexes[next] - (slots[next] - slot);
-      out[k] = index >= 1 ? index : undefined;
-    }
+    out[k] = faultIndex(
+      slot,
+      faults[k].bytes.length === BEACON_BYTES,
+      before >= 0 ? slots[before] : -1,
+      before >= 0 ? indexes[before] : 0,
+      hasAfter ? slots[next] : -1,
+      hasAfter ? indexes[next] : 0,
+    );
   }
   return out;
+}
+
+/**
+ * The rule itself, for one malformed packet in `slot` between the sound
+ * beacon before it (`beforeSlot` −1: none) and the one after it
+ * (`afterSlot` −1: none) — shared with `IslStreamDecoder`, which applies it
+ * as the beacons arrive.
+ */
+export function faultIndex(
+  slot: number,
+  beaconSized: boolean,
+  beforeSlot: number,
+  beforeIndex: number,
+  afterSlot: number,
+  afterIndex: number,
+): number | undefined {
+  if (beforeSlot >= 0 && afterSlot >= 0) {
+    const consecutive = afterIndex - beforeIndex === afterSlot - beforeSlot;
+    return consecutive ? beforeIndex + (slot - beforeSlot) : undefined;
+  }
+  if (beforeSlot >= 0 && beaconSized) return beforeIndex + (slot - beforeSlot);
+  if (afterSlot >= 0 && beaconSized) {
+    const index = afterIndex - (afterSlot - slot);
+    return index >= 1 ? index : undefined;
+  }
+  return undefined;
 }

@@ -1,12 +1,11 @@
 /**
- * The state machine behind `IslDecodeStream` and the edge worker: beacon
- * packets laid back to back, fed in chunks cut anywhere, decoded as they
- * complete.
+ * The one ISL packet decoder: beacon packets laid back to back, fed in
+ * chunks cut anywhere (`IslDecodeStream`, the edge worker) or whole
+ * (`decodeIslPackets`: the replay), decoded as they complete.
  *
  * Portable: web APIs only.
  *
- * @module
- */
+ * @module */
 
 import type { DeadLetter, Raw } from "../../envelope/dead_letter.ts";
 import { MAX_RAW_BYTES } from "../../envelope/dead_letter.ts";
@@ -16,6 +15,7 @@ import { formatTimestamp } from "../../envelope/time.ts";
 import { type DecodeContext, makeDeadLetter, receiveTime } from "../decode_context.ts";
 import type { Beacon } from "./beacon.ts";
 import { apidAt, declaredLength, packetFault } from "./_frame.ts";
+import { faultIndex } from "./_infer_index.ts";
 import { BeaconMapper } from "./_beacon_mapper.ts";
 import { BEACON_BYTES, HEADER_BYTES, SERVICE_APID, viewOf } from "./_layout.ts";
 import { readBeaconInto } from "./_read.ts";
@@ -45,18 +45,23 @@ interface HeldFault {
 const MAX_PACKET_BYTES = 0xffff + 7;
 /**
  * Malformed packets held for their index at most (count, raw bytes); past
- * that the oldest is resolved with what came before it only.
+ * that the oldest is resolved with what came before it only. The bound
+ * keeps memory flat whatever the input, and changes an index only after
+ * more than 4,096 malformed packets (or 4 MiB of their raw) in a row with no
+ * sound beacon between: never for what the UDP source can receive (a
+ * datagram is at most 1400 bytes, so at most 200 packets), and the same for
+ * a chunk as for the stream, since both decode through this class.
  */
 const MAX_HELD = 4096;
 const MAX_HELD_BYTES = 4 * 1024 * 1024;
 
 /**
- * Decodes one body (or capture) of ISL packets incrementally, with exactly
- * the outcome of `decodeIslPackets` over the whole of it — the same
- * observations and dead letters, and the same gateway indexes inferred for
- * malformed packets — but in input order, and holding no more than one
- * packet (at most 65,542 bytes) plus the malformed packets since the last
- * sound beacon (bounded: see `MAX_HELD`).
+ * Decodes one body (or capture) of ISL packets incrementally, in input
+ * order, holding no more than one packet (at most 65,542 bytes) plus the
+ * malformed packets since the last sound beacon (bounded: see `MAX_HELD`),
+ * which wait for the next sound beacon to tell their gateway index (the
+ * rule of `inferFaultIndexes`). Whatever the chunking, the outcome is the
+ * same as for the whole input in one piece — which is `decodeIslPackets`.
  */
 export class IslStreamDecoder {
   #ctx: DecodeContext;
@@ -92,6 +97,21 @@ export class IslStreamDecoder {
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
     this.#stamp();
+    this.#consume(chunk);
+  }
+
+  /**
+   * Ends the input, with `last` its last bytes (or all of it, as
+   * `decodeIslPackets` hands it): a packet it cut short, or the
+   * unsplittable rest, is a fault.
+   */
+  end(last?: Uint8Array): void {
+    this.#stamp();
+    if (last !== undefined && last.length > 0) this.#consume(last);
+    this.#finish();
+  }
+
+  #consume(chunk: Uint8Array): void {
     if (this.#rest !== undefined) {
       this.#addRest(chunk, 0);
       return;
@@ -123,9 +143,7 @@ export class IslStreamDecoder {
     }
   }
 
-  /** Ends the input: a packet it cut short, or the unsplittable rest, is a fault. */
-  end(): void {
-    this.#stamp();
+  #finish(): void {
     const rest = this.#rest;
     if (rest !== undefined) {
       const version = rest.head[0] >> 5;
@@ -312,23 +330,16 @@ export class IslStreamDecoder {
    */
   #resolve(afterSlot: number, afterIndex: number, count: number): void {
     const held = this.#held;
-    const hasBefore = this.#lastSlot >= 0;
-    const hasAfter = afterSlot >= 0;
-    const beforeSlot = this.#lastSlot;
-    const beforeIndex = this.#lastIndex;
     for (let k = 0; k < count; k++) {
       const fault = held[k];
-      let index: number | undefined;
-      if (hasBefore && hasAfter) {
-        if (afterIndex - beforeIndex === afterSlot - beforeSlot) {
-          index = beforeIndex + (fault.slot - beforeSlot);
-        }
-      } else if (hasBefore && fault.beaconSized) {
-        index = beforeIndex + (fault.slot - beforeSlot);
-      } else if (hasAfter && fault.beaconSized) {
-        const i = afterIndex - (afterSlot - fault.slot);
-        if (i >= 1) index = i;
-      }
+      const index = faultIndex(
+        fault.slot,
+        fault.beaconSized,
+        this.#lastSlot,
+        this.#lastIndex,
+        afterSlot,
+        afterIndex,
+      );
       if (fault.receivedAt < this.#outputReceivedAt) this.#outputReceivedAt = fault.receivedAt;
       this.#letter(makeDeadLetter(this.#ctx, "isl-spp", {
         stage: "framing",

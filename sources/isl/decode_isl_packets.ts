@@ -1,5 +1,7 @@
 /**
- * Stateless decoding of ISL packets: the replay and the edge worker.
+ * Stateless decoding of ISL packets: the replay. It is the edge worker's
+ * streaming decoder handed the whole input as one piece, so both give the
+ * same output by construction.
  *
  * Portable: web APIs only.
  *
@@ -8,13 +10,8 @@
 
 import type { DeadLetter } from "../../envelope/dead_letter.ts";
 import type { Observation } from "../../envelope/observation.ts";
-import { binaryRaw } from "../../envelope/raw.ts";
-import { formatTimestamp } from "../../envelope/time.ts";
-import { type DecodeContext, makeDeadLetter, receiveTime } from "../decode_context.ts";
-import { decodeDatagram } from "./decode_datagram.ts";
-import { BeaconMapper } from "./_beacon_mapper.ts";
-import { inferFaultIndexes } from "./_infer_index.ts";
-import { BEACON_BYTES } from "./_layout.ts";
+import type { DecodeContext } from "../decode_context.ts";
+import { IslStreamDecoder } from "./_isl_stream_decoder.ts";
 
 /**
  * Decodes beacon packets laid back to back — a capture "as a gateway sent
@@ -22,9 +19,13 @@ import { BEACON_BYTES } from "./_layout.ts";
  * (§13) — with no polling semantics: every sound beacon becomes an
  * observation (`provenance.ref` = its gateway index), every malformed packet
  * a `framing` dead letter with its raw bytes as base64 and, where the sound
- * beacons around it tell, its index as `ref`. Status packets carry no
- * measurement and are skipped. Loss is not counted here; see
- * {@link LinkSequenceTracker} for link gaps in a capture.
+ * beacons around it tell, its index as `ref` (the rule of
+ * `inferFaultIndexes`; past 4,096 malformed packets in a row the oldest is
+ * resolved from before it only, as in `IslDecodeStream`). Dead letters and
+ * observations come in input order, each list on its own. Status packets
+ * carry no measurement and are skipped. Loss is not counted here; see
+ * {@link LinkSequenceTracker} for link gaps in a capture. `t_rx` is one
+ * receive time for the whole input.
  *
  * @example One beacon, replayed deterministically
  * ```ts
@@ -52,45 +53,10 @@ export function decodeIslPackets(
   bytes: Uint8Array,
   ctx: DecodeContext,
 ): { observations: Observation[]; deadLetters: DeadLetter[] } {
-  const receivedAt = receiveTime(ctx);
-  const tRx = ctx.deterministic ? "" : formatTimestamp(receivedAt);
-  const { packets, faults } = decodeDatagram(bytes);
-  const mapper = new BeaconMapper(ctx);
-  const observations: Observation[] = [];
-  const deadLetters: DeadLetter[] = [];
-  const faultIndexes = inferFaultIndexes(packets, faults);
-  // Dead letters in input order: merge the faults in by position.
-  let f = 0;
-  const flushFaults = (position: number) => {
-    while (f < faults.length && faults[f].position < position) {
-      const fault = faults[f];
-      const index = faultIndexes[f];
-      deadLetters.push(makeDeadLetter(ctx, "isl-spp", {
-        stage: "framing",
-        reason: fault.reason,
-        raw: binaryRaw(fault.bytes),
-        ref: index === undefined ? undefined : String(index),
-        receivedAt,
-      }));
-      f++;
-    }
-  };
-  for (const packet of packets) {
-    if (packet.type !== "beacon") continue;
-    flushFaults(packet.position);
-    const observation = mapper.map(packet.beacon, tRx, receivedAt);
-    if (observation !== undefined) {
-      observations.push(observation);
-    } else {
-      deadLetters.push(makeDeadLetter(ctx, "isl-spp", {
-        stage: mapper.failure!.stage,
-        reason: mapper.failure!.reason,
-        raw: binaryRaw(bytes.subarray(packet.offset, packet.offset + BEACON_BYTES)),
-        ref: String(packet.beacon.index),
-        receivedAt,
-      }));
-    }
-  }
-  flushFaults(Infinity);
-  return { observations, deadLetters };
+  const decoder = new IslStreamDecoder(ctx);
+  decoder.end(bytes);
+  const out = decoder.take();
+  return out === undefined
+    ? { observations: [], deadLetters: [] }
+    : { observations: out.observations, deadLetters: out.deadLetters };
 }

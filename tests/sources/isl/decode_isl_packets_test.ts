@@ -1,9 +1,14 @@
 import assert from "node:assert/strict";
 import { ObservationSchema } from "../../../envelope/observation.ts";
 import { serializeObservation } from "../../../envelope/serialize.ts";
+import { mulberry32 } from "../../../sim/_random.ts";
+import type { DecodeContext } from "../../../sources/decode_context.ts";
+import { encodeBeacon } from "../../../sources/isl/beacon.ts";
 import { decodeIslPackets } from "../../../sources/isl/decode_isl_packets.ts";
+import { IslDecodeStream } from "../../../sources/isl/isl_decode_stream.ts";
 import { LinkSequenceTracker } from "../../../sources/isl/link_sequence_tracker.ts";
 import { beaconByHand, crc } from "./_hand_packets.ts";
+import { handBeacon } from "./_make_fixtures.ts";
 
 const FIXTURES = new URL("../../../fixtures/isl/", import.meta.url);
 
@@ -259,4 +264,73 @@ Deno.test("decodeIslPackets() output is byte-identical on every replay", async (
     a.observations.map(serializeObservation),
     b.observations.map(serializeObservation),
   );
+});
+
+/** `bytes` fed to `IslDecodeStream` in pieces cut at `cuts`. */
+async function streamed(bytes: Uint8Array, cuts: number[], ctx: DecodeContext) {
+  const pieces: Uint8Array[] = [];
+  let from = 0;
+  for (const at of [...cuts, bytes.length]) {
+    pieces.push(bytes.subarray(from, at));
+    from = at;
+  }
+  const batches = await Array.fromAsync(
+    ReadableStream.from(pieces).pipeThrough(new IslDecodeStream({ ctx })),
+  );
+  return {
+    observations: batches.flatMap((b) => b.observations),
+    deadLetters: batches.flatMap((b) => b.deadLetters),
+  };
+}
+
+Deno.test("decodeIslPackets() gives what IslDecodeStream gives, cut anywhere, past 4,096 malformed packets in a row", async () => {
+  const ctx: DecodeContext = {
+    source: "replay",
+    transport: "replay",
+    peer: "isl/many_bad.spp",
+    deterministic: true,
+  };
+  // Beacon 1, then 5,000 beacon-sized packets with a damaged CRC, then a
+  // beacon whose index is not the one their count gives (a gap), so that
+  // the packets between cannot be placed from both sides.
+  const bytes = new Uint8Array(5002 * 96);
+  encodeBeacon(handBeacon(1, 1, 1), bytes, 0);
+  for (let k = 1; k <= 5000; k++) {
+    encodeBeacon(handBeacon(1 + k, 1, 1 + k), bytes, k * 96);
+    bytes[k * 96 + 40] ^= 0xff;
+  }
+  encodeBeacon(handBeacon(9000, 1, 9000), bytes, 5001 * 96);
+  const whole = decodeIslPackets(bytes, ctx);
+  assert.deepEqual(whole.observations.map((o) => o.provenance.ref), ["1", "9000"]);
+  assert.equal(whole.deadLetters.length, 5000);
+  // The memory bound of the stream: the oldest 904 wait no longer for the
+  // beacon after them, and take their index from beacon 1; the last 4,096
+  // learn that the run is not consecutive, and stay without one.
+  const refs = whole.deadLetters.map((d) => d.ref);
+  assert.deepEqual(refs.slice(0, 904), Array.from({ length: 904 }, (_, k) => String(2 + k)));
+  assert.deepEqual(refs.slice(904), new Array(4096).fill(undefined));
+  const random = mulberry32(4096);
+  for (const cuts of [[], [50], [96 * 2500 + 7, 96 * 5001 + 95], [...Array(40)].map(() => 0)]) {
+    const at = cuts.map((c) => c || Math.floor(random() * bytes.length)).sort((a, b) => a - b);
+    assert.deepEqual(await streamed(bytes, at, ctx), whole);
+  }
+});
+
+Deno.test("decodeIslPackets() gives what IslDecodeStream gives for each fixture, cut at random places", async () => {
+  const ctx: DecodeContext = {
+    source: "replay",
+    transport: "replay",
+    peer: "isl/x.spp",
+    deterministic: true,
+  };
+  const random = mulberry32(6);
+  for await (const { name } of Deno.readDir(FIXTURES)) {
+    const bytes = await Deno.readFile(new URL(name, FIXTURES));
+    const whole = decodeIslPackets(bytes, ctx);
+    for (let round = 0; round < 20; round++) {
+      const cuts = [...Array(1 + Math.floor(random() * 8))]
+        .map(() => Math.floor(random() * bytes.length)).sort((a, b) => a - b);
+      assert.deepEqual(await streamed(bytes, cuts, ctx), whole, `${name} cut at ${cuts}`);
+    }
+  }
 });
