@@ -1,9 +1,11 @@
 /**
- * RFC 4180 records of a CSV body that arrives in pieces cut anywhere, each
- * record handed on as soon as it is complete — papaparse's core `Parser`,
- * as `csvRecords` uses for a whole page, driven the way papaparse's own
- * chunked reader drives it (parse what arrived, keep the unfinished last
- * record for the next piece).
+ * RFC 4180 records of a CSV body that arrives in pieces cut anywhere — or in
+ * one piece, as a whole page does — each record handed on as soon as it is
+ * complete. Parsing is papaparse's core `Parser` (web JavaScript, no Node
+ * APIs), driven the way papaparse's own chunked reader drives it: parse
+ * what arrived, keep the unfinished last record for the next piece.
+ * (Not csv-parse: its browser build carries a Buffer polyfill that sets
+ * `__proto__`, which Deno disables, and its Node build needs `Buffer`.)
  *
  * Portable: web APIs only.
  *
@@ -47,92 +49,118 @@ interface PapaParserConstructor {
 
 const Parser = (Papa as unknown as { Parser: PapaParserConstructor }).Parser;
 
+/** SPEC §5: records end at LF; a CR before it belongs to the line end (CRLF). */
+const CONFIG = { delimiter: ",", newline: "\n", quoteChar: '"' };
+
 /** What a dead letter keeps of a record that is too long, in UTF-16 units. */
 const HEAD = 1024;
 
 /**
- * The chunker. Line ends are LF (a CR before it belongs to the line end) as
- * soon as the first line end is LF or CRLF; bare CR when the first line end
- * is a CR followed by anything else. (For a whole page, `csvRecords` looks
- * for an LF anywhere; a page that mixes bare-CR lines before LF lines is the
- * only one read differently.)
+ * The chunker. Line ends are LF or CRLF (SPEC §5, RFC 4180); a CR that is
+ * not followed by LF is data — in a quoted field as RFC 4180 has it, and in
+ * an unquoted one too rather than a silent line break — except at the very
+ * end of the input, where it ends the last line (a CRLF cut after its CR).
+ * Quoted fields may hold commas, doubled quotes and line ends.
+ *
+ * Pieces without a line end are only collected, and an unfinished record is
+ * parsed again only once it has doubled, so a long record cut into many small
+ * pieces costs linear time, not quadratic. Where a record ends never depends
+ * on what comes after its line end, so neither the cuts nor when parsing
+ * happens change the records.
  */
 export class CsvChunker {
   #max: number;
-  #newline: "\n" | "\r" | undefined;
-  /** The unfinished last record (text not yet parsed). */
-  #rest = "";
-  /** Offset of `#rest` in the whole input. */
+  /** The unfinished last record (text not yet parsed to its end), in pieces. */
+  #pieces: string[] = [];
+  #length = 0;
+  /** Length of the pending text when it was last parsed without completing a record. */
+  #parsed = 0;
+  /** Whether an LF came since then. */
+  #lf = false;
+  /** Offset of the pending text in the whole input. */
   #base = 0;
-  /** After a record that was too long: the characters of it still to skip. */
+  /** After a record that was too long: skipping to its line end. */
   #skipping = false;
+  /** …which is the first LF at least this many characters further on. */
   #skipLf = 0;
 
-  /** @param maxRecordChars longest record kept, in UTF-16 units */
+  /** @param maxRecordChars longest record kept between pieces, in UTF-16 units */
   constructor(maxRecordChars: number) {
     this.#max = maxRecordChars;
   }
 
   /** Feeds the next piece of text. */
   push(text: string, sink: CsvSink): void {
+    if (this.#skipping) {
+      if (!this.#skip(text)) return;
+      text = this.#afterSkip(text);
+    }
     if (text.length === 0) return;
-    this.#parse(this.#rest.length === 0 ? text : this.#rest + text, false, sink);
+    this.#pieces.push(text);
+    this.#length += text.length;
+    if (!this.#lf) this.#lf = text.includes("\n");
+    // A record can only end at an LF; the pending text is parsed again once
+    // it has doubled since it was last parsed in vain, or when it would
+    // pass the limit (the record may have ended before it).
+    if (this.#length > this.#max || (this.#lf && this.#length >= 2 * this.#parsed)) {
+      this.#parse(this.#take(), false, sink);
+    }
   }
 
-  /** Ends the input: the last record needs no line end. */
-  end(sink: CsvSink): void {
-    const rest = this.#rest;
-    this.#rest = "";
-    if (rest.length > 0) this.#parse(rest, true, sink);
+  /**
+   * Ends the input, with `text` its last piece: the last record needs no
+   * line end, and nothing is cut for its length — a body that arrives in
+   * one piece is read as it is.
+   */
+  end(sink: CsvSink, text = ""): void {
+    if (this.#skipping) {
+      if (!this.#skip(text)) return;
+      text = this.#afterSkip(text);
+    }
+    if (text.length > 0) {
+      this.#pieces.push(text);
+      this.#length += text.length;
+    }
+    const input = this.#take();
+    if (input.length > 0) this.#parse(input, true, sink);
+  }
+
+  /** The pending text, joined once. */
+  #take(): string {
+    const pieces = this.#pieces;
+    const input = pieces.length === 1 ? pieces[0] : pieces.join("");
+    pieces.length = 0;
+    this.#length = 0;
+    this.#lf = false;
+    return input;
+  }
+
+  /**
+   * While skipping a record that was too long: whether its line end is in
+   * `text` (the first LF at least `#max` characters into the record, so
+   * that where it is does not depend on how the input was cut).
+   */
+  #skip(text: string): boolean {
+    const lf = text.indexOf("\n", this.#skipLf);
+    if (lf >= 0) return true;
+    this.#skipLf = Math.max(0, this.#skipLf - text.length);
+    this.#base += text.length;
+    return false;
+  }
+
+  /** The text after the skipped record's line end. */
+  #afterSkip(text: string): string {
+    const lf = text.indexOf("\n", this.#skipLf);
+    this.#skipping = false;
+    this.#parsed = 0;
+    this.#base += lf + 1;
+    return text.slice(lf + 1);
   }
 
   #parse(input: string, last: boolean, sink: CsvSink): void {
-    if (this.#skipping) {
-      // Skip to the first line end at least `#max` characters into the
-      // record: where it is does not depend on how the input was cut.
-      const lf = input.indexOf(this.#newline ?? "\n", this.#skipLf);
-      if (lf < 0) {
-        this.#skipLf = Math.max(0, this.#skipLf - input.length);
-        this.#base += input.length;
-        this.#rest = "";
-        return;
-      }
-      this.#skipping = false;
-      this.#base += lf + 1;
-      input = input.slice(lf + 1);
-      if (input.length === 0) {
-        this.#rest = "";
-        return;
-      }
-    }
-    if (this.#newline === undefined) {
-      const lf = input.indexOf("\n");
-      const cr = input.indexOf("\r");
-      if (cr >= 0 && (lf < 0 || cr < lf)) {
-        if (cr + 1 < input.length) this.#newline = lf === cr + 1 ? "\n" : "\r";
-        else if (last) this.#newline = "\r";
-      } else if (lf >= 0 || last) {
-        this.#newline = "\n";
-      }
-      if (this.#newline === undefined) {
-        this.#keep(input, sink);
-        return;
-      }
-    }
-    const newline = this.#newline;
-    const config = { delimiter: ",", newline, quoteChar: '"' };
-    const result = new Parser(config).parse(input, 0, !last);
+    const result = new Parser(CONFIG).parse(input, 0, !last);
     const records = result.data;
     const consumed = last ? input.length : result.meta.cursor;
-    if (newline === "\n") {
-      for (let i = 0; i < records.length; i++) {
-        // CRLF read with LF line ends: the CR sticks to the last field.
-        const fields = records[i];
-        const end = fields.length - 1;
-        const value = fields[end];
-        if (value.charCodeAt(value.length - 1) === 13) fields[end] = value.slice(0, -1);
-      }
-    }
     let errors: Map<number, string> | undefined;
     for (const error of result.errors) {
       // An error of the unfinished record is found again with the rest of it.
@@ -146,7 +174,7 @@ export class CsvChunker {
       if (ends === undefined) {
         // Positions are kept by a second parse, only when a record needs them.
         const found: number[] = [];
-        new Parser({ ...config, step: (step) => found.push(step.meta.cursor) })
+        new Parser({ ...CONFIG, step: (step) => found.push(step.meta.cursor) })
           .parse(input, 0, !last);
         ends = found;
       }
@@ -156,28 +184,51 @@ export class CsvChunker {
       if (end > start && input.charCodeAt(end - 1) === 13) end--;
       return { text: input.slice(start, end), end: base + end };
     };
+    // A CRLF read with LF line ends leaves its CR on the last field when that
+    // is not quoted (papaparse drops it after a closing quote itself). Only
+    // a text with CR before a quote can have a quoted field that ends in a
+    // CR of its own: there the record's raw text tells which it is.
+    let crQuote: boolean | undefined;
+    for (let i = 0; i < records.length; i++) {
+      const fields = records[i];
+      const end = fields.length - 1;
+      const value = fields[end];
+      if (value.charCodeAt(value.length - 1) !== 13) continue;
+      crQuote ??= input.includes('\r"');
+      if (crQuote && !unquotedLast(rawOf(i).text, value)) continue;
+      fields[end] = value.slice(0, -1);
+    }
     for (let i = 0; i < records.length; i++) {
       const index = i;
       sink.record(records[i], errors?.get(i), () => rawOf(index));
     }
     this.#base += consumed;
-    if (last) {
-      this.#rest = "";
-      return;
-    }
-    this.#keep(input.slice(consumed), sink);
-  }
-
-  /** Keeps the unfinished record, or gives up on it when it is too long. */
-  #keep(rest: string, sink: CsvSink): void {
+    if (last) return;
+    const rest = input.slice(consumed);
     if (rest.length <= this.#max) {
-      this.#rest = rest;
+      if (rest.length > 0) {
+        this.#pieces.push(rest);
+        this.#length = rest.length;
+      }
+      this.#parsed = rest.length;
       return;
     }
     sink.tooLong(rest.slice(0, HEAD));
-    this.#rest = "";
     this.#skipping = true;
     this.#skipLf = this.#max;
-    this.#parse(rest, false, sink);
+    if (this.#skip(rest)) this.push(this.#afterSkip(rest), sink);
   }
+}
+
+/**
+ * Whether `value`, which ends in a CR, is the last field of the record
+ * `raw` unquoted (its raw text then ends with the value itself, after a
+ * comma or from the start), rather than quoted.
+ */
+function unquotedLast(raw: string, value: string): boolean {
+  // raw lost the CR before its LF as its line end: put it back to compare.
+  const text = raw + "\r";
+  if (!text.endsWith(value)) return false;
+  const before = text.length - value.length - 1;
+  return before < 0 || text.charCodeAt(before) === 44;
 }

@@ -7,83 +7,12 @@
  * @module
  */
 
-import { csvRecords } from "./_csv_records.ts";
+import type { CsvRaw } from "./_csv_chunker.ts";
 import { FIELD_SLOTS } from "./_fields.ts";
 import type { RowMapper } from "./_row_mapper.ts";
 
 /** Column role of an unknown column (its value goes to `provenance.meta`). */
 const EXTRA = -1;
-
-/**
- * Decodes the records of `text` (BOM removed) into `mapper`. Records that
- * are only blank lines are skipped; a record with a quoting error or with
- * another number of fields than the header is a `decoding` dead letter;
- * every other record is mapped (and may still fail validation). A header
- * with a quoting error makes the whole page one `decoding` dead letter.
- *
- * `invalidUtf8` tells that the body had bytes that are not UTF-8: records
- * that contain the replacement character are then dead-lettered instead of
- * being ingested with altered text.
- */
-export function decodeCsv(text: string, mapper: RowMapper, invalidUtf8: boolean): void {
-  const page = csvRecords(text);
-  const records = page.records;
-  const values = mapper.values;
-  const extraNames = mapper.extraNames;
-  const extraValues = mapper.extraValues;
-  let columns: CsvColumns | undefined;
-  for (let i = 0; i < records.length; i++) {
-    const fields = records[i];
-    const error = page.errors.get(i);
-    if (fields.length === 1 && fields[0] === "" && error === undefined) continue;
-    if (columns === undefined) {
-      if (error !== undefined) {
-        // A header with a quoting error names no columns one can trust, and
-        // an unterminated quote swallows the rest of the page into it: the
-        // page is one dead letter rather than nothing at all.
-        mapper.fail("decoding", `Cannot parse CSV header: ${error}`, text);
-        return;
-      }
-      columns = csvColumns(fields);
-      continue;
-    }
-    const { names, roles } = columns;
-    mapper.reset();
-    if (error !== undefined) {
-      mapper.fail("decoding", `Cannot parse CSV record: ${error}`, page.text(i));
-      continue;
-    }
-    if (fields.length !== roles.length) {
-      mapper.fail(
-        "decoding",
-        `CSV record has ${fields.length} fields, the header has ${roles.length}`,
-        page.text(i),
-      );
-      continue;
-    }
-    for (let j = 0; j < fields.length; j++) {
-      const value = fields[j];
-      // SPEC §5: an empty cell is an absent field.
-      if (value === "") continue;
-      const role = roles[j];
-      if (role === EXTRA) {
-        extraNames.push(names[j]);
-        extraValues.push(value);
-      } else {
-        values[role] = value;
-      }
-    }
-    if (invalidUtf8) {
-      const raw = page.text(i);
-      if (raw.includes("\ufffd")) {
-        mapper.fail("decoding", "CSV record is not valid UTF-8", raw);
-        continue;
-      }
-    }
-    const failure = mapper.map();
-    if (failure !== undefined) mapper.reject(failure, page.text(i));
-  }
-}
 
 /** What the header row says about the columns. */
 export interface CsvColumns {
@@ -93,7 +22,7 @@ export interface CsvColumns {
   roles: Int32Array;
 }
 
-/** The columns named by a header row (also for the streaming decoder). */
+/** The columns named by a header row. */
 export function csvColumns(fields: string[]): CsvColumns {
   const names = header(fields);
   const roles = new Int32Array(names.length);
@@ -104,6 +33,61 @@ export function csvColumns(fields: string[]): CsvColumns {
     seen.add(names[j]);
   }
   return { names, roles };
+}
+
+/**
+ * One record after the header into `mapper` (reset): a record with a
+ * quoting error or with another number of fields than the header is a
+ * `decoding` dead letter; so is one with U+FFFD when undecodable bytes came
+ * at or before its end (`invalidFrom`, in the text; Infinity: none); every
+ * other record is mapped, and may still fail validation. `raw` gives the
+ * record's text, asked for only for a dead letter.
+ */
+export function mapCsvRecord(
+  mapper: RowMapper,
+  columns: CsvColumns,
+  fields: string[],
+  error: string | undefined,
+  raw: () => CsvRaw,
+  invalidFrom: number,
+): void {
+  const { names, roles } = columns;
+  if (error !== undefined) {
+    mapper.fail("decoding", `Cannot parse CSV record: ${error}`, raw().text);
+    return;
+  }
+  if (fields.length !== roles.length) {
+    mapper.fail(
+      "decoding",
+      `CSV record has ${fields.length} fields, the header has ${roles.length}`,
+      raw().text,
+    );
+    return;
+  }
+  const values = mapper.values;
+  const extraNames = mapper.extraNames;
+  const extraValues = mapper.extraValues;
+  for (let j = 0; j < fields.length; j++) {
+    const value = fields[j];
+    // SPEC §5: an empty cell is an absent field.
+    if (value === "") continue;
+    const role = roles[j];
+    if (role === EXTRA) {
+      extraNames.push(names[j]);
+      extraValues.push(value);
+    } else {
+      values[role] = value;
+    }
+  }
+  if (invalidFrom !== Infinity) {
+    const { text, end } = raw();
+    if (end > invalidFrom && text.includes("\ufffd")) {
+      mapper.fail("decoding", "CSV record is not valid UTF-8", text);
+      return;
+    }
+  }
+  const failure = mapper.map();
+  if (failure !== undefined) mapper.reject(failure, raw().text);
 }
 
 /**

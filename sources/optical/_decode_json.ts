@@ -11,9 +11,11 @@ import { FIELD_SLOTS, show } from "./_fields.ts";
 import type { RowMapper } from "./_row_mapper.ts";
 
 /**
- * Decodes `text` into `mapper`. Text that is not JSON, or JSON that is not
- * an array, is one `decoding` dead letter for the page; an element that is
- * not an object is one for that element. `null` and `""` are absent fields
+ * Decodes `text`, a whole page, into `mapper` (for a page that ends before
+ * its first element is complete; the others are decoded element by
+ * element). Text that is not JSON, or JSON that is not an array, is one
+ * `decoding` dead letter for the page; an element that is not an object is
+ * one for that element. `null` and `""` are absent fields
  * (as an empty CSV cell is). Unknown fields go to `provenance.meta`:
  * strings, numbers and booleans as they are, objects and arrays as their
  * JSON text, since meta holds only scalars.
@@ -26,6 +28,11 @@ export function decodeJson(text: string, mapper: RowMapper): void {
     mapper.fail("decoding", `Cannot parse JSON page: ${(error as Error).message}`, text);
     return;
   }
+  decodeJsonValue(page, text, mapper);
+}
+
+/** A whole page already parsed (`text` its source) into `mapper`. */
+export function decodeJsonValue(page: unknown, text: string, mapper: RowMapper): void {
   if (!Array.isArray(page)) {
     mapper.fail("decoding", `JSON page is not an array: ${kindOf(page)}`, text);
     return;
@@ -33,7 +40,7 @@ export function decodeJson(text: string, mapper: RowMapper): void {
   for (let i = 0; i < page.length; i++) decodeJsonRecord(page[i], mapper);
 }
 
-/** One element of the page array into `mapper` (also for the streaming decoder). */
+/** One element of the page array into `mapper`. */
 export function decodeJsonRecord(record: unknown, mapper: RowMapper): void {
   mapper.reset();
   if (record === null || typeof record !== "object" || Array.isArray(record)) {

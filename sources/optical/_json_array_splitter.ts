@@ -31,8 +31,6 @@ const enum State {
   Value,
   /** Inside an element. */
   Element,
-  /** After an element, expecting `,` or `]`. */
-  Separator,
   /** After the `]`: white space only. */
   After,
   /** Broken or not an array: the rest is ignored. */
@@ -53,70 +51,70 @@ function isSpace(c: number): boolean {
  * and brackets; the element text itself is checked by whoever parses it.
  * An input that does not begin with `[` is left to the caller
  * ({@link JsonArraySplitter.notArray}).
+ *
+ * Each piece is scanned once: the scanning state (depth, in a string, a
+ * backslash run at the end of a piece) carries over to the next, and an
+ * element's pieces are joined once, when it is complete — a long element
+ * cut into many small pieces costs linear time.
  */
 export class JsonArraySplitter {
   #max: number;
   #state = State.Before;
-  /** Unconsumed text, from the start of the current element. */
-  #text = "";
-  /** Offset of `#text` in the whole input. */
+  /** Offset of the current piece in the whole input. */
   #base = 0;
-  /** Where scanning resumes in `#text`, and where the current element starts. */
-  #scan = 0;
   /** Bracket depth inside the current element, and whether in a string. */
   #depth = 0;
   #inString = false;
+  /** In a string: the backslashes that ended the previous piece. */
+  #backslashes = 0;
   /** True right after `[`: `[]` is an empty array, `[1,]` is not. */
   #empty = true;
+  /** The current element's text in earlier pieces (none once dropped), and its length. */
+  #pieces: string[] = [];
+  #length = 0;
   /** Over the limit: the element's first characters (its text is no longer kept). */
   #dropped: string | undefined;
-  #droppedLength = 0;
-  #notArray = false;
+  /** Not an array: the input's first characters from its first that is not white space. */
+  #notArray: string | undefined;
   /**
    * Why the input broke, and its text from there on as far as {@link HEAD}:
    * the dead letter waits for the end so that its raw does not depend on
-   * where a chunk happened to end.
+   * where a piece happened to end.
    */
   #brokenReason: string | undefined;
   #brokenRaw = "";
 
-  /** @param maxElementChars longest element kept, in UTF-16 units */
+  /** @param maxElementChars longest element kept between pieces, in UTF-16 units */
   constructor(maxElementChars: number) {
     this.#max = maxElementChars;
   }
 
   /**
-   * The text from the first character that is not white space, when that is
-   * not `[`: the input is not an array, and the caller reads it whole.
+   * The first characters of the input from the first one that is not white
+   * space, when that is not `[`: the input is not an array, and the caller
+   * reads it whole.
    */
   get notArray(): string | undefined {
-    return this.#notArray ? this.#text : undefined;
+    return this.#notArray;
   }
 
-  /** Feeds the next piece of text. */
-  push(text: string, sink: JsonArraySink): void {
-    if (this.#state === State.Done || text.length === 0) {
+  /**
+   * Feeds the next piece of text; `last` when no more follows, so that the
+   * element under way is not cut for its length (it is in memory already).
+   */
+  push(text: string, sink: JsonArraySink, last = false): void {
+    if (text.length === 0) return;
+    if (this.#state === State.Done) {
       if (this.#brokenReason !== undefined && this.#brokenRaw.length < HEAD) {
         this.#brokenRaw += text.slice(0, HEAD - this.#brokenRaw.length);
+      } else if (this.#notArray !== undefined && this.#notArray.length < HEAD) {
+        this.#notArray += text.slice(0, HEAD - this.#notArray.length);
       }
       return;
     }
-    this.#text = this.#text.length === 0 ? text : this.#text + text;
-    this.#run(sink);
-    if (this.#state !== State.Element) return;
-    if (this.#dropped === undefined && this.#scan > this.#max) {
-      this.#dropped = this.#text.slice(0, HEAD);
-    }
-    if (this.#dropped !== undefined) {
-      // Only the scanning state is kept now, and a backslash run that a
-      // quote in the next piece may follow.
-      let k = this.#scan;
-      while (k > 0 && this.#text.charCodeAt(k - 1) === 92) k--;
-      this.#droppedLength += k;
-      this.#base += k;
-      this.#text = this.#text.slice(k);
-      this.#scan -= k;
-    }
+    const start = this.#run(text, sink);
+    if (this.#state === State.Element) this.#keep(text, start, last);
+    this.#base += text.length;
   }
 
   /** Ends the input. */
@@ -131,31 +129,32 @@ export class JsonArraySplitter {
         break;
       case State.Value:
       case State.Element:
-      case State.Separator:
         sink.broken(
           "the array is not closed (unexpected end of input)",
-          this.#dropped ?? this.#text.slice(0, HEAD),
+          this.#dropped ?? this.#head(),
         );
         break;
     }
     this.#state = State.Done;
+    this.#pieces.length = 0;
   }
 
-  #run(sink: JsonArraySink): void {
-    const text = this.#text;
+  /**
+   * Scans `text`; returns where in it the element under way (if any)
+   * starts: 0 when it started in an earlier piece.
+   */
+  #run(text: string, sink: JsonArraySink): number {
     const n = text.length;
-    let i = this.#scan;
-    // Only an element under way is kept: it starts at the start of #text.
+    let i = 0;
     let start = 0;
     while (i < n) {
       const state = this.#state;
       if (state === State.Element) {
         if (this.#inString) {
-          let q = text.indexOf('"', i);
-          while (q >= 0 && escaped(text, q)) q = text.indexOf('"', q + 1);
+          const q = this.#closingQuote(text, i);
           if (q < 0) {
-            i = n;
-            break;
+            this.#endInString(text, i);
+            return start;
           }
           this.#inString = false;
           i = q + 1;
@@ -164,18 +163,19 @@ export class JsonArraySplitter {
         const c = text.charCodeAt(i);
         if (c === 34) {
           this.#inString = true;
+          this.#backslashes = 0;
         } else if (c === 123 || c === 91) {
           this.#depth++;
         } else if (c === 125 || c === 93) {
           if (this.#depth === 0) {
             if (c === 125) return this.#fail("unbalanced '}'", text, i);
-            if (!this.#element(sink, text, start, i)) return;
+            this.#element(sink, text, start, i);
             this.#state = State.After;
           } else {
             this.#depth--;
           }
         } else if (c === 44 && this.#depth === 0) {
-          if (!this.#element(sink, text, start, i)) return;
+          this.#element(sink, text, start, i);
           this.#state = State.Value;
           this.#empty = false;
         }
@@ -191,10 +191,9 @@ export class JsonArraySplitter {
         case State.Before:
           if (c !== 91) {
             // Not an array: the caller decodes it whole (and tells what it is).
-            this.#notArray = true;
+            this.#notArray = text.slice(i, i + HEAD);
             this.#state = State.Done;
-            this.#text = text.slice(i);
-            return;
+            return 0;
           }
           this.#state = State.Value;
           break;
@@ -209,56 +208,88 @@ export class JsonArraySplitter {
           this.#depth = 0;
           start = i;
           continue;
-        case State.Separator:
-          break;
         case State.After:
           return this.#fail(`unexpected ${show(c)} after the array`, text, i);
         default:
-          return;
+          return 0;
       }
       i++;
     }
-    if (this.#state === State.Element) {
-      // Keep the text of the element under way.
-      if (start > 0) {
-        this.#base += start;
-        this.#text = text.slice(start);
-      }
-      this.#scan = n - start;
-    } else {
-      this.#base += n;
-      this.#text = "";
-      this.#scan = 0;
+    return start;
+  }
+
+  /**
+   * The first quote at or after `from` that ends the string: one with an
+   * even number of backslashes before it, counting those that ended the
+   * previous piece when the run reaches the start of this one.
+   */
+  #closingQuote(text: string, from: number): number {
+    let q = text.indexOf('"', from);
+    while (q >= 0) {
+      let k = q - 1;
+      while (k >= 0 && text.charCodeAt(k) === 92) k--;
+      let run = q - 1 - k;
+      if (k < 0) run += this.#backslashes;
+      if (run % 2 === 0) return q;
+      q = text.indexOf('"', q + 1);
+    }
+    return -1;
+  }
+
+  /** A piece that ends inside a string: its trailing backslashes escape what follows. */
+  #endInString(text: string, from: number): void {
+    let k = text.length - 1;
+    while (k >= from && text.charCodeAt(k) === 92) k--;
+    const run = text.length - 1 - k;
+    this.#backslashes = k < 0 ? this.#backslashes + run : run;
+  }
+
+  /** Keeps the part of `text` from `start` that belongs to the element under way. */
+  #keep(text: string, start: number, last: boolean): void {
+    this.#length += text.length - start;
+    if (this.#dropped !== undefined) return;
+    this.#pieces.push(start === 0 ? text : text.slice(start));
+    if (!last && this.#length > this.#max) {
+      this.#dropped = this.#head();
+      this.#pieces.length = 0;
     }
   }
 
-  /** Hands on the element `text[start, end)`; false when the input broke. */
-  #element(sink: JsonArraySink, text: string, start: number, end: number): boolean {
+  /** The first characters of the element under way. */
+  #head(): string {
+    let head = "";
+    for (const piece of this.#pieces) {
+      head += piece.slice(0, HEAD - head.length);
+      if (head.length >= HEAD) break;
+    }
+    return head;
+  }
+
+  /** Hands on the element that ends at `text[end]` (it began at `text[start]` or earlier). */
+  #element(sink: JsonArraySink, text: string, start: number, end: number): void {
+    const pieces = this.#pieces;
     if (this.#dropped !== undefined) {
-      sink.tooLong(this.#dropped, this.#droppedLength + end);
+      sink.tooLong(this.#dropped, this.#length + end);
       this.#dropped = undefined;
-      this.#droppedLength = 0;
-      return true;
+    } else {
+      let element = text.slice(start, end);
+      if (pieces.length > 0) element = pieces.join("") + element;
+      let e = element.length;
+      while (e > 0 && isSpace(element.charCodeAt(e - 1))) e--;
+      const to = this.#base + end - (element.length - e);
+      sink.element(e === element.length ? element : element.slice(0, e), to);
     }
-    let e = end;
-    while (e > start && isSpace(text.charCodeAt(e - 1))) e--;
-    sink.element(text.slice(start, e), this.#base + e);
-    return true;
+    pieces.length = 0;
+    this.#length = 0;
   }
 
-  #fail(reason: string, text: string, at: number): void {
+  #fail(reason: string, text: string, at: number): number {
     this.#brokenReason = reason + ` at character ${this.#base + at}`;
     this.#brokenRaw = text.slice(at, at + HEAD);
     this.#state = State.Done;
-    this.#text = "";
+    this.#pieces.length = 0;
+    return 0;
   }
-}
-
-/** Whether the quote at `q` is escaped (an odd number of backslashes before it). */
-function escaped(text: string, q: number): boolean {
-  let k = q - 1;
-  while (k >= 0 && text.charCodeAt(k) === 92) k--;
-  return (q - 1 - k) % 2 === 1;
 }
 
 function show(c: number): string {

@@ -1,7 +1,8 @@
 /**
- * The state machine behind `OpticalDecodeStream` and the edge worker: an
- * archive page (CSV or JSON, SPEC §5) decoded record by record as its bytes
- * arrive.
+ * The one optical decoder (SPEC §5): an archive page, CSV or JSON, decoded
+ * record by record as its bytes arrive. `OpticalDecodeStream` and the edge
+ * worker feed it chunk by chunk; `decodeOpticalPage` hands it the whole
+ * page as its last piece.
  *
  * Portable: web APIs only.
  *
@@ -13,8 +14,8 @@ import { MAX_RAW_BYTES } from "../../envelope/dead_letter.ts";
 import type { OpticalObservation } from "../../envelope/observation.ts";
 import type { DecodeContext } from "../decode_context.ts";
 import { CsvChunker, type CsvRaw, type CsvSink } from "./_csv_chunker.ts";
-import { type CsvColumns, csvColumns } from "./_decode_csv.ts";
-import { decodeJson, decodeJsonRecord } from "./_decode_json.ts";
+import { type CsvColumns, csvColumns, mapCsvRecord } from "./_decode_csv.ts";
+import { decodeJson, decodeJsonRecord, decodeJsonValue } from "./_decode_json.ts";
 import { type JsonArraySink, JsonArraySplitter } from "./_json_array_splitter.ts";
 import { mediaType } from "./_media_type.ts";
 import { type OpticalFormat, RowMapper } from "./_row_mapper.ts";
@@ -32,39 +33,71 @@ export interface OpticalOutput {
 /** Options for {@link OpticalStreamDecoder}. */
 export interface OpticalStreamOptions {
   /**
-   * Longest CSV record or JSON element kept, in UTF-16 units (default
-   * 1 MiB): a longer one is a `decoding` dead letter and is skipped, so
-   * memory stays bounded whatever the body.
+   * Longest part of a CSV record or JSON element kept between chunks, in
+   * UTF-16 units (default 1 MiB): a record of which more would have to be
+   * kept is a `decoding` dead letter and is skipped, so memory stays
+   * bounded whatever the body. A record that completes within one chunk is
+   * in memory already and is read, and a whole page handed over in one
+   * piece is never cut; so for records longer than this, the outcome
+   * depends on where the body is cut.
    */
   maxRecordChars?: number;
 }
 
-const EXTRA = -1;
+/** Options of the decoder itself. */
+export interface OpticalDecoderOptions extends OpticalStreamOptions {
+  /** The body comes as text, not bytes: no charset applies (`decodeOpticalPage` of a string). */
+  text?: boolean;
+}
+
 const REPLACEMENT = "\ufffd";
+/** Characters of the page kept for a dead letter of the whole page (≥ 1 KiB of UTF-8). */
+const PAGE_HEAD = 2048;
 
 /**
  * Decodes one page body incrementally, choosing CSV or JSON by its
- * Content-Type as `decodeOpticalPage` does, with the same observations and
- * the same dead letters for every record — in input order, holding one
- * record at a time. Differences, all for what cannot be known before the
- * end of a body: a JSON element that does not parse is a dead letter of its
- * own (`Cannot parse JSON record: …`) and the elements around it are still
- * decoded; a JSON array that breaks off (not closed, unbalanced, text after
- * it) is one dead letter from where it broke, after the elements before it;
- * a record with U+FFFD is a `not valid UTF-8` dead letter when invalid bytes
- * came at or before its end (for a whole page: anywhere in the page).
+ * Content-Type: every record becomes an Observation or a dead letter, in
+ * input order, holding one record at a time. Feed it with
+ * {@link OpticalStreamDecoder.push}, end with
+ * {@link OpticalStreamDecoder.end} (which takes the last piece, or the
+ * whole page), and collect with {@link OpticalStreamDecoder.take}.
+ *
+ * * CSV (RFC 4180): records end at LF or CRLF; any other CR is data. Blank
+ *   records are skipped; a record with a quoting error or with another
+ *   number of fields than the header is a `decoding` dead letter. A header
+ *   that has a quoting error, holds a CR, or is too long to keep names no
+ *   column one can trust: the page is one `decoding` dead letter.
+ * * JSON: until its first element is complete the page is held (as far as
+ *   `maxRecordChars`, or whole in the last chunk). A page that ends before
+ *   — `[]`, not JSON, not an array, an array broken in or before its first
+ *   element — is read whole: one dead letter for a page that is not an
+ *   array of records. After that, elements are decoded one by one: an
+ *   element that does not parse is a dead letter of its own (`Cannot parse
+ *   JSON record: …`) and the ones around it are still decoded; an array
+ *   that breaks off (not closed, unbalanced, text after it) is one dead
+ *   letter from where it broke, after the elements before it.
+ * * Bytes that are not valid UTF-8 dead-letter the record (or the held
+ *   page) they are in — a record with U+FFFD when undecodable bytes came at
+ *   or before its end — not the rest.
+ * * A dead letter for the whole page keeps its first KiB and the body's
+ *   size in bytes.
  */
 export class OpticalStreamDecoder {
   #ctx: DecodeContext;
   #contentType: string;
   #max: number;
-  #format: OpticalFormat | undefined;
   #mapper: RowMapper | undefined;
   #text: TextDecoder | undefined;
-  /** Unsupported type or charset: the first bytes, for the one dead letter. */
+  /** Text chunks: nothing to decode. */
+  #isText: boolean;
+  /** Unsupported type or charset: the first bytes (or text), for the one dead letter. */
   #head: Uint8Array | undefined;
   #headLength = 0;
+  #headText = "";
   #charsetProblem: string | undefined;
+  /** Bytes of the body so far (text: its chunks, to measure at the end if need be). */
+  #bytes = 0;
+  #texts: string[] | undefined;
   // UTF-8 validity: U+FFFD decoded against U+FFFD sent as such (EF BF BD).
   #utf8: boolean;
   #replacements = 0;
@@ -73,17 +106,24 @@ export class OpticalStreamDecoder {
   #textOffset = 0;
   /** Where (in text) the first undecodable bytes were, once seen. */
   #invalidFrom = Infinity;
+  /** No text decoded yet: a byte order mark may come. */
+  #atStart = true;
+  /** …and the bytes of the one that came. */
+  #bomBytes = 0;
+  /** The first characters of the text, for a dead letter of the whole page. */
+  #pageHead = "";
   #csv: CsvChunker | undefined;
   #csvSink: CsvSink | undefined;
   #columns: CsvColumns | undefined;
-  /** No text decoded yet: a byte order mark may come. */
-  #atStart = true;
+  /** Why the page is one dead letter (CSV header), once known. */
+  #pageFailure: string | undefined;
   #json: JsonArraySplitter | undefined;
   #jsonSink: JsonArraySink | undefined;
-  /** JSON that is not an array: read whole, as a page is. */
-  #whole: string | undefined;
-  /** …and too big to read whole: dead-lettered by its beginning, the rest ignored. */
-  #wholeTooBig = false;
+  /** JSON before its first element is complete: the page so far. */
+  #held: string[] | undefined;
+  #heldLength = 0;
+  /** JSON decoded already (read whole), or not an array and too big to hold: nothing more to split. */
+  #jsonDone = false;
   #dead = 0;
   #deadLetterAt: number[] = [];
 
@@ -91,107 +131,100 @@ export class OpticalStreamDecoder {
    * @param ctx where the body comes from
    * @param contentType the body's Content-Type (`text/csv`, `application/json`, …)
    */
-  constructor(ctx: DecodeContext, contentType: string, options: OpticalStreamOptions = {}) {
+  constructor(ctx: DecodeContext, contentType: string, options: OpticalDecoderOptions = {}) {
     this.#ctx = ctx;
     this.#contentType = contentType;
     this.#max = options.maxRecordChars ?? 1024 * 1024;
+    this.#isText = options.text === true;
+    if (this.#isText) this.#texts = [];
     const type = mediaType(contentType);
     const charset = type.charset;
-    this.#utf8 = charset === undefined || charset === "utf-8" || charset === "utf8" ||
-      charset === "us-ascii";
+    this.#utf8 = this.#isText || charset === undefined || charset === "utf-8" ||
+      charset === "utf8" || charset === "us-ascii";
     if (type.format === undefined) {
       this.#head = new Uint8Array(MAX_RAW_BYTES + 4);
       return;
     }
-    this.#format = type.format;
-    try {
-      // The BOM is dropped by hand (see #decode): Deno's streaming decoder
-      // also drops a U+FEFF that arrives at the start of a later chunk.
-      this.#text = new TextDecoder(this.#utf8 ? "utf-8" : charset, { ignoreBOM: true });
-    } catch {
-      this.#charsetProblem = `Unsupported charset: "${charset}"`;
-      this.#head = new Uint8Array(MAX_RAW_BYTES + 4);
-      return;
+    if (!this.#isText) {
+      try {
+        // The BOM is dropped by hand (see #decode): Deno's streaming decoder
+        // also drops a U+FEFF that arrives at the start of a later chunk.
+        this.#text = new TextDecoder(this.#utf8 ? "utf-8" : charset, { ignoreBOM: true });
+      } catch {
+        this.#charsetProblem = `Unsupported charset: "${charset}"`;
+        this.#head = new Uint8Array(MAX_RAW_BYTES + 4);
+        return;
+      }
     }
     this.#mapper = new RowMapper(ctx, type.format);
     if (type.format === "udl-eo-csv") {
       this.#csv = new CsvChunker(this.#max);
       this.#csvSink = {
         record: (fields, error, raw) => this.#csvRecord(fields, error, raw),
-        tooLong: (head) =>
-          this.#fail(
-            `CSV record longer than ${this.#max} characters: skipped to its line end`,
-            head,
-          ),
+        tooLong: (head) => this.#csvTooLong(head),
       };
     } else {
+      this.#held = [];
       this.#json = new JsonArraySplitter(this.#max);
       this.#jsonSink = {
         element: (text, end) => this.#jsonElement(text, end),
-        tooLong: (head) =>
-          this.#fail(`JSON record longer than ${this.#max} characters: skipped`, head),
+        tooLong: (head) => {
+          this.#held = undefined;
+          this.#fail(`JSON record longer than ${this.#max} characters: skipped`, head);
+        },
         broken: (reason, raw) => this.#fail(`Cannot parse JSON page: ${reason}`, raw),
       };
     }
   }
 
-  /** Feeds the next bytes of the body. */
-  push(bytes: Uint8Array): void {
-    if (bytes.length === 0) return;
+  /** Feeds the next bytes of the body (text, for a decoder made for text). */
+  push(chunk: Uint8Array | string): void {
+    if (chunk.length === 0) return;
     if (this.#head !== undefined) {
-      const room = this.#head.length - this.#headLength;
-      if (room > 0) {
-        const add = bytes.subarray(0, room);
-        this.#head.set(add, this.#headLength);
-        this.#headLength += add.length;
-      }
+      this.#keepHead(chunk);
       return;
     }
-    const text = this.#decode(bytes);
-    if (this.#utf8) this.#check(bytes, text);
-    this.#feed(text);
+    this.#feed(this.#decode(chunk), false);
   }
 
-  /** Ends the body. */
-  end(): void {
+  /** Ends the body, with `last` its last chunk (or all of it). */
+  end(last?: Uint8Array | string): void {
     if (this.#head !== undefined) {
+      if (last !== undefined) this.#keepHead(last);
       this.#endUnsupported();
       return;
     }
-    const text = this.#decode();
-    if (this.#utf8 && text.length > 0) this.#check(new Uint8Array(0), text);
-    this.#feed(text);
-    if (this.#whole !== undefined) {
-      const mapper = this.#mapper!;
-      if (this.#wholeTooBig) {
-        // Already dead-lettered.
-      } else if (this.#invalidFrom !== Infinity) {
-        mapper.fail("decoding", "JSON page is not valid UTF-8", this.#whole);
+    let text = last === undefined ? "" : this.#decode(last);
+    if (!this.#isText) {
+      const flushed = this.#text!.decode();
+      if (flushed.length > 0) {
+        if (this.#utf8) this.#check(new Uint8Array(0), flushed, text.length);
+        text += flushed;
+      }
+    }
+    this.#feed(text, true);
+    const mapper = this.#mapper!;
+    if (this.#csv !== undefined) {
+      if (this.#pageFailure !== undefined) {
+        mapper.reset();
+        mapper.fail("decoding", this.#pageFailure, this.#pageHead, undefined, this.#pageSize());
+        this.#placeDeadLetters();
+      }
+      return;
+    }
+    const held = this.#held;
+    if (held !== undefined) {
+      // The page ended before its first element: read whole, as a page is.
+      const whole = held.length === 1 ? held[0] : held.join("");
+      if (this.#invalidFrom !== Infinity) {
+        mapper.fail("decoding", "JSON page is not valid UTF-8", whole);
       } else {
-        decodeJson(this.#whole, mapper);
+        decodeJson(whole, mapper);
       }
       this.#placeDeadLetters();
-    } else if (this.#csv !== undefined) {
-      this.#csv.end(this.#csvSink!);
-    } else {
+    } else if (!this.#jsonDone) {
       this.#json!.end(this.#jsonSink!);
-      this.#placeDeadLetters();
     }
-  }
-
-  /**
-   * The text of the next bytes (none: the end), a byte order mark at the
-   * very start of the body dropped — only there: a U+FEFF later on is text.
-   */
-  #decode(bytes?: Uint8Array): string {
-    let text = bytes === undefined
-      ? this.#text!.decode()
-      : this.#text!.decode(bytes, { stream: true });
-    if (this.#atStart && text.length > 0) {
-      this.#atStart = false;
-      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    }
-    return text;
   }
 
   /** Hands on what was completed since the last call (or undefined if nothing). */
@@ -209,42 +242,104 @@ export class OpticalStreamDecoder {
     return out;
   }
 
-  #feed(text: string): void {
-    if (text.length === 0) return;
-    if (this.#whole !== undefined) {
-      this.#addWhole(text);
-    } else if (this.#csv !== undefined) {
-      this.#csv.push(text, this.#csvSink!);
+  /**
+   * The guard (SPEC §3) of `decodeOpticalPage`: what an exception left of
+   * the page becomes one dead letter; the records mapped before it stay.
+   */
+  failPage(reason: string, raw: string): void {
+    const mapper = this.#mapper ?? new RowMapper(this.#ctx, "udl-eo-csv");
+    this.#mapper = mapper;
+    mapper.fail("decoding", reason, raw);
+    this.#placeDeadLetters();
+  }
+
+  /**
+   * The text of the next chunk, a byte order mark at the very start of the
+   * body dropped — only there: a U+FEFF later on is text.
+   */
+  #decode(chunk: Uint8Array | string): string {
+    let text: string;
+    if (typeof chunk === "string") {
+      text = chunk;
+      this.#texts?.push(chunk);
     } else {
-      const json = this.#json!;
-      json.push(text, this.#jsonSink!);
-      const notArray = json.notArray;
-      if (notArray !== undefined) {
-        this.#whole = "";
-        this.#addWhole(notArray);
+      this.#bytes += chunk.length;
+      text = this.#text!.decode(chunk, { stream: true });
+    }
+    if (this.#atStart && text.length > 0) {
+      this.#atStart = false;
+      if (text.charCodeAt(0) === 0xfeff) {
+        text = text.slice(1);
+        this.#bomBytes = this.#isText ? 0 : this.#utf8 ? 3 : 2;
       }
+    }
+    if (this.#utf8 && typeof chunk !== "string" && !this.#isText) this.#check(chunk, text, 0);
+    return text;
+  }
+
+  #feed(text: string, last: boolean): void {
+    if (this.#csv !== undefined && this.#pageHead.length < PAGE_HEAD && text.length > 0) {
+      this.#pageHead += text.slice(0, PAGE_HEAD - this.#pageHead.length);
+    }
+    if (this.#csv !== undefined) {
+      if (this.#pageFailure !== undefined) {
+        // The page is one dead letter already: the rest is only counted.
+      } else if (last) {
+        this.#csv.end(this.#csvSink!, text);
+      } else {
+        this.#csv.push(text, this.#csvSink!);
+      }
+    } else if (!this.#jsonDone) {
+      this.#feedJson(text, last);
     }
     this.#textOffset += text.length;
   }
 
-  #addWhole(text: string): void {
-    if (this.#wholeTooBig) return;
-    if (this.#whole!.length + text.length <= this.#max) {
-      this.#whole += text;
-      return;
+  #feedJson(text: string, last: boolean): void {
+    const held = this.#held;
+    if (held !== undefined && text.length > 0) {
+      held.push(text);
+      this.#heldLength += text.length;
     }
-    // Too big to read whole, and not an array all the same.
-    const head = (this.#whole! + text).slice(0, 1024);
-    this.#fail(`JSON page is not an array: it begins with ${JSON.stringify(head[0])}`, head);
-    this.#wholeTooBig = true;
-    this.#whole = "";
+    if (held !== undefined && last && this.#invalidFrom === Infinity) {
+      // Held to its end (a page handed over whole): one JSON.parse of the
+      // page, when it parses, gives each element the value that parsing
+      // its text alone gives — the same output, several times faster than
+      // splitting first. Anything else is split as ever.
+      const whole = held.length === 1 ? held[0] : held.join("");
+      let page: unknown;
+      try {
+        page = JSON.parse(whole);
+      } catch {
+        page = undefined;
+      }
+      if (page !== undefined) {
+        this.#held = undefined;
+        this.#jsonDone = true;
+        decodeJsonValue(page, whole, this.#mapper!);
+        this.#placeDeadLetters();
+        return;
+      }
+    }
+    const json = this.#json!;
+    json.push(text, this.#jsonSink!, last);
+    if (this.#held === undefined || last || this.#heldLength <= this.#max) return;
+    // Too big to hold before a first element: stream on, or — not an
+    // array — dead-letter it by its beginning and ignore the rest.
+    this.#held = undefined;
+    const head = json.notArray;
+    if (head !== undefined) {
+      this.#fail(`JSON page is not an array: it begins with ${JSON.stringify(head[0])}`, head);
+      this.#jsonDone = true;
+    }
   }
 
   /**
    * Notes where the first undecodable bytes are: the decoder puts U+FFFD in
-   * their place, and only there unless the body sent U+FFFD itself.
+   * their place, and only there unless the body sent U+FFFD itself. `at`:
+   * where `text` begins after the text fed so far.
    */
-  #check(bytes: Uint8Array, text: string): void {
+  #check(bytes: Uint8Array, text: string, at: number): void {
     const first = text.indexOf(REPLACEMENT);
     if (first >= 0) {
       let count = 0;
@@ -252,12 +347,12 @@ export class OpticalStreamDecoder {
       this.#replacements += count;
       // EF BF BD sequences completed by these bytes (the two before them included).
       const tail = this.#tail;
-      const at = (i: number) => (i < 0 ? tail[2 + i] : bytes[i]);
+      const byteAt = (i: number) => (i < 0 ? tail[2 + i] : bytes[i]);
       for (let i = 0; i < bytes.length; i++) {
-        if (bytes[i] === 0xbd && at(i - 1) === 0xbf && at(i - 2) === 0xef) this.#literal++;
+        if (bytes[i] === 0xbd && byteAt(i - 1) === 0xbf && byteAt(i - 2) === 0xef) this.#literal++;
       }
       if (this.#replacements > this.#literal && this.#invalidFrom === Infinity) {
-        this.#invalidFrom = this.#textOffset + first;
+        this.#invalidFrom = this.#textOffset + at + first;
       }
     }
     if (bytes.length >= 2) {
@@ -270,64 +365,50 @@ export class OpticalStreamDecoder {
   }
 
   #csvRecord(fields: string[], error: string | undefined, raw: () => CsvRaw): void {
-    const mapper = this.#mapper!;
+    if (this.#pageFailure !== undefined) return;
     if (fields.length === 1 && fields[0] === "" && error === undefined) return;
     const columns = this.#columns;
     if (columns === undefined) {
-      this.#columns = csvColumns(fields);
+      if (error !== undefined) {
+        // A header with a quoting error names no columns one can trust, and
+        // an unterminated quote swallows the rest of the page into it.
+        this.#pageFailure = `Cannot parse CSV header: ${error}`;
+      } else if (fields.some((name) => name.includes("\r"))) {
+        // SPEC §5 line ends are CRLF or LF: a page with bare CR line ends
+        // would otherwise be one long header and nothing else, silently.
+        this.#pageFailure =
+          "Cannot parse CSV header: a column name holds a CR (line ends are CRLF or LF)";
+      } else {
+        this.#columns = csvColumns(fields);
+      }
       return;
     }
+    const mapper = this.#mapper!;
     mapper.reset();
-    const { names, roles } = columns;
-    if (error !== undefined) {
-      mapper.fail("decoding", `Cannot parse CSV record: ${error}`, raw().text);
-    } else if (fields.length !== roles.length) {
-      mapper.fail(
-        "decoding",
-        `CSV record has ${fields.length} fields, the header has ${roles.length}`,
-        raw().text,
-      );
-    } else {
-      const values = mapper.values;
-      for (let j = 0; j < fields.length; j++) {
-        const value = fields[j];
-        // SPEC §5: an empty cell is an absent field.
-        if (value === "") continue;
-        const role = roles[j];
-        if (role === EXTRA) {
-          mapper.extraNames.push(names[j]);
-          mapper.extraValues.push(value);
-        } else {
-          values[role] = value;
-        }
-      }
-      let bad = false;
-      if (this.#invalidFrom !== Infinity) {
-        const { text, end } = raw();
-        if (end > this.#invalidFrom && text.includes(REPLACEMENT)) {
-          mapper.fail("decoding", "CSV record is not valid UTF-8", text);
-          bad = true;
-        }
-      }
-      if (!bad) {
-        const failure = mapper.map();
-        if (failure !== undefined) mapper.reject(failure, raw().text);
-      }
-    }
+    mapCsvRecord(mapper, columns, fields, error, raw, this.#invalidFrom);
     this.#placeDeadLetters();
   }
 
+  #csvTooLong(head: string): void {
+    if (this.#pageFailure !== undefined) return;
+    if (this.#columns === undefined) {
+      this.#pageFailure = `Cannot parse CSV header: longer than ${this.#max} characters`;
+      return;
+    }
+    this.#fail(`CSV record longer than ${this.#max} characters: skipped to its line end`, head);
+  }
+
   #jsonElement(text: string, end: number): void {
+    this.#held = undefined;
     const mapper = this.#mapper!;
+    mapper.reset();
     if (end > this.#invalidFrom && text.includes(REPLACEMENT)) {
-      mapper.reset();
       mapper.fail("decoding", "JSON record is not valid UTF-8", text);
     } else {
       let record: unknown;
       try {
         record = JSON.parse(text);
       } catch (error) {
-        mapper.reset();
         mapper.fail("decoding", `Cannot parse JSON record: ${(error as Error).message}`, text);
         this.#placeDeadLetters();
         return;
@@ -354,16 +435,43 @@ export class OpticalStreamDecoder {
     }
   }
 
+  /** The body's size in bytes, its byte order mark left out. */
+  #pageSize(): number {
+    if (this.#texts === undefined) return this.#bytes - this.#bomBytes;
+    let text = this.#texts.join("");
+    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    return new TextEncoder().encode(text).length;
+  }
+
+  #keepHead(chunk: Uint8Array | string): void {
+    if (typeof chunk === "string") {
+      this.#texts!.push(chunk);
+      if (this.#headText.length < MAX_RAW_BYTES + 4) {
+        this.#headText += chunk.slice(0, MAX_RAW_BYTES + 4 - this.#headText.length);
+      }
+      return;
+    }
+    this.#bytes += chunk.length;
+    const room = this.#head!.length - this.#headLength;
+    if (room > 0) {
+      const add = chunk.subarray(0, room);
+      this.#head!.set(add, this.#headLength);
+      this.#headLength += add.length;
+    }
+  }
+
   /** An unsupported Content-Type or charset: one dead letter for the body. */
   #endUnsupported(): void {
     const head = this.#head!.subarray(0, this.#headLength);
     this.#head = undefined;
     const type = mediaType(this.#contentType);
-    const format = type.format ?? guessFormat(head);
-    const mapper = new RowMapper(this.#ctx, format);
-    this.#mapper = mapper;
     let text: string;
-    if (this.#charsetProblem === undefined && !this.#utf8) {
+    if (this.#isText) {
+      text = this.#headText;
+      if (text.charCodeAt(0) === 0xfeff) {
+        text = text.slice(1);
+      }
+    } else if (this.#charsetProblem === undefined && !this.#utf8) {
       try {
         text = new TextDecoder(type.charset).decode(head);
       } catch {
@@ -371,23 +479,30 @@ export class OpticalStreamDecoder {
       }
     } else {
       text = new TextDecoder().decode(head);
+      if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) this.#bomBytes = 3;
     }
+    const format = type.format ?? guessFormat(this.#isText ? this.#headText : head);
+    const mapper = new RowMapper(this.#ctx, format);
+    this.#mapper = mapper;
     mapper.fail(
       "decoding",
       this.#charsetProblem ?? `Unsupported Content-Type: ${JSON.stringify(this.#contentType)}`,
       text,
+      undefined,
+      this.#pageSize(),
     );
     this.#placeDeadLetters();
   }
 }
 
-/** The format a dead letter names when the Content-Type names none (as `decodeOpticalPage`). */
-function guessFormat(body: Uint8Array): OpticalFormat {
+/** The format a dead letter names when the Content-Type names none. */
+function guessFormat(body: string | Uint8Array): OpticalFormat {
   for (let i = 0; i < body.length && i < 64; i++) {
-    const c = body[i];
+    const c = typeof body === "string" ? body.charCodeAt(i) : body[i];
     if (c === 0x5b || c === 0x7b) return "udl-eo-json"; // [ {
     if (
-      c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0xef && c !== 0xbb && c !== 0xbf
+      c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0xef && c !== 0xbb &&
+      c !== 0xbf && c !== 0xfeff
     ) {
       return "udl-eo-csv";
     }

@@ -132,13 +132,23 @@ export class RowMapper {
     );
   }
 
-  /** A dead letter for input that is not a row at all (bad page, bad record shape). */
-  fail(stage: "decoding" | "validation", reason: string, raw: string, ref?: string): void {
+  /**
+   * A dead letter for input that is not a row at all (bad page, bad record
+   * shape); `size`, the bytes of the whole input when `raw` is only its
+   * beginning.
+   */
+  fail(
+    stage: "decoding" | "validation",
+    reason: string,
+    raw: string,
+    ref?: string,
+    size?: number,
+  ): void {
     this.deadLetters.push(
       makeDeadLetter(this.#ctx, this.#format, {
         stage,
         reason,
-        raw: textRaw(raw),
+        raw: textRaw(raw, size),
         ref,
         receivedAt: this.#receivedAt,
       }),

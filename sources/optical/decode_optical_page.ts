@@ -1,7 +1,9 @@
 /**
  * The optical page decoder (SPEC §5): one archive page of UDL-style EO
  * observations, CSV or JSON, into Observations and dead letters. The HTTP
- * source, the replay and the edge worker all decode through it.
+ * source and the replay decode through it; it is the edge worker's
+ * streaming decoder handed the whole page as one piece, so both give the
+ * same output by construction.
  *
  * Portable: web APIs only.
  *
@@ -11,11 +13,8 @@
 import type { DeadLetter } from "../../envelope/dead_letter.ts";
 import type { OpticalObservation } from "../../envelope/observation.ts";
 import type { DecodeContext } from "../decode_context.ts";
-import { decodeCsv } from "./_decode_csv.ts";
-import { decodeJson } from "./_decode_json.ts";
-import { mediaType } from "./_media_type.ts";
 import { internalErrorReason } from "../../operators/internal_error.ts";
-import { type OpticalFormat, RowMapper } from "./_row_mapper.ts";
+import { OpticalStreamDecoder } from "./_optical_stream_decoder.ts";
 
 /** What one page decodes to. */
 export interface OpticalPage {
@@ -25,23 +24,24 @@ export interface OpticalPage {
   deadLetters: DeadLetter[];
 }
 
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
-const lenientUtf8 = new TextDecoder("utf-8");
-
 /**
  * Decodes one archive page, choosing CSV or JSON by `contentType`
  * (`text/csv`, `application/json`; parameters such as `charset` allowed).
  *
  * * Every record becomes an Observation or a dead letter, never nothing;
  *   a bad record never stops the page. Unparseable values (`"12.3.4"` for
- *   `ra`, a CSV record with the wrong number of fields, a JSON record that
- *   is not an object) are `decoding` dead letters; values that parse but
- *   break a SPEC §5 rule (`ra` outside [0, 360), a missing required field,
- *   an `obTime` that is not a valid instant) are `validation` dead letters.
- *   `raw` is the CSV record's text or the JSON record re-serialised; `ref`
- *   its `id` where it has one.
- * * An unsupported Content-Type, a body that is not JSON, or JSON that is
- *   not an array is one `decoding` dead letter for the whole page.
+ *   `ra`, a CSV record with the wrong number of fields or a quoting error,
+ *   a JSON record that is not an object or does not parse) are `decoding`
+ *   dead letters; values that parse but break a SPEC §5 rule (`ra` outside
+ *   [0, 360), a missing required field, an `obTime` that is not a valid
+ *   instant) are `validation` dead letters. `raw` is the CSV record's text
+ *   or the JSON record re-serialised; `ref` its `id` where it has one.
+ * * CSV records end at LF or CRLF (RFC 4180); any other CR is data.
+ * * An unsupported Content-Type or charset, a CSV header that cannot be
+ *   trusted (a quoting error, a CR in a column name), a body that is not
+ *   JSON or JSON that is not an array is one `decoding` dead letter for the
+ *   whole page; a JSON array that breaks off after some elements keeps them
+ *   and is one dead letter from where it broke (see `OpticalStreamDecoder`).
  * * A UTF-8 byte order mark is ignored; bodies that are not valid UTF-8
  *   dead-letter the records with the undecodable bytes, not the page.
  * * `provenance.meta` holds `uct`, `dataMode`, `source` and the unknown
@@ -85,63 +85,17 @@ export function decodeOpticalPage(
   contentType: string,
   ctx: DecodeContext,
 ): OpticalPage {
-  const type = mediaType(contentType);
-  const format: OpticalFormat = type.format ?? guessFormat(body);
-  const mapper = new RowMapper(ctx, format);
-  let text: string;
-  let invalidUtf8 = false;
-  if (typeof body === "string") {
-    text = body.charCodeAt(0) === 0xfeff ? body.slice(1) : body;
-  } else if (
-    type.charset !== undefined && type.charset !== "utf-8" && type.charset !== "utf8" &&
-    type.charset !== "us-ascii"
-  ) {
-    let decoder: TextDecoder;
-    try {
-      decoder = new TextDecoder(type.charset);
-    } catch {
-      mapper.fail("decoding", `Unsupported charset: "${type.charset}"`, lenientUtf8.decode(body));
-      return mapper;
-    }
-    text = decoder.decode(body);
-  } else {
-    // TextDecoder drops a leading UTF-8 BOM by itself.
-    try {
-      text = strictUtf8.decode(body);
-    } catch {
-      text = lenientUtf8.decode(body);
-      invalidUtf8 = true;
-    }
-  }
+  const decoder = new OpticalStreamDecoder(ctx, contentType, { text: typeof body === "string" });
   try {
-    if (type.format === undefined) {
-      mapper.fail("decoding", `Unsupported Content-Type: ${JSON.stringify(contentType)}`, text);
-    } else if (type.format === "udl-eo-csv") {
-      decodeCsv(text, mapper, invalidUtf8);
-    } else if (invalidUtf8) {
-      mapper.fail("decoding", "JSON page is not valid UTF-8", text);
-    } else {
-      decodeJson(text, mapper);
-    }
+    decoder.end(body);
   } catch (error) {
     // The guard (SPEC §3): rows mapped before the exception stay; the page
     // itself becomes the dead letter for the rest.
-    mapper.fail("decoding", internalErrorReason("decoding a page", error), text);
+    const text = typeof body === "string" ? body : new TextDecoder().decode(body);
+    decoder.failPage(internalErrorReason("decoding a page", error), text);
   }
-  return { observations: mapper.observations, deadLetters: mapper.deadLetters };
-}
-
-/** The format a dead letter names when the Content-Type names none. */
-function guessFormat(body: string | Uint8Array): OpticalFormat {
-  for (let i = 0; i < body.length && i < 64; i++) {
-    const c = typeof body === "string" ? body.charCodeAt(i) : body[i];
-    if (c === 0x5b || c === 0x7b) return "udl-eo-json"; // [ {
-    if (
-      c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0xef && c !== 0xbb &&
-      c !== 0xbf && c !== 0xfeff
-    ) {
-      return "udl-eo-csv";
-    }
-  }
-  return "udl-eo-csv";
+  const out = decoder.take();
+  return out === undefined
+    ? { observations: [], deadLetters: [] }
+    : { observations: out.observations, deadLetters: out.deadLetters };
 }

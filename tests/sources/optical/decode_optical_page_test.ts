@@ -121,13 +121,47 @@ Deno.test("decodeOpticalPage() takes a BOM, CRLF and LF mixed in one page, and s
     ["EO-1", 1],
     ["EO-2", 2],
   ]);
-  // A page with bare CR line ends (no LF at all).
-  const cr = decodeOpticalPage(
-    text.replaceAll("\r\n", "\r").replaceAll("\n", ""),
+});
+
+Deno.test("decodeOpticalPage() ends CSV records at LF or CRLF only: any other CR is data (SPEC §5)", () => {
+  const remarks = `${HEADER},remarks\n`;
+  const page = decodeOpticalPage(
+    remarks +
+      'EO-1,2026-11-25T12:00:00Z,S,1,1,1,"quoted\rCR"\r\n' +
+      "EO-2,2026-11-25T12:00:01Z,S,1,2,2,bare\rCR\n" +
+      "EO-3,2026-11-25T12:00:02Z,S,1,3,3\r\r\n" + // CR CRLF: a CR, then the line end
+      'EO-5,2026-11-25T12:00:04Z,S,1,5,5,"CR\r"\n' + // quoted: the CR is the field's
+      'EO-6,2026-11-25T12:00:05Z,S,1,6,6,"""CR\r"\r\n' +
+      'EO-7,2026-11-25T12:00:06Z,S,1,7,7,a"b\r\n' +
+      "EO-4,2026-11-25T12:00:03Z,S,1,4,4,end\r", // a CRLF cut after its CR
     "text/csv",
     live,
   );
-  assert.equal(cr.observations.length, 2);
+  assert.deepEqual(page.observations.map((o) => [o.provenance.ref, o.provenance.meta]), [
+    ["EO-1", { remarks: "quoted\rCR" }],
+    ["EO-2", { remarks: "bare\rCR" }],
+    ["EO-5", { remarks: "CR\r" }],
+    ["EO-6", { remarks: '"CR\r' }],
+    ["EO-7", { remarks: 'a"b' }],
+    ["EO-4", { remarks: "end" }],
+  ]);
+  assert.deepEqual(page.deadLetters.map((d) => [d.reason, d.raw]), [
+    ["CSV record has 6 fields, the header has 7", "EO-3,2026-11-25T12:00:02Z,S,1,3,3\r"],
+  ]);
+});
+
+Deno.test("decodeOpticalPage() makes a CSV page whose header holds a CR one dead letter: bare-CR line ends, CR CRLF", () => {
+  const rows = [HEADER, "EO-1,2026-11-25T12:00:00Z,S,1,1,1", "EO-2,2026-11-25T12:00:01Z,S,1,2,2"];
+  for (const end of ["\r", "\r\r\n"]) {
+    const text = rows.join(end) + end;
+    const page = decodeOpticalPage(text, "text/csv", live);
+    assert.deepEqual(page.observations, []);
+    assert.deepEqual(page.deadLetters.map((d) => [d.stage, d.reason, d.raw]), [[
+      "decoding",
+      "Cannot parse CSV header: a column name holds a CR (line ends are CRLF or LF)",
+      text,
+    ]]);
+  }
 });
 
 Deno.test("decodeOpticalPage() keeps a repeated column apart as name#2 and the first one mapping", () => {
