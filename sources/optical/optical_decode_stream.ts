@@ -24,11 +24,11 @@ export interface OpticalDecodeStreamOptions extends OpticalStreamOptions {
  * record as its chunks arrive, wherever they are cut: CSV records (RFC
  * 4180, quoted fields across chunks included) and the elements of a JSON
  * array are mapped as soon as they are complete, so memory holds one record,
- * not the page. Every record gives the observation or dead letter that
- * `decodeOpticalPage` gives it, and each batch's `deadLetterAt` places its
- * dead letters among its observations in page order. Where the streaming
- * outcome differs (a broken JSON array, a JSON element that does not parse),
- * see `OpticalStreamDecoder`.
+ * not the page. `decodeOpticalPage` is the same decoder handed the whole
+ * page at once, so every record gives the observation or dead letter it
+ * gives there (the rules: `OpticalStreamDecoder`), and each batch's
+ * `deadLetterAt` places its dead letters among its observations in page
+ * order.
  *
  * @example A CSV page cut in the middle of a record
  * ```ts
