@@ -85,35 +85,9 @@ export class DedupeWindow {
 
   /** Adds `id`; returns false when it was already in the window (a repeat). */
   add(id: string): boolean {
-    const hex = this.#parse(id);
-    if (hex) {
-      // One probe run finds a repeat or the free slot to take.
+    if (this.#parse(id)) {
       const key = this.#key;
-      const table = this.#table;
-      const k0 = key[0], k1 = key[1], k2 = key[2], k3 = key[3];
-      let slot = k0 & this.#mask;
-      while (true) {
-        const at = slot * 4;
-        const t0 = table[at], t1 = table[at + 1], t2 = table[at + 2], t3 = table[at + 3];
-        if (t0 === k0 && t1 === k1 && t2 === k2 && t3 === k3) return false;
-        if ((t0 | t1 | t2 | t3) === 0) break;
-        slot = (slot + 1) & this.#mask;
-      }
-      if (this.#size === this.#capacity) {
-        // Eviction may shift entries back into the run: probe again after it.
-        this.#evictOldest();
-        slot = k0 & this.#mask;
-        while (!this.#free(slot)) slot = (slot + 1) & this.#mask;
-      }
-      table[slot * 4] = k0;
-      table[slot * 4 + 1] = k1;
-      table[slot * 4 + 2] = k2;
-      table[slot * 4 + 3] = k3;
-      const at = (this.#head + this.#size) % this.#capacity;
-      this.#ring.set(key, at * 4);
-      if (this.#ringOther) this.#ringOther[at] = undefined;
-      this.#size++;
-      return true;
+      return this.#addKey(key[0], key[1], key[2], key[3]);
     }
     if (this.#other.has(id)) return false;
     if (this.#size === this.#capacity) this.#evictOldest();
@@ -123,6 +97,62 @@ export class DedupeWindow {
       this.#ringOther ??= new Array(this.#capacity);
       this.#ringOther[at / 4] = id;
     }
+    this.#size++;
+    return true;
+  }
+
+  /**
+   * Adds the id packed as four words at `words[at … at + 3]` (as
+   * `PackedObservations.ids` holds them; the same id as its 32 hex digits);
+   * returns false when it was already in the window. All four zero is not an
+   * id: use {@link DedupeWindow.add} with the id's text for it.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { DedupeWindow } from "./dedupe_window.ts";
+   *
+   * const window = new DedupeWindow(10);
+   * assert.equal(window.add("000000010000000200000003000000ff"), true);
+   * assert.equal(window.addWords(new Int32Array([1, 2, 3, 255]), 0), false);
+   * ```
+   */
+  addWords(words: Int32Array, at: number): boolean {
+    const k0 = words[at], k1 = words[at + 1], k2 = words[at + 2], k3 = words[at + 3];
+    if ((k0 | k1 | k2 | k3) === 0) {
+      throw new RangeError("Cannot add the all-zero id as words: add its text");
+    }
+    return this.#addKey(k0, k1, k2, k3);
+  }
+
+  #addKey(k0: number, k1: number, k2: number, k3: number): boolean {
+    // One probe run finds a repeat or the free slot to take.
+    const table = this.#table;
+    let slot = k0 & this.#mask;
+    while (true) {
+      const at = slot * 4;
+      const t0 = table[at], t1 = table[at + 1], t2 = table[at + 2], t3 = table[at + 3];
+      if (t0 === k0 && t1 === k1 && t2 === k2 && t3 === k3) return false;
+      if ((t0 | t1 | t2 | t3) === 0) break;
+      slot = (slot + 1) & this.#mask;
+    }
+    if (this.#size === this.#capacity) {
+      // Eviction may shift entries back into the run: probe again after it.
+      this.#evictOldest();
+      slot = k0 & this.#mask;
+      while (!this.#free(slot)) slot = (slot + 1) & this.#mask;
+    }
+    table[slot * 4] = k0;
+    table[slot * 4 + 1] = k1;
+    table[slot * 4 + 2] = k2;
+    table[slot * 4 + 3] = k3;
+    const at = ((this.#head + this.#size) % this.#capacity) * 4;
+    const ring = this.#ring;
+    ring[at] = k0;
+    ring[at + 1] = k1;
+    ring[at + 2] = k2;
+    ring[at + 3] = k3;
+    if (this.#ringOther) this.#ringOther[at / 4] = undefined;
     this.#size++;
     return true;
   }

@@ -141,6 +141,11 @@ export const ConfigSchema = z.strictObject({
   dedupe: z.strictObject({ capacity: positiveInt(100_000_000).default(1_000_000) }).default({
     capacity: 1_000_000,
   }),
+  // Decode workers (issue 16): absent means one per core but one, or
+  // SDA_INGEST_WORKERS when set; 0 decodes on the main thread.
+  workers: z.number().int({ message: "must be a whole number" }).min(0, {
+    message: "must be 0 or more",
+  }).max(64, { message: "must be at most 64" }).optional(),
   http: z.strictObject({
     hostname: hostname.default("127.0.0.1"),
     port: port.default(9464),

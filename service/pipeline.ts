@@ -8,10 +8,14 @@
 import { getLogger } from "@logtape/logtape";
 import type { DeadLetter, Stage } from "../envelope/dead_letter.ts";
 import { textRaw } from "../envelope/raw.ts";
-import type { Observation } from "../envelope/observation.ts";
+import type { Format, Observation } from "../envelope/observation.ts";
 import { BatchStream } from "../operators/batch_stream.ts";
 import type { DedupeWindow } from "../operators/dedupe_window.ts";
-import type { IngestBatch } from "../operators/ingest_batch.ts";
+import {
+  type IngestBatch,
+  observationCount,
+  type PackedObservations,
+} from "../operators/ingest_batch.ts";
 import { guardReadable } from "../operators/guard_readable.ts";
 import { internalErrorReason, isInternalError } from "../operators/internal_error.ts";
 import { MapStream } from "../operators/map_stream.ts";
@@ -21,6 +25,8 @@ import type { SegmentLog } from "../sinks/segment_log.ts";
 import { FaultLog } from "./fault_log.ts";
 
 const log = getLogger(["sda-ingest", "pipeline"]);
+const decoder = new TextDecoder();
+const EPOCH = "1970-01-01T00:00:00.000000Z";
 
 /** A source whose last this many inputs were all dead letters is degraded. */
 export const DEGRADED_AFTER_INPUTS = 100;
@@ -127,7 +133,7 @@ export class Pipeline {
     const batcher = new BatchStream<IngestBatch>({
       maxBatch: 1024,
       highWaterMark: options.highWaterMark ?? 4096,
-      size: (batch) => Math.max(1, batch.observations.length + batch.deadLetters.length),
+      size: (batch) => Math.max(1, observationCount(batch) + batch.deadLetters.length),
     });
     const sink = options.sink ? options.sink(this.#sink) : this.#sink;
     this.done = this.#merge.readable
@@ -228,7 +234,7 @@ export class Pipeline {
 
   /** Follows each source's run of dead letters since its last observation. */
   #track(batch: IngestBatch): void {
-    const inputs = batch.observations.length;
+    const inputs = observationCount(batch);
     const letters = batch.deadLetters;
     if (inputs === 0 && letters.length === 0) return;
     let run = this.#runs.get(batch.source);
@@ -272,6 +278,32 @@ export class Pipeline {
    */
   #undeduplicated(batch: IngestBatch, error: unknown): void {
     const reason = internalErrorReason("deduplicating an observation", error);
+    const packed = batch.packed;
+    if (packed !== undefined) {
+      batch.packed = undefined;
+      let start = 0;
+      for (let i = 0; i < packed.count; i++) {
+        const line = decoder.decode(packed.lines.subarray(start, packed.ends[i] - 1));
+        start = packed.ends[i];
+        let o: Partial<Observation> = {};
+        try {
+          o = JSON.parse(line);
+        } catch {
+          // The line is the raw record all the same.
+        }
+        batch.deadLetters.push({
+          v: 1,
+          t_rx: o.t_rx ?? EPOCH,
+          source: o.provenance?.source ?? batch.source,
+          format: o.provenance?.format ?? ("" as Format),
+          peer: o.provenance?.peer ?? "",
+          stage: "validation",
+          reason,
+          ref: o.provenance?.ref ?? "",
+          raw: textRaw(line),
+        });
+      }
+    }
     for (const o of batch.observations) {
       let raw: string;
       try {
@@ -296,6 +328,14 @@ export class Pipeline {
   }
 
   #dedupe(batch: IngestBatch, window: DedupeWindow): void {
+    if (batch.packed !== undefined) {
+      const repeats = dedupePacked(batch.packed, window);
+      if (repeats.length > 0) {
+        this.counts(batch.source).duplicates += repeats.length;
+        dropPacked(batch.packed, repeats);
+      }
+      return;
+    }
     const observations = batch.observations;
     let kept = 0;
     for (let i = 0; i < observations.length; i++) {
@@ -307,4 +347,54 @@ export class Pipeline {
       observations.length = kept;
     }
   }
+}
+
+/** The text of packed observation `i`'s line, without its `\n`. */
+function packedLine(packed: PackedObservations, i: number): string {
+  const start = i === 0 ? 0 : packed.ends[i - 1];
+  return decoder.decode(packed.lines.subarray(start, packed.ends[i] - 1));
+}
+
+/**
+ * Adds the packed observations' ids to the window (SPEC §8); returns the
+ * indexes of the repeats, in order. An id that did not pack (not hex) is
+ * taken from its line.
+ */
+function dedupePacked(packed: PackedObservations, window: DedupeWindow): number[] {
+  const repeats: number[] = [];
+  const ids = packed.ids;
+  for (let i = 0, at = 0; i < packed.count; i++, at += 4) {
+    const fresh = (ids[at] | ids[at + 1] | ids[at + 2] | ids[at + 3]) === 0
+      ? window.add((JSON.parse(packedLine(packed, i)) as Observation).id)
+      : window.addWords(ids, at);
+    if (!fresh) repeats.push(i);
+  }
+  return repeats;
+}
+
+/** Removes the observations at `drop` (ascending indexes) from `packed`, in place. */
+function dropPacked(packed: PackedObservations, drop: readonly number[]): void {
+  const { lines, ends, ids, received, observed, keyAt } = packed;
+  let kept = 0;
+  let byte = 0;
+  let d = 0;
+  for (let i = 0; i < packed.count; i++) {
+    const start = i === 0 ? 0 : ends[i - 1];
+    const end = ends[i];
+    if (d < drop.length && drop[d] === i) {
+      d++;
+      continue;
+    }
+    if (kept !== i) {
+      lines.copyWithin(byte, start, end);
+      ids.copyWithin(kept * 4, i * 4, i * 4 + 4);
+      received[kept] = received[i];
+      observed[kept] = observed[i];
+      keyAt[kept] = keyAt[i];
+    }
+    byte += end - start;
+    ends[kept] = byte;
+    kept++;
+  }
+  packed.count = kept;
 }

@@ -22,6 +22,8 @@ import { Pipeline } from "./pipeline.ts";
 import { type CheckpointStore, createSource, type CreateSourceOptions } from "./source_factory.ts";
 import { StateStore } from "./state_store.ts";
 import { StatusBoard } from "./status_board.ts";
+import { DecodePool } from "./workers/decode_pool.ts";
+import { configuredWorkers } from "./workers/configured_workers.ts";
 
 const log = getLogger(["sda-ingest", "service"]);
 
@@ -79,6 +81,7 @@ export class IngestService {
   #cluster: Cluster | undefined;
   #stopping: Promise<void> | undefined;
   #startedAt = Date.now();
+  #workers: DecodePool | undefined;
 
   private constructor(
     config: Config,
@@ -190,6 +193,12 @@ export class IngestService {
       cluster,
       options.wrapSink,
     );
+    const workers = configuredWorkers(config);
+    if (workers > 0) service.#workers = new DecodePool(workers);
+    log.info("Decoding on {where}", {
+      where: workers === 0 ? "the main thread" : `${workers} worker threads`,
+      workers,
+    });
     try {
       if (options.http ?? true) {
         const { port, shutdown } = await serveHttp({
@@ -219,15 +228,21 @@ export class IngestService {
       const state = cluster ? undefined : new StateStore(config.state.dir);
       service.#state = state;
       const userAgent = cluster ? `sda-ingest (${cluster.instance})` : undefined;
+      const pool = service.#workers;
       for (const sourceConfig of config.sources) {
         // Cluster mode: pull/poll sources are driven under a lease, radar
         // listeners on every instance (SPEC §12).
         const source = cluster && sourceConfig.kind !== "radar"
           ? cluster.leasedSource(
             sourceConfig,
-            (c, store, tenure) => create(c, store, { userAgent, mayRequest: tenure.valid }),
+            (c, store, tenure) =>
+              create(c, store, { userAgent, mayRequest: tenure.valid, workers: pool }),
           )
-          : await create(sourceConfig, state ?? new StateStore(config.state.dir));
+          : await create(
+            sourceConfig,
+            state ?? new StateStore(config.state.dir),
+            pool === undefined ? undefined : { workers: pool },
+          );
         service.sources.push(source);
         service.pipeline.add(source.readable, source.name);
       }
@@ -262,6 +277,11 @@ export class IngestService {
     return undefined;
   }
 
+  /** The decode workers, when there are any (`workers`, issue 16). */
+  get workers(): DecodePool | undefined {
+    return this.#workers;
+  }
+
   /** Resolves when the pipeline has ended (after {@link IngestService.stop}, or on a sink failure). */
   get done(): Promise<void> {
     return this.pipeline.done;
@@ -287,6 +307,7 @@ export class IngestService {
       }
       this.pipeline.close();
       await this.pipeline.done;
+      this.#workers?.close();
       // The last acks were released by the final sync: let the sources save
       // the resume points they cover before the process exits.
       await Promise.allSettled(this.sources.map((s) => s.settled?.()));

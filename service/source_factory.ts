@@ -15,6 +15,7 @@ import { OpticalHttpSource } from "../sources/optical/http_adapter.ts";
 import { RadarTcpSource } from "../sources/radar/tcp_adapter.ts";
 import type { Checkpoint, Source } from "../sources/source.ts";
 import type { SourceConfig } from "./config.ts";
+import type { DecodePool } from "./workers/decode_pool.ts";
 
 /**
  * Where sources keep their resume points: the file `StateStore`, or JetStream
@@ -38,6 +39,8 @@ export interface CreateSourceOptions {
    * stopped: its lease is no longer valid).
    */
   mayRequest?: () => boolean;
+  /** Decode in these workers (issue 16); absent: on the main thread. */
+  workers?: DecodePool;
 }
 
 /**
@@ -72,6 +75,7 @@ export function createSource(
         groupIdleMs: config.groupIdleMs,
         maxConnections: config.maxConnections,
         idleTimeoutMs: config.idleTimeoutMs,
+        workers: options.workers,
       });
     case "optical":
       return new OpticalHttpSource({

@@ -7,7 +7,7 @@
 
 import type { Observation } from "../envelope/observation.ts";
 import { serializeObservation } from "../envelope/serialize.ts";
-import type { IngestBatch } from "../operators/ingest_batch.ts";
+import type { IngestBatch, PackedObservations } from "../operators/ingest_batch.ts";
 import type { NatsMessage, NatsPublisher } from "./nats_publisher.ts";
 
 /** Options for {@link NatsSink}. */
@@ -25,6 +25,50 @@ export interface NatsSinkOptions {
 }
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const HEX = "0123456789abcdef";
+
+/** The id of packed observation `i`, from its words (or its line, for an id that did not pack). */
+function packedId(packed: PackedObservations, i: number, line: Uint8Array): string {
+  const ids = packed.ids;
+  const at = i * 4;
+  if ((ids[at] | ids[at + 1] | ids[at + 2] | ids[at + 3]) === 0) {
+    return (JSON.parse(decoder.decode(line)) as Observation).id;
+  }
+  let id = "";
+  for (let w = 0; w < 4; w++) {
+    const word = ids[at + w];
+    for (let shift = 28; shift >= 0; shift -= 4) id += HEX[(word >>> shift) & 15];
+  }
+  return id;
+}
+
+/**
+ * One message per packed observation: its line (without the `\n`) as the
+ * payload — a view, unless `copy`: the log frees packed lines once it wrote
+ * them, which with `then` is after JetStream acknowledged them, and without
+ * may be before.
+ */
+function packedMessages(
+  packed: PackedObservations,
+  subjectOf: (kind: string, sensor: string) => string,
+  out: NatsMessage[],
+  copy: boolean,
+): void {
+  const subjects = packed.keys.map((key) => {
+    const cut = key.indexOf("\u0000");
+    return subjectOf(key.slice(0, cut), key.slice(cut + 1));
+  });
+  let start = 0;
+  for (let i = 0; i < packed.count; i++) {
+    const end = packed.ends[i];
+    const payload = copy
+      ? packed.lines.slice(start, end - 1)
+      : packed.lines.subarray(start, end - 1);
+    out.push({ subject: subjects[packed.keyAt[i]], payload, id: packedId(packed, i, payload) });
+    start = end;
+  }
+}
 
 /**
  * The subject of an observation: `<prefix>.<kind>.<sensor>`, the sensor with
@@ -91,11 +135,11 @@ export class NatsSink extends WritableStream<IngestBatch[]> {
     const { publisher, subjectPrefix } = options;
     const next = options.then?.getWriter();
     const subjects = new Map<string, string>();
-    const subjectOf = (o: Observation) => {
-      const key = `${o.kind}\u0000${o.sensor}`;
+    const subjectOf = (kind: string, sensor: string) => {
+      const key = `${kind}\u0000${sensor}`;
       let subject = subjects.get(key);
       if (subject === undefined) {
-        subject = natsSubject(subjectPrefix, o.kind, o.sensor);
+        subject = natsSubject(subjectPrefix, kind, sensor);
         if (subjects.size > 65536) subjects.clear();
         subjects.set(key, subject);
       }
@@ -109,17 +153,29 @@ export class NatsSink extends WritableStream<IngestBatch[]> {
     super({
       write(batches) {
         if (failure !== undefined) throw failure;
+        const messages: NatsMessage[] = [];
         const lines: string[] = [];
         const subjectsOf: string[] = [];
         const ids: string[] = [];
+        // In batch order: what a decode worker packed, and what it did not.
+        const flush = () => {
+          if (lines.length === 0) return;
+          for (const message of toMessages(lines, subjectsOf, ids)) messages.push(message);
+          lines.length = subjectsOf.length = ids.length = 0;
+        };
         for (const batch of batches) {
+          if (batch.packed !== undefined) {
+            flush();
+            packedMessages(batch.packed, subjectOf, messages, next === undefined);
+            continue;
+          }
           for (const o of batch.observations) {
             lines.push(serializeObservation(o));
-            subjectsOf.push(subjectOf(o));
+            subjectsOf.push(subjectOf(o.kind, o.sensor));
             ids.push(o.id);
           }
         }
-        const messages = toMessages(lines, subjectsOf, ids);
+        flush();
         if (next !== undefined) {
           // One hold for JetStream, one for the log after it.
           for (const batch of batches) for (const ack of batch.acks) ack.retain();

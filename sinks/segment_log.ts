@@ -80,8 +80,22 @@ export interface SegmentLogStats {
   retries: number;
 }
 
+/**
+ * Records already serialised and encoded: `count` complete lines, each
+ * ending in `\n` (see {@link SegmentLog.appendEncoded}).
+ */
+export interface EncodedLines {
+  /** The lines, UTF-8, back to back. */
+  bytes: Uint8Array;
+  /** How many lines `bytes` holds. */
+  count: number;
+}
+
 interface Pending {
-  text: string;
+  /** Serialised lines: text to encode, or bytes as they are. */
+  parts: (string | Uint8Array)[];
+  /** Characters of the text plus bytes of the rest (the group limit). */
+  size: number;
   count: number;
   resolve: (result: AppendResult) => void;
   reject: (reason: unknown) => void;
@@ -283,31 +297,96 @@ export class SegmentLog<T> {
         durable: this.#unsynced?.promise ?? RESOLVED,
       }));
     }
-    // Serialized in pieces of at most GROUP_CHARS: a string has a maximum
+    return this.appendEncoded([records]);
+  }
+
+  /**
+   * Appends, in order, pieces that are either records or lines already
+   * serialised and encoded (a decode worker's, SPEC §1), as one group of the
+   * log: the same as {@link SegmentLog.append} of all their records, minus
+   * the serialising of the encoded ones. An encoded piece must hold exactly
+   * `count` complete lines.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SegmentLog } from "./segment_log.ts";
+   *
+   * const dir = await Deno.makeTempDir();
+   * const log = await SegmentLog.open({ dir, serialize: (n: number) => JSON.stringify({ n }) });
+   * const bytes = new TextEncoder().encode('{"n":2}\n{"n":3}\n');
+   * const { first, count } = await log.appendEncoded([[1], { bytes, count: 2 }, [4]]);
+   * assert.deepEqual([first, count], [0, 4]);
+   * await log.close();
+   * assert.equal(
+   *   await Deno.readTextFile(`${dir}/00000000000000000000.jsonl`),
+   *   '{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n',
+   * );
+   * await Deno.remove(dir, { recursive: true });
+   * ```
+   */
+  appendEncoded(pieces: readonly (readonly T[] | EncodedLines)[]): Promise<AppendResult> {
+    if (this.#closed) {
+      return Promise.reject(new TypeError("Cannot append to a closed log"));
+    }
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    // Queued in pieces of at most GROUP_CHARS: a string has a maximum
     // length, and a huge append must not need a buffer of its whole size.
     const parts: Promise<AppendResult>[] = [];
-    let text = "";
+    let pending: (string | Uint8Array)[] = [];
+    let size = 0;
     let count = 0;
-    for (let i = 0; i < records.length; i++) {
-      text += this.#serialize(records[i]) + "\n";
-      count++;
-      if (text.length >= GROUP_CHARS || i === records.length - 1) {
-        const piece = { text, count };
-        parts.push(
-          new Promise<AppendResult>((resolve, reject) => {
-            this.#queue.push({ ...piece, resolve, reject });
-            this.#queuedRecords += piece.count;
-            this.#writing ??= this.#drain();
-          }),
-        );
+    let total = 0;
+    let text = "";
+    const queue = () => {
+      if (text.length > 0) pending.push(text);
+      text = "";
+      if (count === 0) return;
+      const piece = { parts: pending, size, count };
+      parts.push(
+        new Promise<AppendResult>((resolve, reject) => {
+          this.#queue.push({ ...piece, resolve, reject });
+          this.#queuedRecords += piece.count;
+          this.#writing ??= this.#drain();
+        }),
+      );
+      pending = [];
+      size = 0;
+      count = 0;
+    };
+    for (const piece of pieces) {
+      if (isEncoded(piece)) {
+        if (piece.count === 0) continue;
+        if (text.length > 0) pending.push(text);
         text = "";
-        count = 0;
+        pending.push(piece.bytes);
+        size += piece.bytes.length;
+        count += piece.count;
+        total += piece.count;
+        if (size >= GROUP_CHARS) queue();
+        continue;
       }
+      for (let i = 0; i < piece.length; i++) {
+        const line = this.#serialize(piece[i]) + "\n";
+        text += line;
+        size += line.length;
+        count++;
+        total++;
+        if (size >= GROUP_CHARS) queue();
+      }
+    }
+    queue();
+    if (parts.length === 0) {
+      return this.#flushed().then(() => ({
+        first: this.#next,
+        count: 0,
+        durable: this.#unsynced?.promise ?? RESOLVED,
+      }));
     }
     if (parts.length === 1) return parts[0];
     return Promise.all(parts).then((results) => ({
       first: results[0].first,
-      count: records.length,
+      count: total,
       durable: results[results.length - 1].durable,
     }));
   }
@@ -381,16 +460,19 @@ export class SegmentLog<T> {
       while (this.#queue.length > 0) {
         // Everything queued goes as one group, up to GROUP_CHARS.
         let take = 0;
-        let text = "";
+        let size = 0;
         let count = 0;
-        while (take < this.#queue.length && (take === 0 || text.length < GROUP_CHARS)) {
-          text += this.#queue[take].text;
-          count += this.#queue[take].count;
+        const parts: (string | Uint8Array)[] = [];
+        while (take < this.#queue.length && (take === 0 || size < GROUP_CHARS)) {
+          const pending = this.#queue[take];
+          for (const part of pending.parts) parts.push(part);
+          size += pending.size;
+          count += pending.count;
           take++;
         }
         const batch = this.#queue.splice(0, take);
         try {
-          await this.#write(text, count);
+          await this.#write(parts, size, count);
         } catch (error) {
           this.#failure = error;
           for (const pending of [...batch, ...this.#queue]) pending.reject(error);
@@ -421,25 +503,51 @@ export class SegmentLog<T> {
     }
   }
 
-  /** Writes `count` records (`text`, one line each) and syncs per mode. */
-  async #write(text: string, count: number): Promise<void> {
-    // JSON is nearly all ASCII: size the buffer for one byte per character
-    // and grow only when the text turns out not to be.
-    if (this.#buffer.length < text.length) {
-      this.#buffer = new Uint8Array(Math.max(text.length, this.#buffer.length * 2));
+  /**
+   * Writes `count` records (`parts`: text to encode and bytes, `size`
+   * characters and bytes in all, one line per record) and syncs per mode.
+   */
+  async #write(parts: (string | Uint8Array)[], size: number, count: number): Promise<void> {
+    let bytes: Uint8Array;
+    if (parts.length === 1 && typeof parts[0] !== "string") {
+      bytes = parts[0];
+    } else {
+      // JSON is nearly all ASCII: size the buffer for one byte per character
+      // and grow only when the text turns out not to be.
+      if (this.#buffer.length < size) {
+        this.#buffer = new Uint8Array(Math.max(size, this.#buffer.length * 2));
+      }
+      let length = 0;
+      for (const part of parts) {
+        if (typeof part !== "string") {
+          if (this.#buffer.length < length + part.length) this.#grow(length, part.length);
+          this.#buffer.set(part, length);
+          length += part.length;
+          continue;
+        }
+        let { read, written } = encoder.encodeInto(part, this.#buffer.subarray(length));
+        if (read < part.length) {
+          this.#grow(length, part.length * 3);
+          ({ read, written } = encoder.encodeInto(part, this.#buffer.subarray(length)));
+        }
+        length += written;
+      }
+      bytes = this.#buffer.subarray(0, length);
     }
-    let { read, written: length } = encoder.encodeInto(text, this.#buffer);
-    if (read < text.length) {
-      this.#buffer = new Uint8Array(text.length * 3);
-      ({ read, written: length } = encoder.encodeInto(text, this.#buffer));
-    }
-    const bytes = this.#buffer.subarray(0, length);
+    const length = bytes.length;
     if (this.#segmentSize + length <= this.#segmentBytes) {
       await this.#writeAll(bytes, count);
     } else {
       await this.#writeRotating(bytes, count);
     }
     if (this.#fsync === "always") await this.#syncFile();
+  }
+
+  /** Makes room in the write buffer for `more` bytes after its first `length`. */
+  #grow(length: number, more: number): void {
+    const grown = new Uint8Array(Math.max(length + more, this.#buffer.length * 2));
+    grown.set(this.#buffer.subarray(0, length));
+    this.#buffer = grown;
   }
 
   /** Slow path: the group crosses a segment boundary; split it by lines. */
@@ -628,6 +736,10 @@ export class SegmentLog<T> {
       throw error;
     }
   }
+}
+
+function isEncoded<T>(piece: readonly T[] | EncodedLines): piece is EncodedLines {
+  return !Array.isArray(piece);
 }
 
 /** Counts complete lines of a segment and where the last one ends. */

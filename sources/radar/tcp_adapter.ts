@@ -19,7 +19,9 @@ import {
   type CertificateProblem,
   ClientCertificateVerifier,
 } from "./client_certificate_verifier.ts";
-import { TdmDecodeStream } from "./tdm_decode_stream.ts";
+import { type TdmDecodeStats, TdmDecodeStream } from "./tdm_decode_stream.ts";
+import type { DecodePool } from "../../service/workers/decode_pool.ts";
+import { wireContext } from "../../service/workers/_protocol.ts";
 
 /** TLS for a radar listener (SPEC §15). */
 export interface RadarTlsOptions {
@@ -71,6 +73,11 @@ export interface RadarTcpSourceOptions {
    * A client not listed may send none.
    */
   clients?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Decode each connection in one of these workers (issue 16) rather than
+   * on the main thread. Not with `now`: a test clock cannot cross threads.
+   */
+  workers?: DecodePool;
 }
 
 /**
@@ -98,7 +105,14 @@ interface Connection {
   readSince: number;
   ended: boolean;
   bytes: number;
-  decoder: TdmDecodeStream;
+  decoder: Decoder;
+  /** Tells a decode worker whether a read is outstanding (the idle rule). */
+  onReading: ((on: boolean) => void) | undefined;
+}
+
+/** A connection's decoder, on this thread or in a worker: what is counted of it. */
+interface Decoder {
+  readonly stats: Readonly<TdmDecodeStats>;
 }
 
 const log = getLogger(["sda-ingest", "radar"]);
@@ -207,8 +221,10 @@ export class RadarTcpSource implements Source {
   #mergeReader: ReadableStreamDefaultReader<IngestBatch>;
   #connections = new Set<Connection>();
   #options:
-    & Required<Omit<RadarTcpSourceOptions, "now" | "tls" | "allow" | "sensors" | "clients">>
-    & Pick<RadarTcpSourceOptions, "now" | "tls" | "allow" | "sensors" | "clients">;
+    & Required<
+      Omit<RadarTcpSourceOptions, "now" | "tls" | "allow" | "sensors" | "clients" | "workers">
+    >
+    & Pick<RadarTcpSourceOptions, "now" | "tls" | "allow" | "sensors" | "clients" | "workers">;
   #events: PeerEventLog;
   #sweeper: ReturnType<typeof setInterval> | undefined;
   #sweepMs = 1000;
@@ -226,7 +242,7 @@ export class RadarTcpSource implements Source {
   };
   /** Decoder counts of connections whose decoder has finished. */
   #finished = { lines: 0, observations: 0, deadLetters: 0 };
-  #live = new Set<TdmDecodeStream>();
+  #live = new Set<Decoder>();
   #accepting: Promise<void>;
   #stopping = false;
   #drained: Promise<void>;
@@ -248,6 +264,7 @@ export class RadarTcpSource implements Source {
       allow: options.allow,
       sensors: options.sensors,
       clients: options.clients,
+      workers: options.now === undefined ? options.workers : undefined,
     };
     const o = this.#options;
     if (typeof o.name !== "string" || o.name === "") {
@@ -561,16 +578,30 @@ export class RadarTcpSource implements Source {
     if (this.#clients !== undefined && client !== undefined) {
       ctx.clientSensors = this.#clients.get(client) ?? new Set();
     }
-    const decoder = new TdmDecodeStream({
-      ctx,
-      maxLineBytes: o.maxLineBytes,
-      groupIdleMs: o.groupIdleMs,
-      // A line cut by the connection closing may hold a truncated value.
-      incompleteLastLine: "dead-letter",
-      // Quiet means the sender paused while we were reading, not that we
-      // stopped reading because the pipeline is full.
-      waitingSince: () => (connection.reading ? connection.readSince : undefined),
-    });
+    let decoder: ReadableWritablePair<IngestBatch, Uint8Array> & Decoder;
+    let onReading: ((on: boolean) => void) | undefined;
+    if (o.workers !== undefined) {
+      const channel = o.workers.stream({
+        kind: "tdm",
+        ctx: wireContext(ctx),
+        maxLineBytes: o.maxLineBytes,
+        groupIdleMs: o.groupIdleMs,
+        incompleteLastLine: "dead-letter",
+      }, { tracksReads: true });
+      decoder = channel;
+      onReading = (on) => channel.reading(on);
+    } else {
+      decoder = new TdmDecodeStream({
+        ctx,
+        maxLineBytes: o.maxLineBytes,
+        groupIdleMs: o.groupIdleMs,
+        // A line cut by the connection closing may hold a truncated value.
+        incompleteLastLine: "dead-letter",
+        // Quiet means the sender paused while we were reading, not that we
+        // stopped reading because the pipeline is full.
+        waitingSince: () => (connection.reading ? connection.readSince : undefined),
+      });
+    }
     const connection: Connection = {
       socket,
       peer,
@@ -581,6 +612,7 @@ export class RadarTcpSource implements Source {
       ended: false,
       bytes: 0,
       decoder,
+      onReading,
     };
     this.#connections.add(connection);
     this.#live.add(decoder);
@@ -609,10 +641,12 @@ export class RadarTcpSource implements Source {
         let chunk: Uint8Array | null;
         connection.reading = true;
         connection.readSince = performance.now();
+        connection.onReading?.(true);
         try {
           chunk = await socket.read();
         } catch (error) {
           connection.reading = false;
+          connection.onReading?.(false);
           if (connection.ended) {
             // stop() closed the socket under this read.
             controller.close();
@@ -624,6 +658,7 @@ export class RadarTcpSource implements Source {
           return;
         }
         connection.reading = false;
+        connection.onReading?.(false);
         if (chunk === null) {
           if (connection.ended) controller.close();
           else this.#end(connection, "peer");
@@ -654,7 +689,7 @@ export class RadarTcpSource implements Source {
   }
 
   /** Moves a finished decoder's counts into the totals. */
-  #retire(decoder: TdmDecodeStream): void {
+  #retire(decoder: Decoder): void {
     if (!this.#live.delete(decoder)) return;
     const s = decoder.stats;
     this.#finished.lines += s.lines;
