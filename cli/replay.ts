@@ -5,9 +5,10 @@
  */
 
 import { compareLog, fixtureInputs, replay } from "../service/replay.ts";
-import { type Command, EXIT, parseOptions } from "./_args.ts";
+import { type Command, EXIT, parseOptions, UsageError } from "./_args.ts";
 
-const HELP = `Usage: main.ts replay [--fixtures DIR] [--out DIR] [--check] [--update-expected]
+const HELP =
+  `Usage: main.ts replay [--fixtures DIR] [--out DIR] [--workers N] [--check] [--update-expected]
 
 Feeds every recorded capture under the fixtures directory — radar/*.kvn (the
 bytes a radar pushed), optical/*.csv and *.json (archive pages, in name order),
@@ -22,6 +23,8 @@ Options:
   --out DIR          output: DIR/events and DIR/dead-letter, replaced (default ./data/replay)
   --check            compare with DIR/expected/events.jsonl and dead-letters.jsonl
                      of the fixtures; print the first difference and exit 1 on any
+  --workers N        decode in N worker threads; 0 on the main thread (default: one
+                     per core but one, or SDA_INGEST_WORKERS); the output is the same
   --update-expected  write the output as the new expected files (review the diff!)
   --help             show this help
 
@@ -41,7 +44,15 @@ export const replayCommand: Command = {
       out: { type: "string" },
       check: { type: "boolean" },
       "update-expected": { type: "boolean" },
+      workers: { type: "string" },
     });
+    let workers: number | undefined;
+    if (values.workers !== undefined) {
+      workers = Number(values.workers);
+      if (!Number.isInteger(workers) || workers < 0 || workers > 64) {
+        throw new UsageError(`--workers must be a whole number from 0 to 64: "${values.workers}"`);
+      }
+    }
     const fixtures = values.fixtures ?? "fixtures";
     const out = values.out ?? "data/replay";
     const inputs = await fixtureInputs(fixtures);
@@ -69,6 +80,7 @@ export const replayCommand: Command = {
     const result = await replay({
       inputs,
       out,
+      workers,
       onInput: (input, i) => {
         current = `${input.name} (${i + 1}/${inputs.length})`;
         progress(true);

@@ -17,6 +17,9 @@ import { decodeIslPackets } from "../sources/isl/mod.ts";
 import { decodeOpticalPage } from "../sources/optical/mod.ts";
 import { TdmDecodeStream } from "../sources/radar/mod.ts";
 import { Pipeline, type SourceCounts } from "./pipeline.ts";
+import { wireContext } from "./workers/_protocol.ts";
+import { configuredWorkers } from "./workers/configured_workers.ts";
+import { DecodePool } from "./workers/decode_pool.ts";
 
 /** One recorded input. */
 export interface ReplayInput {
@@ -74,6 +77,7 @@ export async function fixtureInputs(dir: string): Promise<ReplayInput[]> {
 export function decodeInput(
   input: ReplayInput,
   startedAt: number = nowMicros(),
+  workers?: DecodePool,
 ): ReadableStream<IngestBatch> {
   const ctx: DecodeContext = {
     source: input.kind,
@@ -83,6 +87,7 @@ export function decodeInput(
     startedAt,
   };
   const bytes = () => Promise.resolve(input.open());
+  if (workers !== undefined) return decodeInWorker(input, ctx, bytes, workers);
   switch (input.kind) {
     case "radar":
       // No idle flush: grouping must not depend on how fast the file is read.
@@ -107,6 +112,38 @@ export function decodeInput(
               return ingestBatch(ctx.source, observations, deadLetters);
             }),
           )
+      );
+  }
+}
+
+/** {@link decodeInput} in a decode worker: the same batches, their observations packed. */
+function decodeInWorker(
+  input: ReplayInput,
+  ctx: DecodeContext,
+  bytes: () => Promise<ReadableStream<Uint8Array>>,
+  workers: DecodePool,
+): ReadableStream<IngestBatch> {
+  const wire = wireContext(ctx);
+  switch (input.kind) {
+    case "radar":
+      return streamFrom(async () =>
+        (await bytes()).pipeThrough(
+          workers.stream({ kind: "tdm", ctx: wire, groupIdleMs: Infinity }),
+        )
+      );
+    case "optical": {
+      const contentType = input.name.endsWith(".json") ? "application/json" : "text/csv";
+      return streamFrom(async () => {
+        const page = await collect(await bytes());
+        const batch = await workers.page({ kind: "optical", ctx: wire, contentType }, page);
+        return ReadableStream.from([batch]);
+      });
+    }
+    case "isl":
+      return streamFrom(async () =>
+        (await bytes())
+          .pipeThrough(new PacketChunkStream())
+          .pipeThrough(workers.stream({ kind: "isl-packets", ctx: wire }))
       );
   }
 }
@@ -189,31 +226,46 @@ export function concatInputs(
   inputs: readonly ReplayInput[],
   onInput?: (input: ReplayInput, index: number) => void,
   startedAt: number = nowMicros(),
+  workers?: DecodePool,
 ): ReadableStream<IngestBatch> {
-  let index = -1;
-  let current: ReadableStreamDefaultReader<IngestBatch> | undefined;
+  // With workers, the next inputs are opened (and their first batch asked
+  // for) while the current one drains, one per worker: each worker decodes
+  // ahead, and the order of the log is still the order of the inputs.
+  const ahead = workers?.size ?? 0;
+  let opened = 0;
+  const open: { reader: ReadableStreamDefaultReader<IngestBatch>; first?: Promise<unknown> }[] = [];
+  const fill = () => {
+    while (opened < inputs.length && open.length <= ahead) {
+      const index = opened++;
+      onInput?.(inputs[index], index);
+      const reader = decodeInput(inputs[index], startedAt, workers).getReader();
+      open.push({ reader, first: open.length > 0 ? reader.read() : undefined });
+    }
+  };
   return new ReadableStream<IngestBatch>({
     async pull(controller) {
       while (true) {
+        fill();
+        const current = open[0];
         if (current === undefined) {
-          index++;
-          if (index >= inputs.length) {
-            controller.close();
-            return;
-          }
-          onInput?.(inputs[index], index);
-          current = decodeInput(inputs[index], startedAt).getReader();
+          controller.close();
+          return;
         }
-        const { done, value } = await current.read();
+        const first = current.first;
+        current.first = undefined;
+        const { done, value } =
+          (await (first ?? current.reader.read())) as ReadableStreamReadResult<
+            IngestBatch
+          >;
         if (!done) {
           controller.enqueue(value);
           return;
         }
-        current = undefined;
+        open.shift();
       }
     },
     async cancel(reason) {
-      await current?.cancel(reason);
+      await Promise.all(open.map(({ reader }) => reader.cancel(reason)));
     },
   }, { highWaterMark: 0 });
 }
@@ -230,6 +282,8 @@ export interface ReplayOptions {
   onInput?: (input: ReplayInput, index: number) => void;
   /** Dedupe window capacity (default 1,000,000 as the service). */
   dedupeCapacity?: number;
+  /** Decode workers (default: as the service, see `configuredWorkers`); 0: the main thread. */
+  workers?: number;
 }
 
 /** What a replay wrote. */
@@ -263,9 +317,15 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
     dedupe: new DedupeWindow(options.dedupeCapacity ?? 1_000_000),
     onDurable: options.onDurable,
   });
-  pipeline.add(concatInputs(options.inputs, options.onInput, startedAt));
-  pipeline.close();
-  await pipeline.done;
+  const count = options.workers ?? configuredWorkers({});
+  const workers = count > 0 ? new DecodePool(count) : undefined;
+  try {
+    pipeline.add(concatInputs(options.inputs, options.onInput, startedAt, workers));
+    pipeline.close();
+    await pipeline.done;
+  } finally {
+    workers?.close();
+  }
   // One sync at the end instead of per batch: a replay can be run again.
   for (const dir of [eventsDir, deadDir]) {
     for await (const entry of Deno.readDir(dir)) {

@@ -77,9 +77,12 @@ export async function compileArgs(
     ...(options.target ? ["--target", options.target] : []),
     "--output",
     options.output,
-    // Loaded with `new Worker(url)`, so not found by following imports (cluster mode's lease thread).
+    // Loaded with `new Worker(url)`, so not found by following imports (cluster mode's lease
+    // thread, the decode workers).
     "--include",
     `${ROOT}service/cluster/_lease_worker.ts`,
+    "--include",
+    `${ROOT}service/workers/_decode_worker.ts`,
     `${ROOT}main.ts`,
   ];
 }

@@ -14,17 +14,23 @@ import { RadarSim } from "../../../sim/radar.ts";
 import { RadarRenderer } from "../../../sim/_radar_render.ts";
 import { RadarTcpSource } from "../../../sources/radar/tcp_adapter.ts";
 import { readAllLines, removeDir } from "../../_observations.ts";
+import { testWorkers } from "../../_workers.ts";
 
 const enc = new TextEncoder();
 const START = Date.parse("2026-11-25T12:00:00Z");
 
-/** A source and a pipeline writing under a fresh directory. */
+/**
+ * A source and a pipeline writing under a fresh directory; connections are
+ * decoded in `workers` decode workers (default: as the service would here).
+ */
 async function setup(
   sourceOptions: Partial<ConstructorParameters<typeof RadarTcpSource>[0]> = {},
   pipelineOptions: Partial<PipelineOptions> = {},
+  workers?: number,
 ) {
   const dir = await Deno.makeTempDir({ prefix: "sda-radar-" });
-  const source = new RadarTcpSource({ name: "xr", port: 0, ...sourceOptions });
+  const pool = testWorkers(workers);
+  const source = new RadarTcpSource({ name: "xr", port: 0, workers: pool, ...sourceOptions });
   await source.started;
   const pipeline = new Pipeline({
     events: await openEventLog({ dir: `${dir}/events`, fsync: "interval" }),
@@ -37,11 +43,13 @@ async function setup(
     dir,
     source,
     pipeline,
+    pool,
     /** Stops the source, drains the pipeline; the logs are then complete. */
     async finish(): Promise<{ observations: Observation[]; deadLetters: DeadLetter[] }> {
       await source.stop();
       pipeline.close();
       await pipeline.done;
+      pool?.close();
       return {
         observations: (await readAllLines(`${dir}/events`)).map((l) => JSON.parse(l)),
         deadLetters: (await readAllLines(`${dir}/dead`)).map((l) => JSON.parse(l)),
@@ -152,11 +160,13 @@ Deno.test("RadarTcpSource() logs two radars pushing 50,000 observations each exa
     assert.equal(status.counters.observations, 100_000);
     assert.equal(status.state, "stopped");
   } finally {
+    t.pool?.close();
     await removeDir(t.dir);
   }
 });
 
-Deno.test("RadarTcpSource() stops reading while the sink stalls, so the sender blocks, and delivers everything once it resumes", async () => {
+/** The stalled-sink test, with connections decoded in `workers` decode workers. */
+async function stalledSink(workers?: number): Promise<void> {
   let open!: () => void;
   const gate = new Promise<void>((resolve) => (open = resolve));
   let sinkWrites = 0;
@@ -181,7 +191,7 @@ Deno.test("RadarTcpSource() stops reading while the sink stalls, so the sender b
         },
       });
     },
-  });
+  }, workers);
   try {
     const count = 200_000; // ~48 MB of TDM
     const sim = new RadarSim({ hostname: "127.0.0.1", port: t.source.port, count, startMs: START });
@@ -211,9 +221,16 @@ Deno.test("RadarTcpSource() stops reading while the sink stalls, so the sender b
     assert.equal(t.source.status().counters.connections_closed_peer, 1);
   } finally {
     open();
+    t.pool?.close();
     await removeDir(t.dir);
   }
-});
+}
+
+Deno.test("RadarTcpSource() stops reading while the sink stalls, so the sender blocks, and delivers everything once it resumes", () =>
+  stalledSink());
+
+Deno.test("RadarTcpSource() decoding in a worker stops reading while the sink stalls, with the same bound, and delivers everything once it resumes", () =>
+  stalledSink(1));
 
 Deno.test("RadarTcpSource() dead-letters a bad line in mid-stream and logs every observation after it", async () => {
   const t = await setup();
@@ -244,6 +261,7 @@ Deno.test("RadarTcpSource() dead-letters a bad line in mid-stream and logs every
     const message = lines.length - 1 - lines.lastIndexOf("CCSDS_TDM_VERS = 2.0");
     assert.match(dl.ref!, new RegExp(`#9@${message + 1}$`));
   } finally {
+    t.pool?.close();
     await removeDir(t.dir);
   }
 });
@@ -274,6 +292,7 @@ Deno.test("RadarTcpSource() logs the last group of a pass within groupIdleMs of 
       [{ range_km: 980.5, rcs_m2: 0.75 }, "PASS-1#0@9"],
     ]);
   } finally {
+    t.pool?.close();
     await removeDir(t.dir);
   }
 });
@@ -320,6 +339,7 @@ Deno.test("RadarTcpSource() loses nothing that was fully received when a connect
     );
     assert.equal(deadLetters[0].peer, peer);
   } finally {
+    t.pool?.close();
     await removeDir(t.dir);
   }
 });
@@ -344,6 +364,7 @@ Deno.test("RadarTcpSource() refuses connections over maxConnections, counts them
     d.close();
     await t.finish();
   } finally {
+    t.pool?.close();
     await removeDir(t.dir);
   }
 });
@@ -366,6 +387,7 @@ Deno.test("RadarTcpSource() stop() stops accepting, closes connections and flush
     await assert.rejects(connect(t.source.port), Deno.errors.ConnectionRefused);
     assert.equal(t.source.status().state, "stopped");
   } finally {
+    t.pool?.close();
     await removeDir(t.dir);
   }
 });
@@ -397,6 +419,7 @@ Deno.test("RadarTcpSource() reports state, receive time and counters", async () 
     const { deadLetters } = await t.finish();
     assert.equal(deadLetters[0].t_rx, "2025-11-25T12:00:00.000000Z");
   } finally {
+    t.pool?.close();
     await removeDir(t.dir);
   }
 });
