@@ -70,6 +70,12 @@ export interface PackedObservations {
   keyAt: Uint16Array;
   /** The distinct `kind + "\u0000" + sensor` of the batch. */
   keys: string[];
+  /**
+   * Gives the memory of these arrays back to the worker that wrote them
+   * (shared memory): called once the lines are written, after which they
+   * must not be read. Absent for memory of their own.
+   */
+  release?: () => void;
 }
 
 /**

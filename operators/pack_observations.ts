@@ -44,13 +44,39 @@ for (let i = 0; i < 6; i++) HEX_VALUE[97 + i] = 10 + i;
  * assert.deepEqual(packed.keys, ["radar\u0000XR1"]);
  * ```
  */
-export function packObservations(observations: readonly Observation[]): PackedObservations {
+export function packObservations(
+  observations: readonly Observation[],
+  memory?: (bytes: number) => PackMemory | undefined,
+): PackedObservations {
   const count = observations.length;
-  const ends = new Uint32Array(count);
-  const ids = new Int32Array(count * 4);
-  const received = new Float64Array(count);
-  const observed = new Float64Array(count);
-  const keyAt = new Uint16Array(count);
+  let text = "";
+  for (let i = 0; i < count; i++) text += serializeObservation(observations[i]) + "\n";
+  // In given memory only when every character is one byte: the size is then known.
+  const place = memory !== undefined && !NOT_ASCII.test(text)
+    ? memory(arraysBytes(count) + text.length)
+    : undefined;
+  let ends: Uint32Array, ids: Int32Array, received: Float64Array, observed: Float64Array;
+  let keyAt: Uint16Array, lines: Uint8Array;
+  if (place !== undefined) {
+    ({ ends, ids, received, observed, keyAt, lines } = packedAt(
+      place.buffer,
+      place.offset,
+      count,
+      text.length,
+      [],
+    ));
+    encoder.encodeInto(text, lines);
+  } else {
+    ends = new Uint32Array(count);
+    ids = new Int32Array(count * 4);
+    received = new Float64Array(count);
+    observed = new Float64Array(count);
+    keyAt = new Uint16Array(count);
+    lines = new Uint8Array(text.length);
+    const { read, written } = encoder.encodeInto(text, lines);
+    // JSON is nearly all ASCII; otherwise encoded again at its real size.
+    if (read < text.length || written < text.length) lines = encoder.encode(text);
+  }
   const keys: string[] = [];
   let lastKey = "";
   let lastKeyIndex = -1;
@@ -58,11 +84,11 @@ export function packObservations(observations: readonly Observation[]): PackedOb
   let lastRxMicros = NaN;
   let lastObs = "";
   let lastObsMicros = NaN;
-  let text = "";
+  let end = 0;
   for (let i = 0; i < count; i++) {
     const o = observations[i];
-    text += serializeObservation(o) + "\n";
-    ends[i] = text.length;
+    end = lines.indexOf(10, end) + 1;
+    ends[i] = end;
     packId(o.id, ids, i * 4);
     const rx = o.t_rx;
     if (rx !== lastRx) {
@@ -84,19 +110,63 @@ export function packObservations(observations: readonly Observation[]): PackedOb
     }
     keyAt[i] = lastKeyIndex;
   }
-  // JSON is nearly all ASCII: one byte per character, then the ends are the
-  // character offsets; otherwise they are found again among the bytes.
-  let lines = new Uint8Array(text.length);
-  const { read, written } = encoder.encodeInto(text, lines);
-  if (read < text.length || written < text.length) {
-    lines = encoder.encode(text);
-    let at = 0;
-    for (let i = 0; i < count; i++) {
-      at = lines.indexOf(10, at) + 1;
-      ends[i] = at;
-    }
-  }
   return { count, lines, ends, ids, received, observed, keyAt, keys };
+}
+
+/** Where {@link packObservations} may put a batch: `bytes` from `offset` (a multiple of 8) on. */
+export interface PackMemory {
+  buffer: ArrayBufferLike;
+  offset: number;
+}
+
+const NOT_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * The {@link PackedObservations} that {@link packObservations} wrote into
+ * `buffer` at `offset` (given as its `memory`) for `count` observations
+ * with `linesBytes` bytes of lines — e.g. on the other side of a
+ * `SharedArrayBuffer`. Views, not copies.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { packedAt } from "./pack_observations.ts";
+ *
+ * const packed = packedAt(new ArrayBuffer(64), 0, 1, 8, ["radar\u0000XR1"]);
+ * assert.equal(packed.lines.length, 8);
+ * assert.equal(packed.ids.length, 4);
+ * ```
+ */
+export function packedAt(
+  buffer: ArrayBufferLike,
+  offset: number,
+  count: number,
+  linesBytes: number,
+  keys: string[],
+): PackedObservations {
+  return {
+    count,
+    received: new Float64Array(buffer, offset, count),
+    observed: new Float64Array(buffer, offset + 8 * count, count),
+    ids: new Int32Array(buffer, offset + 16 * count, 4 * count),
+    ends: new Uint32Array(buffer, offset + 32 * count, count),
+    keyAt: new Uint16Array(buffer, offset + 36 * count, count),
+    lines: new Uint8Array(buffer, offset + arraysBytes(count), linesBytes),
+    keys,
+  };
+}
+
+/**
+ * The bytes {@link packObservations} needs in given memory for `count`
+ * observations with `linesBytes` bytes of lines.
+ */
+export function packedBytes(count: number, linesBytes: number): number {
+  return arraysBytes(count) + linesBytes;
+}
+
+/** Bytes of the typed arrays of `count` observations, laid out before the lines (a multiple of 8). */
+function arraysBytes(count: number): number {
+  return (38 * count + 7) & ~7;
 }
 
 function micros(timestamp: string): number {

@@ -303,6 +303,7 @@ export class Pipeline {
           raw: textRaw(line),
         });
       }
+      packed.release?.();
     }
     for (const o of batch.observations) {
       let raw: string;

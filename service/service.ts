@@ -194,12 +194,15 @@ export class IngestService {
       options.wrapSink,
     );
     const workers = configuredWorkers(config);
-    if (workers > 0) service.#workers = new DecodePool(workers);
-    log.info("Decoding on {where}", {
-      where: workers === 0 ? "the main thread" : `${workers} worker threads`,
-      workers,
-    });
     try {
+      if (workers > 0) {
+        service.#workers = new DecodePool(workers);
+        await service.#workers.started;
+      }
+      log.info("Decoding on {where}", {
+        where: workers === 0 ? "the main thread" : `${workers} worker threads`,
+        workers,
+      });
       if (options.http ?? true) {
         const { port, shutdown } = await serveHttp({
           metrics: service.metrics,

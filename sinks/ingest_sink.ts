@@ -238,6 +238,8 @@ export class IngestSink extends WritableStream<IngestBatch | IngestBatch[]> {
             : packedObservedRuns(batch.packed),
           lastDeadLetters: batch.deadLetters.length === 0 ? [] : batch.deadLetters.slice(-3),
         }));
+        // Written: a decode worker may reuse the memory of the lines.
+        for (const batch of batches) batch.packed?.release?.();
         const acks = batches.flatMap((batch) => batch.acks);
         onWritten?.(durable);
         Promise.all(results.map((r) => r?.durable)).then(() => {

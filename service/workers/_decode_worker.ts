@@ -10,7 +10,8 @@
 /// <reference lib="deno.worker" />
 
 import type { IngestBatch } from "../../operators/ingest_batch.ts";
-import { packObservations } from "../../operators/pack_observations.ts";
+import { type PackMemory, packObservations } from "../../operators/pack_observations.ts";
+import { type RingRegion, RingWriter } from "./_ring.ts";
 import { decodeIslPackets } from "../../sources/isl/decode_isl_packets.ts";
 import { decodeOpticalPage } from "../../sources/optical/decode_optical_page.ts";
 import { TdmDecodeStream } from "../../sources/radar/tdm_decode_stream.ts";
@@ -33,6 +34,14 @@ interface Stream {
 }
 
 const streams = new Map<number, Stream>();
+let ring: RingWriter | undefined;
+let region: RingRegion | undefined;
+
+/** Room in the ring for a batch, when there is. */
+function inRing(bytes: number): PackMemory | undefined {
+  region = ring?.allocate(bytes);
+  return region === undefined ? undefined : { buffer: ring!.data, offset: region.start };
+}
 
 function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   self.postMessage(message, transfer);
@@ -41,7 +50,20 @@ function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 /** The batch as it crosses: observations packed, the rest as it is. */
 function wireBatch(batch: Pick<IngestBatch, "observations" | "deadLetters">): WireBatch {
   const wire: WireBatch = { deadLetters: batch.deadLetters };
-  if (batch.observations.length > 0) wire.packed = packObservations(batch.observations);
+  if (batch.observations.length > 0) {
+    region = undefined;
+    const packed = packObservations(batch.observations, inRing);
+    if (region !== undefined) {
+      wire.ring = {
+        region,
+        count: packed.count,
+        linesBytes: packed.lines.length,
+        keys: packed.keys,
+      };
+    } else {
+      wire.packed = packed;
+    }
+  }
   const full = batch as IngestBatch;
   if (full.deadLetterAt !== undefined) wire.deadLetterAt = full.deadLetterAt;
   if (full.receivedAt !== undefined) wire.receivedAt = full.receivedAt;
@@ -137,6 +159,10 @@ function describe(error: unknown): string {
 self.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   switch (message.op) {
+    case "init":
+      ring = new RingWriter(message.ring);
+      post({ op: "ready" });
+      break;
     case "open":
       open(message.stream, message.spec);
       break;

@@ -10,6 +10,7 @@ import type { DeadLetter } from "../../envelope/dead_letter.ts";
 import type { Transport } from "../../envelope/observation.ts";
 import type { PackedObservations } from "../../operators/ingest_batch.ts";
 import type { DecodeContext } from "../../sources/decode_context.ts";
+import type { RingMemory, RingRegion } from "./_ring.ts";
 
 /** A {@link DecodeContext} as it can be posted: sets as arrays, a clock as a fixed time. */
 export interface WireContext {
@@ -61,9 +62,20 @@ export interface StreamStats {
   deadLettersInARow: number;
 }
 
+/** Observations packed into the worker's ring (`_ring.ts`), not in buffers of their own. */
+export interface RingPacked {
+  region: RingRegion;
+  count: number;
+  linesBytes: number;
+  keys: string[];
+}
+
 /** A decoded batch as it crosses: packed observations and the dead letters. */
 export interface WireBatch {
+  /** Packed in buffers of their own, transferred (when the ring had no room). */
   packed?: PackedObservations;
+  /** Packed in the ring. */
+  ring?: RingPacked;
   deadLetters: DeadLetter[];
   deadLetterAt?: number[];
   receivedAt?: number;
@@ -71,6 +83,8 @@ export interface WireBatch {
 
 /** Main thread → worker. */
 export type ToWorker =
+  /** First: the shared memory batches are packed into. */
+  | { op: "init"; ring: RingMemory }
   | { op: "open"; stream: number; spec: StreamSpec }
   | { op: "chunk"; stream: number; bytes: Uint8Array }
   | { op: "end"; stream: number }
@@ -81,6 +95,8 @@ export type ToWorker =
 
 /** Worker → main thread. */
 export type FromWorker =
+  /** Answers `init`: the worker is running. */
+  | { op: "ready" }
   | { op: "batch"; stream: number; batch: WireBatch; stats: StreamStats }
   /** One chunk was decoded (its batches were posted before). */
   | { op: "took"; stream: number; stats: StreamStats }

@@ -12,7 +12,9 @@ import type { Format } from "../../envelope/observation.ts";
 import { binaryRaw, textRaw } from "../../envelope/raw.ts";
 import type { IngestBatch } from "../../operators/ingest_batch.ts";
 import { internalErrorReason } from "../../operators/internal_error.ts";
+import { packedAt } from "../../operators/pack_observations.ts";
 import { makeDeadLetter } from "../../sources/decode_context.ts";
+import { ringMemory, RingReader } from "./_ring.ts";
 import {
   decodeContext,
   type FromWorker,
@@ -98,14 +100,19 @@ interface Request {
 
 interface Slot {
   index: number;
+  ready: Promise<void>;
   worker: Worker;
+  ring: RingReader;
   channels: Map<number, Channel>;
   requests: Map<number, Request>;
   dead: boolean;
 }
 
+/** Bytes of shared memory each worker packs batches into (then buffers of their own). */
+const RING_BYTES = 16 * 1024 * 1024;
+
 /** The batch a worker's {@link WireBatch} stands for. */
-function ingestBatch(wire: WireBatch, source: string): IngestBatch {
+function ingestBatch(wire: WireBatch, source: string, ring: RingReader): IngestBatch {
   const batch: IngestBatch = {
     observations: [],
     deadLetters: wire.deadLetters,
@@ -113,6 +120,18 @@ function ingestBatch(wire: WireBatch, source: string): IngestBatch {
     source,
   };
   if (wire.packed !== undefined) batch.packed = wire.packed;
+  const shared = wire.ring;
+  if (shared !== undefined) {
+    const packed = packedAt(
+      ring.data,
+      shared.region.start,
+      shared.count,
+      shared.linesBytes,
+      shared.keys,
+    );
+    packed.release = ring.received(shared.region);
+    batch.packed = packed;
+  }
   if (wire.deadLetterAt !== undefined) batch.deadLetterAt = wire.deadLetterAt;
   if (wire.receivedAt !== undefined) batch.receivedAt = wire.receivedAt;
   return batch;
@@ -169,13 +188,22 @@ export class DecodePool {
   #closed = false;
   #crashes = 0;
 
-  /** @param size how many workers (at least 1); each starts on first use */
+  /** @param size how many workers (at least 1); they start now (see {@link DecodePool.started}) */
   constructor(size: number) {
     if (!Number.isInteger(size) || size < 1) {
       throw new RangeError(`A decode pool needs at least one worker: ${size}`);
     }
     this.#size = size;
-    this.#slots = new Array(size).fill(undefined);
+    this.#slots = Array.from({ length: size }, (_, index) => this.#start(index));
+  }
+
+  /**
+   * Resolves once every worker has loaded its modules and answered: a
+   * worker starts in a second or more on a busy machine, which a service
+   * should spend before it reports ready, not on its first connection.
+   */
+  get started(): Promise<void> {
+    return Promise.all(this.#slots.map((slot) => slot?.ready)).then(() => {});
   }
 
   /** How many workers. */
@@ -335,11 +363,26 @@ export class DecodePool {
     const worker = new Worker(new URL("./_decode_worker.ts", import.meta.url).href, {
       type: "module",
     });
-    const slot: Slot = { index, worker, channels: new Map(), requests: new Map(), dead: false };
-    worker.onmessage = (event: MessageEvent<FromWorker>) => this.#receive(slot, event.data);
+    const memory = ringMemory(RING_BYTES);
+    const ready = Promise.withResolvers<void>();
+    const slot: Slot = {
+      index,
+      ready: ready.promise,
+      worker,
+      ring: new RingReader(memory),
+      channels: new Map(),
+      requests: new Map(),
+      dead: false,
+    };
+    worker.postMessage({ op: "init", ring: memory } satisfies ToWorker);
+    worker.onmessage = (event: MessageEvent<FromWorker>) => {
+      if (event.data.op === "ready") ready.resolve();
+      else this.#receive(slot, event.data);
+    };
     worker.onerror = (event) => {
       // Handled here: unhandled, a worker's error would end the process.
       event.preventDefault();
+      ready.resolve();
       this.#crashed(slot, event.error ?? new Error(event.message));
     };
     worker.onmessageerror = () => this.#crashed(slot, new Error("A message could not be read"));
@@ -357,7 +400,7 @@ export class DecodePool {
         if (channel === undefined) return;
         channel.stats = message.stats;
         try {
-          channel.readable.enqueue(ingestBatch(message.batch, channel.source));
+          channel.readable.enqueue(ingestBatch(message.batch, channel.source, slot.ring));
         } catch {
           // Cancelled meanwhile.
         }
@@ -393,9 +436,11 @@ export class DecodePool {
         const request = slot.requests.get(message.request);
         if (request === undefined) return;
         slot.requests.delete(message.request);
-        request.resolve(ingestBatch(message.batch, request.source));
+        request.resolve(ingestBatch(message.batch, request.source, slot.ring));
         return;
       }
+      case "ready":
+        return;
       case "page-failed": {
         const request = slot.requests.get(message.request);
         if (request === undefined) return;

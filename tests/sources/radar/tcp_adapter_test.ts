@@ -30,6 +30,7 @@ async function setup(
 ) {
   const dir = await Deno.makeTempDir({ prefix: "sda-radar-" });
   const pool = testWorkers(workers);
+  await pool?.started;
   const source = new RadarTcpSource({ name: "xr", port: 0, workers: pool, ...sourceOptions });
   await source.started;
   const pipeline = new Pipeline({
