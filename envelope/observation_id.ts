@@ -9,7 +9,7 @@
 
 import { sha256Hex } from "./_sha256.ts";
 import type { Observation } from "./observation.ts";
-import { measurementJson } from "./serialize.ts";
+import { idMeasurementJson } from "./serialize.ts";
 
 /** The fields an id is computed from. */
 export type IdFields = Pick<
@@ -45,6 +45,6 @@ export function observationId(o: IdFields): string {
   const target = t.norad ?? t.id ?? "";
   return sha256Hex(
     o.kind + "|" + o.sensor + "|" + target + "|" + o.t_obs + "|" +
-      measurementJson(o.kind, o.measurement),
+      idMeasurementJson(o.kind, o.measurement),
   );
 }

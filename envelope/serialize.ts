@@ -189,6 +189,67 @@ export function measurementJson(
 }
 
 /**
+ * The JSONs {@link idMeasurementJson} made last, in order, for
+ * {@link serializeObservation} to take again: a decoder computes each
+ * observation's id as it makes it, and the batch is serialised right after
+ * in the same order (a decode worker does so at once), so the one it looks
+ * for is nearly always the oldest one not taken. A plain ring, not a
+ * WeakMap (see {@link measurementJson}); a miss only costs the JSON again.
+ */
+const MEMO_SLOTS = 4096;
+const memoMeasurements: (object | undefined)[] = new Array(MEMO_SLOTS).fill(undefined);
+const memoJsons: string[] = new Array(MEMO_SLOTS).fill("");
+let memoWrite = 0;
+let memoRead = 0;
+let memoMisses = 0;
+/** How far past the oldest not-taken entry a lookup searches. */
+const MEMO_LOOKAHEAD = 4;
+
+/**
+ * {@link measurementJson}, remembered for the next
+ * {@link serializeObservation} of the same measurement object: what
+ * `observationId` uses, so the JSON is made once per observation.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { idMeasurementJson } from "./serialize.ts";
+ *
+ * assert.equal(idMeasurementJson("radar", { rcs_m2: 1.5 }), '{"rcs_m2":1.5}');
+ * ```
+ */
+export function idMeasurementJson(
+  kind: ObservationKind,
+  measurement: Observation["measurement"],
+): string {
+  const json = measurementJson(kind, measurement);
+  memoMeasurements[memoWrite] = measurement;
+  memoJsons[memoWrite] = json;
+  memoWrite = (memoWrite + 1) & (MEMO_SLOTS - 1);
+  return json;
+}
+
+/** The remembered JSON of `measurement`, taken (see {@link idMeasurementJson}), or undefined. */
+function takeMeasurementJson(measurement: object): string | undefined {
+  for (let k = 0; k < MEMO_LOOKAHEAD; k++) {
+    const i = (memoRead + k) & (MEMO_SLOTS - 1);
+    if (memoMeasurements[i] === measurement) {
+      memoMeasurements[i] = undefined;
+      memoRead = (i + 1) & (MEMO_SLOTS - 1);
+      memoMisses = 0;
+      return memoJsons[i];
+    }
+  }
+  // Out of step (observations dropped between id and line, or serialised
+  // long after): look from the newest entries on.
+  if (++memoMisses >= 16) {
+    memoRead = memoWrite;
+    memoMisses = 0;
+  }
+  return undefined;
+}
+
+/**
  * One observation as compact JSON, keys in envelope order, without a
  * trailing newline. Written by concatenation rather than by building a
  * canonical copy and stringifying it: this is the log's hot path.
@@ -225,7 +286,8 @@ export function serializeObservation(o: Observation): string {
   return '{"v":' + str(o.v) + ',"id":' + str(o.id) + ',"kind":' + str(o.kind) +
     ',"t_obs":' + str(o.t_obs) + ',"t_rx":' + str(o.t_rx) + ',"sensor":' + str(o.sensor) +
     ',"target":{"norad":' + str(t.norad) + ',"id":' +
-    str(t.id) + '},"measurement":' + measurementJson(o.kind, o.measurement) + cached.head +
+    str(t.id) + '},"measurement":' +
+    (takeMeasurementJson(o.measurement) ?? measurementJson(o.kind, o.measurement)) + cached.head +
     str(p.ref) + cached.tail;
 }
 

@@ -49,46 +49,55 @@ export function packObservations(
   memory?: (bytes: number) => PackMemory | undefined,
 ): PackedObservations {
   const count = observations.length;
+  if (charEnds.length < count) charEnds = new Uint32Array(Math.max(count, 2 * charEnds.length));
   let text = "";
-  for (let i = 0; i < count; i++) text += serializeObservation(observations[i]) + "\n";
-  // In given memory only when every character is one byte: the size is then known.
-  const place = memory !== undefined && !NOT_ASCII.test(text)
-    ? memory(arraysBytes(count) + text.length)
-    : undefined;
-  let ends: Uint32Array, ids: Int32Array, received: Float64Array, observed: Float64Array;
-  let keyAt: Uint16Array, lines: Uint8Array;
-  if (place !== undefined) {
-    ({ ends, ids, received, observed, keyAt, lines } = packedAt(
-      place.buffer,
-      place.offset,
-      count,
-      text.length,
-      [],
-    ));
-    encoder.encodeInto(text, lines);
-  } else {
-    ends = new Uint32Array(count);
-    ids = new Int32Array(count * 4);
-    received = new Float64Array(count);
-    observed = new Float64Array(count);
-    keyAt = new Uint16Array(count);
-    lines = new Uint8Array(text.length);
-    const { read, written } = encoder.encodeInto(text, lines);
-    // JSON is nearly all ASCII; otherwise encoded again at its real size.
-    if (read < text.length || written < text.length) lines = encoder.encode(text);
+  for (let i = 0; i < count; i++) {
+    text += serializeObservation(observations[i]) + "\n";
+    charEnds[i] = text.length;
   }
-  const keys: string[] = [];
+  let packed: PackedObservations | undefined;
+  const place = memory?.(arraysBytes(count) + text.length);
+  if (place !== undefined) {
+    packed = packedAt(place.buffer, place.offset, count, text.length, []);
+    // Encoded here and copied: encodeInto() straight into shared memory
+    // encodes to a fresh buffer and copies anyway (Deno 2). Every character
+    // one byte (JSON nearly always is): the line ends are the character
+    // offsets. Otherwise the memory goes back.
+    if (scratch.length < text.length) {
+      scratch = new Uint8Array(Math.max(text.length, 2 * scratch.length));
+    }
+    if (encoder.encodeInto(text, scratch).read === text.length) {
+      packed.lines.set(scratch.subarray(0, text.length));
+      packed.ends.set(charEnds.subarray(0, count));
+    } else {
+      place.cancel?.();
+      packed = undefined;
+    }
+  }
+  if (packed === undefined) {
+    const lines = encoder.encode(text);
+    const ends = new Uint32Array(count);
+    for (let i = 0, at = 0; i < count; i++) ends[i] = at = lines.indexOf(10, at) + 1;
+    packed = {
+      count,
+      lines,
+      ends,
+      ids: new Int32Array(count * 4),
+      received: new Float64Array(count),
+      observed: new Float64Array(count),
+      keyAt: new Uint16Array(count),
+      keys: [],
+    };
+  }
+  const { ids, received, observed, keyAt, keys } = packed;
   let lastKey = "";
   let lastKeyIndex = -1;
   let lastRx = "";
   let lastRxMicros = NaN;
   let lastObs = "";
   let lastObsMicros = NaN;
-  let end = 0;
   for (let i = 0; i < count; i++) {
     const o = observations[i];
-    end = lines.indexOf(10, end) + 1;
-    ends[i] = end;
     packId(o.id, ids, i * 4);
     const rx = o.t_rx;
     if (rx !== lastRx) {
@@ -110,16 +119,21 @@ export function packObservations(
     }
     keyAt[i] = lastKeyIndex;
   }
-  return { count, lines, ends, ids, received, observed, keyAt, keys };
+  return packed;
 }
+
+/** Where each line ends in the text, reused from batch to batch. */
+let charEnds = new Uint32Array(1024);
+/** The lines encoded before they are copied into given memory, reused. */
+let scratch = new Uint8Array(1 << 16);
 
 /** Where {@link packObservations} may put a batch: `bytes` from `offset` (a multiple of 8) on. */
 export interface PackMemory {
   buffer: ArrayBufferLike;
   offset: number;
+  /** Gives the memory back unused (the lines turned out longer than their characters). */
+  cancel?: () => void;
 }
-
-const NOT_ASCII = /[^\x00-\x7f]/;
 
 /**
  * The {@link PackedObservations} that {@link packObservations} wrote into
