@@ -25,6 +25,7 @@ import { islLatency } from "./isl_latency.ts";
 import { radarTlsScenario } from "./radar_tls.ts";
 import { compareWithSyslogNg } from "./syslog_ng.ts";
 import { edgeScenario } from "./edge_bench.ts";
+import { scaling } from "./scaling.ts";
 
 /** One measured number of a scenario. */
 export interface Measurement {
@@ -62,9 +63,11 @@ export interface Scenario {
   run(options: { runs: number; log: (line: string) => void }): Promise<ScenarioResult>;
 }
 
-type Kind = "radar" | "optical" | "isl";
+/** A source kind. */
+export type Kind = "radar" | "optical" | "isl";
 
-interface Topology {
+/** The processes of one scenario run. */
+export interface Topology {
   service: Child;
   sims: Child[];
   metricsUrl: string;
@@ -72,7 +75,8 @@ interface Topology {
   radarPort?: number;
 }
 
-const median = (values: number[]) => {
+/** The median of `values`. */
+export const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
@@ -90,13 +94,15 @@ async function waitForText(child: Child, text: string, timeoutMs = 60_000): Prom
 }
 
 /** Starts the simulators for `kinds` (radar senders start later) and the service. */
-async function startTopology(options: {
+export async function startTopology(options: {
   kinds: Kind[];
   fsync: "always" | "interval";
   opticalCount?: number;
   islPrefill?: number;
   islRate?: number;
   wrapper?: string[];
+  /** The service's `workers` (default: its default, one per core but one). */
+  workers?: number;
 }): Promise<Topology> {
   const dir = await Deno.makeTempDir({ prefix: "sda-bench-" });
   const sims: Child[] = [];
@@ -159,6 +165,7 @@ async function startTopology(options: {
     deadLetter: { dir: `${dir}/dead-letter` },
     state: { dir: `${dir}/state` },
     http: { port: httpPort },
+    ...(options.workers === undefined ? {} : { workers: options.workers }),
   };
   await Deno.writeTextFile(`${dir}/ingest.json`, JSON.stringify(config));
   const service = spawnMain([...(options.wrapper ?? ["serve"]), "--config", `${dir}/ingest.json`]);
@@ -172,13 +179,15 @@ async function startTopology(options: {
   };
 }
 
-async function stopTopology(topology: Topology): Promise<void> {
+/** Stops the simulators and the service, and removes the directory. */
+export async function stopTopology(topology: Topology): Promise<void> {
   await Promise.all(topology.sims.map((s) => s.stop("SIGTERM")));
   await topology.service.stop("SIGTERM");
   await Deno.remove(topology.dir, { recursive: true }).catch(() => {});
 }
 
-function radarSender(port: number, count: number, rate = 0): Child {
+/** `sim radar` sending `count` observations over `connections` connections. */
+export function radarSender(port: number, count: number, rate = 0, connections = 1): Child {
   return spawnMain([
     "sim",
     "radar",
@@ -188,6 +197,8 @@ function radarSender(port: number, count: number, rate = 0): Child {
     String(count),
     "--rate",
     String(rate),
+    "--connections",
+    String(connections),
   ]);
 }
 
@@ -207,7 +218,7 @@ function accounted(metrics: Map<string, number>): number {
  * Samples the accounted-for observation count until `total` is reached;
  * returns the steady rate between 10 % and 90 % of it.
  */
-async function measureRate(
+export async function measureRate(
   topology: Topology,
   total: number,
   timeoutMs = 120_000,
@@ -326,6 +337,59 @@ function throughput(
         ],
       };
     },
+  };
+}
+
+/**
+ * The same scenario once more with `workers` = 0 (everything on the main
+ * thread, as before issue 16): its throughput, and the ratio (≥ 1.5).
+ */
+async function compareWithMainThread(
+  rate: number,
+  log: (line: string) => void,
+  kinds: Kind[],
+  perKind: Record<Kind, number>,
+): Promise<{ measurements: Measurement[]; notes: string[] }> {
+  const topology = await startTopology({
+    kinds,
+    fsync: "interval",
+    opticalCount: perKind.optical,
+    islPrefill: perKind.isl,
+    workers: 0,
+  });
+  let single: number;
+  try {
+    let total = perKind.optical + perKind.isl;
+    let sender: Child | undefined;
+    if (kinds.includes("radar")) {
+      sender = radarSender(topology.radarPort!, perKind.radar);
+      total += perKind.radar;
+    }
+    single = (await measureRate(topology, total)).rate;
+    await sender?.status;
+  } finally {
+    await stopTopology(topology);
+  }
+  log(`  workers = 0: ${Math.round(single).toLocaleString("en-US")} obs/s`);
+  const ratio = rate / single;
+  return {
+    measurements: [
+      {
+        name: "throughput, workers = 0",
+        value: single,
+        unit: "obs/s",
+        runs: [single],
+      },
+      {
+        name: "default ÷ workers = 0",
+        value: ratio,
+        unit: "×",
+        runs: [ratio],
+        budget: "≥ 1.5",
+        pass: ratio >= 1.5,
+      },
+    ],
+    notes: [],
   };
 }
 
@@ -652,10 +716,17 @@ export const SCENARIOS: Scenario[] = [
     "interval",
     150_000,
     { radar: 600_000, optical: 300_000, isl: 300_000 },
+    (rate, log) =>
+      compareWithMainThread(rate, log, ["radar", "optical", "isl"], {
+        radar: 600_000,
+        optical: 300_000,
+        isl: 300_000,
+      }),
   ),
   latency,
   islLatency,
   replay10m,
+  scaling,
   stalledSink,
   restart,
   radarTlsScenario,

@@ -90,6 +90,7 @@ export function createSource(
         maxPageBytes: config.maxPageBytes,
         caCerts: config.caFile === undefined ? undefined : [Deno.readTextFileSync(config.caFile)],
         sensors: config.sensors,
+        workers: options.workers,
         checkpoint: state.checkpoint(`optical.${config.name}`),
         ...(options.userAgent === undefined && options.mayRequest === undefined
           ? {}

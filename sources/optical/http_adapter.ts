@@ -21,6 +21,8 @@ import { PageReader } from "./_page_reader.ts";
 import { backoffMs, retryAfterMs } from "./_retry.ts";
 import { decodeOpticalPage } from "./decode_optical_page.ts";
 import { sleep } from "../../operators/sleep.ts";
+import type { DecodePool } from "../../service/workers/decode_pool.ts";
+import { wireContext } from "../../service/workers/_protocol.ts";
 
 /** Options for {@link OpticalHttpSource}. */
 export interface OpticalHttpSourceOptions {
@@ -72,6 +74,11 @@ export interface OpticalHttpSourceOptions {
   caCerts?: string[];
   /** Sensor ids this source accepts (`sensors`, SPEC §15); others are `validation` dead letters. */
   sensors?: readonly string[];
+  /**
+   * Decode pages in these workers (issue 16) rather than on the main
+   * thread; a page whose worker crashed is a failed request (fetched again).
+   */
+  workers?: DecodePool;
 }
 
 /** Counters of {@link OpticalHttpSource}, all monotonic. */
@@ -235,6 +242,7 @@ export class OpticalHttpSource implements Source {
   readonly #maxRedirects: number;
   readonly #client: Deno.HttpClient | undefined;
   readonly #sensors: ReadonlySet<string> | undefined;
+  readonly #workers: DecodePool | undefined;
   readonly #accept: "csv" | "json";
   readonly #pageSize: number;
   readonly #pollIntervalMs: number;
@@ -309,6 +317,7 @@ export class OpticalHttpSource implements Source {
       }
     }
     if (options.sensors !== undefined) this.#sensors = new Set(options.sensors);
+    this.#workers = options.workers;
     this.#accept = options.accept ?? "csv";
     if (this.#accept !== "csv" && this.#accept !== "json") {
       throw new TypeError(`Cannot use accept "${this.#accept}": expected "csv" or "json"`);
@@ -529,7 +538,7 @@ export class OpticalHttpSource implements Source {
       if (body.encoding !== "" && body.encoding !== "identity") counters.compressed_pages++;
       counters.bytes += body.bytes.length;
       try {
-        return this.#page(cursor, response, next, body.bytes, receivedAt, peer);
+        return await this.#page(cursor, response, next, body.bytes, receivedAt, peer);
       } finally {
         // Decoding copied what it keeps: the buffer is free for the next page.
         this.#pages.release();
@@ -622,14 +631,14 @@ export class OpticalHttpSource implements Source {
     return peer;
   }
 
-  #page(
+  async #page(
     cursor: string | undefined,
     response: Response,
     nextCursor: string | null,
     body: Uint8Array,
     receivedAt: number,
     peer: string,
-  ): Emit | undefined {
+  ): Promise<Emit | undefined> {
     const counters = this.#counters;
     const ctx: DecodeContext = {
       source: this.name,
@@ -639,10 +648,18 @@ export class OpticalHttpSource implements Source {
     };
     if (this.#sensors !== undefined) ctx.sensors = this.#sensors;
     const contentType = response.headers.get("content-type") ?? MEDIA_TYPES[this.#accept];
-    const page = response.status === 204 || body.length === 0
-      ? { observations: [], deadLetters: [] }
-      : decodeOpticalPage(body, contentType, ctx);
-    const records = page.observations.length + page.deadLetters.length;
+    const empty = response.status === 204 || body.length === 0;
+    let page: Pick<IngestBatch, "observations" | "deadLetters" | "packed">;
+    if (empty) page = { observations: [], deadLetters: [] };
+    else if (this.#workers === undefined) page = decodeOpticalPage(body, contentType, ctx);
+    else {
+      page = await this.#workers.page(
+        { kind: "optical", ctx: wireContext(ctx, receivedAt), contentType },
+        body,
+      );
+    }
+    const observations = page.packed?.count ?? page.observations.length;
+    const records = observations + page.deadLetters.length;
     const next = nextCursor ?? cursor;
     if (records > 0 && next === cursor && !this.#warnedNoCursor) {
       this.#warnedNoCursor = true;
@@ -656,7 +673,7 @@ export class OpticalHttpSource implements Source {
     // A page whose every record is a dead letter (not CSV or JSON, JSON that
     // is not an array, every row invalid) is answered 200 but is no data:
     // say so in /health until a page yields an observation.
-    if (records > 0 && page.observations.length > 0) {
+    if (records > 0 && observations > 0) {
       this.#pageProblem = undefined;
     } else if (records > 0) {
       counters.dead_pages++;
@@ -677,18 +694,17 @@ export class OpticalHttpSource implements Source {
       return undefined;
     }
     counters.pages++;
-    counters.observations += page.observations.length;
+    counters.observations += observations;
     counters.dead_letters += page.deadLetters.length;
-    return {
-      batch: {
-        observations: page.observations,
-        deadLetters: page.deadLetters,
-        acks: [],
-        source: this.name,
-        receivedAt,
-      },
-      next,
+    const batch: IngestBatch = {
+      observations: page.observations,
+      deadLetters: page.deadLetters,
+      acks: [],
+      source: this.name,
+      receivedAt,
     };
+    if (page.packed !== undefined) batch.packed = page.packed;
+    return { batch, next };
   }
 
   #track(cursor: string): Ack {

@@ -4,6 +4,7 @@ import type { DeadLetter } from "../../../envelope/dead_letter.ts";
 import { DedupeWindow } from "../../../operators/dedupe_window.ts";
 import type { IngestBatch } from "../../../operators/ingest_batch.ts";
 import { Pipeline } from "../../../service/pipeline.ts";
+import { testWorkers } from "../../_workers.ts";
 import { ArchiveSim } from "../../../sim/archive.ts";
 import { openDeadLetterLog, openEventLog } from "../../../sinks/event_log.ts";
 import { OpticalHttpSource } from "../../../sources/optical/http_adapter.ts";
@@ -23,6 +24,8 @@ async function take(reader: ReadableStreamDefaultReader<IngestBatch>): Promise<I
 Deno.test("OpticalHttpSource() logs all 20,000 observations exactly once from an archive failing 20% of requests", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sda-optical-" });
   const sim = new ArchiveSim({ count: 20_000, failRate: 0.2, seed: 7 });
+  // Pages decoded in decode workers as the service would here (issue 16).
+  const workers = testWorkers();
   try {
     const { checkpoint, saves } = memoryCheckpoint();
     const source = new OpticalHttpSource({
@@ -33,6 +36,7 @@ Deno.test("OpticalHttpSource() logs all 20,000 observations exactly once from an
       backoffBaseMs: 5,
       maxBackoffMs: 40,
       checkpoint,
+      workers,
     });
     const pipeline = new Pipeline({
       events: await openEventLog({ dir: `${dir}/events`, fsync: "interval" }),
@@ -67,6 +71,7 @@ Deno.test("OpticalHttpSource() logs all 20,000 observations exactly once from an
     assert.equal(status.state, "stopped");
     assert.equal(saves.at(-1), ArchiveSim.cursorAt(20_000));
   } finally {
+    workers?.close();
     await sim.stop();
     await removeDir(dir);
   }
