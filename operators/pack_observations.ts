@@ -66,7 +66,8 @@ export function packObservations(
     if (scratch.length < text.length) {
       scratch = new Uint8Array(Math.max(text.length, 2 * scratch.length));
     }
-    if (encoder.encodeInto(text, scratch).read === text.length) {
+    const { read, written } = encoder.encodeInto(text, scratch);
+    if (read === text.length && written === text.length) {
       packed.lines.set(scratch.subarray(0, text.length));
       packed.ends.set(charEnds.subarray(0, count));
     } else {

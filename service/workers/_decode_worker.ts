@@ -165,7 +165,11 @@ function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
+/** Tests: a crash was asked for. */
+let crashing = false;
+
 self.onmessage = (event: MessageEvent<ToWorker>) => {
+  if (crashing) return;
   const message = event.data;
   switch (message.op) {
     case "init":
@@ -201,7 +205,12 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       page(message.request, message.spec, message.bytes);
       break;
     case "crash":
-      // Uncaught: the worker dies before it reads another message.
-      throw new Error("Decode worker crashed on request (test)");
+      // What comes after is never answered, as if the worker died on it;
+      // then an uncaught error.
+      crashing = true;
+      setTimeout(() => {
+        throw new Error("Decode worker crashed on request (test)");
+      }, 10);
+      break;
   }
 };

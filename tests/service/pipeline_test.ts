@@ -4,6 +4,7 @@ import { Ack } from "../../operators/ack.ts";
 import { DedupeWindow } from "../../operators/dedupe_window.ts";
 import { type IngestBatch, ingestBatch } from "../../operators/ingest_batch.ts";
 import { openDeadLetterLog, openEventLog, readRecentIds } from "../../sinks/event_log.ts";
+import { packObservations } from "../../operators/pack_observations.ts";
 import { FanOutSink } from "../../sinks/fan_out_sink.ts";
 import { Pipeline } from "../../service/pipeline.ts";
 import {
@@ -121,5 +122,38 @@ Deno.test("Pipeline() with a second sink: an ack settles only when both sinks re
     assert.equal(ack.state, "done");
   } finally {
     await removeDir(dir);
+  }
+});
+
+Deno.test("Pipeline() logs packed batches byte for byte as their observations, repeats dropped by their packed ids, memory released once written", async () => {
+  const dirs = [await Deno.makeTempDir({ prefix: "sda-pipe-" }), await Deno.makeTempDir()];
+  try {
+    const all = Array.from({ length: 40 }, (_, i) => radarObservation(i));
+    // Objects in one log; the same, packed, in the other; both with repeats
+    // inside a batch, across batches and across the two kinds of batch.
+    const batches = (packed: boolean): IngestBatch[] =>
+      [all.slice(0, 15), [...all.slice(10, 30), all[3]], all.slice(25, 40)].map((part, k) => {
+        if (!packed || k === 2) return { ...ingestBatch("xr1", part), receivedAt: 1 };
+        const batch: IngestBatch = { ...ingestBatch("xr1"), receivedAt: 1 };
+        batch.packed = packObservations(part);
+        batch.packed.release = () => released++;
+        return batch;
+      });
+    let released = 0;
+    const logged: string[][] = [];
+    for (const [i, packed] of [false, true].entries()) {
+      const pipeline = await openPipeline(dirs[i]);
+      pipeline.add(ReadableStream.from(batches(packed)), "xr1");
+      pipeline.close();
+      await pipeline.done;
+      assert.equal(pipeline.counts("xr1").observations, 40);
+      assert.equal(pipeline.counts("xr1").duplicates, 11);
+      logged.push(await readAllLines(`${dirs[i]}/events`));
+    }
+    assert.deepEqual(logged[1], logged[0]);
+    assert.equal(logged[0].length, 40);
+    assert.equal(released, 2);
+  } finally {
+    for (const dir of dirs) await removeDir(dir);
   }
 });
