@@ -7,15 +7,24 @@ import { readAllLines, removeDir } from "../_observations.ts";
 
 const fixtures = new URL("../../fixtures", import.meta.url).pathname;
 
-Deno.test("replay --check passes on the committed fixtures, and two replays write identical bytes", async () => {
+Deno.test("replay --check passes on the committed fixtures, and two replays write identical bytes, decoded in two workers and on the main thread", async () => {
   const a = await Deno.makeTempDir({ prefix: "sda-replay-" });
   const b = await Deno.makeTempDir({ prefix: "sda-replay-" });
   try {
-    const first = spawnMain(["replay", "--fixtures", fixtures, "--out", a, "--check"]);
+    const first = spawnMain([
+      "replay",
+      "--fixtures",
+      fixtures,
+      "--out",
+      a,
+      "--check",
+      "--workers",
+      "2",
+    ]);
     const status = await first.status;
     assert.equal(status.code, 0, first.stderr());
     assert.match(first.stderr(), /identical to/);
-    const second = spawnMain(["replay", "--fixtures", fixtures, "--out", b]);
+    const second = spawnMain(["replay", "--fixtures", fixtures, "--out", b, "--workers", "0"]);
     assert.equal((await second.status).code, 0, second.stderr());
     for (const dir of ["events", "dead-letter"]) {
       const names = [...Deno.readDirSync(`${a}/${dir}`)].map((e) => e.name).sort();
