@@ -19,7 +19,7 @@ import { TdmDecodeStream } from "../sources/radar/mod.ts";
 import { Pipeline, type SourceCounts } from "./pipeline.ts";
 import { wireContext } from "./workers/_protocol.ts";
 import { configuredWorkers } from "./workers/configured_workers.ts";
-import { DecodePool } from "./workers/decode_pool.ts";
+import { type DecodePool, startDecodePool } from "./workers/decode_pool.ts";
 
 /** One recorded input. */
 export interface ReplayInput {
@@ -317,8 +317,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
     dedupe: new DedupeWindow(options.dedupeCapacity ?? 1_000_000),
     onDurable: options.onDurable,
   });
-  const count = options.workers ?? configuredWorkers({});
-  const workers = count > 0 ? new DecodePool(count) : undefined;
+  const workers = await startDecodePool(options.workers ?? configuredWorkers({}));
   try {
     pipeline.add(concatInputs(options.inputs, options.onInput, startedAt, workers));
     pipeline.close();

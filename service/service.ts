@@ -22,7 +22,7 @@ import { Pipeline } from "./pipeline.ts";
 import { type CheckpointStore, createSource, type CreateSourceOptions } from "./source_factory.ts";
 import { StateStore } from "./state_store.ts";
 import { StatusBoard } from "./status_board.ts";
-import { DecodePool } from "./workers/decode_pool.ts";
+import { type DecodePool, startDecodePool } from "./workers/decode_pool.ts";
 import { configuredWorkers } from "./workers/configured_workers.ts";
 
 const log = getLogger(["sda-ingest", "service"]);
@@ -193,12 +193,9 @@ export class IngestService {
       cluster,
       options.wrapSink,
     );
-    const workers = configuredWorkers(config);
     try {
-      if (workers > 0) {
-        service.#workers = new DecodePool(workers);
-        await service.#workers.started;
-      }
+      service.#workers = await startDecodePool(configuredWorkers(config));
+      const workers = service.#workers?.size ?? 0;
       log.info("Decoding on {where}", {
         where: workers === 0 ? "the main thread" : `${workers} worker threads`,
         workers,

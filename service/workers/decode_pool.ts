@@ -47,6 +47,39 @@ export function defaultWorkers(cores: number = navigator.hardwareConcurrency ?? 
   return Math.max(0, Math.trunc(cores) - 1);
 }
 
+/**
+ * A pool of `size` decode workers once they all answered, or `undefined`
+ * (decode on the main thread) when `size` is 0 or they cannot start — a
+ * process without read permission for the worker's module, say — with a
+ * warning that says why.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { startDecodePool } from "./decode_pool.ts";
+ *
+ * assert.equal(await startDecodePool(0), undefined);
+ * const pool = await startDecodePool(1);
+ * assert.equal(pool?.size, 1);
+ * pool?.close();
+ * ```
+ */
+export async function startDecodePool(size: number): Promise<DecodePool | undefined> {
+  if (size === 0) return undefined;
+  const pool = new DecodePool(size);
+  try {
+    await pool.started;
+    return pool;
+  } catch (error) {
+    pool.close();
+    log.warn(
+      "Decode workers cannot start, decoding on the main thread instead: {error}",
+      { error: error instanceof Error ? error.message : String(error), workers: size },
+    );
+    return undefined;
+  }
+}
+
 /** A decoder running in a worker: bytes in, batches out (see {@link DecodePool.stream}). */
 export interface DecodeChannel extends ReadableWritablePair<IngestBatch, Uint8Array> {
   /** The decoder's counts as of its last report. */
@@ -187,6 +220,8 @@ export class DecodePool {
   #ids = 0;
   #closed = false;
   #crashes = 0;
+  /** Until the first workers answered or failed: their failure is `started`'s to report. */
+  #starting = true;
 
   /** @param size how many workers (at least 1); they start now (see {@link DecodePool.started}) */
   constructor(size: number) {
@@ -195,12 +230,15 @@ export class DecodePool {
     }
     this.#size = size;
     this.#slots = Array.from({ length: size }, (_, index) => this.#start(index));
+    Promise.allSettled(this.#slots.map((slot) => slot?.ready)).then(() => this.#starting = false);
   }
 
   /**
    * Resolves once every worker has loaded its modules and answered: a
    * worker starts in a second or more on a busy machine, which a service
    * should spend before it reports ready, not on its first connection.
+   * Rejects when a worker failed before it answered (see
+   * {@link startDecodePool}).
    */
   get started(): Promise<void> {
     return Promise.all(this.#slots.map((slot) => slot?.ready)).then(() => {});
@@ -376,14 +414,21 @@ export class DecodePool {
     };
     worker.postMessage({ op: "init", ring: memory } satisfies ToWorker);
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
-      if (event.data.op === "ready") ready.resolve();
-      else this.#receive(slot, event.data);
+      if (event.data.op === "ready") {
+        started = true;
+        ready.resolve();
+      } else this.#receive(slot, event.data);
     };
+    ready.promise.catch(() => {});
+    let started = false;
     worker.onerror = (event) => {
       // Handled here: unhandled, a worker's error would end the process.
       event.preventDefault();
-      ready.resolve();
-      this.#crashed(slot, event.error ?? new Error(event.message));
+      const error = event.error ?? new Error(event.message);
+      // A worker that cannot even load (no read permission for its module,
+      // say) fails `started`; one that ran and died is replaced.
+      if (!started) ready.reject(error);
+      this.#crashed(slot, error, started ? "crashed" : "could not start");
     };
     worker.onmessageerror = () => this.#crashed(slot, new Error("A message could not be read"));
     return slot;
@@ -474,7 +519,7 @@ export class DecodePool {
    * chunks it had not decoded become dead letters and its streams end; its
    * pages fail (their sources fetch them again).
    */
-  #crashed(slot: Slot, error: unknown): void {
+  #crashed(slot: Slot, error: unknown, what = "crashed"): void {
     if (slot.dead) return;
     slot.dead = true;
     this.#crashes++;
@@ -483,12 +528,22 @@ export class DecodePool {
     } catch {
       // Gone already.
     }
-    if (!this.#closed) this.#slots[slot.index] = this.#start(slot.index);
+    // Replaced when next needed (see #pick), not now: a worker that dies as
+    // it starts must not be restarted in a tight loop.
+    this.#slots[slot.index] = undefined;
     const text = error instanceof Error ? error.message : String(error);
-    log.error(
-      "Decode worker {index} crashed and was replaced: {error}; {streams} streams end, {pages} pages are fetched again",
-      { index: slot.index, error: text, streams: slot.channels.size, pages: slot.requests.size },
-    );
+    if (!(this.#starting && what !== "crashed")) {
+      log.error(
+        "Decode worker {index} {what} and is replaced when next needed: {error}; {streams} streams end, {pages} pages are fetched again",
+        {
+          index: slot.index,
+          what,
+          error: text,
+          streams: slot.channels.size,
+          pages: slot.requests.size,
+        },
+      );
+    }
     const reason = internalErrorReason("decoding in a worker that crashed", error);
     for (const channel of [...slot.channels.values()]) {
       const letters: DeadLetter[] = channel.pending.map((chunk) =>

@@ -20,13 +20,19 @@ import { csvPage, gzipBomb, scriptedArchive, until } from "./_helpers.ts";
 const MAIN = new URL("../../../main.ts", import.meta.url).pathname;
 const MiB = 1024 * 1024;
 
-/** `serve --config <dir>/ingest.json` with `deno task start`'s permissions, all stderr kept. */
-function serve(dir: string) {
+const ROOT = new URL("../../../", import.meta.url).pathname;
+
+/**
+ * `serve --config <dir>/ingest.json` with `deno task start`'s permissions
+ * (reading the code too with `readCode`: its decode workers load from
+ * there), all stderr kept.
+ */
+function serve(dir: string, { readCode = false } = {}) {
   const process = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--allow-net=127.0.0.1",
-      `--allow-read=${dir}`,
+      `--allow-read=${dir}${readCode ? `,${ROOT}` : ""}`,
       `--allow-write=${dir}`,
       "--allow-env",
       MAIN,
@@ -99,14 +105,24 @@ Deno.test("serve refuses 2 GiB gzip bombs at maxPageBytes with bounded memory, g
     const http = await writeConfig(dir, [
       { name: "archive", kind: "optical", url: archive.url, pollIntervalMs: 50 },
     ]);
-    child = serve(dir);
+    child = serve(dir, { readCode: true });
     await waitForOk(`${http}/ready`, 30_000);
     const before = await memoryOf(child.pid);
     await until(() => archive.seen.length > BOMBS, 60_000, "the bombs and a good page");
     const metrics = await (async () => {
+      const deadline = performance.now() + 60_000;
       for (;;) {
         const m = await scrape(`${http}/metrics`);
         if (sumMetric(m, "sda_ingest_observations_total", 'source="archive"') === 5) return m;
+        if (performance.now() > deadline) {
+          const lines = [...m].filter(([k]) => k.includes('source="archive"')).map((e) =>
+            e.join(" ")
+          );
+          throw new Error(
+            `The good page's 5 observations were not logged in 60 s.\n${lines.join("\n")}\n` +
+              child?.stderr(),
+          );
+        }
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
@@ -256,6 +272,10 @@ Deno.test("serve prints the archive URL's password and api_key nowhere: logs, /h
     assert.equal(elsewhere.seen.length, 0);
     assert.ok(events.some((o) => o.provenance.peer.endsWith("/moved?api_key=***")));
     assert.match(stderr, /api_key=\*\*\*/, "the URL is logged, redacted");
+    // Not allowed to read the code, the decode workers cannot load: the
+    // service says so once and decodes on the main thread.
+    assert.match(stderr, /Decode workers cannot start|Decoding on the main thread/);
+    assert.doesNotMatch(stderr, /crashed/);
     assert.ok(dead.every((d) => d.peer.includes("ops:***@") && d.peer.includes("api_key=***")));
 
     for (const [where, text] of Object.entries({ stderr, health, metrics, status })) {
