@@ -6,7 +6,7 @@
  * @module
  */
 
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 
 /** Options for {@link LocalNats.start}. */
@@ -276,6 +276,19 @@ export class LocalNats {
           // Fails with 503 until a cluster has elected its meta leader.
           const jsm = await jetstreamManager(nc, { timeout: 1000 });
           await jsm.getAccountInfo();
+          // A meta leader is not yet every node in the meta group: until
+          // all have joined, an R3 stream fails with "no suitable peers for
+          // placement". A stream over every node proves they have.
+          if (this.nodes.length > 1) {
+            const probe = `LOCAL_NATS_PROBE_${crypto.randomUUID().slice(0, 8)}`;
+            await jsm.streams.add({
+              name: probe,
+              subjects: [`local-nats-probe.${probe}`],
+              storage: StorageType.Memory,
+              num_replicas: this.nodes.length,
+            });
+            await jsm.streams.delete(probe);
+          }
           return;
         } catch (error) {
           last = error;
