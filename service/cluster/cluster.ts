@@ -82,10 +82,30 @@ async function ensureBucket(
  * `<stream>_leases` (memory storage, entries expiring `leaseMs` after their
  * last write) for leases.
  *
- * @example
- * ```ts ignore
- * const cluster = await Cluster.connect(config.nats);
- * const source = cluster.leasedSource(sourceConfig, (config, store) => createSource(config, store));
+ * @example Connect an instance: stream, buckets, leases
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { jetstreamManager } from "@nats-io/jetstream";
+ * import { parseConfig } from "../config.ts";
+ * import { Cluster } from "./cluster.ts";
+ * import { LocalNats } from "./local_nats.ts";
+ *
+ * const nats = await LocalNats.start();
+ * const config = parseConfig({
+ *   sources: [{ name: "archive", kind: "optical", url: "http://127.0.0.1:1/eo" }],
+ *   log: { dir: "events" },
+ *   nats: { servers: nats.urls, instance: "ingest-a", replicas: 1 },
+ * });
+ * const cluster = await Cluster.connect(config.nats!);
+ * const jsm = await jetstreamManager(cluster.nc);
+ * const stream = await jsm.streams.info(config.nats!.stream);
+ * assert.equal(stream.config.duplicate_window, config.nats!.duplicateWindowMs * 1_000_000);
+ * assert.deepEqual(
+ *   (await jsm.streams.names().next()).toSorted(),
+ *   ["KV_SDA_OBS_leases", "KV_SDA_OBS_state", "SDA_OBS"],
+ * );
+ * await cluster.close();
+ * await nats.stop();
  * ```
  */
 export class Cluster {

@@ -127,11 +127,34 @@ class WorkerLease implements SourceLease {
  * cost; wins and losses arrive as messages (`onAcquire`, `onLose`). Log
  * records of the thread are written by this thread's LogTape sinks.
  *
- * @example
- * ```ts ignore
- * const leases = await LeaseThread.start({ servers, bucket: "SDA_OBS_leases", instance, leaseMs });
+ * @example Hold a source's lease while this thread is busy
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { jetstream } from "@nats-io/jetstream";
+ * import { Kvm } from "@nats-io/kv";
+ * import { connect } from "@nats-io/transport-node";
+ * import { LeaseThread } from "./lease_thread.ts";
+ * import { LocalNats } from "./local_nats.ts";
+ *
+ * const nats = await LocalNats.start();
+ * const nc = await connect({ servers: nats.urls });
+ * await new Kvm(jetstream(nc)).create("SDA_OBS_leases", { ttl: 1500, storage: "memory" });
+ * const leases = await LeaseThread.start({
+ *   servers: nats.urls,
+ *   bucket: "SDA_OBS_leases",
+ *   instance: "ingest-a",
+ *   leaseMs: 1500,
+ * });
  * const lease = leases.lease("archive");
  * await lease.start();
+ * assert.equal(lease.owner, "ingest-a");
+ * const busyUntil = Date.now() + 1000; // longer than leaseMs / 2
+ * while (Date.now() < busyUntil) { /* the ingest thread is busy *\/ }
+ * assert.ok(lease.valid(), "renewed on the lease thread meanwhile");
+ * await lease.release();
+ * await leases.close();
+ * await nc.close();
+ * await nats.stop();
  * ```
  */
 export class LeaseThread {

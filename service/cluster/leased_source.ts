@@ -97,10 +97,71 @@ interface Current {
  * `status()` reports the lease owner (`owner`), counters summed over every
  * tenure (they stay monotonic), and state `stopped` on a standby.
  *
- * @example
- * ```ts ignore
- * const source = new LeasedSource({ name: "archive", kind: "optical", lease, create });
- * pipeline.add(source.readable);
+ * @example Drive a source only while this instance holds its lease
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+ * import { Kvm } from "@nats-io/kv";
+ * import { connect } from "@nats-io/transport-node";
+ * import type { Source } from "../../sources/source.ts";
+ * import { Lease } from "./lease.ts";
+ * import { LeasedSource } from "./leased_source.ts";
+ * import { LocalNats } from "./local_nats.ts";
+ *
+ * const nats = await LocalNats.start();
+ * const nc = await connect({ servers: nats.urls });
+ * const kv = await new Kvm(jetstream(nc)).create("SDA_OBS_leases", { ttl: 900, storage: "memory" });
+ * const jsm = await jetstreamManager(nc);
+ * const lease = (instance: string) =>
+ *   new Lease({ kv, jsm, key: "archive", instance, leaseMs: 900 });
+ * // A source that polls nothing, started once per tenure.
+ * const tenures: string[] = [];
+ * const idle = (instance: string): Source => {
+ *   tenures.push(instance);
+ *   let close = () => {};
+ *   const readable = new ReadableStream({ start: (c) => (close = () => c.close()) });
+ *   return {
+ *     name: "archive",
+ *     kind: "optical",
+ *     readable,
+ *     started: Promise.resolve(),
+ *     stop: async () => close(),
+ *     status: () => ({ state: "up", counters: { requests: 0 } }),
+ *   };
+ * };
+ * const a = new LeasedSource({
+ *   name: "archive",
+ *   kind: "optical",
+ *   lease: lease("ingest-a"),
+ *   create: () => idle("ingest-a"),
+ * });
+ * await a.started;
+ * const readA = Array.fromAsync(a.readable); // the pipeline reads each readable once
+ * const b = new LeasedSource({
+ *   name: "archive",
+ *   kind: "optical",
+ *   lease: lease("ingest-b"),
+ *   create: () => idle("ingest-b"),
+ * });
+ * await b.started;
+ * const readB = Array.fromAsync(b.readable);
+ * assert.deepEqual(tenures, ["ingest-a"]);
+ * assert.equal(a.status().state, "up");
+ * assert.equal(b.status().state, "stopped"); // the standby
+ * assert.equal(b.status().owner, "ingest-a");
+ * // A graceful stop: the source ends, then its lease is deleted (once what
+ * // it emitted is durable), and the standby takes over at once.
+ * await a.stop();
+ * await a.settled();
+ * await readA;
+ * while (tenures.length < 2) await new Promise((r) => setTimeout(r, 10));
+ * assert.deepEqual(tenures, ["ingest-a", "ingest-b"]);
+ * assert.equal(b.status().owner, "ingest-b");
+ * await b.stop();
+ * await b.settled();
+ * await readB;
+ * await nc.close();
+ * await nats.stop();
  * ```
  */
 export class LeasedSource implements Source {
