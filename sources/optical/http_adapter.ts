@@ -792,6 +792,9 @@ export class OpticalHttpSource implements Source {
   #setState(state: SourceState, error?: string): void {
     if (error !== undefined) this.#lastError = error;
     if (state === this.#state) return;
+    // Stopped is final: a page still being decoded in a worker when the
+    // stop came must not report the source up again.
+    if (this.#state === "stopped" && this.#stop.signal.aborted) return;
     const previous = this.#state;
     this.#state = state;
     if (previous !== "starting" || state !== "up") {
