@@ -220,8 +220,6 @@ export class DecodePool {
   #ids = 0;
   #closed = false;
   #crashes = 0;
-  /** Until the first workers answered or failed: their failure is `started`'s to report. */
-  #starting = true;
 
   /** @param size how many workers (at least 1); they start now (see {@link DecodePool.started}) */
   constructor(size: number) {
@@ -229,8 +227,7 @@ export class DecodePool {
       throw new RangeError(`A decode pool needs at least one worker: ${size}`);
     }
     this.#size = size;
-    this.#slots = Array.from({ length: size }, (_, index) => this.#start(index));
-    Promise.allSettled(this.#slots.map((slot) => slot?.ready)).then(() => this.#starting = false);
+    this.#slots = Array.from({ length: size }, (_, index) => this.#start(index, true));
   }
 
   /**
@@ -397,7 +394,8 @@ export class DecodePool {
     return best!;
   }
 
-  #start(index: number): Slot {
+  /** A worker in slot `index`; an `initial` one that cannot load is reported by `started`, not logged. */
+  #start(index: number, initial = false): Slot {
     const worker = new Worker(new URL("./_decode_worker.ts", import.meta.url).href, {
       type: "module",
     });
@@ -413,14 +411,14 @@ export class DecodePool {
       dead: false,
     };
     worker.postMessage({ op: "init", ring: memory } satisfies ToWorker);
+    let started = false;
+    ready.promise.catch(() => {});
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
       if (event.data.op === "ready") {
         started = true;
         ready.resolve();
       } else this.#receive(slot, event.data);
     };
-    ready.promise.catch(() => {});
-    let started = false;
     worker.onerror = (event) => {
       // Handled here: unhandled, a worker's error would end the process.
       event.preventDefault();
@@ -428,7 +426,7 @@ export class DecodePool {
       // A worker that cannot even load (no read permission for its module,
       // say) fails `started`; one that ran and died is replaced.
       if (!started) ready.reject(error);
-      this.#crashed(slot, error, started ? "crashed" : "could not start");
+      this.#crashed(slot, error, started || !initial);
     };
     worker.onmessageerror = () => this.#crashed(slot, new Error("A message could not be read"));
     return slot;
@@ -519,7 +517,7 @@ export class DecodePool {
    * chunks it had not decoded become dead letters and its streams end; its
    * pages fail (their sources fetch them again).
    */
-  #crashed(slot: Slot, error: unknown, what = "crashed"): void {
+  #crashed(slot: Slot, error: unknown, logged = true): void {
     if (slot.dead) return;
     slot.dead = true;
     this.#crashes++;
@@ -532,12 +530,11 @@ export class DecodePool {
     // it starts must not be restarted in a tight loop.
     this.#slots[slot.index] = undefined;
     const text = error instanceof Error ? error.message : String(error);
-    if (!(this.#starting && what !== "crashed")) {
+    if (logged) {
       log.error(
-        "Decode worker {index} {what} and is replaced when next needed: {error}; {streams} streams end, {pages} pages are fetched again",
+        "Decode worker {index} crashed and is replaced when next needed: {error}; {streams} streams end, {pages} pages are fetched again",
         {
           index: slot.index,
-          what,
           error: text,
           streams: slot.channels.size,
           pages: slot.requests.size,
