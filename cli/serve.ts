@@ -26,6 +26,10 @@ under ./data, HTTP on 127.0.0.1:9464).
 SIGINT/SIGTERM stop it gracefully (stop reading, flush open radar groups,
 drain, sync the logs, save state; exit 0); a second signal exits at once.
 
+With "nats" configured (cluster mode) it waits for the NATS servers, and
+for JetStream to serve its stream and buckets, for as long as it takes,
+logging why every 30 s; a signal meanwhile exits 0 without starting.
+
 Options:
   --config FILE  the configuration file (JSON; see README "Configuration")
   --log-level L  debug, info (default), warning or error
@@ -112,15 +116,32 @@ export const serve: Command = {
         });
       }
       let service: IngestService;
+      // A signal while starting (in cluster mode: while waiting for NATS) gives up at once.
+      const starting = new AbortController();
+      const giveUp = () => starting.abort(new Error("signal received while starting"));
+      Deno.addSignalListener("SIGINT", giveUp);
+      Deno.addSignalListener("SIGTERM", giveUp);
       try {
-        service = await IngestService.start(config);
+        service = await IngestService.start(config, { signal: starting.signal });
       } catch (error) {
+        if (starting.signal.aborted) {
+          getLogger(["sda-ingest", "service"]).info("Signal received while starting: not started");
+          return EXIT.ok;
+        }
         getLogger(["sda-ingest", "service"]).error("Cannot start: {error}", {
           error: error instanceof Error
             ? `${error.message}${error.cause ? `: ${error.cause}` : ""}`
             : String(error),
         });
         return EXIT.failure;
+      } finally {
+        Deno.removeSignalListener("SIGINT", giveUp);
+        Deno.removeSignalListener("SIGTERM", giveUp);
+      }
+      if (starting.signal.aborted) {
+        // The signal came after the wait for NATS, while the sources started.
+        await service.stop();
+        return EXIT.ok;
       }
       return await runUntilSignal(service);
     } finally {

@@ -13,7 +13,7 @@ import type { IngestBatch } from "../operators/ingest_batch.ts";
 import { openDeadLetterLog, openEventLog, readRecentIds } from "../sinks/event_log.ts";
 import type { LogProblem, SegmentLog } from "../sinks/segment_log.ts";
 import type { Source } from "../sources/source.ts";
-import { Cluster } from "./cluster/cluster.ts";
+import { Cluster, serversForLog } from "./cluster/cluster.ts";
 import type { Config, SourceConfig } from "./config.ts";
 import { type HttpOptions, serveHttp } from "./http_server.ts";
 import { LogDiskUsage } from "./log_disk_usage.ts";
@@ -47,6 +47,11 @@ export interface IngestServiceOptions {
   http?: boolean;
   /** Wraps the pipeline's sink (benchmarks: a sink that stalls on purpose). */
   wrapSink?: (sink: WritableStream<IngestBatch[]>) => WritableStream<IngestBatch[]>;
+  /**
+   * Gives up starting: in cluster mode the service waits for NATS for as long
+   * as it takes, and `start` rejects with the abort reason when this aborts.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -178,12 +183,14 @@ export class IngestService {
     });
     let cluster: Cluster | undefined;
     try {
-      if (config.nats) cluster = await Cluster.connect(config.nats);
+      // Waits for NATS (logging why) until options.signal aborts.
+      if (config.nats) cluster = await Cluster.connect(config.nats, { signal: options.signal });
     } catch (error) {
       await Promise.all([events.close(), deadLetters.close()]);
-      throw new Error(`Cannot connect to NATS ${config.nats!.servers.join(", ")}`, {
-        cause: error,
-      });
+      throw options.signal?.aborted ? error : new Error(
+        `Cannot connect to NATS ${serversForLog(config.nats!.servers)}`,
+        { cause: error },
+      );
     }
     const service = new IngestService(
       config,

@@ -10,6 +10,7 @@ import { jetstream, type JetStreamManager, jetstreamManager } from "@nats-io/jet
 import { type KV, Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { IngestBatch } from "../../operators/ingest_batch.ts";
+import { sleep } from "../../operators/sleep.ts";
 import { NatsPublisher } from "../../sinks/nats_publisher.ts";
 import { NatsSink } from "../../sinks/nats_sink.ts";
 import { ensureObservationStream } from "../../sinks/nats_stream.ts";
@@ -22,6 +23,33 @@ import { LeasedSource, type Tenure } from "./leased_source.ts";
 
 /** The `nats` section of a configuration, defaults filled in. */
 export type NatsConfig = NonNullable<Config["nats"]>;
+
+/**
+ * Server URLs for a log line or an error: credentials written into a URL
+ * (`nats://user:password@host`, `nats://token@host`) show as `***`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { serversForLog } from "./cluster.ts";
+ *
+ * assert.equal(
+ *   serversForLog(["nats://ingest:s3cret@10.0.0.1:4222", "nats://10.0.0.2:4222"]),
+ *   "nats://***@10.0.0.1:4222, nats://10.0.0.2:4222",
+ * );
+ * ```
+ */
+export function serversForLog(servers: readonly string[]): string {
+  return servers.map((url) => url.replace(/^([^/]*\/\/)[^/@]*@/, "$1***@")).join(", ");
+}
+
+/** Options of {@link Cluster.connect}. */
+export interface ClusterConnectOptions {
+  /** Gives up waiting for NATS (the promise rejects with the abort reason). */
+  signal?: AbortSignal;
+  /** Keep trying while NATS is not ready (default true); false rejects on the first failure. */
+  retry?: boolean;
+}
 
 /** Lease state of one leased source, for metrics. */
 export interface LeaseMetrics {
@@ -143,8 +171,48 @@ export class Cluster {
     this.leases = leases;
   }
 
-  /** Connects, creating the stream and buckets if missing. */
-  static async connect(config: NatsConfig): Promise<Cluster> {
+  /**
+   * Connects, creating the stream and buckets if missing. While NATS is
+   * unreachable or JetStream cannot yet serve the stream and buckets (a
+   * cluster still electing its leaders), it keeps trying — every 250 ms at
+   * first, backing off to every 5 s — and logs a warning on the first failure,
+   * whenever the reason changes and every 30 s, so an instance started before
+   * its NATS servers (or during their restart) comes up when they do. It
+   * rejects when `options.signal` aborts, or on the first failure with
+   * `options.retry` false.
+   */
+  static async connect(config: NatsConfig, options: ClusterConnectOptions = {}): Promise<Cluster> {
+    const { signal, retry = true } = options;
+    const t0 = Date.now();
+    let lastLogged = { at: 0, reason: "" };
+    for (let attempt = 1, delay = 250;; attempt++, delay = Math.min(delay * 2, 5000)) {
+      signal?.throwIfAborted();
+      try {
+        const cluster = await Cluster.#connectOnce(config);
+        if (attempt > 1) {
+          log.info("NATS ready after {attempts} attempts ({seconds} s)", {
+            attempts: attempt,
+            seconds: Math.round((Date.now() - t0) / 100) / 10,
+          });
+        }
+        return cluster;
+      } catch (error) {
+        if (!retry) throw error;
+        const reason = message(error);
+        const now = Date.now();
+        if (reason !== lastLogged.reason || now - lastLogged.at >= 30_000) {
+          log.warn(
+            "NATS {servers} not ready ({reason}); trying again in {delay} s, and until it is (attempt {attempt})",
+            { servers: serversForLog(config.servers), reason, delay: delay / 1000, attempt },
+          );
+          lastLogged = { at: now, reason };
+        }
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  static async #connectOnce(config: NatsConfig): Promise<Cluster> {
     const options = {
       servers: config.servers,
       // Forever: while NATS is away the pipeline stalls and resumes on return.
@@ -194,7 +262,7 @@ export class Cluster {
         "Cluster mode: instance {instance} on NATS {servers}, stream {stream} (R{replicas}), lease {leaseMs} ms",
         {
           instance: config.instance,
-          servers: config.servers.join(","),
+          servers: serversForLog(config.servers),
           stream: info.config.name,
           replicas: info.config.num_replicas,
           leaseMs: config.leaseMs,

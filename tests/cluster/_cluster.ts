@@ -47,9 +47,11 @@ export interface InstanceOptions {
   replicas?: number;
   /** Extra optical source options (e.g. pageSize). */
   optical?: Record<string, unknown>;
+  /** Resolve once `/ready` (default true); false resolves as soon as the process runs. */
+  waitReady?: boolean;
 }
 
-/** Writes the instance's configuration under a temp dir and starts `serve`; resolves when /ready. */
+/** Writes the instance's configuration under a temp dir and starts `serve`; resolves when /ready (see `waitReady`). */
 export async function startInstance(options: InstanceOptions): Promise<Instance> {
   const dir = await Deno.makeTempDir({ prefix: `sda-cluster-${options.name}-` });
   const radarPort = freePort();
@@ -100,7 +102,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
   );
   const child = spawnMain(["serve", "--config", config]);
   const http = `http://127.0.0.1:${httpPort}`;
-  await waitForOk(`${http}/ready`, 30_000, child);
+  if (options.waitReady ?? true) await waitForOk(`${http}/ready`, 30_000, child);
   return { name: options.name, dir, config, http, radarPort, child };
 }
 

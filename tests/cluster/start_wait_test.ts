@@ -1,0 +1,100 @@
+/**
+ * An instance started before its NATS servers (SPEC §12 Faults: everything
+ * resumes when NATS returns) waits for them, saying why, and a signal while
+ * it waits ends it cleanly.
+ */
+
+import assert from "node:assert/strict";
+import { RadarSim } from "../../sim/radar.ts";
+import { LocalNats } from "../_nats.ts";
+import {
+  byKind,
+  explained,
+  type Instance,
+  removeInstance,
+  startInstance,
+  streamContents,
+  streamMessages,
+  until,
+} from "./_cluster.ts";
+import { waitForOk } from "../../bench/_processes.ts";
+
+Deno.test("serve started while NATS is down waits for it, then ingests into the stream", async () => {
+  const nats = await LocalNats.start();
+  await nats.kill(0);
+  const instances: Instance[] = [];
+  try {
+    await explained(instances, async () => {
+      const a = await startInstance({
+        name: "ingest-a",
+        servers: nats.urls,
+        replicas: 1,
+        waitReady: false,
+      });
+      instances.push(a);
+      await until(
+        "the instance says it waits for NATS",
+        () => a.child.stderr().includes("not ready"),
+        30_000,
+      );
+      // Why it waits: the servers and the reason.
+      assert.match(
+        a.child.stderr(),
+        /"servers":"nats:\/\/127\.0\.0\.1:\d+","reason":"connection refused","delay":0\.25,"attempt":1/,
+      );
+      const exited = await Promise.race([
+        a.child.status.then(() => true),
+        new Promise<false>((r) => setTimeout(() => r(false), 1000)),
+      ]);
+      assert.equal(exited, false, "the instance exited instead of waiting for NATS");
+
+      await nats.restart(0);
+      await waitForOk(`${a.http}/ready`, 30_000, a.child);
+      assert.match(a.child.stderr(), /NATS ready after \d+ attempts/);
+      const radar = new RadarSim({
+        hostname: "127.0.0.1",
+        port: a.radarPort,
+        count: 500,
+        rate: 5000,
+        sensor: "XR-W",
+      });
+      const sent = await radar.start();
+      assert.equal(sent.observations, 500);
+      await until(
+        "500 messages in the stream",
+        async () => (await streamMessages(nats.urls)) >= 500,
+      );
+      assert.deepEqual(byKind(await streamContents(nats.urls)), { radar: 500 });
+      assert.equal((await a.child.stop("SIGTERM")).code, 0);
+    });
+  } finally {
+    await Promise.all(instances.map(removeInstance));
+    await nats.stop();
+  }
+});
+
+Deno.test("SIGTERM while serve waits for NATS: it exits 0 at once without starting", async () => {
+  const nats = await LocalNats.start();
+  await nats.kill(0);
+  const instances: Instance[] = [];
+  try {
+    await explained(instances, async () => {
+      const a = await startInstance({
+        name: "ingest-a",
+        servers: nats.urls,
+        replicas: 1,
+        waitReady: false,
+      });
+      instances.push(a);
+      await until("the instance waits for NATS", () => a.child.stderr().includes("not ready"));
+      const t0 = Date.now();
+      const status = await a.child.stop("SIGTERM");
+      assert.equal(status.code, 0, a.child.stderr());
+      assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms to stop`);
+      assert.match(a.child.stderr(), /Signal received while starting: not started/);
+    });
+  } finally {
+    await Promise.all(instances.map(removeInstance));
+    await nats.stop();
+  }
+});
