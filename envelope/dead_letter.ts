@@ -58,9 +58,3 @@ export type DeadLetter = z.infer<typeof DeadLetterSchema>;
 export type Stage = z.infer<typeof StageSchema>;
 /** Raw input kept in a dead letter. */
 export type Raw = z.infer<typeof RawSchema>;
-
-/**
- * Dead letters keep at most this many bytes of raw input, then `…(N bytes)`
- * (SPEC §3: a dead letter must not amplify an attack).
- */
-export const MAX_RAW_BYTES = 1024;

@@ -9,7 +9,14 @@
  * @module
  */
 
-import { MAX_RAW_BYTES, type Raw } from "./dead_letter.ts";
+import type { Raw } from "./dead_letter.ts";
+
+/**
+ * Dead letters keep at most this many bytes of raw input, then `…(N bytes)`
+ * (SPEC §3: a dead letter must not amplify an attack). Here rather than
+ * beside the schema so that decoders, in a decode worker too, do not load zod.
+ */
+export const MAX_RAW_BYTES = 1024;
 
 /**
  * Raw text, cut to at most 1 KiB of UTF-8 at a character boundary and then

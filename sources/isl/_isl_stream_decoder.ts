@@ -8,9 +8,8 @@
  * @module */
 
 import type { DeadLetter, Raw } from "../../envelope/dead_letter.ts";
-import { MAX_RAW_BYTES } from "../../envelope/dead_letter.ts";
 import type { Observation } from "../../envelope/observation.ts";
-import { binaryRaw } from "../../envelope/raw.ts";
+import { binaryRaw, MAX_RAW_BYTES } from "../../envelope/raw.ts";
 import { formatTimestamp } from "../../envelope/time.ts";
 import { type DecodeContext, makeDeadLetter, receiveTime } from "../decode_context.ts";
 import type { Beacon } from "./beacon.ts";

@@ -10,8 +10,8 @@
  */
 
 import type { DeadLetter } from "../../envelope/dead_letter.ts";
-import { MAX_RAW_BYTES } from "../../envelope/dead_letter.ts";
 import type { OpticalObservation } from "../../envelope/observation.ts";
+import { MAX_RAW_BYTES } from "../../envelope/raw.ts";
 import type { DecodeContext } from "../decode_context.ts";
 import { CsvChunker, type CsvRaw, type CsvSink } from "./_csv_chunker.ts";
 import { type CsvColumns, csvColumns, mapCsvRecord } from "./_decode_csv.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { type DeadLetter, MAX_RAW_BYTES, type Stage } from "../../envelope/dead_letter.ts";
+import type { DeadLetter, Stage } from "../../envelope/dead_letter.ts";
 import type {
   Meta,
   RadarMeasurement,
@@ -18,7 +18,7 @@ import type {
   Target,
 } from "../../envelope/observation.ts";
 import { observationId } from "../../envelope/observation_id.ts";
-import { textRaw } from "../../envelope/raw.ts";
+import { MAX_RAW_BYTES, textRaw } from "../../envelope/raw.ts";
 import { formatTimestamp, parseTimestamp, type TimeSystem, toUtc } from "../../envelope/time.ts";
 import { internalErrorReason } from "../../operators/internal_error.ts";
 import type { SplitLine } from "../../operators/line_split_stream.ts";

@@ -182,3 +182,41 @@ Deno.test("DecodePool.page() fails when its worker crashes, and the pool goes on
     pool.close();
   }
 });
+
+Deno.test("DecodePool: a decode worker does not load zod (the schemas cost every worker ~10 MiB)", async () => {
+  // The project's import map without zod: a worker whose modules import it
+  // at run time (not just its types) fails to start.
+  const dir = await Deno.makeTempDir({ prefix: "sda-no-zod-" });
+  try {
+    const root = new URL("../../", import.meta.url);
+    const { imports } = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
+    assert.ok("zod" in imports);
+    delete imports.zod;
+    await Deno.writeTextFile(`${dir}/deno.json`, JSON.stringify({ imports }));
+    await Deno.writeTextFile(
+      `${dir}/start.ts`,
+      `import { DecodePool } from "${new URL("service/workers/decode_pool.ts", root)}";
+const pool = new DecodePool(1);
+await pool.started;
+const body = await Deno.readFile("${fixtures}optical/page-003.json");
+const batch = await pool.page({
+  kind: "optical",
+  ctx: { source: "archive", transport: "http", peer: "http://x", receivedAt: Date.now() * 1000 },
+  contentType: "application/json",
+}, body);
+console.log(batch.packed?.count ?? 0);
+pool.close();
+`,
+    );
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "--config", `${dir}/deno.json`, `${dir}/start.ts`],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, stderr);
+    assert.ok(Number(new TextDecoder().decode(output.stdout)) > 0, stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,7 +1,7 @@
 /** The TDM decoding rules of SPEC §4, one at a time, through decodeTdm(). */
 
 import assert from "node:assert/strict";
-import { MAX_RAW_BYTES } from "../../../envelope/dead_letter.ts";
+import { MAX_RAW_BYTES } from "../../../envelope/raw.ts";
 import { formatTimestamp, parseTimestamp, toUtc } from "../../../envelope/time.ts";
 import { parseNumber } from "../../../sources/radar/_tdm_decoder.ts";
 import { decodeTdm } from "../../../sources/radar/decode_tdm.ts";
