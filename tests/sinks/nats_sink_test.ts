@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { observationId } from "../../envelope/observation_id.ts";
+import { serializeObservation } from "../../envelope/serialize.ts";
 import { Ack } from "../../operators/ack.ts";
 import { type IngestBatch, ingestBatch } from "../../operators/ingest_batch.ts";
 import { NatsPublisher } from "../../sinks/nats_publisher.ts";
@@ -35,6 +37,31 @@ Deno.test("NatsSink() publishes each observation once to <prefix>.<kind>.<sensor
     assert.equal(first.subject, "sda.obs.radar.XR1");
     assert.equal(first.header.get("Nats-Msg-Id"), observations[0].id);
     assert.equal(first.json<{ id: string }>().id, observations[0].id);
+  } finally {
+    await nc.close();
+    await server.stop();
+  }
+});
+
+Deno.test("NatsSink() publishes lines with characters beyond ASCII byte for byte", async () => {
+  const server = await startNatsServer();
+  const nc = await connect({ servers: server.url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await ensureObservationStream(jsm, { stream: "SDA_TEST", subjectPrefix: "sda.obs" });
+    const publisher = new NatsPublisher(nc);
+    const sink = new NatsSink({ publisher, subjectPrefix: "sda.obs" });
+    const observations = Array.from({ length: 3 }, (_, i) => radarObservation(i));
+    observations[1].provenance.meta = { ORIGINATOR: "Ørsted 站 🛰" };
+    observations[1].id = observationId(observations[1]);
+    const writer = sink.getWriter();
+    await writer.write([ingestBatch("xr1", observations)]);
+    await writer.close();
+    for (const [i, o] of observations.entries()) {
+      const message = (await jsm.streams.getMessage("SDA_TEST", { seq: i + 1 }))!;
+      assert.equal(new TextDecoder().decode(message.data), serializeObservation(o));
+      assert.equal(message.header.get("Nats-Msg-Id"), o.id);
+    }
   } finally {
     await nc.close();
     await server.stop();
