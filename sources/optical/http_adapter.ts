@@ -126,6 +126,32 @@ const MEDIA_TYPES = { csv: "text/csv", json: "application/json" } as const;
 const FORMATS = { csv: "udl-eo-csv", json: "udl-eo-json" } as const;
 
 /** What one request gives the readable. */
+/**
+ * One archive request in flight: its download (the answer, and for a
+ * request made ahead its body as well), the abort that times it out or
+ * stops it, and the page buffer it reads into.
+ */
+interface Call {
+  cursor: string | undefined;
+  abort: AbortController;
+  reader: PageReader;
+  download: Promise<Download>;
+  /** Clears the timer and the stop listener, frees the page buffer. */
+  finish(): void;
+}
+
+/** What a {@link Call} downloaded. */
+interface Download {
+  response: Response;
+  /** Where the answer came from (after same-origin redirects). */
+  url: string;
+  /** The URL asked for. */
+  requested: string;
+  receivedAt: number;
+  /** The body, read already (a request made ahead), or why reading it failed. */
+  body?: { read: Awaited<ReturnType<PageReader["read"]>> } | { error: unknown };
+}
+
 interface Emit {
   batch: IngestBatch;
   /** The cursor to save once the batch is durable (none for a failed request). */
@@ -257,7 +283,13 @@ export class OpticalHttpSource implements Source {
   readonly #backoffBaseMs: number;
   readonly #maxBackoffMs: number;
   readonly #authRetryMs: number;
-  readonly #pages: PageReader;
+  /** Two page buffers: a request made ahead reads into one while the other's page is decoded. */
+  readonly #readers: [PageReader, PageReader];
+  #turn = 0;
+  /** A request made ahead (decode workers only): the next page's, sent while this one decodes. */
+  #ahead: Call | undefined;
+  /** The last page was full (the archive has more): the next one may be asked for ahead. */
+  #lastFull = false;
   readonly #log = getLogger(["sda-ingest", "optical"]);
   readonly #queue: CheckpointQueue<string>;
   readonly #stop = new AbortController();
@@ -328,9 +360,8 @@ export class OpticalHttpSource implements Source {
     this.#backoffBaseMs = nonNegative(options.backoffBaseMs ?? 250, "backoffBaseMs");
     this.#maxBackoffMs = nonNegative(options.maxBackoffMs ?? 30_000, "maxBackoffMs");
     this.#authRetryMs = nonNegative(options.authRetryMs ?? 30_000, "authRetryMs");
-    this.#pages = new PageReader(
-      positiveInteger(options.maxPageBytes ?? 64 * 1024 * 1024, "maxPageBytes"),
-    );
+    const maxPageBytes = positiveInteger(options.maxPageBytes ?? 64 * 1024 * 1024, "maxPageBytes");
+    this.#readers = [new PageReader(maxPageBytes), new PageReader(maxPageBytes)];
     this.#token = options.token;
     this.#startTime = options.startTime;
     this.#checkpoint = options.checkpoint;
@@ -496,11 +527,12 @@ export class OpticalHttpSource implements Source {
   }
 
   /**
-   * One request: the batch to emit (and the cursor that it ends at, to save
-   * once it is durable), or undefined when there is nothing to emit.
+   * Sends the request for the page at `cursor` and starts downloading the
+   * answer. `ahead`: a request made before the pipeline asked for its page,
+   * whose body is read at once too (so the connection is free) and whose
+   * timer ends with the download.
    */
-  async #request(): Promise<Emit | undefined> {
-    const cursor = this.#cursor;
+  #call(cursor: string | undefined, ahead: boolean): Call {
     const counters = this.#counters;
     counters.requests++;
     if (this.#failures > 0) counters.retries++;
@@ -510,13 +542,98 @@ export class OpticalHttpSource implements Source {
     const timer = setTimeout(() => abort.abort(new TimeoutError(this.#timeoutMs)), this.#timeoutMs);
     const onStop = () => abort.abort(new StopError());
     this.#stop.signal.addEventListener("abort", onStop, { once: true });
+    const reader = this.#readers[this.#turn ^= 1];
+    const settle = () => {
+      clearTimeout(timer);
+      this.#stop.signal.removeEventListener("abort", onStop);
+    };
+    const download = (async (): Promise<Download> => {
+      const requested = this.#requestUrl(cursor);
+      const { response, url } = await this.#fetchFollowing(requested, headers, abort.signal);
+      const receivedAt = this.#now();
+      const next = response.headers.get("x-next-cursor");
+      if (!ahead || response.status !== 200 || (next !== null && cursorProblem(next))) {
+        return { response, url, requested, receivedAt };
+      }
+      try {
+        return {
+          response,
+          url,
+          requested,
+          receivedAt,
+          body: { read: await reader.read(response) },
+        };
+      } catch (error) {
+        return { response, url, requested, receivedAt, body: { error } };
+      }
+    })();
+    if (ahead) {
+      // Nobody awaits it until the pipeline asks for the page (or never, when stopped).
+      download.then(settle, settle);
+    }
+    return {
+      cursor,
+      abort,
+      reader,
+      download,
+      finish: () => {
+        settle();
+        reader.release();
+      },
+    };
+  }
+
+  /**
+   * Asks for the page after this one before the pipeline asks for it: with
+   * decode workers, the main thread would otherwise wait idle while a page
+   * decodes, then the worker while the next one downloads. Only after a full
+   * page (the archive has more), one page ahead at most, and only from a
+   * request the pipeline asked for, so a stalled pipeline stops the requests
+   * one page later. A request made ahead of a page that turns out short is
+   * dropped (SPEC §5: the next waits `pollIntervalMs`).
+   */
+  #requestAhead(cursor: string): void {
+    if (this.#ahead !== undefined || this.#stop.signal.aborted || this.#closed) return;
+    this.#ahead = this.#call(cursor, true);
+  }
+
+  /** Drops a request made ahead (its answer, if any, is not used). */
+  #dropAhead(): void {
+    const ahead = this.#ahead;
+    if (ahead === undefined) return;
+    this.#ahead = undefined;
+    ahead.abort.abort(new StopError());
+    ahead.download.then(
+      ({ response, body }) => {
+        if (body === undefined) response.body?.cancel().catch(() => {});
+        ahead.finish();
+      },
+      () => ahead.finish(),
+    );
+  }
+
+  /**
+   * One request: the batch to emit (and the cursor that it ends at, to save
+   * once it is durable), or undefined when there is nothing to emit.
+   */
+  async #request(): Promise<Emit | undefined> {
+    const cursor = this.#cursor;
+    const counters = this.#counters;
+    let call = this.#ahead;
+    this.#ahead = undefined;
+    if (call !== undefined && call.cursor !== cursor) {
+      // Not the page wanted: the page it follows failed in decoding, its cursor stays.
+      this.#ahead = call;
+      this.#dropAhead();
+      call = undefined;
+    }
+    call ??= this.#call(cursor, false);
+    const abort = call.abort;
     let reading = false;
     let peer = this.#peer;
     try {
-      const requested = this.#requestUrl(cursor);
-      const { response, url } = await this.#fetchFollowing(requested, headers, abort.signal);
+      const { response, url, requested, receivedAt, body } = await call.download;
       if (url !== requested) peer = this.#peerOf(url);
-      const receivedAt = this.#now();
       const status = response.status;
       if (status !== 200 && status !== 204) {
         await response.body?.cancel().catch(() => {});
@@ -530,19 +647,16 @@ export class OpticalHttpSource implements Source {
         return this.#failure(cursor, badCursor, statusLine(response), receivedAt, peer);
       }
       reading = true;
-      const body = await this.#pages.read(response);
-      if (!body.ok) {
-        if (body.problem === "too-large") counters.too_large++;
-        return this.#failure(cursor, body.reason, statusLine(response), this.#now(), peer);
+      if (body !== undefined && "error" in body) throw body.error;
+      const read = body?.read ?? await call.reader.read(response);
+      if (!read.ok) {
+        if (read.problem === "too-large") counters.too_large++;
+        return this.#failure(cursor, read.reason, statusLine(response), this.#now(), peer);
       }
-      if (body.encoding !== "" && body.encoding !== "identity") counters.compressed_pages++;
-      counters.bytes += body.bytes.length;
-      try {
-        return await this.#page(cursor, response, next, body.bytes, receivedAt, peer);
-      } finally {
-        // Decoding copied what it keeps: the buffer is free for the next page.
-        this.#pages.release();
-      }
+      if (read.encoding !== "" && read.encoding !== "identity") counters.compressed_pages++;
+      counters.bytes += read.bytes.length;
+      // Decoding copies what it keeps: the buffer is freed in finish().
+      return await this.#page(cursor, response, next, read.bytes, receivedAt, peer);
     } catch (error) {
       if (this.#stop.signal.aborted) return undefined;
       let reason: string;
@@ -560,8 +674,7 @@ export class OpticalHttpSource implements Source {
       }
       return this.#failure(cursor, reason, raw, this.#now(), peer);
     } finally {
-      clearTimeout(timer);
-      this.#stop.signal.removeEventListener("abort", onStop);
+      call.finish();
     }
   }
 
@@ -653,10 +766,15 @@ export class OpticalHttpSource implements Source {
     if (empty) page = { observations: [], deadLetters: [] };
     else if (this.#workers === undefined) page = decodeOpticalPage(body, contentType, ctx);
     else {
-      page = await this.#workers.page(
+      const decoded = this.#workers.page(
         { kind: "optical", ctx: wireContext(ctx, receivedAt), contentType },
         body,
       );
+      // The worker has its copy of the body: ask for the next page meanwhile.
+      if (this.#lastFull && nextCursor !== null && nextCursor !== cursor) {
+        this.#requestAhead(nextCursor);
+      }
+      page = await decoded;
     }
     const observations = page.packed?.count ?? page.observations.length;
     const records = observations + page.deadLetters.length;
@@ -688,6 +806,8 @@ export class OpticalHttpSource implements Source {
     // SPEC §5: a full page is followed at once by the next; after an empty
     // or short one the archive has nothing newer yet.
     this.#nextAtMs = records >= this.#pageSize ? 0 : receivedAt / 1000 + this.#pollIntervalMs;
+    this.#lastFull = records >= this.#pageSize;
+    if (!this.#lastFull) this.#dropAhead();
     if (records === 0) {
       counters.empty_pages++;
       if (next !== undefined && next !== cursor) this.#track(next).release();

@@ -4,6 +4,7 @@ import type { DeadLetter } from "../../../envelope/dead_letter.ts";
 import { DedupeWindow } from "../../../operators/dedupe_window.ts";
 import type { IngestBatch } from "../../../operators/ingest_batch.ts";
 import { Pipeline } from "../../../service/pipeline.ts";
+import { DecodePool } from "../../../service/workers/decode_pool.ts";
 import { testWorkers } from "../../_workers.ts";
 import { ArchiveSim } from "../../../sim/archive.ts";
 import { openDeadLetterLog, openEventLog } from "../../../sinks/event_log.ts";
@@ -128,6 +129,77 @@ Deno.test("OpticalHttpSource() sends no request while the pipeline has no demand
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(sim.counters.requests, stalled);
   } finally {
+    await sim.stop();
+  }
+});
+
+Deno.test("OpticalHttpSource() with decode workers asks for the page after a full one while that decodes, one page ahead of demand at most", async () => {
+  const sim = new ArchiveSim({ count: 5000 });
+  const workers = new DecodePool(1);
+  const pause = () => new Promise((resolve) => setTimeout(resolve, 200));
+  try {
+    const { checkpoint } = memoryCheckpoint();
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: sim.url,
+      pageSize: 100,
+      checkpoint,
+      workers,
+    });
+    const reader = source.readable.getReader();
+    await take(reader);
+    await pause();
+    assert.equal(sim.counters.requests, 1, "the first page: none before it was full");
+    await take(reader);
+    await pause();
+    assert.equal(sim.counters.requests, 3, "page 3 asked for while page 2 decoded");
+    await pause();
+    assert.equal(sim.counters.requests, 3, "never more than one page ahead");
+    const third = await take(reader);
+    assert.equal(third.packed?.count, 100);
+    assert.equal(source.cursor, ArchiveSim.cursorAt(300), "page 3 is the one asked ahead");
+    await pause();
+    assert.equal(sim.counters.requests, 4);
+    await source.stop();
+    reader.releaseLock();
+    assert.equal(sim.counters.requests, 4, "the page asked ahead was not asked again");
+  } finally {
+    workers.close();
+    await sim.stop();
+  }
+});
+
+Deno.test("OpticalHttpSource() with decode workers drops the page asked ahead of a short one and waits pollIntervalMs", async () => {
+  const sim = new ArchiveSim({ count: 250 });
+  const workers = new DecodePool(1);
+  try {
+    const { checkpoint } = memoryCheckpoint();
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: sim.url,
+      pageSize: 100,
+      pollIntervalMs: 60_000,
+      checkpoint,
+      workers,
+    });
+    const reader = source.readable.getReader();
+    assert.equal((await take(reader)).packed?.count, 100);
+    assert.equal((await take(reader)).packed?.count, 100);
+    assert.equal((await take(reader)).packed?.count, 50);
+    assert.equal(source.cursor, ArchiveSim.cursorAt(250));
+    // Page 4 was asked for while the short page 3 decoded, and dropped.
+    assert.equal(sim.counters.requests, 4);
+    const next = reader.read();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(
+      sim.counters.requests,
+      4,
+      "after a short page the next request waits pollIntervalMs",
+    );
+    await source.stop();
+    assert.equal((await next).done, true);
+  } finally {
+    workers.close();
     await sim.stop();
   }
 });
