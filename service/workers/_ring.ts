@@ -68,13 +68,6 @@ export class RingWriter {
     this.#head = (start + size) % capacity;
     return { start, size, skipped };
   }
-
-  /** Gives back `region`, the last one allocated, unused. */
-  cancel(region: RingRegion): void {
-    const capacity = this.data.byteLength;
-    this.#head = (region.start - region.skipped + capacity) % capacity;
-    Atomics.sub(this.#used, 0, region.size + region.skipped);
-  }
 }
 
 /** The main thread's side: frees regions, in any order, as their batches are written. */

@@ -1,0 +1,40 @@
+import assert from "node:assert/strict";
+import { observationId } from "../../envelope/observation_id.ts";
+import { serializeObservation } from "../../envelope/serialize.ts";
+import type { PackedObservations } from "../../operators/ingest_batch.ts";
+import { packedAt, packedBytes, packObservations } from "../../operators/pack_observations.ts";
+import { radarObservation } from "../_observations.ts";
+
+function lines(packed: PackedObservations): string[] {
+  const decoder = new TextDecoder();
+  const out: string[] = [];
+  for (let i = 0, start = 0; i < packed.count; start = packed.ends[i++]) {
+    out.push(decoder.decode(packed.lines.subarray(start, packed.ends[i])));
+  }
+  return out;
+}
+
+Deno.test("packObservations() packs lines beyond ASCII at their byte ends, in given memory and in its own", () => {
+  const observations = Array.from({ length: 300 }, (_, i) => radarObservation(i));
+  observations[7].provenance.meta = { ORIGINATOR: "Ørsted 站 🛰" };
+  observations[7].id = observationId(observations[7]);
+  const expected = observations.map((o) => serializeObservation(o) + "\n");
+
+  const own = packObservations(observations);
+  assert.deepEqual(lines(own), expected);
+
+  const shared = new SharedArrayBuffer(1 << 20);
+  let asked = 0;
+  const given = packObservations(observations, (bytes) => {
+    asked = bytes;
+    return { buffer: shared, offset: 64 };
+  });
+  assert.deepEqual(lines(given), expected);
+  const bytes = new TextEncoder().encode(expected.join("")).length;
+  assert.equal(given.lines.length, bytes);
+  // What the other side of the shared memory sees.
+  const there = packedAt(shared, 64, given.count, given.lines.length, given.keys);
+  assert.equal(asked, packedBytes(300, bytes));
+  assert.deepEqual(lines(there), expected);
+  assert.deepEqual(there.ids, own.ids);
+});
