@@ -62,22 +62,34 @@ const log = getLogger(["sda-ingest", "nats"]);
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 const HEADER_START = encoder.encode("NATS/1.0\r\nNats-Msg-Id: ");
+/** Header bytes are cut from arenas this large (about a thousand messages each). */
+const ARENA_BYTES = 64 * 1024;
 
 /**
  * The one header of a published observation, its wire bytes built
  * directly: setting a header on `headers()` validates and re-encodes the
  * whole header block per message, measured at 4 of the 7.7 µs a publish
  * took. `publish()` asks the headers for their bytes (`encode()`) at once
- * and keeps that array, so each message gets an array of its own.
+ * and keeps that array until it writes the socket, so each message gets
+ * bytes of its own: a slice of an arena that is never written twice (a new
+ * one when it is full). `new Uint8Array(62)` per message took 1.47 µs in
+ * Deno 2.9, a view of an arena 0.07 µs.
  */
 class MsgIdHeader extends MsgHdrsImpl {
   bytes: Uint8Array = new Uint8Array();
+  #arena = new Uint8Array(ARENA_BYTES);
+  #used = 0;
 
   /** Sets the id (ASCII, as observation ids are; other text is encoded). */
   id(id: string): this {
-    let bytes: Uint8Array;
     if (/^[\x21-\x7e]*$/.test(id)) {
-      bytes = new Uint8Array(HEADER_START.length + id.length + 4);
+      const size = HEADER_START.length + id.length + 4;
+      if (this.#used + size > this.#arena.length) {
+        this.#arena = new Uint8Array(Math.max(ARENA_BYTES, size));
+        this.#used = 0;
+      }
+      const bytes = this.#arena.subarray(this.#used, this.#used + size);
+      this.#used += size;
       bytes.set(HEADER_START);
       let o = HEADER_START.length;
       for (let i = 0; i < id.length; i++) bytes[o++] = id.charCodeAt(i);
@@ -85,10 +97,12 @@ class MsgIdHeader extends MsgHdrsImpl {
       bytes[o++] = 10;
       bytes[o++] = 13;
       bytes[o] = 10;
+      this.bytes = bytes;
     } else {
-      bytes = encoder.encode(`NATS/1.0\r\nNats-Msg-Id: ${id.replace(/[\r\n]/g, " ")}\r\n\r\n`);
+      this.bytes = encoder.encode(
+        `NATS/1.0\r\nNats-Msg-Id: ${id.replace(/[\r\n]/g, " ")}\r\n\r\n`,
+      );
     }
-    this.bytes = bytes;
     return this;
   }
 
