@@ -151,15 +151,13 @@ Deno.test("OpticalHttpSource() with decode workers asks for the page after a ful
     await pause();
     assert.equal(sim.counters.requests, 1, "the first page: none before it was full");
     await take(reader);
-    await pause();
-    assert.equal(sim.counters.requests, 3, "page 3 asked for while page 2 decoded");
+    await until(() => sim.counters.requests >= 3, 5000, "page 3 asked for while page 2 decoded");
     await pause();
     assert.equal(sim.counters.requests, 3, "never more than one page ahead");
     const third = await take(reader);
     assert.equal(third.packed?.count, 100);
     assert.equal(source.cursor, ArchiveSim.cursorAt(300), "page 3 is the one asked ahead");
-    await pause();
-    assert.equal(sim.counters.requests, 4);
+    await until(() => sim.counters.requests >= 4, 5000, "page 4 asked for while page 3 decoded");
     await source.stop();
     reader.releaseLock();
     assert.equal(sim.counters.requests, 4, "the page asked ahead was not asked again");
@@ -187,15 +185,19 @@ Deno.test("OpticalHttpSource() with decode workers drops the page asked ahead of
     assert.equal((await take(reader)).packed?.count, 100);
     assert.equal((await take(reader)).packed?.count, 50);
     assert.equal(source.cursor, ArchiveSim.cursorAt(250));
-    // Page 4 was asked for while the short page 3 decoded, and dropped.
-    assert.equal(sim.counters.requests, 4);
+    // Page 4 was asked for while the short page 3 decoded, and dropped: it
+    // may have been cut off before the archive saw it.
+    assert.equal(source.status().counters.requests, 4);
+    const seen = sim.counters.requests;
+    assert.ok(seen === 3 || seen === 4, `the archive saw ${seen} requests`);
     const next = reader.read();
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(
-      sim.counters.requests,
+      source.status().counters.requests,
       4,
       "after a short page the next request waits pollIntervalMs",
     );
+    assert.ok(sim.counters.requests <= 4);
     await source.stop();
     assert.equal((await next).done, true);
   } finally {
