@@ -28,7 +28,8 @@ drain, sync the logs, save state; exit 0); a second signal exits at once.
 
 With "nats" configured (cluster mode) it waits for the NATS servers, and
 for JetStream to serve its stream and buckets, for as long as it takes,
-logging why every 30 s; a signal meanwhile exits 0 without starting.
+logging why every 30 s (and saying it in /health); a signal meanwhile exits
+0 without starting.
 
 Options:
   --config FILE  the configuration file (JSON; see README "Configuration")

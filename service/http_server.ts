@@ -37,6 +37,8 @@ export interface HttpTarget {
   status?: StatusBoard;
   /** Cluster mode: this instance's name. */
   instance?: string;
+  /** While starting: what the service waits for (NATS), if anything. */
+  waiting?: () => string | undefined;
 }
 
 /** The `/health` document. */
@@ -83,8 +85,10 @@ export function healthDocument(target: HttpTarget): Record<string, unknown> {
   }
   const phase = target.phase();
   const problem = target.logProblem?.();
+  const waiting = phase === "starting" ? target.waiting?.() : undefined;
   return {
     status: phase !== "running" ? phase : degraded || problem ? "degraded" : "ok",
+    ...(waiting !== undefined ? { waiting } : {}),
     ready: target.ready(),
     ...(target.instance !== undefined ? { instance: target.instance } : {}),
     uptime_s: Math.round((Date.now() - target.startedAt) / 1000),

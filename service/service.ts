@@ -13,6 +13,7 @@ import type { IngestBatch } from "../operators/ingest_batch.ts";
 import { openDeadLetterLog, openEventLog, readRecentIds } from "../sinks/event_log.ts";
 import type { LogProblem, SegmentLog } from "../sinks/segment_log.ts";
 import type { Source } from "../sources/source.ts";
+import { LateWritable } from "../operators/late_writable.ts";
 import { Cluster, serversForLog } from "./cluster/cluster.ts";
 import type { Config, SourceConfig } from "./config.ts";
 import { type HttpOptions, serveHttp } from "./http_server.ts";
@@ -84,6 +85,10 @@ export class IngestService {
   #ready = false;
   #shutdownHttp: (() => Promise<void>) | undefined;
   #cluster: Cluster | undefined;
+  /** Cluster mode: the pipeline's sink, JetStream put in front of the log once connected. */
+  #late: LateWritable<IngestBatch[]> | undefined;
+  /** While starting: what it waits for (NATS), for /health and the status page. */
+  #waiting: string | undefined;
   #stopping: Promise<void> | undefined;
   #startedAt = Date.now();
   #workers: DecodePool | undefined;
@@ -93,13 +98,11 @@ export class IngestService {
     events: SegmentLog<Observation>,
     deadLetters: SegmentLog<DeadLetter>,
     dedupe: DedupeWindow,
-    cluster: Cluster | undefined,
     wrapSink: IngestServiceOptions["wrapSink"],
   ) {
     this.config = config;
     this.events = events;
     this.deadLetters = deadLetters;
-    this.#cluster = cluster;
     this.pipeline = new Pipeline({
       events,
       deadLetters,
@@ -109,8 +112,13 @@ export class IngestService {
         this.status.observe(batches);
       },
       sink: (logSink) => {
-        // Cluster mode: JetStream first, then the local log (see NatsSink).
-        const sink = cluster ? cluster.sink(logSink) : logSink;
+        // Cluster mode: JetStream first, then the local log (see NatsSink),
+        // once NATS is connected (the HTTP port is up before).
+        let sink = logSink;
+        if (config.nats) {
+          this.#late = new LateWritable(logSink);
+          sink = this.#late.writable;
+        }
         return wrapSink ? wrapSink(sink) : sink;
       },
     });
@@ -127,6 +135,7 @@ export class IngestService {
       offsets: () => ({ events: events.nextOffset, deadLetters: deadLetters.nextOffset }),
       ready: () => this.ready,
       phase: () => this.#phase,
+      notReadyReason: () => this.#waiting,
       logs: {
         events: config.log.dir,
         deadLetters: config.deadLetter.dir,
@@ -136,7 +145,7 @@ export class IngestService {
       disk,
       positions: () => this.#state?.values() ?? this.#cluster?.positions ?? new Map(),
       startedAt: this.#startedAt,
-      instance: cluster?.instance,
+      instance: config.nats?.instance,
     });
     this.metrics.attach({
       pipeline: this.pipeline,
@@ -181,25 +190,7 @@ export class IngestService {
       ids: dedupe.size,
       ms: Math.round(performance.now() - t0),
     });
-    let cluster: Cluster | undefined;
-    try {
-      // Waits for NATS (logging why) until options.signal aborts.
-      if (config.nats) cluster = await Cluster.connect(config.nats, { signal: options.signal });
-    } catch (error) {
-      await Promise.all([events.close(), deadLetters.close()]);
-      throw options.signal?.aborted ? error : new Error(
-        `Cannot connect to NATS ${serversForLog(config.nats!.servers)}`,
-        { cause: error },
-      );
-    }
-    const service = new IngestService(
-      config,
-      events,
-      deadLetters,
-      dedupe,
-      cluster,
-      options.wrapSink,
-    );
+    const service = new IngestService(config, events, deadLetters, dedupe, options.wrapSink);
     try {
       service.#workers = await startDecodePool(configuredWorkers(config));
       const workers = service.#workers?.size ?? 0;
@@ -218,7 +209,8 @@ export class IngestService {
           offsets: () => ({ events: events.nextOffset, deadLetters: deadLetters.nextOffset }),
           startedAt: service.#startedAt,
           status: service.status,
-          instance: cluster?.instance,
+          instance: config.nats?.instance,
+          waiting: () => service.#waiting,
         }, await httpOptions(config));
         service.httpPort = port;
         service.#shutdownHttp = shutdown;
@@ -230,6 +222,7 @@ export class IngestService {
         });
       }
       service.status.start();
+      const cluster = config.nats && await service.#connect(config.nats, options.signal);
       const create = options.createSource ?? createSource;
       // Cluster mode keeps state in KV (through the leases); state.dir is not used.
       const state = cluster ? undefined : new StateStore(config.state.dir);
@@ -262,6 +255,33 @@ export class IngestService {
       await service.stop().catch(() => {});
       throw error;
     }
+  }
+
+  /**
+   * Cluster mode: waits for NATS (saying why in /health meanwhile) until
+   * `signal` aborts, then puts JetStream in front of the log.
+   */
+  async #connect(nats: NonNullable<Config["nats"]>, signal?: AbortSignal): Promise<Cluster> {
+    let cluster: Cluster;
+    try {
+      cluster = await Cluster.connect(nats, {
+        signal,
+        onWait: (reason) => {
+          this.#waiting = reason === undefined
+            ? undefined
+            : `waiting for NATS ${serversForLog(nats.servers)}: ${reason}`;
+        },
+      });
+    } catch (error) {
+      throw signal?.aborted ? error : new Error(
+        `Cannot connect to NATS ${serversForLog(nats.servers)}`,
+        { cause: error },
+      );
+    }
+    this.#waiting = undefined;
+    this.#cluster = cluster;
+    this.#late!.use((log) => cluster.sink(log));
+    return cluster;
   }
 
   /**

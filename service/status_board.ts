@@ -44,7 +44,7 @@ export interface StatusBoardOptions {
   ready: () => boolean;
   /** Service phase. */
   phase: () => "starting" | "running" | "stopping";
-  /** Why the service is not ready, when it knows (e.g. the disk is full). */
+  /** Why the service is not ready, when it knows (e.g. the disk is full, or NATS is not up yet). */
   notReadyReason?: () => string | undefined;
   /** The logs' settings. */
   logs: { events: string; deadLetters: string; fsync: string; fsyncIntervalMs: number };
@@ -252,6 +252,8 @@ export class StatusBoard {
         },
       });
     }
+    const waiting = phase === "starting" ? o.notReadyReason?.() : undefined;
+    if (waiting !== undefined) banners.unshift({ level: "warning", text: `Starting: ${waiting}` });
     if (phase === "running" && !ready) {
       const reason = o.notReadyReason?.();
       banners.unshift({

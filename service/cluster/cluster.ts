@@ -49,6 +49,8 @@ export interface ClusterConnectOptions {
   signal?: AbortSignal;
   /** Keep trying while NATS is not ready (default true); false rejects on the first failure. */
   retry?: boolean;
+  /** Told why NATS is not ready after each failed attempt, and `undefined` once it is. */
+  onWait?: (reason: string | undefined) => void;
 }
 
 /** Lease state of one leased source, for metrics. */
@@ -182,13 +184,14 @@ export class Cluster {
    * `options.retry` false.
    */
   static async connect(config: NatsConfig, options: ClusterConnectOptions = {}): Promise<Cluster> {
-    const { signal, retry = true } = options;
+    const { signal, retry = true, onWait } = options;
     const t0 = Date.now();
     let lastLogged = { at: 0, reason: "" };
     for (let attempt = 1, delay = 250;; attempt++, delay = Math.min(delay * 2, 5000)) {
       signal?.throwIfAborted();
       try {
         const cluster = await Cluster.#connectOnce(config);
+        onWait?.(undefined);
         if (attempt > 1) {
           log.info("NATS ready after {attempts} attempts ({seconds} s)", {
             attempts: attempt,
@@ -199,6 +202,7 @@ export class Cluster {
       } catch (error) {
         if (!retry) throw error;
         const reason = message(error);
+        onWait?.(reason);
         const now = Date.now();
         if (reason !== lastLogged.reason || now - lastLogged.at >= 30_000) {
           log.warn(

@@ -47,10 +47,27 @@ Deno.test("serve started while NATS is down waits for it, then ingests into the 
         new Promise<false>((r) => setTimeout(() => r(false), 1000)),
       ]);
       assert.equal(exited, false, "the instance exited instead of waiting for NATS");
+      // HTTP is up meanwhile: not ready, and /health and the status page say why.
+      await waitForOk(`${a.http}/health`, 30_000, a.child);
+      const doc = await (await fetch(`${a.http}/health`)).json();
+      assert.equal(doc.status, "starting");
+      assert.equal(doc.ready, false);
+      assert.match(doc.waiting, /^waiting for NATS nats:\/\/127\.0\.0\.1:\d+: connection refused$/);
+      const ready = await fetch(`${a.http}/ready`);
+      await ready.body?.cancel();
+      assert.equal(ready.status, 503);
+      const board = await (await fetch(`${a.http}/status`)).json();
+      assert.ok(
+        board.banners.some((b: { text: string }) =>
+          b.text.startsWith("Starting: waiting for NATS")
+        ),
+        JSON.stringify(board.banners),
+      );
 
       await nats.restart(0);
       await waitForOk(`${a.http}/ready`, 30_000, a.child);
       assert.match(a.child.stderr(), /NATS ready after \d+ attempts/);
+      assert.equal((await (await fetch(`${a.http}/health`)).json()).waiting, undefined);
       const radar = new RadarSim({
         hostname: "127.0.0.1",
         port: a.radarPort,
