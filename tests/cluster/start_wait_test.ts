@@ -19,7 +19,13 @@ import {
 } from "./_cluster.ts";
 import { waitForOk } from "../../bench/_processes.ts";
 
-Deno.test("serve started while NATS is down waits for it, then ingests into the stream", async () => {
+/**
+ * Runs `test` with a single-node NATS that is down and one instance started
+ * against it, once that instance says it waits; cleans both up.
+ */
+async function withWaitingInstance(
+  test: (a: Instance, nats: LocalNats) => Promise<void>,
+): Promise<void> {
   const nats = await LocalNats.start();
   await nats.kill(0);
   const instances: Instance[] = [];
@@ -37,81 +43,69 @@ Deno.test("serve started while NATS is down waits for it, then ingests into the 
         () => a.child.stderr().includes("not ready"),
         30_000,
       );
-      // Why it waits: the servers and the reason.
-      assert.match(
-        a.child.stderr(),
-        /"servers":"nats:\/\/127\.0\.0\.1:\d+","reason":"connection refused","delay":0\.25,"attempt":1/,
-      );
-      const exited = await Promise.race([
-        a.child.status.then(() => true),
-        new Promise<false>((r) => setTimeout(() => r(false), 1000)),
-      ]);
-      assert.equal(exited, false, "the instance exited instead of waiting for NATS");
-      // HTTP is up meanwhile: not ready, and /health and the status page say why.
-      await waitForOk(`${a.http}/health`, 30_000, a.child);
-      const doc = await (await fetch(`${a.http}/health`)).json();
-      assert.equal(doc.status, "starting");
-      assert.equal(doc.ready, false);
-      assert.match(doc.waiting, /^waiting for NATS nats:\/\/127\.0\.0\.1:\d+: connection refused$/);
-      const ready = await fetch(`${a.http}/ready`);
-      await ready.body?.cancel();
-      assert.equal(ready.status, 503);
-      const board = await (await fetch(`${a.http}/status`)).json();
-      assert.ok(
-        board.banners.some((b: { text: string }) =>
-          b.text.startsWith("Starting: waiting for NATS")
-        ),
-        JSON.stringify(board.banners),
-      );
-
-      await nats.restart(0);
-      await waitForOk(`${a.http}/ready`, 30_000, a.child);
-      assert.match(a.child.stderr(), /NATS ready after \d+ attempts/);
-      assert.equal((await (await fetch(`${a.http}/health`)).json()).waiting, undefined);
-      const radar = new RadarSim({
-        hostname: "127.0.0.1",
-        port: a.radarPort,
-        count: 500,
-        rate: 5000,
-        sensor: "XR-W",
-      });
-      const sent = await radar.start();
-      assert.equal(sent.observations, 500);
-      await until(
-        "500 messages in the stream",
-        async () => (await streamMessages(nats.urls)) >= 500,
-      );
-      assert.deepEqual(byKind(await streamContents(nats.urls)), { radar: 500 });
-      assert.equal((await a.child.stop("SIGTERM")).code, 0);
+      await test(a, nats);
     });
   } finally {
     await Promise.all(instances.map(removeInstance));
     await nats.stop();
   }
+}
+
+Deno.test("serve started while NATS is down waits for it, then ingests into the stream", async () => {
+  await withWaitingInstance(async (a, nats) => {
+    // Why it waits: the servers and the reason.
+    assert.match(
+      a.child.stderr(),
+      /"servers":"nats:\/\/127\.0\.0\.1:\d+","reason":"connection refused","delay":0\.25,"attempt":1/,
+    );
+    const exited = await Promise.race([
+      a.child.status.then(() => true),
+      new Promise<false>((r) => setTimeout(() => r(false), 1000)),
+    ]);
+    assert.equal(exited, false, "the instance exited instead of waiting for NATS");
+    // HTTP is up meanwhile: not ready, and /health and the status page say why.
+    await waitForOk(`${a.http}/health`, 30_000, a.child);
+    const doc = await (await fetch(`${a.http}/health`)).json();
+    assert.equal(doc.status, "starting");
+    assert.equal(doc.ready, false);
+    assert.match(doc.waiting, /^waiting for NATS nats:\/\/127\.0\.0\.1:\d+: connection refused$/);
+    const ready = await fetch(`${a.http}/ready`);
+    await ready.body?.cancel();
+    assert.equal(ready.status, 503);
+    const board = await (await fetch(`${a.http}/status`)).json();
+    assert.ok(
+      board.banners.some((b: { text: string }) => b.text.startsWith("Starting: waiting for NATS")),
+      JSON.stringify(board.banners),
+    );
+
+    await nats.restart(0);
+    await waitForOk(`${a.http}/ready`, 30_000, a.child);
+    assert.match(a.child.stderr(), /NATS ready after \d+ attempts/);
+    assert.equal((await (await fetch(`${a.http}/health`)).json()).waiting, undefined);
+    const radar = new RadarSim({
+      hostname: "127.0.0.1",
+      port: a.radarPort,
+      count: 500,
+      rate: 5000,
+      sensor: "XR-W",
+    });
+    const sent = await radar.start();
+    assert.equal(sent.observations, 500);
+    await until(
+      "500 messages in the stream",
+      async () => (await streamMessages(nats.urls)) >= 500,
+    );
+    assert.deepEqual(byKind(await streamContents(nats.urls)), { radar: 500 });
+    assert.equal((await a.child.stop("SIGTERM")).code, 0);
+  });
 });
 
 Deno.test("SIGTERM while serve waits for NATS: it exits 0 at once without starting", async () => {
-  const nats = await LocalNats.start();
-  await nats.kill(0);
-  const instances: Instance[] = [];
-  try {
-    await explained(instances, async () => {
-      const a = await startInstance({
-        name: "ingest-a",
-        servers: nats.urls,
-        replicas: 1,
-        waitReady: false,
-      });
-      instances.push(a);
-      await until("the instance waits for NATS", () => a.child.stderr().includes("not ready"));
-      const t0 = Date.now();
-      const status = await a.child.stop("SIGTERM");
-      assert.equal(status.code, 0, a.child.stderr());
-      assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms to stop`);
-      assert.match(a.child.stderr(), /Signal received while starting: not started/);
-    });
-  } finally {
-    await Promise.all(instances.map(removeInstance));
-    await nats.stop();
-  }
+  await withWaitingInstance(async (a) => {
+    const t0 = Date.now();
+    const status = await a.child.stop("SIGTERM");
+    assert.equal(status.code, 0, a.child.stderr());
+    assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms to stop`);
+    assert.match(a.child.stderr(), /Signal received while starting: not started/);
+  });
 });
