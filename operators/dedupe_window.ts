@@ -16,11 +16,13 @@ for (let i = 0; i < 6; i++) HEX_VALUE[97 + i] = 10 + i;
  * (SPEC §8: the dedupe window of the event log).
  *
  * Observation ids (32 lowercase hex digits, 128 bits of SHA-256) are kept as
- * four 32-bit words in an open-addressing hash table in typed arrays: no
- * string per id stays alive, the memory is fixed (~50 MB for a million ids
- * instead of ~110 MB of strings in a `Set`), and the garbage collector has
- * no million strings to mark on every major collection. Any other
- * string works too (kept exactly, in a `Set`); both share one FIFO order.
+ * four 32-bit words in a ring in insertion order, found through an
+ * open-addressing hash table of (ring position, first word) pairs, all in
+ * typed arrays: no string per id stays alive, the memory is fixed (32 MiB
+ * for a million ids, instead of ~110 MB of strings in a `Set`), and the
+ * garbage collector has no million strings to mark on every major
+ * collection. Any other string works too (kept exactly, in a `Set`); both
+ * share one FIFO order.
  *
  * @example
  * ```ts
@@ -39,8 +41,9 @@ for (let i = 0; i < 6; i++) HEX_VALUE[97 + i] = 10 + i;
 export class DedupeWindow {
   #capacity: number;
   /**
-   * Hash table of 128-bit ids, 4 words per slot; an all-zero slot is free
-   * (the all-zero id itself, 1 in 2^128, is kept in `#other`).
+   * Hash table, 2 words per slot: the id's ring position + 1 (0: a free
+   * slot) and its first word, which gives the home slot (linear probing)
+   * and tells most ids apart without reading the ring. At most half full.
    */
   #table: Int32Array;
   #mask: number;
@@ -62,7 +65,7 @@ export class DedupeWindow {
     this.#capacity = capacity;
     let slots = 16;
     while (slots < capacity * 2) slots *= 2;
-    this.#table = new Int32Array(slots * 4);
+    this.#table = new Int32Array(slots * 2);
     this.#mask = slots - 1;
     this.#ring = new Int32Array(capacity * 4);
   }
@@ -128,39 +131,39 @@ export class DedupeWindow {
   #addKey(k0: number, k1: number, k2: number, k3: number): boolean {
     // One probe run finds a repeat or the free slot to take.
     const table = this.#table;
-    let slot = k0 & this.#mask;
-    while (true) {
-      const at = slot * 4;
-      const t0 = table[at], t1 = table[at + 1], t2 = table[at + 2], t3 = table[at + 3];
-      if (t0 === k0 && t1 === k1 && t2 === k2 && t3 === k3) return false;
-      if ((t0 | t1 | t2 | t3) === 0) break;
-      slot = (slot + 1) & this.#mask;
+    const mask = this.#mask;
+    let slot = k0 & mask;
+    while (table[slot * 2] !== 0) {
+      if (table[slot * 2 + 1] === k0 && this.#ringHolds(table[slot * 2] - 1, k1, k2, k3)) {
+        return false;
+      }
+      slot = (slot + 1) & mask;
     }
     if (this.#size === this.#capacity) {
       // Eviction may shift entries back into the run: probe again after it.
       this.#evictOldest();
-      slot = k0 & this.#mask;
-      while (!this.#free(slot)) slot = (slot + 1) & this.#mask;
+      slot = k0 & mask;
+      while (table[slot * 2] !== 0) slot = (slot + 1) & mask;
     }
-    table[slot * 4] = k0;
-    table[slot * 4 + 1] = k1;
-    table[slot * 4 + 2] = k2;
-    table[slot * 4 + 3] = k3;
-    const at = ((this.#head + this.#size) % this.#capacity) * 4;
+    const index = (this.#head + this.#size) % this.#capacity;
+    table[slot * 2] = index + 1;
+    table[slot * 2 + 1] = k0;
+    const at = index * 4;
     const ring = this.#ring;
     ring[at] = k0;
     ring[at + 1] = k1;
     ring[at + 2] = k2;
     ring[at + 3] = k3;
-    if (this.#ringOther) this.#ringOther[at / 4] = undefined;
+    if (this.#ringOther) this.#ringOther[index] = undefined;
     this.#size++;
     return true;
   }
 
-  #free(slot: number): boolean {
-    const t = this.#table;
-    const at = slot * 4;
-    return (t[at] | t[at + 1] | t[at + 2] | t[at + 3]) === 0;
+  /** Whether ring entry `index` holds words 1–3 of a key (word 0 was compared in the table). */
+  #ringHolds(index: number, k1: number, k2: number, k3: number): boolean {
+    const ring = this.#ring;
+    const at = index * 4;
+    return ring[at + 1] === k1 && ring[at + 2] === k2 && ring[at + 3] === k3;
   }
 
   /**
@@ -185,12 +188,11 @@ export class DedupeWindow {
 
   #find(key: Int32Array): number {
     const table = this.#table;
-    let slot = key[0] & this.#mask;
-    while (!this.#free(slot)) {
-      const at = slot * 4;
+    const k0 = key[0];
+    let slot = k0 & this.#mask;
+    while (table[slot * 2] !== 0) {
       if (
-        table[at] === key[0] && table[at + 1] === key[1] && table[at + 2] === key[2] &&
-        table[at + 3] === key[3]
+        table[slot * 2 + 1] === k0 && this.#ringHolds(table[slot * 2] - 1, key[1], key[2], key[3])
       ) return slot;
       slot = (slot + 1) & this.#mask;
     }
@@ -207,9 +209,17 @@ export class DedupeWindow {
       this.#ringOther![index] = undefined;
       return;
     }
-    const key = this.#ring.subarray(index * 4, index * 4 + 4);
-    const slot = this.#find(key);
-    if (slot >= 0) this.#remove(slot);
+    // The slot that points at this ring entry, in its first word's run.
+    const table = this.#table;
+    const mask = this.#mask;
+    let slot = this.#ring[index * 4] & mask;
+    while (table[slot * 2] !== 0) {
+      if (table[slot * 2] === index + 1) {
+        this.#remove(slot);
+        return;
+      }
+      slot = (slot + 1) & mask;
+    }
   }
 
   /**
@@ -221,16 +231,18 @@ export class DedupeWindow {
     const mask = this.#mask;
     let gap = slot;
     let next = (gap + 1) & mask;
-    while (!this.#free(next)) {
-      const home = table[next * 4] & mask;
+    while (table[next * 2] !== 0) {
+      const home = table[next * 2 + 1] & mask;
       // Move `next` into the gap unless its home lies cyclically in (gap, next].
       const between = gap <= next ? gap < home && home <= next : gap < home || home <= next;
       if (!between) {
-        table.copyWithin(gap * 4, next * 4, next * 4 + 4);
+        table[gap * 2] = table[next * 2];
+        table[gap * 2 + 1] = table[next * 2 + 1];
         gap = next;
       }
       next = (next + 1) & mask;
     }
-    table.fill(0, gap * 4, gap * 4 + 4);
+    table[gap * 2] = 0;
+    table[gap * 2 + 1] = 0;
   }
 }
