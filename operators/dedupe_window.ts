@@ -10,6 +10,7 @@
 const HEX_VALUE = new Int8Array(128).fill(-1);
 for (let i = 0; i < 10; i++) HEX_VALUE[48 + i] = i;
 for (let i = 0; i < 6; i++) HEX_VALUE[97 + i] = 10 + i;
+const textDecoder = new TextDecoder();
 
 /**
  * Remembers the last `capacity` distinct ids, evicting the oldest first
@@ -126,6 +127,44 @@ export class DedupeWindow {
       throw new RangeError("Cannot add the all-zero id as words: add its text");
     }
     return this.#addKey(k0, k1, k2, k3);
+  }
+
+  /**
+   * Adds the id whose text is the 32 bytes `bytes[at … at + 31]` (as in a
+   * log line), without making a string of it when it is lowercase hex;
+   * returns false when it was already in the window.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { DedupeWindow } from "./dedupe_window.ts";
+   *
+   * const window = new DedupeWindow(10);
+   * const line = new TextEncoder().encode('{"id":"000000010000000200000003000000ff"}');
+   * assert.equal(window.addHex(line, 7), true);
+   * assert.equal(window.add("000000010000000200000003000000ff"), false);
+   * ```
+   */
+  addHex(bytes: Uint8Array, at: number): boolean {
+    const key = this.#key;
+    let hex = at >= 0 && at + 32 <= bytes.length;
+    for (let w = 0; hex && w < 4; w++) {
+      let word = 0;
+      for (let i = at + w * 8; i < at + w * 8 + 8; i++) {
+        const c = bytes[i];
+        const v = c < 128 ? HEX_VALUE[c] : -1;
+        if (v < 0) {
+          hex = false;
+          break;
+        }
+        word = (word << 4) | v;
+      }
+      key[w] = word;
+    }
+    if (hex && (key[0] | key[1] | key[2] | key[3]) !== 0) {
+      return this.#addKey(key[0], key[1], key[2], key[3]);
+    }
+    return this.add(textDecoder.decode(bytes.subarray(at, at + 32)));
   }
 
   #addKey(k0: number, k1: number, k2: number, k3: number): boolean {

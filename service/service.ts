@@ -10,7 +10,7 @@ import type { DeadLetter } from "../envelope/dead_letter.ts";
 import type { Observation } from "../envelope/observation.ts";
 import { DedupeWindow } from "../operators/dedupe_window.ts";
 import type { IngestBatch } from "../operators/ingest_batch.ts";
-import { openDeadLetterLog, openEventLog, readRecentIds } from "../sinks/event_log.ts";
+import { fillDedupeWindow, openDeadLetterLog, openEventLog } from "../sinks/event_log.ts";
 import type { LogProblem, SegmentLog } from "../sinks/segment_log.ts";
 import type { Source } from "../sources/source.ts";
 import { LateWritable } from "../operators/late_writable.ts";
@@ -185,7 +185,7 @@ export class IngestService {
     });
     const t0 = performance.now();
     const dedupe = new DedupeWindow(config.dedupe.capacity);
-    for (const id of await readRecentIds(config.log.dir, config.dedupe.capacity)) dedupe.add(id);
+    await fillDedupeWindow(config.log.dir, dedupe);
     log.info("Dedupe window rebuilt from the log: {ids} ids in {ms} ms", {
       ids: dedupe.size,
       ms: Math.round(performance.now() - t0),

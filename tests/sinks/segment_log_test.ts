@@ -3,7 +3,9 @@ import type { Observation } from "../../envelope/observation.ts";
 import { serializeObservation } from "../../envelope/serialize.ts";
 import { Ack } from "../../operators/ack.ts";
 import { ingestBatch } from "../../operators/ingest_batch.ts";
+import { DedupeWindow } from "../../operators/dedupe_window.ts";
 import {
+  fillDedupeWindow,
   openDeadLetterLog,
   openEventLog,
   readDeadLetterLog,
@@ -358,6 +360,47 @@ Deno.test("readRecentIds() takes every count across segment edges, skips a torn 
       append: true,
     });
     assert.deepEqual(await readRecentIds(dir, 2), [ids[39], other.id]);
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("fillDedupeWindow() fills the window with readRecentIds()'s ids in the same order, other writers' and non-hex ids included", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  try {
+    const log = await openEventLog({ dir, segmentBytes: 2048, fsync: "never" });
+    const records = Array.from({ length: 40 }, (_, i) => radarObservation(i));
+    await log.append(records);
+    await log.close();
+    // Lines of another writer: keys in another order, an id that is not hex,
+    // the all-zero id; then a torn line (no newline).
+    const newest = [...Deno.readDirSync(dir)].map((e) => e.name).sort().at(-1)!;
+    const others = [
+      { id: "0123456789abcdef0123456789abcdef", v: 1 },
+      { v: 1, id: "not-hex-but-an-id-of-32-chars-ok" },
+      { v: 1, id: "00000000000000000000000000000000" },
+    ];
+    await Deno.writeTextFile(
+      `${dir}/${newest}`,
+      others.map((o) => JSON.stringify(o) + "\n").join("") + '{"v":1,"id":"ff',
+      { append: true },
+    );
+    const all = [...records.map((o) => o.id), ...others.map((o) => o.id)];
+    for (const capacity of [1, 2, 3, 5, 17, 43, 100]) {
+      const window = new DedupeWindow(capacity);
+      const read = await fillDedupeWindow(dir, window);
+      const expected = await readRecentIds(dir, capacity);
+      assert.deepEqual(expected, all.slice(Math.max(0, all.length - capacity)));
+      assert.equal(read, expected.length);
+      assert.equal(window.size, expected.length);
+      for (const id of expected) assert.equal(window.has(id), true, id);
+      // Oldest first: one more id evicts the oldest of them, and only it.
+      if (capacity <= all.length) {
+        window.add("ffffffffffffffffffffffffffffffff");
+        assert.equal(window.has(expected[0]), false);
+        for (const id of expected.slice(1)) assert.equal(window.has(id), true, id);
+      }
+    }
   } finally {
     await removeDir(dir);
   }
