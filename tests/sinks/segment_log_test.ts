@@ -328,13 +328,29 @@ Deno.test("the dead-letter log uses the same machinery", async () => {
   }
 });
 
+/** Writes `count` radar observations to a fresh event log in `dir`, in segments of `segmentBytes`. */
+async function writeRadarLog(
+  dir: string,
+  count: number,
+  segmentBytes: number,
+): Promise<Observation[]> {
+  const log = await openEventLog({ dir, segmentBytes, fsync: "never" });
+  const records = Array.from({ length: count }, (_, i) => radarObservation(i));
+  await log.append(records);
+  await log.close();
+  return records;
+}
+
+/** Appends `text` to the newest segment in `dir`, as another writer would. */
+async function appendToNewestSegment(dir: string, text: string): Promise<void> {
+  const newest = [...Deno.readDirSync(dir)].map((e) => e.name).sort().at(-1)!;
+  await Deno.writeTextFile(`${dir}/${newest}`, text, { append: true });
+}
+
 Deno.test("readRecentIds() returns the newest ids across segments, oldest first", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
   try {
-    const log = await openEventLog({ dir, segmentBytes: 4096, fsync: "never" });
-    const records = Array.from({ length: 100 }, (_, i) => radarObservation(i));
-    await log.append(records);
-    await log.close();
+    const records = await writeRadarLog(dir, 100, 4096);
     assert.deepEqual(await readRecentIds(dir, 30), records.slice(70).map((o) => o.id));
     assert.deepEqual(await readRecentIds(dir, 1000), records.map((o) => o.id));
   } finally {
@@ -345,20 +361,14 @@ Deno.test("readRecentIds() returns the newest ids across segments, oldest first"
 Deno.test("readRecentIds() takes every count across segment edges, skips a torn tail and parses lines of another writer", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
   try {
-    const log = await openEventLog({ dir, segmentBytes: 2048, fsync: "never" });
-    const records = Array.from({ length: 40 }, (_, i) => radarObservation(i));
-    await log.append(records);
-    await log.close();
+    const records = await writeRadarLog(dir, 40, 2048);
     const ids = records.map((o) => o.id);
     for (let count = 1; count <= 41; count++) {
       assert.deepEqual(await readRecentIds(dir, count), ids.slice(Math.max(0, 40 - count)));
     }
     // A line whose keys are in another order, then a torn one (no newline).
-    const newest = [...Deno.readDirSync(dir)].map((e) => e.name).sort().at(-1)!;
     const other = { id: "0123456789abcdef0123456789abcdef", v: 1 };
-    await Deno.writeTextFile(`${dir}/${newest}`, JSON.stringify(other) + '\n{"v":1,"id":"ff', {
-      append: true,
-    });
+    await appendToNewestSegment(dir, JSON.stringify(other) + '\n{"v":1,"id":"ff');
     assert.deepEqual(await readRecentIds(dir, 2), [ids[39], other.id]);
   } finally {
     await removeDir(dir);
@@ -368,22 +378,17 @@ Deno.test("readRecentIds() takes every count across segment edges, skips a torn 
 Deno.test("fillDedupeWindow() fills the window with readRecentIds()'s ids in the same order, other writers' and non-hex ids included", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
   try {
-    const log = await openEventLog({ dir, segmentBytes: 2048, fsync: "never" });
-    const records = Array.from({ length: 40 }, (_, i) => radarObservation(i));
-    await log.append(records);
-    await log.close();
+    const records = await writeRadarLog(dir, 40, 2048);
     // Lines of another writer: keys in another order, an id that is not hex,
     // the all-zero id; then a torn line (no newline).
-    const newest = [...Deno.readDirSync(dir)].map((e) => e.name).sort().at(-1)!;
     const others = [
       { id: "0123456789abcdef0123456789abcdef", v: 1 },
       { v: 1, id: "not-hex-but-an-id-of-32-chars-ok" },
       { v: 1, id: "00000000000000000000000000000000" },
     ];
-    await Deno.writeTextFile(
-      `${dir}/${newest}`,
+    await appendToNewestSegment(
+      dir,
       others.map((o) => JSON.stringify(o) + "\n").join("") + '{"v":1,"id":"ff',
-      { append: true },
     );
     const all = [...records.map((o) => o.id), ...others.map((o) => o.id)];
     for (const capacity of [1, 2, 3, 5, 17, 43, 100]) {
