@@ -353,7 +353,11 @@ export class DecodePool {
     const request = ++this.#ids;
     return new Promise<IngestBatch>((resolve, reject) => {
       slot.requests.set(request, { spec, resolve, reject, source: spec.ctx.source });
-      this.#post(slot, { op: "page", request, spec, bytes });
+      // A copy of its own, transferred: a structured clone would copy the
+      // whole buffer under the view, and a page reader's buffer is
+      // resizable (the worker then reserved its maximum, ~1 ms a page).
+      const copy = bytes.slice();
+      this.#post(slot, { op: "page", request, spec, bytes: copy }, [copy.buffer]);
     });
   }
 
@@ -432,8 +436,8 @@ export class DecodePool {
     return slot;
   }
 
-  #post(slot: Slot, message: ToWorker): void {
-    if (!slot.dead) slot.worker.postMessage(message);
+  #post(slot: Slot, message: ToWorker, transfer: Transferable[] = []): void {
+    if (!slot.dead) slot.worker.postMessage(message, transfer);
   }
 
   #receive(slot: Slot, message: FromWorker): void {

@@ -83,11 +83,14 @@ Deno.test("DecodePool.stream() hands over the lines, ids and dead letters TdmDec
   }
 });
 
-Deno.test("DecodePool.page() decodes an archive page as decodeOpticalPage does, times included", async () => {
+Deno.test("DecodePool.page() decodes an archive page as decodeOpticalPage does, times included, and leaves the caller its bytes", async () => {
   const pool = new DecodePool(1);
   try {
     for (const name of ["page-001.csv", "page-003.json"]) {
-      const body = await Deno.readFile(`${fixtures}optical/${name}`);
+      const file = await Deno.readFile(`${fixtures}optical/${name}`);
+      // As a page reader holds a page: in a resizable buffer it reuses.
+      const body = new Uint8Array(new ArrayBuffer(file.length, { maxByteLength: 1 << 24 }));
+      body.set(file);
       const type = name.endsWith(".json") ? "application/json" : "text/csv";
       const receivedAt = Date.parse("2026-11-26T00:00:00Z") * 1000;
       const ctx = {
@@ -112,6 +115,7 @@ Deno.test("DecodePool.page() decodes an archive page as decodeOpticalPage does, 
       assert.deepEqual(batch.packed?.observed, expected.observed);
       assert.deepEqual(batch.packed?.keys, expected.keys);
       assert.deepEqual(batch.deadLetters, page.deadLetters);
+      assert.deepEqual(body, file, "the caller's bytes are neither moved nor changed");
     }
   } finally {
     pool.close();
