@@ -150,6 +150,8 @@ interface Download {
   receivedAt: number;
   /** The body, read already (a request made ahead), or why reading it failed. */
   body?: { read: Awaited<ReturnType<PageReader["read"]>> } | { error: unknown };
+  /** The body's decoding, started in a worker as it arrived (a request made ahead). */
+  decoded?: Promise<IngestBatch>;
 }
 
 interface Emit {
@@ -555,17 +557,28 @@ export class OpticalHttpSource implements Source {
       if (!ahead || response.status !== 200 || (next !== null && cursorProblem(next))) {
         return { response, url, requested, receivedAt };
       }
+      let read;
       try {
-        return {
-          response,
-          url,
-          requested,
-          receivedAt,
-          body: { read: await reader.read(response) },
-        };
+        read = await reader.read(response);
       } catch (error) {
         return { response, url, requested, receivedAt, body: { error } };
       }
+      const download: Download = { response, url, requested, receivedAt, body: { read } };
+      // Decoded at once, so the worker goes on to this page the moment it
+      // is done with the one before, not when the pipeline asks for it.
+      if (this.#workers !== undefined && read.ok && read.bytes.length > 0) {
+        const peer = url === requested ? this.#peer : this.#peerOf(url);
+        download.decoded = this.#decodeInWorker(
+          this.#workers,
+          response,
+          read.bytes,
+          receivedAt,
+          peer,
+        );
+        // Not awaited when the request is dropped.
+        download.decoded.catch(() => {});
+      }
+      return download;
     })();
     if (ahead) {
       // Nobody awaits it until the pipeline asks for the page (or never, when stopped).
@@ -632,7 +645,7 @@ export class OpticalHttpSource implements Source {
     let reading = false;
     let peer = this.#peer;
     try {
-      const { response, url, requested, receivedAt, body } = await call.download;
+      const { response, url, requested, receivedAt, body, decoded } = await call.download;
       if (url !== requested) peer = this.#peerOf(url);
       const status = response.status;
       if (status !== 200 && status !== 204) {
@@ -656,7 +669,7 @@ export class OpticalHttpSource implements Source {
       if (read.encoding !== "" && read.encoding !== "identity") counters.compressed_pages++;
       counters.bytes += read.bytes.length;
       // Decoding copies what it keeps: the buffer is freed in finish().
-      return await this.#page(cursor, response, next, read.bytes, receivedAt, peer);
+      return await this.#page(cursor, response, next, read.bytes, receivedAt, peer, decoded);
     } catch (error) {
       if (this.#stop.signal.aborted) return undefined;
       let reason: string;
@@ -751,25 +764,17 @@ export class OpticalHttpSource implements Source {
     body: Uint8Array,
     receivedAt: number,
     peer: string,
+    decodedAhead?: Promise<IngestBatch>,
   ): Promise<Emit | undefined> {
     const counters = this.#counters;
-    const ctx: DecodeContext = {
-      source: this.name,
-      transport: "http",
-      peer,
-      now: () => receivedAt,
-    };
-    if (this.#sensors !== undefined) ctx.sensors = this.#sensors;
-    const contentType = response.headers.get("content-type") ?? MEDIA_TYPES[this.#accept];
     const empty = response.status === 204 || body.length === 0;
     let page: Pick<IngestBatch, "observations" | "deadLetters" | "packed">;
     if (empty) page = { observations: [], deadLetters: [] };
-    else if (this.#workers === undefined) page = decodeOpticalPage(body, contentType, ctx);
-    else {
-      const decoded = this.#workers.page(
-        { kind: "optical", ctx: wireContext(ctx, receivedAt), contentType },
-        body,
-      );
+    else if (this.#workers === undefined) {
+      page = decodeOpticalPage(body, this.#contentType(response), this.#context(receivedAt, peer));
+    } else {
+      const decoded = decodedAhead ??
+        this.#decodeInWorker(this.#workers, response, body, receivedAt, peer);
       // The worker has its copy of the body: ask for the next page meanwhile.
       if (this.#lastFull && nextCursor !== null && nextCursor !== cursor) {
         this.#requestAhead(nextCursor);
@@ -825,6 +830,34 @@ export class OpticalHttpSource implements Source {
     };
     if (page.packed !== undefined) batch.packed = page.packed;
     return { batch, next };
+  }
+
+  /** The context a page received at `receivedAt` from `peer` is decoded in. */
+  #context(receivedAt: number, peer: string): DecodeContext {
+    const ctx: DecodeContext = {
+      source: this.name,
+      transport: "http",
+      peer,
+      now: () => receivedAt,
+    };
+    if (this.#sensors !== undefined) ctx.sensors = this.#sensors;
+    return ctx;
+  }
+
+  #contentType(response: Response): string {
+    return response.headers.get("content-type") ?? MEDIA_TYPES[this.#accept];
+  }
+
+  /** Decodes a page's `body` in one of the `workers`. */
+  #decodeInWorker(
+    workers: DecodePool,
+    response: Response,
+    body: Uint8Array,
+    receivedAt: number,
+    peer: string,
+  ): Promise<IngestBatch> {
+    const ctx = wireContext(this.#context(receivedAt, peer), receivedAt);
+    return workers.page({ kind: "optical", ctx, contentType: this.#contentType(response) }, body);
   }
 
   #track(cursor: string): Ack {

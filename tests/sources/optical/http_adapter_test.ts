@@ -133,9 +133,18 @@ Deno.test("OpticalHttpSource() sends no request while the pipeline has no demand
   }
 });
 
-Deno.test("OpticalHttpSource() with decode workers asks for the page after a full one while that decodes, one page ahead of demand at most", async () => {
+Deno.test("OpticalHttpSource() with decode workers asks for the page after a full one while that decodes, one page ahead of demand at most, and decodes it as it arrives", async () => {
   const sim = new ArchiveSim({ count: 5000 });
   const workers = new DecodePool(1);
+  // The pages handed to the worker, by their first record's index (the
+  // simulator's ids end in it, in hex).
+  const decoding: number[] = [];
+  const decode = workers.page.bind(workers);
+  workers.page = (spec, bytes) => {
+    const firstId = new TextDecoder().decode(bytes).split("\n")[1].split(",")[0];
+    decoding.push(parseInt(firstId.slice(-12), 16));
+    return decode(spec, bytes);
+  };
   const pause = () => new Promise((resolve) => setTimeout(resolve, 200));
   try {
     const { checkpoint } = memoryCheckpoint();
@@ -154,6 +163,8 @@ Deno.test("OpticalHttpSource() with decode workers asks for the page after a ful
     await until(() => sim.counters.requests >= 3, 5000, "page 3 asked for while page 2 decoded");
     await pause();
     assert.equal(sim.counters.requests, 3, "never more than one page ahead");
+    assert.equal(decoding.length, 3, "page 3 went to the worker before the pipeline asked for it");
+    assert.deepEqual(decoding, [0, 100, 200]);
     const third = await take(reader);
     assert.equal(third.packed?.count, 100);
     assert.equal(source.cursor, ArchiveSim.cursorAt(300), "page 3 is the one asked ahead");
