@@ -256,13 +256,17 @@ export class NatsPublisher {
         firstError: undefined,
         done: done.resolve,
       };
+      // One clock reading per run of sends (not one per message): what
+      // the timeout counts from.
+      let now = performance.now();
       for (const message of pending) {
         while (this.#pending.size >= this.#maxInFlight) {
           this.#checkOpen();
           await this.#freeSlot();
+          now = performance.now();
         }
         this.#checkOpen();
-        this.#send(message, round);
+        this.#send(message, round, now);
       }
       await done.promise;
       if (round.failed.length === 0) return;
@@ -301,9 +305,9 @@ export class NatsPublisher {
     this.#reconnected?.resolve();
   }
 
-  #send(message: NatsMessage, round: Round): void {
+  #send(message: NatsMessage, round: Round, sentAt: number): void {
     const token = this.#next++;
-    this.#pending.set(token, { message, round, sentAt: performance.now() });
+    this.#pending.set(token, { message, round, sentAt });
     this.#sweeper ??= setInterval(() => this.#sweep(), Math.min(250, this.#timeoutMs / 2));
     try {
       this.#nc.publish(message.subject, message.payload, {

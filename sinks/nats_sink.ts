@@ -26,7 +26,8 @@ export interface NatsSinkOptions {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const HEX = "0123456789abcdef";
+const HEX_CODES = encoder.encode("0123456789abcdef");
+const hexOut = new Uint8Array(32);
 
 /** The id of packed observation `i`, from its words (or its line, for an id that did not pack). */
 function packedId(packed: PackedObservations, i: number, line: Uint8Array): string {
@@ -35,12 +36,14 @@ function packedId(packed: PackedObservations, i: number, line: Uint8Array): stri
   if ((ids[at] | ids[at + 1] | ids[at + 2] | ids[at + 3]) === 0) {
     return (JSON.parse(decoder.decode(line)) as Observation).id;
   }
-  let id = "";
+  let k = 0;
   for (let w = 0; w < 4; w++) {
     const word = ids[at + w];
-    for (let shift = 28; shift >= 0; shift -= 4) id += HEX[(word >>> shift) & 15];
+    for (let shift = 28; shift >= 0; shift -= 4) hexOut[k++] = HEX_CODES[(word >>> shift) & 15];
   }
-  return id;
+  // One flat string: built by `+=` it was a rope of 32 pieces, which the
+  // header's writer flattened again (~1.9 µs a message in the R1 profile).
+  return String.fromCharCode.apply(null, hexOut as unknown as number[]);
 }
 
 /**

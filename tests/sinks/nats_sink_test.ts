@@ -5,6 +5,7 @@ import { observationId } from "../../envelope/observation_id.ts";
 import { serializeObservation } from "../../envelope/serialize.ts";
 import { Ack } from "../../operators/ack.ts";
 import { type IngestBatch, ingestBatch } from "../../operators/ingest_batch.ts";
+import { packObservations } from "../../operators/pack_observations.ts";
 import { NatsPublisher } from "../../sinks/nats_publisher.ts";
 import { NatsSink } from "../../sinks/nats_sink.ts";
 import { ensureObservationStream } from "../../sinks/nats_stream.ts";
@@ -37,6 +38,34 @@ Deno.test("NatsSink() publishes each observation once to <prefix>.<kind>.<sensor
     assert.equal(first.subject, "sda.obs.radar.XR1");
     assert.equal(first.header.get("Nats-Msg-Id"), observations[0].id);
     assert.equal(first.json<{ id: string }>().id, observations[0].id);
+  } finally {
+    await nc.close();
+    await server.stop();
+  }
+});
+
+Deno.test("NatsSink() publishes a decode worker's packed batch: each line with its id as Nats-Msg-Id", async () => {
+  const server = await startNatsServer();
+  const nc = await connect({ servers: server.url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await ensureObservationStream(jsm, { stream: "SDA_TEST", subjectPrefix: "sda.obs" });
+    const publisher = new NatsPublisher(nc);
+    const sink = new NatsSink({ publisher, subjectPrefix: "sda.obs" });
+    const observations = Array.from({ length: 50 }, (_, i) => radarObservation(i));
+    const batch: IngestBatch = {
+      ...ingestBatch("xr1", []),
+      packed: packObservations(observations),
+    };
+    const writer = sink.getWriter();
+    await writer.write([batch]);
+    await writer.close();
+    for (const [i, o] of observations.entries()) {
+      const message = (await jsm.streams.getMessage("SDA_TEST", { seq: i + 1 }))!;
+      assert.equal(new TextDecoder().decode(message.data), serializeObservation(o));
+      assert.equal(message.header.get("Nats-Msg-Id"), o.id);
+      assert.equal(message.subject, "sda.obs.radar.XR1");
+    }
   } finally {
     await nc.close();
     await server.stop();
