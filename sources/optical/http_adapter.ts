@@ -201,7 +201,9 @@ const MAX_RETRY_AFTER_MS = 3_600_000;
  * * **On demand.** A request is sent only from the readable's `pull()`, i.e.
  *   when the pipeline asks for more (the readable holds no page ahead of
  *   demand). A full page is followed at once by the next request; after an
- *   empty or short page the next waits `pollIntervalMs`.
+ *   empty or short page the next waits `pollIntervalMs`. With decode
+ *   workers, the page after a full one is asked for while that one decodes
+ *   (one page ahead of demand at most) and goes to a worker as it arrives.
  * * **Failures** never end the stream. `429`/`503` with `Retry-After`
  *   (seconds or HTTP-date) wait that long (an hour at most); other failures (any other
  *   status, a timeout, a connection error) back off exponentially with
