@@ -216,7 +216,38 @@ export function sha256Hex(text: string, bytes = 16): string {
   // UTF-8 needs at most 3 bytes per UTF-16 code unit; 72 covers the padding.
   const need = text.length * 3 + 72;
   if (buffer.length < need) buffer = new Uint8Array(need * 2);
-  const length = encoder.encodeInto(text, buffer).written;
+  digest(encoder.encodeInto(text, buffer).written);
+  // One flat string: built by `+=` the id would be a rope of 16 pieces that
+  // every later reader (dedupe, serializer) has to flatten first.
+  for (let i = 0; i < bytes * 2; i++) {
+    hexOut[i] = HEX_CODES[(H[i >>> 3] >>> (28 - 4 * (i & 7))) & 15];
+  }
+  return String.fromCharCode.apply(null, hexOut.subarray(0, bytes * 2) as unknown as number[]);
+}
+
+/**
+ * The first 16 bytes of SHA-256 over `bytes[start]` … `bytes[end - 1]`, as
+ * four 32-bit words (most significant first) at `out[at]` … `out[at + 3]`.
+ */
+export function sha256Words(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  out: Int32Array,
+  at: number,
+): void {
+  const length = end - start;
+  if (buffer.length < length + 72) buffer = new Uint8Array((length + 72) * 2);
+  for (let i = 0; i < length; i++) buffer[i] = bytes[start + i];
+  digest(length);
+  out[at] = H[0];
+  out[at + 1] = H[1];
+  out[at + 2] = H[2];
+  out[at + 3] = H[3];
+}
+
+/** SHA-256 of the first `length` bytes of `buffer` into `H` (the buffer is padded in place). */
+function digest(length: number): void {
   const total = (((length + 8) >>> 6) + 1) * 64;
   buffer[length] = 0x80;
   buffer.fill(0, length + 1, total);
@@ -239,10 +270,4 @@ export function sha256Hex(text: string, bytes = 16): string {
   H[6] = 0x1f83d9ab;
   H[7] = 0x5be0cd19;
   compress(buffer, total);
-  // One flat string: built by `+=` the id would be a rope of 16 pieces that
-  // every later reader (dedupe, serializer) has to flatten first.
-  for (let i = 0; i < bytes * 2; i++) {
-    hexOut[i] = HEX_CODES[(H[i >>> 3] >>> (28 - 4 * (i & 7))) & 15];
-  }
-  return String.fromCharCode.apply(null, hexOut.subarray(0, bytes * 2) as unknown as number[]);
 }

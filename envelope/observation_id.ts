@@ -41,10 +41,32 @@ export type IdFields = Pick<
  * ```
  */
 export function observationId(o: IdFields): string {
+  return sha256Hex(idInput(o));
+}
+
+/**
+ * What {@link observationId} hashes: `kind|sensor|(norad ?? id ?? "")|t_obs|JSON(measurement)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { idInput } from "./observation_id.ts";
+ *
+ * assert.equal(
+ *   idInput({
+ *     kind: "radar",
+ *     sensor: "XR1",
+ *     target: { norad: 7, id: "7" },
+ *     t_obs: "2026-11-25T12:00:00.000000Z",
+ *     measurement: { rcs_m2: 1.5 },
+ *   }),
+ *   'radar|XR1|7|2026-11-25T12:00:00.000000Z|{"rcs_m2":1.5}',
+ * );
+ * ```
+ */
+export function idInput(o: IdFields): string {
   const t = o.target;
   const target = t.norad ?? t.id ?? "";
-  return sha256Hex(
-    o.kind + "|" + o.sensor + "|" + target + "|" + o.t_obs + "|" +
-      idMeasurementJson(o.kind, o.measurement),
-  );
+  return o.kind + "|" + o.sensor + "|" + target + "|" + o.t_obs + "|" +
+    idMeasurementJson(o.kind, o.measurement);
 }

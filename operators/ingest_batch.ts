@@ -71,6 +71,15 @@ export interface PackedObservations {
   /** The distinct `kind + "\u0000" + sensor` of the batch. */
   keys: string[];
   /**
+   * Set while the ids are not computed yet (a decode worker's batch, see
+   * `packObservations`' `deferIds`): each id's input (`idInput`), UTF-8, back
+   * to back; `ids` are zeros and each line's id is a placeholder until
+   * `fillPackedIds` hashes them.
+   */
+  idInputs?: Uint8Array;
+  /** Where each id input ends in {@link PackedObservations.idInputs}. */
+  idInputEnds?: Uint32Array;
+  /**
    * Gives the memory of these arrays back to the worker that wrote them
    * (shared memory): called once the lines are written, after which they
    * must not be read. Absent for memory of their own.

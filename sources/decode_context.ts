@@ -40,6 +40,12 @@ export interface DecodeContext {
    * the reference for the latest acceptable `t_obs` (SPEC §14).
    */
   startedAt?: number;
+  /**
+   * Leave each observation's `id` empty: it is computed later from the
+   * packed batch (a decode worker packs the id's input and the main thread
+   * hashes it, see `packObservations`).
+   */
+  deferIds?: boolean;
 }
 
 const EPOCH = "1970-01-01T00:00:00.000000Z";

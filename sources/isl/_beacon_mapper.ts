@@ -215,7 +215,7 @@ export class BeaconMapper {
           meta,
         },
     };
-    observation.id = observationId(observation);
+    observation.id = ctx.deferIds ? "" : observationId(observation);
     this.failure = undefined;
     return observation;
   }

@@ -290,7 +290,7 @@ export class RowMapper {
           meta,
         },
     };
-    observation.id = observationId(observation);
+    observation.id = ctx.deferIds ? "" : observationId(observation);
     return observation;
   }
 

@@ -881,7 +881,7 @@ export class TdmDecoder {
           meta: segment.meta,
         },
     };
-    observation.id = observationId(observation);
+    observation.id = ctx.deferIds ? "" : observationId(observation);
     this.#observations.push(observation);
     this.#emitted++;
     this.#deadAtObservation = this.#dead;
