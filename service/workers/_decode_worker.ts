@@ -52,12 +52,13 @@ function wireBatch(batch: Pick<IngestBatch, "observations" | "deadLetters">): Wi
   const wire: WireBatch = { deadLetters: batch.deadLetters };
   if (batch.observations.length > 0) {
     region = undefined;
-    const packed = packObservations(batch.observations, inRing);
+    const packed = packObservations(batch.observations, inRing, true);
     if (region !== undefined) {
       wire.ring = {
         region,
         count: packed.count,
         linesBytes: packed.lines.length,
+        inputsBytes: packed.idInputs?.length ?? -1,
         keys: packed.keys,
       };
     } else {
@@ -71,7 +72,8 @@ function wireBatch(batch: Pick<IngestBatch, "observations" | "deadLetters">): Wi
 }
 
 function open(id: number, spec: StreamSpec): void {
-  const ctx = decodeContext(spec.ctx);
+  // Ids are hashed by the main thread (`fillPackedIds`), which has time to spare.
+  const ctx = { ...decodeContext(spec.ctx), deferIds: true };
   let transform: TransformStream<Uint8Array, IngestBatch>;
   let stats: () => StreamStats;
   // deno-lint-ignore prefer-const
@@ -139,7 +141,7 @@ function open(id: number, spec: StreamSpec): void {
 function page(request: number, spec: PageSpec, bytes: Uint8Array): void {
   let wire: WireBatch;
   try {
-    const ctx = decodeContext(spec.ctx);
+    const ctx = { ...decodeContext(spec.ctx), deferIds: true };
     wire = wireBatch(
       spec.kind === "optical"
         ? decodeOpticalPage(bytes, spec.contentType, ctx)

@@ -12,7 +12,7 @@ import type { Format } from "../../envelope/observation.ts";
 import { binaryRaw, textRaw } from "../../envelope/raw.ts";
 import type { IngestBatch } from "../../operators/ingest_batch.ts";
 import { internalErrorReason } from "../../operators/internal_error.ts";
-import { packedAt } from "../../operators/pack_observations.ts";
+import { fillPackedIds, packedAt } from "../../operators/pack_observations.ts";
 import { makeDeadLetter } from "../../sources/decode_context.ts";
 import { ringMemory, RingReader } from "./_ring.ts";
 import {
@@ -162,10 +162,13 @@ function ingestBatch(wire: WireBatch, source: string, ring: RingReader): IngestB
       shared.count,
       shared.linesBytes,
       shared.keys,
+      shared.inputsBytes,
     );
     packed.release = ring.received(shared.region);
     batch.packed = packed;
   }
+  // The worker left the hashing to this thread, which has time to spare.
+  if (batch.packed !== undefined) fillPackedIds(batch.packed);
   if (wire.deadLetterAt !== undefined) batch.deadLetterAt = wire.deadLetterAt;
   if (wire.receivedAt !== undefined) batch.receivedAt = wire.receivedAt;
   return batch;
