@@ -470,8 +470,9 @@ const replay10m: Scenario = {
   description: "replay of 10,000,000 generated observations (all kinds, generated on the fly)",
   async run({ log }) {
     const out = await Deno.makeTempDir({ prefix: "sda-bench-replay-" });
+    let child: Child | undefined;
     try {
-      const child = spawnMain(["bench", "--child", "replay-10m", "--out", out]);
+      child = spawnMain(["bench", "--child", "replay-10m", "--out", out]);
       // The child prints its result, then waits for us to read its peak RSS.
       await waitForText(child, '"observations"', 300_000);
       const { peak } = await memoryOf(child.pid);
@@ -511,6 +512,8 @@ const replay10m: Scenario = {
         notes: [`${result.observations.toLocaleString("en-US")} observations logged`],
       };
     } finally {
+      // A child that never finished (the wait timed out) must not outlive the run.
+      await child?.stop("SIGKILL");
       await Deno.remove(out, { recursive: true }).catch(() => {});
     }
   },
