@@ -233,13 +233,26 @@ export function concatInputs(
   // ahead, and the order of the log is still the order of the inputs.
   const ahead = workers?.size ?? 0;
   let opened = 0;
-  const open: { reader: ReadableStreamDefaultReader<IngestBatch>; first?: Promise<unknown> }[] = [];
+  const open: {
+    reader: ReadableStreamDefaultReader<IngestBatch>;
+    kind: ReplayInput["kind"];
+    first?: Promise<unknown>;
+  }[] = [];
   const fill = () => {
     while (opened < inputs.length && open.length <= ahead) {
+      // Only behind an archive page: behind a long stream (radar, ISL) the
+      // next input's first batch would hold the worker's shared memory for
+      // the whole stream, and the stream's batches would all need memory of
+      // their own.
+      if (open.length > 0 && open[0].kind !== "optical") break;
       const index = opened++;
       onInput?.(inputs[index], index);
       const reader = decodeInput(inputs[index], startedAt, workers).getReader();
-      open.push({ reader, first: open.length > 0 ? reader.read() : undefined });
+      open.push({
+        reader,
+        kind: inputs[index].kind,
+        first: open.length > 0 ? reader.read() : undefined,
+      });
     }
   };
   return new ReadableStream<IngestBatch>({
