@@ -1,8 +1,9 @@
 /**
  * A decode worker (SPEC §1, issue 16): runs the portable decoders off the
  * main thread and hands back each batch's observations as serialised lines,
- * packed ids and times in transferred buffers (`packObservations`), so the
- * main thread only deduplicates and appends bytes. Started by `DecodePool`.
+ * each id's input and times, in shared or transferred memory
+ * (`packObservations` with `deferIds`), so the main thread only hashes the
+ * ids, deduplicates and appends bytes. Started by `DecodePool`.
  *
  * @module
  */

@@ -1,7 +1,7 @@
 /**
  * Decoding on every core (issue 16): a pool of Web Workers that run the
- * portable decoders and hand the main thread serialised lines and packed ids
- * in transferred buffers.
+ * portable decoders and hand the main thread serialised lines and each id's
+ * input in shared or transferred memory; the main thread hashes the ids.
  *
  * @module
  */
@@ -185,8 +185,9 @@ const FORMATS: Record<StreamSpec["kind"], Format> = {
  * file) or sends whole inputs with {@link DecodePool.page} (an archive page);
  * each goes to the worker with the least work, and stays there, so a
  * stream's batches keep their order. Observations come back as
- * `IngestBatch.packed` — lines, ids and times in transferred buffers — and
- * dead letters as they are.
+ * `IngestBatch.packed` — lines, ids and times in shared or transferred
+ * memory, the ids hashed here on arrival (`fillPackedIds`) — and dead
+ * letters as they are.
  *
  * Backpressure: a stream posts a chunk only while fewer than `maxInFlight`
  * are being decoded and its one-batch readable has room, so a stalled
