@@ -253,15 +253,31 @@ export function fillPackedIds(packed: PackedObservations): void {
     sha256Words(inputs, inputStart, inputEnd, ids, 4 * i);
     inputStart = inputEnd;
     const digits = idDigitsAt(lines, lineStart, ends[i]);
-    if (digits >= 0) {
-      for (let d = 0; d < 32; d++) {
-        lines[digits + d] = HEX_CODES[(ids[4 * i + (d >>> 3)] >>> (28 - 4 * (d & 7))) & 15];
-      }
-    }
+    if (digits >= 0) writeIdHex(ids, 4 * i, lines, digits);
     lineStart = ends[i];
   }
   packed.idInputs = undefined;
   packed.idInputEnds = undefined;
+}
+
+/**
+ * Writes the 32 lowercase hex digits of the packed id at `ids[at]` …
+ * `ids[at + 3]` into `out` from `outAt` on (ASCII bytes).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { writeIdHex } from "./pack_observations.ts";
+ *
+ * const out = new Uint8Array(32);
+ * writeIdHex(Int32Array.of(0x00112233, 0x44556677, -0x77665545, -0x33221101), 0, out, 0);
+ * assert.equal(new TextDecoder().decode(out), "00112233445566778899aabbccddeeff");
+ * ```
+ */
+export function writeIdHex(ids: Int32Array, at: number, out: Uint8Array, outAt: number): void {
+  for (let d = 0; d < 32; d++) {
+    out[outAt + d] = HEX_CODES[(ids[at + (d >>> 3)] >>> (28 - 4 * (d & 7))) & 15];
+  }
 }
 
 /** Where the placeholder id's digits start in the line at `start`…`end`, or -1. */

@@ -8,6 +8,7 @@
 import type { Observation } from "../envelope/observation.ts";
 import { serializeObservation } from "../envelope/serialize.ts";
 import type { IngestBatch, PackedObservations } from "../operators/ingest_batch.ts";
+import { writeIdHex } from "../operators/pack_observations.ts";
 import type { NatsMessage, NatsPublisher } from "./nats_publisher.ts";
 
 /** Options for {@link NatsSink}. */
@@ -26,7 +27,6 @@ export interface NatsSinkOptions {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const HEX_CODES = encoder.encode("0123456789abcdef");
 const hexOut = new Uint8Array(32);
 
 /** The id of packed observation `i`, from its words (or its line, for an id that did not pack). */
@@ -36,11 +36,7 @@ function packedId(packed: PackedObservations, i: number, line: Uint8Array): stri
   if ((ids[at] | ids[at + 1] | ids[at + 2] | ids[at + 3]) === 0) {
     return (JSON.parse(decoder.decode(line)) as Observation).id;
   }
-  let k = 0;
-  for (let w = 0; w < 4; w++) {
-    const word = ids[at + w];
-    for (let shift = 28; shift >= 0; shift -= 4) hexOut[k++] = HEX_CODES[(word >>> shift) & 15];
-  }
+  writeIdHex(ids, at, hexOut, 0);
   // One flat string: built by `+=` it was a rope of 32 pieces, which the
   // header's writer flattened again (~1.9 µs a message in the R1 profile).
   return String.fromCharCode.apply(null, hexOut as unknown as number[]);

@@ -569,7 +569,7 @@ export class OpticalHttpSource implements Source {
       // Decoded at once, so the worker goes on to this page the moment it
       // is done with the one before, not when the pipeline asks for it.
       if (this.#workers !== undefined && read.ok && read.bytes.length > 0) {
-        const peer = url === requested ? this.#peer : this.#peerOf(url);
+        const peer = this.#peerFor(url, requested);
         download.decoded = this.#decodeInWorker(
           this.#workers,
           response,
@@ -648,7 +648,7 @@ export class OpticalHttpSource implements Source {
     let peer = this.#peer;
     try {
       const { response, url, requested, receivedAt, body, decoded } = await call.download;
-      if (url !== requested) peer = this.#peerOf(url);
+      peer = this.#peerFor(url, requested);
       const status = response.status;
       if (status !== 200 && status !== 204) {
         await response.body?.cancel().catch(() => {});
@@ -747,6 +747,11 @@ export class OpticalHttpSource implements Source {
       current = target.href;
       this.#counters.redirects++;
     }
+  }
+
+  /** `provenance.peer` for an answer from `url` to a request for `requested`. */
+  #peerFor(url: string, requested: string): string {
+    return url === requested ? this.#peer : this.#peerOf(url);
   }
 
   /** `provenance.peer` for data that came from `url` after a redirect: without our query parameters, redacted. */
