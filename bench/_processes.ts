@@ -6,8 +6,9 @@
  */
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const BENCH_CHILD = new URL("./child.ts", import.meta.url).pathname;
 
-/** A child process running `main.ts <args>`. */
+/** A child process running `main.ts <args>` or a bench child. */
 export interface Child {
   /** The process. */
   process: Deno.ChildProcess;
@@ -53,11 +54,27 @@ export function spawnMain(
   options: { env?: Record<string, string>; cwd?: string } = {},
 ): Child {
   const flags = [...(PERMISSIONS[args[0]] ?? ["--allow-read", "--allow-write"])];
-  if (args[0] === "replay" || (args[0] === "bench" && args[2] === "replay-10m")) {
-    flags.push(REPLAY_V8_FLAGS);
-  }
+  if (args[0] === "replay") flags.push(REPLAY_V8_FLAGS);
+  return spawnDeno([...flags, MAIN, ...args], options);
+}
+
+/**
+ * Starts the bench child `args[0]` (see `bench/child.ts`) with the rest of
+ * `args`, with the bench's permissions; the `replay-10m` child with the V8
+ * flags of `deno task replay`.
+ */
+export function spawnChild(args: string[]): Child {
+  const flags = [...PERMISSIONS.bench];
+  if (args[0] === "replay-10m") flags.push(REPLAY_V8_FLAGS);
+  return spawnDeno([...flags, BENCH_CHILD, ...args], {});
+}
+
+function spawnDeno(
+  runArgs: string[],
+  options: { env?: Record<string, string>; cwd?: string },
+): Child {
   const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, MAIN, ...args],
+    args: ["run", ...runArgs],
     stdin: "null",
     stdout: "null",
     stderr: "piped",

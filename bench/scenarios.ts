@@ -15,6 +15,7 @@ import {
   memoryOf,
   scrape,
   settle,
+  spawnChild,
   spawnMain,
   sumMetric,
   waitForOk,
@@ -100,7 +101,8 @@ export async function startTopology(options: {
   opticalCount?: number;
   islPrefill?: number;
   islRate?: number;
-  wrapper?: string[];
+  /** A bench child that runs the service in its place (name and options before `--config`). */
+  child?: string[];
   /** The service's `workers` (default: its default, one per core but one). */
   workers?: number;
 }): Promise<Topology> {
@@ -168,7 +170,9 @@ export async function startTopology(options: {
     ...(options.workers === undefined ? {} : { workers: options.workers }),
   };
   await Deno.writeTextFile(`${dir}/ingest.json`, JSON.stringify(config));
-  const service = spawnMain([...(options.wrapper ?? ["serve"]), "--config", `${dir}/ingest.json`]);
+  const service = options.child
+    ? spawnChild([...options.child, "--config", `${dir}/ingest.json`])
+    : spawnMain(["serve", "--config", `${dir}/ingest.json`]);
   await waitForOk(`http://127.0.0.1:${httpPort}/ready`, 60_000, service);
   return {
     service,
@@ -472,7 +476,7 @@ const replay10m: Scenario = {
     const out = await Deno.makeTempDir({ prefix: "sda-bench-replay-" });
     let child: Child | undefined;
     try {
-      child = spawnMain(["bench", "--child", "replay-10m", "--out", out]);
+      child = spawnChild(["replay-10m", "--out", out]);
       // The child prints its result, then waits for us to read its peak RSS.
       await waitForText(child, '"observations"', 300_000);
       const { peak } = await memoryOf(child.pid);
@@ -526,9 +530,7 @@ const stalledSink: Scenario = {
     const topology = await startTopology({
       kinds: ["radar"],
       fsync: "interval",
-      wrapper: [
-        "bench",
-        "--child",
+      child: [
         "stalled-service",
         "--stall-after",
         "2000",
@@ -625,9 +627,7 @@ const restart: Scenario = {
     const dir = await Deno.makeTempDir({ prefix: "sda-bench-restart-" });
     try {
       log("  writing a 5,000,000-record log …");
-      const writer = spawnMain([
-        "bench",
-        "--child",
+      const writer = spawnChild([
         "write-log",
         "--out",
         `${dir}/events`,

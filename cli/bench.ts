@@ -105,10 +105,6 @@ export function report(
 export const bench: Command = {
   help: HELP,
   async run(args) {
-    if (args[0] === "--child") {
-      const { runChild } = await import("../bench/children.ts");
-      return await runChild(args.slice(1));
-    }
     const { values } = parseOptions(args, {
       scenario: { type: "string", multiple: true },
       runs: { type: "string" },
