@@ -18,9 +18,9 @@ const textDecoder = new TextDecoder();
  *
  * Observation ids (32 lowercase hex digits, 128 bits of SHA-256) are kept as
  * four 32-bit words in a ring in insertion order, found through an
- * open-addressing hash table of (ring position, first word) pairs, all in
- * typed arrays: no string per id stays alive, the memory is fixed (32 MiB
- * for a million ids, instead of ~110 MB of strings in a `Set`), and the
+ * open-addressing hash table of one word per slot, all in typed arrays: no
+ * string per id stays alive, the memory is fixed (24 MiB for a million ids,
+ * instead of ~110 MB of strings in a `Set`), and the
  * garbage collector has no million strings to mark on every major
  * collection. Any other string works too (kept exactly, in a `Set`); both
  * share one FIFO order.
@@ -42,12 +42,14 @@ const textDecoder = new TextDecoder();
 export class DedupeWindow {
   #capacity: number;
   /**
-   * Hash table, 2 words per slot: the id's ring position + 1 (0: a free
-   * slot) and its first word, which gives the home slot (linear probing)
-   * and tells most ids apart without reading the ring. At most half full.
+   * Hash table, one word per slot: the id's ring position + 1 in the low
+   * `#posMask` bits (0: a free slot) and the high bits of its second word
+   * above them, which tell most ids apart without reading the ring. The
+   * first word gives the home slot (linear probing). At most half full.
    */
   #table: Int32Array;
   #mask: number;
+  #posMask: number;
   /** Insertion order: 4 words per entry; a non-hex entry has its string in `#ringOther`. */
   #ring: Int32Array;
   #ringOther: (string | undefined)[] | undefined;
@@ -66,8 +68,9 @@ export class DedupeWindow {
     this.#capacity = capacity;
     let slots = 16;
     while (slots < capacity * 2) slots *= 2;
-    this.#table = new Int32Array(slots * 2);
+    this.#table = new Int32Array(slots);
     this.#mask = slots - 1;
+    this.#posMask = 2 ** (32 - Math.clz32(capacity)) - 1;
     this.#ring = new Int32Array(capacity * 4);
   }
 
@@ -171,9 +174,12 @@ export class DedupeWindow {
     // One probe run finds a repeat or the free slot to take.
     const table = this.#table;
     const mask = this.#mask;
+    const posMask = this.#posMask;
     let slot = k0 & mask;
-    while (table[slot * 2] !== 0) {
-      if (table[slot * 2 + 1] === k0 && this.#ringHolds(table[slot * 2] - 1, k1, k2, k3)) {
+    for (let entry = table[slot]; entry !== 0; entry = table[slot]) {
+      if (
+        ((entry ^ k1) & ~posMask) === 0 && this.#ringHolds((entry & posMask) - 1, k0, k1, k2, k3)
+      ) {
         return false;
       }
       slot = (slot + 1) & mask;
@@ -182,11 +188,10 @@ export class DedupeWindow {
       // Eviction may shift entries back into the run: probe again after it.
       this.#evictOldest();
       slot = k0 & mask;
-      while (table[slot * 2] !== 0) slot = (slot + 1) & mask;
+      while (table[slot] !== 0) slot = (slot + 1) & mask;
     }
     const index = (this.#head + this.#size) % this.#capacity;
-    table[slot * 2] = index + 1;
-    table[slot * 2 + 1] = k0;
+    table[slot] = (k1 & ~posMask) | (index + 1);
     const at = index * 4;
     const ring = this.#ring;
     ring[at] = k0;
@@ -198,11 +203,11 @@ export class DedupeWindow {
     return true;
   }
 
-  /** Whether ring entry `index` holds words 1–3 of a key (word 0 was compared in the table). */
-  #ringHolds(index: number, k1: number, k2: number, k3: number): boolean {
+  /** Whether ring entry `index` holds the key. */
+  #ringHolds(index: number, k0: number, k1: number, k2: number, k3: number): boolean {
     const ring = this.#ring;
     const at = index * 4;
-    return ring[at + 1] === k1 && ring[at + 2] === k2 && ring[at + 3] === k3;
+    return ring[at] === k0 && ring[at + 1] === k1 && ring[at + 2] === k2 && ring[at + 3] === k3;
   }
 
   /**
@@ -227,11 +232,13 @@ export class DedupeWindow {
 
   #find(key: Int32Array): number {
     const table = this.#table;
-    const k0 = key[0];
+    const posMask = this.#posMask;
+    const k0 = key[0], k1 = key[1];
     let slot = k0 & this.#mask;
-    while (table[slot * 2] !== 0) {
+    for (let entry = table[slot]; entry !== 0; entry = table[slot]) {
       if (
-        table[slot * 2 + 1] === k0 && this.#ringHolds(table[slot * 2] - 1, key[1], key[2], key[3])
+        ((entry ^ k1) & ~posMask) === 0 &&
+        this.#ringHolds((entry & posMask) - 1, k0, k1, key[2], key[3])
       ) return slot;
       slot = (slot + 1) & this.#mask;
     }
@@ -251,9 +258,10 @@ export class DedupeWindow {
     // The slot that points at this ring entry, in its first word's run.
     const table = this.#table;
     const mask = this.#mask;
+    const posMask = this.#posMask;
     let slot = this.#ring[index * 4] & mask;
-    while (table[slot * 2] !== 0) {
-      if (table[slot * 2] === index + 1) {
+    while (table[slot] !== 0) {
+      if ((table[slot] & posMask) === index + 1) {
         this.#remove(slot);
         return;
       }
@@ -268,20 +276,20 @@ export class DedupeWindow {
   #remove(slot: number): void {
     const table = this.#table;
     const mask = this.#mask;
+    const posMask = this.#posMask;
+    const ring = this.#ring;
     let gap = slot;
     let next = (gap + 1) & mask;
-    while (table[next * 2] !== 0) {
-      const home = table[next * 2 + 1] & mask;
+    while (table[next] !== 0) {
+      const home = ring[((table[next] & posMask) - 1) * 4] & mask;
       // Move `next` into the gap unless its home lies cyclically in (gap, next].
       const between = gap <= next ? gap < home && home <= next : gap < home || home <= next;
       if (!between) {
-        table[gap * 2] = table[next * 2];
-        table[gap * 2 + 1] = table[next * 2 + 1];
+        table[gap] = table[next];
         gap = next;
       }
       next = (next + 1) & mask;
     }
-    table[gap * 2] = 0;
-    table[gap * 2 + 1] = 0;
+    table[gap] = 0;
   }
 }

@@ -61,9 +61,12 @@ Deno.test("DedupeWindow() agrees with a reference FIFO set on random hex and non
     return seed / 2 ** 31;
   };
   const hex = (n: number) => {
-    // Few distinct values in the first word: long probe runs, many collisions.
+    // Few distinct values in the first word: long probe runs, many
+    // collisions; and in the second word's high bits, which the table keeps
+    // to tell ids apart: both equal and different ones in one run.
     const head = (n % 7).toString(16).padStart(8, "0");
-    return head + n.toString(16).padStart(24, "0");
+    const second = ((n % 3) * 0x40000000 + (n & 0xff)).toString(16).padStart(8, "0");
+    return head + second + n.toString(16).padStart(16, "0");
   };
   for (const capacity of [1, 2, 3, 17, 64, 1000]) {
     const window = new DedupeWindow(capacity);
