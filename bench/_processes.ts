@@ -41,12 +41,15 @@ const PERMISSIONS: Record<string, string[]> = {
  * V8 flags of `deno task replay` (see deno.json): the replay's live data is
  * ~50 MB however long the input, so capping the old generation only makes V8
  * collect garbage sooner (measured: peak RSS 515 → 293 MB for a million
- * radar observations at the same throughput), and a 16 MB semi-space (V8's
- * default here is 32) trims the young generation (10,000,000 generated
- * observations, one run each: peak RSS 290 → 263 MiB, 97 → 101 s; 8 MB
- * saved a little more but cost ~10 % in time).
+ * radar observations at the same throughput), and 8 MB semi-spaces (V8's
+ * default here is 32) trim the young generation of both isolates, the main
+ * thread's and the decode worker's (10,000,000 generated observations,
+ * `bench/child.ts replay-10m`, alternated, four runs each: peak RSS 256–274
+ * against 291–301 MiB with 16 MB; 75–93 against 77–92 s, 4 % more on
+ * average — the worker's scavenges double, 9.8 → 18.4 s of its 76 s in one
+ * profile; 12 MB saved nothing).
  */
-export const REPLAY_V8_FLAGS = "--v8-flags=--max-old-space-size=192,--max-semi-space-size=16";
+export const REPLAY_V8_FLAGS = "--v8-flags=--max-old-space-size=192,--max-semi-space-size=8";
 
 /** Starts `deno run <permissions> main.ts …args` (the same Deno binary). */
 export function spawnMain(
