@@ -34,10 +34,14 @@ export async function runChild(args: string[]): Promise<number> {
   try {
     return await (await load())(rest);
   } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`bench child ${name}: ${error.message}`);
+      return EXIT.usage;
+    }
     console.error(
       `bench child ${name}: ${error instanceof Error ? error.stack ?? error.message : error}`,
     );
-    return error instanceof UsageError ? EXIT.usage : EXIT.failure;
+    return EXIT.failure;
   }
 }
 
