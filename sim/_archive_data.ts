@@ -7,7 +7,7 @@
  */
 
 import { formatUtc } from "./_time.ts";
-import { type Look, OPTICAL_SITE, Orbits } from "./orbits.ts";
+import { type CatalogObject, type Look, OPTICAL_SITE, Orbits } from "./orbits.ts";
 import { mulberry32 } from "./_random.ts";
 
 /** The CSV header of every page, UDL EO observation field names. */
@@ -167,8 +167,15 @@ export class ArchiveData {
     this.#frameMs += FRAME_S * 1000;
     const random = this.#random;
     const pending: Pending[] = [];
-    const tracks = this.#tracks(t0);
     const perSecond = this.#perSecond;
+    let tracks = this.#tracks(this.#orbits.visible(OPTICAL_SITE, t0, MIN_ELEVATION), t0);
+    if (tracks.length === 0 && perSecond !== undefined) {
+      // A live archive keeps pace with the wall clock, but in ~5 % of
+      // minutes nothing of the catalogue is 10° up from the site: the
+      // network then takes the objects highest in its sky, or the frame
+      // would hold no record and the next ones would lie a minute ahead.
+      tracks = this.#tracks(this.#orbits.visible(OPTICAL_SITE, t0, -90).slice(0, 8), t0);
+    }
     if (perSecond === undefined) {
       // Each telescope samples each of its objects once a second.
       for (const track of tracks) {
@@ -205,11 +212,11 @@ export class ArchiveData {
     }
   }
 
-  /** The objects above the horizon at `t0`, with an SGP4 look every STEP_S over the frame. */
-  #tracks(t0: number): Track[] {
+  /** Tracks of `objects` over the frame from `t0`: an SGP4 look every STEP_S. */
+  #tracks(objects: readonly CatalogObject[], t0: number): Track[] {
     const orbits = this.#orbits;
     const tracks: Track[] = [];
-    for (const object of orbits.visible(OPTICAL_SITE, t0, MIN_ELEVATION)) {
+    for (const object of objects) {
       const looks: Look[] = [];
       for (let step = 0; step <= FRAME_S / STEP_S; step++) {
         const look = orbits.look(object.norad, OPTICAL_SITE, t0 + step * STEP_S * 1000);

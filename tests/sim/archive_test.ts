@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseTimestamp } from "../../envelope/time.ts";
 import { ArchiveSim, archiveSim } from "../../sim/archive.ts";
-import { OPTICAL_SITE } from "../../sim/orbits.ts";
+import { OPTICAL_SITE, Orbits } from "../../sim/orbits.ts";
 import { decodeOpticalPage } from "../../sources/optical/decode_optical_page.ts";
 
 const ctx = { source: "archive", transport: "http" as const, peer: "sim" };
@@ -202,6 +202,26 @@ Deno.test("ArchiveSim() appends --rate new observations per second to what it ho
     const span = times.at(-1)! - times[0];
     assert.ok(Math.abs(span - (observations.length - 1)) < 5, `span ${span} ms`);
     assert.ok(Math.abs(times.at(-1)! - Date.now()) < 2000);
+  } finally {
+    await sim.stop();
+  }
+});
+
+Deno.test("ArchiveSim() with --rate keeps pace through a minute when nothing is 10° up from its site", async () => {
+  // About one minute in twenty from this site and catalogue (it failed a CI
+  // run at such a minute: the records lay a minute ahead of the clock).
+  const orbits = new Orbits();
+  let start = Date.parse("2026-11-25T00:00:00Z");
+  while (orbits.visible(OPTICAL_SITE, start, 10).length > 0) start += 60_000;
+  const sim = new ArchiveSim({ count: 1000, rate: 100, startMs: start });
+  try {
+    const response = await page(sim, "maxResults=1000");
+    const { observations } = decodeOpticalPage(await response.text(), "text/csv", ctx);
+    assert.equal(observations.length, 1000);
+    // 1,000 records at 100 per second of obTime: the first 10 s from start.
+    const times = observations.map((o) => parseTimestamp(o.t_obs) / 1000 - start);
+    assert.ok(times[0] >= 0 && times[0] < 100, `first at +${times[0]} ms`);
+    assert.ok(Math.abs(times.at(-1)! - 9990) < 100, `last at +${times.at(-1)} ms`);
   } finally {
     await sim.stop();
   }
