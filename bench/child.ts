@@ -4,8 +4,8 @@
  * modules, so what a child's memory measures is the child — the
  * `replay-10m` child holds the replay, as `deno task replay` does, and not
  * the scenarios and the service, NATS and X.509 modules the bench harness
- * imports (measured after loading: 18 against 7 MiB of heap, 96 against
- * 67 MiB resident).
+ * imports (measured after loading: 18 against 7 MiB of heap, 94 against
+ * 65 MiB resident).
  *
  * @module
  */
