@@ -7,6 +7,7 @@
 import type { DatagramChannel, IslGateway } from "../sources/isl/datagram_channel.ts";
 import { IslPollSource } from "../sources/isl/isl_poll_source.ts";
 import {
+  beaconsInWorkers,
   IslUdpSource,
   type IslUdpSourceOptions,
   openUdpChannel,
@@ -107,12 +108,15 @@ export function createSource(
         sensors: config.sensors,
         checkpoint: (gateway) => state.checkpoint(`isl.${config.name}.${gateway}`),
       };
-      const mayRequest = options.mayRequest;
-      return mayRequest === undefined ? new IslUdpSource(islOptions) : new IslPollSource({
-        ...islOptions,
-        openChannel: async (gateway: IslGateway) =>
-          guardedChannel(await openUdpChannel(gateway), mayRequest),
-      });
+      const { mayRequest, workers } = options;
+      return mayRequest === undefined
+        ? new IslUdpSource({ ...islOptions, workers })
+        : new IslPollSource({
+          ...islOptions,
+          mapBeacons: workers === undefined ? undefined : beaconsInWorkers(workers),
+          openChannel: async (gateway: IslGateway) =>
+            guardedChannel(await openUdpChannel(gateway), mayRequest),
+        });
     }
   }
 }

@@ -8,12 +8,11 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { DeadLetter } from "../../envelope/dead_letter.ts";
-import type { Observation } from "../../envelope/observation.ts";
 import { nowMicros } from "../../envelope/time.ts";
 import { Ack } from "../../operators/ack.ts";
 import { CheckpointQueue } from "../../operators/checkpoint_queue.ts";
 import type { IngestBatch } from "../../operators/ingest_batch.ts";
+import type { DecodeContext } from "../decode_context.ts";
 import type { Checkpoint, SourceState } from "../source.ts";
 import type { DatagramChannel } from "./datagram_channel.ts";
 import {
@@ -21,7 +20,9 @@ import {
   GatewayPoller,
   type IslGatewayState,
   type IslLost,
+  type PollerOutput,
 } from "./gateway_poller.ts";
+import { type MapBeacons, mapBeaconsHere } from "./map_beacons.ts";
 
 const log = getLogger(["sda-ingest", "isl"]);
 
@@ -29,6 +30,15 @@ const log = getLogger(["sda-ingest", "isl"]);
 const MAX_IN_FLIGHT = 256;
 /** Timeouts in a row before the gateway is reported degraded. */
 const DEGRADED_AFTER = 3;
+/**
+ * With `mapBeacons`, a batch is held this long for the next datagram of its
+ * burst, ms, so that a worker maps an answer's datagrams in a few pages
+ * rather than one each (a message each way costs more than mapping the
+ * dozen beacons of a datagram).
+ */
+const HOLD_MS = 1;
+/** …and handed on once it holds this many beacons. */
+const HOLD_BEACONS = 256;
 /** Loss is logged at most this often per gateway (never per observation). */
 const LOSS_LOG_INTERVAL_MS = 10_000;
 
@@ -56,6 +66,18 @@ export interface GatewayStreamOptions {
   sensors?: ReadonlySet<string>;
   /** Receive clock, µs. */
   now?: () => number;
+  /** Maps the beacons elsewhere (a decode worker); absent: the poller maps them. */
+  mapBeacons?: MapBeacons;
+}
+
+/** A batch emitted in order, enqueued once its beacons are mapped. */
+interface Emitted {
+  batch: IngestBatch;
+  ready: boolean;
+  /** Resolves once it is ready (never rejects). */
+  mapped: Promise<void>;
+  /** The answer (poll) it belongs to. */
+  answer: number;
 }
 
 /** A gateway's readable, with its controls and status. */
@@ -78,6 +100,15 @@ export class GatewayStream {
 
   #options: GatewayStreamOptions;
   #source: string;
+  #ctx: DecodeContext;
+  /**
+   * Batches emitted and not yet enqueued, oldest first: with `mapBeacons`,
+   * a batch waits here while its beacons are mapped, and those after it
+   * wait for it, so batches keep their order.
+   */
+  #emitted: Emitted[] = [];
+  /** Polls sent so far: the current answer's number. */
+  #answers = 0;
   #channel: DatagramChannel | undefined;
   #queue: CheckpointQueue<IslGatewayState>;
   #inFlight: Ack[] = [];
@@ -94,6 +125,7 @@ export class GatewayStream {
   /** Batches enqueued so far. */
   #batches = 0;
   #stopping = false;
+  #finishing = false;
   #closed = false;
   #nextPollAt = 0;
   #wake: (() => void) | undefined;
@@ -111,16 +143,18 @@ export class GatewayStream {
     this.#options = options;
     this.#source = options.source;
     this.peer = options.peer;
+    this.#ctx = {
+      source: options.source,
+      transport: "udp",
+      peer: options.peer,
+      now: options.now,
+      sensors: options.sensors,
+    };
     this.poller = new GatewayPoller({
-      ctx: {
-        source: options.source,
-        transport: "udp",
-        peer: options.peer,
-        now: options.now,
-        sensors: options.sensors,
-      },
+      ctx: this.#ctx,
       maxPackets: options.maxPackets,
       maxLossJump: options.maxLossJump,
+      deferMapping: options.mapBeacons !== undefined,
     });
     this.#queue = new CheckpointQueue((value) => this.#commit(value));
     this.#stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
@@ -145,9 +179,15 @@ export class GatewayStream {
         try {
           // A pull that enqueues nothing is not called again (WHATWG
           // streams re-pull only when a read arrived meanwhile), so keep
-          // polling until an answer yields a batch.
+          // polling until an answer yields a batch. While an answer's
+          // beacons are being mapped, the next answer may be polled, but
+          // not one more: at most one answer ahead of demand.
           const before = this.#batches;
-          while (!this.#stopping && this.#batches === before) await this.#pull(controller);
+          while (!this.#stopping && this.#batches === before) {
+            const oldest = this.#emitted[0];
+            if (oldest !== undefined && oldest.answer < this.#answers) await oldest.mapped;
+            else await this.#pull(controller);
+          }
         } finally {
           this.#pulling = false;
         }
@@ -155,6 +195,7 @@ export class GatewayStream {
       },
       cancel: () => {
         this.#stopping = true;
+        this.#finishing = true;
         this.#closed = true;
         this.#shutdown();
         this.#resolveStopped();
@@ -210,6 +251,7 @@ export class GatewayStream {
     const poller = this.poller;
     const { timeoutMs } = this.#options;
     this.#answerFrom = poller.watermark;
+    this.#answers++;
     // Not awaited: the answer cannot arrive before the poll has left, and
     // waiting for the send callback costs a turn of the event loop per poll.
     // A failed send surfaces here and as a timeout, which polls again.
@@ -232,37 +274,61 @@ export class GatewayStream {
   ): Promise<void> {
     const poller = this.poller;
     const quietMs = this.#options.quietMs;
+    const holds = this.#options.mapBeacons !== undefined;
     // Once datagrams have come, a pause of quietMs ends their burst.
     let bursting = false;
-    for (;;) {
-      let datagram = channel.take();
-      if (datagram === undefined) {
-        const left = deadline - performance.now();
-        const wait = bursting ? Math.min(left, quietMs) : left;
-        datagram = wait > 0 ? await channel.receive(wait) : undefined;
-      }
-      if (this.#stopping) return;
-      if (datagram === undefined) {
-        if (bursting && performance.now() < deadline) {
-          bursting = false;
-          const progress = poller.stalled();
-          if (this.#ended(progress)) return;
-          continue; // nothing to do before the timeout
+    // With mapBeacons: a batch held for the next datagrams of the burst.
+    let held: PollerOutput | undefined;
+    let heldAt = 0;
+    try {
+      for (;;) {
+        let datagram = channel.take();
+        if (datagram === undefined && held !== undefined) {
+          const wait = Math.min(deadline - performance.now(), HOLD_MS);
+          datagram = wait > 0 ? await channel.receive(wait) : undefined;
+          if (datagram === undefined) {
+            this.#emit(controller, held, heldAt);
+            held = undefined;
+          }
         }
-        this.#timedOut();
-        return;
+        if (datagram === undefined) {
+          const left = deadline - performance.now();
+          const wait = bursting ? Math.min(left, quietMs) : left;
+          datagram = wait > 0 ? await channel.receive(wait) : undefined;
+        }
+        if (this.#stopping) return;
+        if (datagram === undefined) {
+          if (bursting && performance.now() < deadline) {
+            bursting = false;
+            const progress = poller.stalled();
+            if (this.#ended(progress)) return;
+            continue; // nothing to do before the timeout
+          }
+          this.#timedOut();
+          return;
+        }
+        bursting = true;
+        const receivedAt = this.#now();
+        this.lastReceive = receivedAt;
+        if (held === undefined) {
+          held = { observations: [], deadLetters: [] };
+          heldAt = receivedAt;
+        }
+        const out = held;
+        let progress = poller.receive(datagram, receivedAt, out);
+        // Whatever else has already arrived goes into the same batch.
+        while (!ended(progress) && (datagram = channel.take()) !== undefined) {
+          progress = poller.receive(datagram, receivedAt, out);
+        }
+        if (!holds || ended(progress) || (out.packets?.length ?? 0) >= HOLD_BEACONS) {
+          this.#emit(controller, out, heldAt);
+          held = undefined;
+        }
+        if (this.#ended(progress)) return;
       }
-      bursting = true;
-      const receivedAt = this.#now();
-      this.lastReceive = receivedAt;
-      const out = { observations: [] as Observation[], deadLetters: [] as DeadLetter[] };
-      let progress = poller.receive(datagram, receivedAt, out);
-      // Whatever else has already arrived goes into the same batch.
-      while (!ended(progress) && (datagram = channel.take()) !== undefined) {
-        progress = poller.receive(datagram, receivedAt, out);
-      }
-      this.#emit(controller, out, receivedAt);
-      if (this.#ended(progress)) return;
+    } finally {
+      // The poller has moved past what is held: it must be handed on.
+      if (held !== undefined) this.#emit(controller, held, heldAt);
     }
   }
 
@@ -300,21 +366,77 @@ export class GatewayStream {
 
   #emit(
     controller: ReadableStreamDefaultController<IngestBatch>,
-    out: { observations: Observation[]; deadLetters: DeadLetter[] },
+    out: PollerOutput,
     receivedAt: number,
   ): void {
-    if (out.observations.length === 0 && out.deadLetters.length === 0) return;
+    const packets = out.packets;
+    if (out.observations.length === 0 && out.deadLetters.length === 0 && packets === undefined) {
+      return;
+    }
     const ack = this.#answerAck ??= new Ack();
     ack.retain();
-    this.#batches++;
     this.counters.batches++;
-    controller.enqueue({
+    const batch: IngestBatch = {
       observations: out.observations,
       deadLetters: out.deadLetters,
       acks: [ack],
       source: this.#source,
       receivedAt,
+    };
+    if (packets === undefined) {
+      if (this.#emitted.length === 0) this.#enqueue(controller, batch);
+      else {this.#emitted.push({
+          batch,
+          ready: true,
+          mapped: Promise.resolve(),
+          answer: this.#answers,
+        });}
+      return;
+    }
+    const entry: Emitted = {
+      batch,
+      ready: false,
+      mapped: Promise.resolve(),
+      answer: this.#answers,
+    };
+    entry.mapped = this.#map(concat(packets), receivedAt, batch).then(() => {
+      entry.ready = true;
+      while (this.#emitted.length > 0 && this.#emitted[0].ready) {
+        this.#enqueue(controller, this.#emitted.shift()!.batch);
+      }
     });
+    this.#emitted.push(entry);
+  }
+
+  /** Adds what the beacons `packets` map to to `batch`; on this thread should the mapper fail. */
+  async #map(packets: Uint8Array, receivedAt: number, batch: IngestBatch): Promise<void> {
+    let mapped;
+    try {
+      mapped = await this.#options.mapBeacons!(packets, this.#ctx, receivedAt);
+    } catch (error) {
+      log.warn("Mapping ISL beacons of {peer} on the main thread: {error}", {
+        peer: this.peer,
+        error: message(error),
+      });
+      mapped = await mapBeaconsHere(packets, this.#ctx, receivedAt);
+    }
+    if (mapped.packed !== undefined) batch.packed = mapped.packed;
+    else batch.observations.push(...mapped.observations);
+    const rejected = mapped.deadLetters.length;
+    if (rejected > 0) {
+      this.poller.rejectedLater(rejected);
+      batch.deadLetters.push(...mapped.deadLetters);
+    }
+  }
+
+  #enqueue(controller: ReadableStreamDefaultController<IngestBatch>, batch: IngestBatch): void {
+    this.#batches++;
+    if (this.#closed) return; // cancelled: nobody reads it
+    try {
+      controller.enqueue(batch);
+    } catch {
+      // The stream failed meanwhile (an acknowledgement failed): nobody reads it.
+    }
   }
 
   /**
@@ -392,15 +514,21 @@ export class GatewayStream {
     }
   }
 
+  /** Closes the readable once every batch emitted is enqueued. */
   #finish(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      this.#controller.close();
-    } catch {
-      // Already closed or errored (cancelled).
-    }
-    this.#resolveStopped();
+    if (this.#finishing) return;
+    this.#finishing = true;
+    Promise.all(this.#emitted.map((entry) => entry.mapped)).then(() => {
+      if (!this.#closed) {
+        this.#closed = true;
+        try {
+          this.#controller.close();
+        } catch {
+          // Already closed or errored (cancelled).
+        }
+      }
+      this.#resolveStopped();
+    });
   }
 
   #setState(state: SourceState, error?: string): void {
@@ -470,4 +598,17 @@ function ended(progress: AnswerProgress): boolean {
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The parts back to back in one new array. */
+function concat(parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const whole = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    whole.set(part, offset);
+    offset += part.length;
+  }
+  return whole;
 }

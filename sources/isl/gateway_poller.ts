@@ -66,7 +66,10 @@ export interface GatewayPollerCounters {
   bytes: number;
   /** Packets in them, sound or not. */
   packets: number;
-  /** Beacons that became observations. */
+  /**
+   * Beacons that became observations (with `deferMapping`, counted when
+   * taken and corrected by {@link GatewayPoller.rejectedLater}).
+   */
   beacons: number;
   /** Malformed packets (framing dead letters). */
   corrupt_packets: number;
@@ -104,6 +107,24 @@ export interface GatewayPollerOptions {
    * next answer to confirm it (default 100,000; SPEC §6).
    */
   maxLossJump?: number;
+  /**
+   * Hand each sound beacon on as its packet bytes (`out.packets`) instead of
+   * mapping it here: the caller maps them elsewhere — in a decode worker —
+   * with the same rules (`decodeIslPackets`), and reports the beacons that
+   * did not become observations with {@link GatewayPoller.rejectedLater}.
+   */
+  deferMapping?: boolean;
+}
+
+/**
+ * Where {@link GatewayPoller.receive} puts what a datagram yields: the
+ * observations and dead letters, and with `deferMapping` the packets of the
+ * sound beacons to map (views into the datagrams, in arrival order).
+ */
+export interface PollerOutput {
+  observations: Observation[];
+  deadLetters: DeadLetter[];
+  packets?: Uint8Array[];
 }
 
 /** What one datagram (or a timeout) did to the current answer. */
@@ -144,7 +165,7 @@ const SLOT_SOUND = 2;
 /** Delivered corrupt by `corruptLimit` answers in a row: counted lost when `W` passes it. */
 const SLOT_LOST = 3;
 
-type Out = { observations: Observation[]; deadLetters: DeadLetter[] };
+type Out = PollerOutput;
 
 /**
  * One gateway's side of the poll protocol.
@@ -228,6 +249,7 @@ export class GatewayPoller {
   /** What the last status implied and is waiting for the next answer to confirm. */
   #suspect: Suspicion | undefined;
   #mapper: BeaconMapper;
+  #deferMapping: boolean;
   #tracker = new LinkSequenceTracker();
   /** Streak of answers that delivered an index corrupt, by index. */
   #corrupt = new Map<number, number>();
@@ -328,6 +350,7 @@ export class GatewayPoller {
       throw new RangeError(`maxLossJump must be a non-negative integer: ${this.#maxLossJump}`);
     }
     this.#mapper = new BeaconMapper(this.#ctx);
+    this.#deferMapping = options.deferMapping ?? false;
     this.#slots = new Uint8Array(this.#max);
     this.#apids = new Uint16Array(this.#max);
     this.#seqs = new Uint16Array(this.#max);
@@ -537,6 +560,11 @@ export class GatewayPoller {
     if (this.#corrupt.size > 0) this.#corrupt.delete(index);
     this.#apids[slot] = beacon.apid;
     this.#seqs[slot] = beacon.seq;
+    if (this.#deferMapping) {
+      (out.packets ??= []).push(datagram.subarray(offset, offset + BEACON_BYTES));
+      this.counters.beacons++;
+      return;
+    }
     // The mapper never throws: its own guard makes a bug a dead letter.
     const observation = this.#mapper.map(beacon, tRx, receivedAt);
     if (observation !== undefined) {
@@ -555,6 +583,15 @@ export class GatewayPoller {
       ref: String(index),
       receivedAt,
     }));
+  }
+
+  /**
+   * With `deferMapping`: `count` of the beacons handed on as packets did
+   * not become observations (they are dead letters now).
+   */
+  rejectedLater(count: number): void {
+    this.counters.beacons -= count;
+    this.counters.rejected_beacons += count;
   }
 
   /**

@@ -12,6 +12,7 @@ import { type DatagramChannel, gatewayPeer, type IslGateway } from "./datagram_c
 import type { IslGatewayState } from "./gateway_poller.ts";
 import { demandMerge } from "./_demand_merge.ts";
 import { GatewayStream } from "./_gateway_stream.ts";
+import type { MapBeacons } from "./map_beacons.ts";
 
 /** Options for {@link IslPollSource}. */
 export interface IslPollSourceOptions {
@@ -49,6 +50,13 @@ export interface IslPollSourceOptions {
   now?: () => number;
   /** Opens a datagram channel to a gateway (the runtime's sockets). */
   openChannel: (gateway: IslGateway) => Promise<DatagramChannel>;
+  /**
+   * Maps the beacons elsewhere — in a decode worker — rather than on the
+   * thread that polls (absent: here). Batches keep their order; while one
+   * answer's beacons are being mapped the next answer may be polled, no
+   * more ahead of demand.
+   */
+  mapBeacons?: MapBeacons;
 }
 
 const STATE_RANK: Record<SourceState, number> = {
@@ -167,6 +175,7 @@ export class IslPollSource implements Source {
         maxLossJump,
         sensors,
         now: options.now,
+        mapBeacons: options.mapBeacons,
       });
     });
     this.readable = this.#gateways.length === 1

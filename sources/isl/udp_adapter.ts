@@ -15,14 +15,23 @@
 import dgram from "node:dgram";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
+import type { DecodePool } from "../../service/workers/decode_pool.ts";
+import { wireContext } from "../../service/workers/_protocol.ts";
 import type { DatagramChannel, IslGateway } from "./datagram_channel.ts";
 import { IslPollSource, type IslPollSourceOptions } from "./isl_poll_source.ts";
+import type { MapBeacons } from "./map_beacons.ts";
 
 /** Datagrams queued before the source takes them; more are dropped and counted. */
 const MAX_QUEUED = 8192;
 
 /** Options for {@link IslUdpSource}: those of {@link IslPollSource} without the transport. */
-export type IslUdpSourceOptions = Omit<IslPollSourceOptions, "openChannel">;
+export type IslUdpSourceOptions = Omit<IslPollSourceOptions, "openChannel" | "mapBeacons"> & {
+  /**
+   * Map the beacons in these workers (issue 16) rather than on the main
+   * thread, which keeps the polling, the watermark and the loss counts.
+   */
+  workers?: DecodePool;
+};
 
 /**
  * The ISL source (SPEC §6) polling gateways over UDP, one socket per gateway.
@@ -53,8 +62,44 @@ export type IslUdpSourceOptions = Omit<IslPollSourceOptions, "openChannel">;
 export class IslUdpSource extends IslPollSource {
   /** Opens one UDP socket per gateway; polling starts on demand. */
   constructor(options: IslUdpSourceOptions) {
-    super({ ...options, openChannel: openUdpChannel });
+    const { workers, ...rest } = options;
+    super({
+      ...rest,
+      openChannel: openUdpChannel,
+      mapBeacons: workers === undefined ? undefined : beaconsInWorkers(workers),
+    });
   }
+}
+
+/**
+ * {@link MapBeacons} in decode workers: each batch's beacon packets go to a
+ * worker as one page (`isl-packets`, with the batch's receive time) and come
+ * back as packed lines, their ids hashed on arrival.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DecodePool } from "../../service/workers/decode_pool.ts";
+ * import { encodeBeacon } from "./beacon.ts";
+ * import { beaconsInWorkers } from "./udp_adapter.ts";
+ *
+ * const pool = new DecodePool(1);
+ * const packets = encodeBeacon({
+ *   apid: 1, seq: 5, coarse: 2_174_299_237, fine: 0, index: 42, observer: 60001,
+ *   target: 60002, range_km: 370.25, range_rate_km_s: -0.5, range_sigma_km: 0.5,
+ *   r_km: [7000, 0, 0], v_km_s: [0, 7.5, 0], flags: 0b011,
+ * });
+ * const ctx = { source: "isl", transport: "udp" as const, peer: "127.0.0.1:7003" };
+ * const { packed } = await beaconsInWorkers(pool)(packets, ctx, 1_795_608_000_000_000);
+ * const line = JSON.parse(new TextDecoder().decode(packed!.lines));
+ * assert.equal(line.provenance.ref, "42");
+ * assert.equal(line.t_rx, "2026-11-25T12:00:00.000000Z");
+ * pool.close();
+ * ```
+ */
+export function beaconsInWorkers(workers: DecodePool): MapBeacons {
+  return (packets, ctx, receivedAt) =>
+    workers.page({ kind: "isl-packets", ctx: wireContext(ctx, receivedAt) }, packets);
 }
 
 /**

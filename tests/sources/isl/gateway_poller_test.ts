@@ -405,3 +405,39 @@ Deno.test("GatewayPoller() rejects a status that contradicts itself", () => {
   assert.deepEqual(refs(out), [1]);
   assert.throws(() => new GatewayPoller({ ctx, maxPackets: 65536 }), RangeError);
 });
+
+Deno.test("GatewayPoller() with deferMapping hands on the packets of exactly the beacons it would map", async () => {
+  const { mapBeaconsHere } = await import("../../../sources/isl/map_beacons.ts");
+  const datagrams = (seq: number) => [
+    // 1…6 with 4 corrupt, then 4 again sound, 2 again (a repeat), 10 (beyond the window 4…9).
+    datagram([status(seq, 1, 9, 6), ...range(1, 6).map((i) => beacon(i, plain, i === 4))]),
+    datagram([beacon(4), beacon(2), beacon(10)]),
+  ];
+  const here = new GatewayPoller({ ctx, maxPackets: 6 });
+  const deferred = new GatewayPoller({ ctx, maxPackets: 6, deferMapping: true });
+  const mapped = sink();
+  const handed: { observations: Observation[]; deadLetters: DeadLetter[]; packets?: Uint8Array[] } =
+    sink();
+  const seqHere = decodePoll(here.poll()).seq;
+  const seqDeferred = decodePoll(deferred.poll()).seq;
+  for (const d of datagrams(seqHere)) here.receive(d, RX, mapped);
+  for (const d of datagrams(seqDeferred)) deferred.receive(d, RX, handed);
+  // Nothing mapped by the deferred poller; its framing dead letter as before.
+  assert.equal(handed.observations.length, 0);
+  assert.deepEqual(handed.deadLetters.map((d) => d.ref), ["4"]);
+  assert.deepEqual(mapped.deadLetters.map((d) => d.ref), ["4"]);
+  // Its packets map to the very observations the other poller made.
+  const packets = datagram(handed.packets!);
+  assert.equal(packets.length, 6 * 96);
+  const elsewhere = await mapBeaconsHere(packets, ctx, RX);
+  assert.deepEqual(elsewhere.observations, mapped.observations);
+  assert.deepEqual(refs(elsewhere), [1, 2, 3, 5, 6, 4]);
+  // The state moved alike.
+  assert.equal(deferred.watermark, here.watermark);
+  assert.deepEqual(deferred.state(), here.state());
+  assert.deepEqual(deferred.counters, here.counters);
+  // A beacon that did not map after all is counted as rejected.
+  deferred.rejectedLater(1);
+  assert.equal(deferred.counters.beacons, here.counters.beacons - 1);
+  assert.equal(deferred.counters.rejected_beacons, 1);
+});

@@ -3,6 +3,7 @@ import { nowMicros } from "../../../envelope/time.ts";
 import { startIslSim } from "../../../sim/isl.ts";
 import { IslUdpSource } from "../../../sources/isl/udp_adapter.ts";
 import { readAllLines, removeDir } from "../../_observations.ts";
+import { testWorkers } from "../../_workers.ts";
 import {
   loggedObservations,
   notExactlyOnce,
@@ -32,7 +33,10 @@ Deno.test("IslUdpSource() logs beacons whose answers' status datagrams are all l
       }
     },
   });
+  // Beacons mapped in decode workers, as the service would here (issue 16).
+  const workers = testWorkers();
   const source = new IslUdpSource({
+    workers,
     name: "isl",
     gateways: [{ hostname: "127.0.0.1", port: sim.port }],
     pollIntervalMs: 5,
@@ -59,6 +63,7 @@ Deno.test("IslUdpSource() logs beacons whose answers' status datagrams are all l
     pipeline.close();
     await pipeline.done;
     await source.settled();
+    workers?.close();
     await sim.stop();
   }
   try {
@@ -77,7 +82,10 @@ Deno.test("IslUdpSource() with --loss 0.2 on status-less answers still logs each
   const dir = await Deno.makeTempDir({ prefix: "sda-isl-" });
   const sim = await startIslSim({ rate: 0, prefill: 5000, dropStatus: true, loss: 0.2, seed: 7 });
   const pipeline = await openPipeline(dir);
+  // Beacons mapped in decode workers, as the service would here (issue 16).
+  const workers = testWorkers();
   const source = new IslUdpSource({
+    workers,
     name: "isl",
     gateways: [{ hostname: "127.0.0.1", port: sim.port }],
     pollIntervalMs: 5,
@@ -93,6 +101,7 @@ Deno.test("IslUdpSource() with --loss 0.2 on status-less answers still logs each
     pipeline.close();
     await pipeline.done;
     await source.settled();
+    workers?.close();
     await sim.stop();
   }
   try {
@@ -111,7 +120,10 @@ Deno.test("IslUdpSource() asks again for an answer's lost last datagram after a 
   // pause tells that their bursts are over.
   sim.dropDatagram = (d) => d.answer <= 3 && d.last === Math.min(d.poll.after + 256, 1000);
   const pipeline = await openPipeline(dir);
+  // Beacons mapped in decode workers, as the service would here (issue 16).
+  const workers = testWorkers();
   const source = new IslUdpSource({
+    workers,
     name: "isl",
     gateways: [{ hostname: "127.0.0.1", port: sim.port }],
     pollIntervalMs: 5,
@@ -131,6 +143,7 @@ Deno.test("IslUdpSource() asks again for an answer's lost last datagram after a 
     pipeline.close();
     await pipeline.done;
     await source.settled();
+    workers?.close();
     await sim.stop();
   }
   try {
