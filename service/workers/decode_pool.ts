@@ -251,6 +251,25 @@ export class DecodePool {
     return this.#size;
   }
 
+  /**
+   * Chunks and pages posted to the least busy worker and not decoded yet:
+   * 0 while a worker is idle. Work that the main thread can do as well
+   * (ISL beacons) goes to a worker only then, since with one core per
+   * thread a busy worker is the bottleneck and the main thread has time to
+   * spare.
+   */
+  get backlog(): number {
+    let least = Infinity;
+    for (const slot of this.#slots) {
+      // A crashed worker's slot is refilled when next needed: idle.
+      if (slot === undefined) return 0;
+      let queued = slot.requests.size;
+      for (const channel of slot.channels.values()) queued += channel.pending.length;
+      if (queued < least) least = queued;
+    }
+    return least;
+  }
+
   /** Workers that crashed and were replaced so far. */
   get crashes(): number {
     return this.#crashes;

@@ -19,7 +19,20 @@ import type { DecodePool } from "../../service/workers/decode_pool.ts";
 import { wireContext } from "../../service/workers/_protocol.ts";
 import type { DatagramChannel, IslGateway } from "./datagram_channel.ts";
 import { IslPollSource, type IslPollSourceOptions } from "./isl_poll_source.ts";
-import type { MapBeacons } from "./map_beacons.ts";
+import { type MapBeacons, mapBeaconsHere } from "./map_beacons.ts";
+
+/**
+ * A batch's beacons go to a worker only while the least busy one has fewer
+ * than this many chunks and pages waiting; otherwise they are mapped on the
+ * main thread. With one worker on two cores, radar keeps the worker busy and
+ * the main thread has time to spare, so ISL beacons sent to the worker
+ * regardless slowed the mixed scenario (alternated, two runs each: 132 and
+ * 141k obs/s against 135 and 150k before ISL mapping moved; with this
+ * bound 145 and 182k; at 1, 128 and 166k), while the ISL scenario alone
+ * still gains (117 and 108k obs/s against 76 and 91k; 141 and 103k
+ * without the bound).
+ */
+const MAX_BACKLOG = 2;
 
 /** Datagrams queued before the source takes them; more are dropped and counted. */
 const MAX_QUEUED = 8192;
@@ -74,7 +87,8 @@ export class IslUdpSource extends IslPollSource {
 /**
  * {@link MapBeacons} in decode workers: each batch's beacon packets go to a
  * worker as one page (`isl-packets`, with the batch's receive time) and come
- * back as packed lines, their ids hashed on arrival.
+ * back as packed lines, their ids hashed on arrival — unless every worker is
+ * busy (see `MAX_BACKLOG`): then they are mapped on the main thread.
  *
  * @example
  * ```ts
@@ -99,7 +113,9 @@ export class IslUdpSource extends IslPollSource {
  */
 export function beaconsInWorkers(workers: DecodePool): MapBeacons {
   return (packets, ctx, receivedAt) =>
-    workers.page({ kind: "isl-packets", ctx: wireContext(ctx, receivedAt) }, packets);
+    workers.backlog < MAX_BACKLOG
+      ? workers.page({ kind: "isl-packets", ctx: wireContext(ctx, receivedAt) }, packets)
+      : mapBeaconsHere(packets, ctx, receivedAt);
 }
 
 /**

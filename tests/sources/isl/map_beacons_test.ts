@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { DecodePool } from "../../../service/workers/decode_pool.ts";
+import { encodeBeacon } from "../../../sources/isl/beacon.ts";
 import { type IslGatewaySim, startIslSim } from "../../../sim/isl.ts";
 import { IslPollSource } from "../../../sources/isl/isl_poll_source.ts";
 import { type MapBeacons, mapBeaconsHere } from "../../../sources/isl/map_beacons.ts";
@@ -168,5 +169,43 @@ Deno.test("IslUdpSource() with decode workers polls one answer ahead of demand a
     await source.stop();
     pool.close();
     await sim.stop();
+  }
+});
+
+Deno.test("beaconsInWorkers() maps on the main thread while every worker has two pages or chunks waiting", async () => {
+  const pool = new DecodePool(1);
+  await pool.started;
+  const packets = encodeBeacon({
+    apid: 1,
+    seq: 5,
+    coarse: 2_174_299_237,
+    fine: 0,
+    index: 42,
+    observer: 60001,
+    target: 60002,
+    range_km: 370.25,
+    range_rate_km_s: -0.5,
+    range_sigma_km: 0.5,
+    r_km: [7000, 0, 0],
+    v_km_s: [0, 7.5, 0],
+    flags: 0b011,
+  });
+  const ctx = { source: "isl", transport: "udp" as const, peer: "127.0.0.1:7003" };
+  try {
+    const map = beaconsInWorkers(pool);
+    const results = await Promise.all(
+      [1, 2, 3].map(() => map(packets, ctx, 1_795_608_000_000_000)),
+    );
+    // The first two went to the worker (packed lines), the third stayed here (objects).
+    assert.deepEqual(results.map((r) => [r.packed?.count ?? 0, r.observations.length]), [
+      [1, 0],
+      [1, 0],
+      [0, 1],
+    ]);
+    const line = JSON.parse(new TextDecoder().decode(results[0].packed!.lines));
+    assert.deepEqual(line, JSON.parse(JSON.stringify(results[2].observations[0])));
+    assert.equal(pool.backlog, 0);
+  } finally {
+    pool.close();
   }
 });
