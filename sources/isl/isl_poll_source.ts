@@ -72,10 +72,12 @@ const STATE_RANK: Record<SourceState, number> = {
  * datagrams, each with an acknowledgement that commits the gateway's
  * watermark once the batch — and every batch before it — is durable.
  *
- * * A gateway is polled only when the pipeline has demand for its batches;
- *   a complete answer with `count == max` is followed by the next poll at
- *   once, any other after `pollIntervalMs`; an answer not complete within
- *   `timeoutMs` is asked for again from the same watermark.
+ * * A gateway is polled only when the pipeline has demand for its batches
+ *   (with `mapBeacons`, the next answer may be polled while one is being
+ *   mapped: one answer ahead at most); a complete answer with
+ *   `count == max` is followed by the next poll at once, any other after
+ *   `pollIntervalMs`; an answer not complete within `timeoutMs` is asked
+ *   for again from the same watermark.
  * * Every beacon is emitted as soon as its datagram arrives, whether or not
  *   its answer's status packet came (each carries its gateway index). When
  *   an answer has ended with a gap — its last packet came, or its datagrams
