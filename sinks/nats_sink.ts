@@ -28,17 +28,28 @@ export interface NatsSinkOptions {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const hexOut = new Uint8Array(32);
+/** How every canonical line begins (SPEC §2): the id's 32 hex digits follow. */
+const LINE_START = encoder.encode('{"v":1,"id":"');
 
-/** The id of packed observation `i`, from its words (or its line, for an id that did not pack). */
-function packedId(packed: PackedObservations, i: number, line: Uint8Array): string {
+/**
+ * The id of packed observation `i`: a view of its hex digits in its line,
+ * where a canonical line has them (no string built per message), else from
+ * its words (or its line, for an id that did not pack).
+ */
+function packedId(packed: PackedObservations, i: number, line: Uint8Array): string | Uint8Array {
   const ids = packed.ids;
   const at = i * 4;
   if ((ids[at] | ids[at + 1] | ids[at + 2] | ids[at + 3]) === 0) {
     return (JSON.parse(decoder.decode(line)) as Observation).id;
   }
+  const end = LINE_START.length + 32;
+  if (line.length > end && line[end] === 0x22) {
+    let k = 0;
+    while (k < LINE_START.length && line[k] === LINE_START[k]) k++;
+    if (k === LINE_START.length) return line.subarray(LINE_START.length, end);
+  }
   writeIdHex(ids, at, hexOut, 0);
-  // One flat string: built by `+=` it was a rope of 32 pieces, which the
-  // header's writer flattened again (~1.9 µs a message in the R1 profile).
+  // One flat string: built by `+=` it was a rope of 32 pieces.
   return String.fromCharCode.apply(null, hexOut as unknown as number[]);
 }
 

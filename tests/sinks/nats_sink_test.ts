@@ -191,39 +191,55 @@ Deno.test("NatsPublisher() keeps at most maxInFlight publishes outstanding", asy
   }
 });
 
-Deno.test("NatsPublisher() gives each of thousands of messages its own Nats-Msg-Id", async () => {
-  const server = await startNatsServer();
-  const nc = await connect({ servers: server.url });
-  try {
-    const jsm = await jetstreamManager(nc);
-    await ensureObservationStream(jsm, { stream: "SDA_TEST", subjectPrefix: "sda.obs" });
-    const publisher = new NatsPublisher(nc);
-    // Ids of different lengths, a few thousand: header bytes from several arenas.
-    const ids = Array.from(
-      { length: 3000 },
-      (_, i) => `${i.toString(16).padStart(32, "0")}${"x".repeat(i % 7)}`,
-    );
-    await publisher.publish(ids.map((id) => ({
-      subject: "sda.obs.radar.XR1",
-      payload: new TextEncoder().encode(`{"id":"${id}"}`),
-      id,
-    })));
-    assert.equal((await jsm.streams.info("SDA_TEST")).state.messages, 3000);
-    for (const seq of [1, 1000, 1075, 1076, 2222, 3000]) {
-      const message = (await jsm.streams.getMessage("SDA_TEST", { seq }))!;
-      assert.equal(message.header.get("Nats-Msg-Id"), ids[seq - 1]);
-      assert.equal(message.json<{ id: string }>().id, ids[seq - 1]);
+for (const via of ["its own frames", "nc.publish()"]) {
+  Deno.test(`NatsPublisher() through ${via} gives each of thousands of messages its own Nats-Msg-Id`, async () => {
+    const server = await startNatsServer();
+    const nc = await connect({ servers: server.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await ensureObservationStream(jsm, { stream: "SDA_TEST", subjectPrefix: "sda.obs" });
+      // Without the client's protocol handler, the publisher falls back to nc.publish().
+      const client = via === "nc.publish()"
+        ? new Proxy(nc, {
+          get: (target, key) => {
+            if (key === "protocol") return undefined;
+            const value = Reflect.get(target, key, target);
+            return typeof value === "function" ? value.bind(target) : value;
+          },
+        })
+        : nc;
+      const publisher = new NatsPublisher(client);
+      // Ids of different lengths, as text or as bytes, one beyond ASCII;
+      // a few thousand, so reply tokens of one to four digits.
+      const ids = Array.from(
+        { length: 3000 },
+        (_, i) => i === 7 ? "id-ü-7" : `${i.toString(16).padStart(32, "0")}${"x".repeat(i % 7)}`,
+      );
+      const encoder = new TextEncoder();
+      await publisher.publish(ids.map((id, i) => ({
+        subject: i % 2 ? "sda.obs.radar.XR1" : "sda.obs.isl.isl_60001",
+        payload: encoder.encode(`{"id":"${id}"}`),
+        id: i % 3 ? id : encoder.encode(id),
+      })));
+      assert.equal((await jsm.streams.info("SDA_TEST")).state.messages, 3000);
+      for (const seq of [1, 8, 10, 100, 1000, 1075, 1076, 2222, 3000]) {
+        const message = (await jsm.streams.getMessage("SDA_TEST", { seq }))!;
+        assert.equal(message.header.get("Nats-Msg-Id"), ids[seq - 1]);
+        assert.equal(message.json<{ id: string }>().id, ids[seq - 1]);
+        assert.equal(message.subject, seq % 2 ? "sda.obs.isl.isl_60001" : "sda.obs.radar.XR1");
+      }
+      // A repeat of each is dropped by id: every stored id was its own.
+      await publisher.publish(
+        ids.map((id) => ({ subject: "sda.obs.radar.XR1", payload: new Uint8Array(1), id })),
+      );
+      assert.equal(publisher.stats.duplicates, 3000);
+      assert.equal(publisher.stats.errors, 0);
+    } finally {
+      await nc.close();
+      await server.stop();
     }
-    // A repeat of each is dropped by id: every stored id was its own.
-    await publisher.publish(
-      ids.map((id) => ({ subject: "sda.obs.radar.XR1", payload: new Uint8Array(1), id })),
-    );
-    assert.equal(publisher.stats.duplicates, 3000);
-  } finally {
-    await nc.close();
-    await server.stop();
-  }
-});
+  });
+}
 
 Deno.test("NatsPublisher() retries while the stream is missing and completes once it exists", async () => {
   const server = await startNatsServer();
