@@ -277,9 +277,11 @@ export class GatewayStream {
     const holds = this.#options.mapBeacons !== undefined;
     // Once datagrams have come, a pause of quietMs ends their burst.
     let bursting = false;
-    // With mapBeacons: a batch held for the next datagrams of the burst.
+    // With mapBeacons: a batch held for the next datagrams of the burst,
+    // and when its first and its last datagram arrived.
     let held: PollerOutput | undefined;
     let heldAt = 0;
+    let heldUntil = 0;
     try {
       for (;;) {
         let datagram = channel.take();
@@ -287,7 +289,7 @@ export class GatewayStream {
           const wait = Math.min(deadline - performance.now(), HOLD_MS);
           datagram = wait > 0 ? await channel.receive(wait) : undefined;
           if (datagram === undefined) {
-            this.#emit(controller, held, heldAt);
+            this.#emit(controller, held, heldAt, heldUntil);
             held = undefined;
           }
         }
@@ -314,6 +316,7 @@ export class GatewayStream {
           held = { observations: [], deadLetters: [] };
           heldAt = receivedAt;
         }
+        heldUntil = receivedAt;
         const out = held;
         let progress = poller.receive(datagram, receivedAt, out);
         // Whatever else has already arrived goes into the same batch.
@@ -321,14 +324,14 @@ export class GatewayStream {
           progress = poller.receive(datagram, receivedAt, out);
         }
         if (!holds || ended(progress) || (out.packets?.length ?? 0) >= HOLD_BEACONS) {
-          this.#emit(controller, out, heldAt);
+          this.#emit(controller, out, heldAt, heldUntil);
           held = undefined;
         }
         if (this.#ended(progress)) return;
       }
     } finally {
       // The poller has moved past what is held: it must be handed on.
-      if (held !== undefined) this.#emit(controller, held, heldAt);
+      if (held !== undefined) this.#emit(controller, held, heldAt, heldUntil);
     }
   }
 
@@ -364,10 +367,17 @@ export class GatewayStream {
     this.#logLoss();
   }
 
+  /**
+   * Hands on what the datagrams received from `receivedAt` to `lastAt`
+   * yielded: the batch's receive time is the first's (what receive →
+   * durable counts from); beacons mapped elsewhere get the last's as
+   * `t_rx`, never a time before they arrived.
+   */
   #emit(
     controller: ReadableStreamDefaultController<IngestBatch>,
     out: PollerOutput,
     receivedAt: number,
+    lastAt = receivedAt,
   ): void {
     const packets = out.packets;
     if (out.observations.length === 0 && out.deadLetters.length === 0 && packets === undefined) {
@@ -399,7 +409,7 @@ export class GatewayStream {
       mapped: Promise.resolve(),
       answer: this.#answers,
     };
-    entry.mapped = this.#map(concat(packets), receivedAt, batch).then(() => {
+    entry.mapped = this.#map(concat(packets), lastAt, batch).then(() => {
       entry.ready = true;
       while (this.#emitted.length > 0 && this.#emitted[0].ready) {
         this.#enqueue(controller, this.#emitted.shift()!.batch);
