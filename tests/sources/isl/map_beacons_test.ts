@@ -18,6 +18,7 @@ import {
 } from "../../../sources/isl/udp_adapter.ts";
 import { readAllLines, removeDir } from "../../_observations.ts";
 import {
+  loggedObservations,
   memoryCheckpoint,
   notExactlyOnce,
   openPipeline,
@@ -59,11 +60,9 @@ async function ingest(
   return source;
 }
 
-/** `provenance.ref` of every logged line under `dir`, in log order. */
+/** `provenance.ref` of every logged observation under `dir`, in log order. */
 async function loggedRefs(dir: string): Promise<number[]> {
-  return (await readAllLines(`${dir}/events`)).map((line) =>
-    Number(JSON.parse(line).provenance.ref)
-  );
+  return (await loggedObservations(dir)).map((o) => Number(o.provenance.ref));
 }
 
 Deno.test("IslPollSource() with mapBeacons logs its batches in order when their mappings finish out of order", async () => {
@@ -101,9 +100,7 @@ Deno.test("IslPollSource() maps on the main thread what its mapBeacons failed to
   try {
     const source = await ingest(dir, sim, 1500, flaky, 64);
     assert.ok(failures >= 1500 / 64);
-    const counts = refCounts(
-      (await readAllLines(`${dir}/events`)).map((line) => JSON.parse(line)),
-    );
+    const counts = refCounts(await loggedObservations(dir));
     assert.deepEqual(notExactlyOnce(counts, 1, 1500), []);
     assert.equal(counts.size, 1500);
     assert.equal(source.status().counters.beacons, 1500);
