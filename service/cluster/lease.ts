@@ -337,9 +337,10 @@ export class Lease implements SourceLease {
         // process waits out its expiry instead).
         this.#revision = await this.#kv.update(this.key, unknown.bytes, entry.revision);
         this.#won(unknown.value, unknown.bytes, unknown.sentAt);
-      } else if (entry !== null && entry.operation !== "PUT") {
+      } else if (entry === null || entry.operation !== "PUT") {
         // A delete marker its owner is about to remove (or that expires with
-        // the bucket's ttl): try again very soon.
+        // the bucket's ttl), or already removed since the create failed on
+        // it: try again very soon, not after leaseMs / 3.
         this.#soon = true;
       }
     } catch {

@@ -93,6 +93,52 @@ Deno.test("Lease() is won by one standby at a time when owners release it again 
   }
 });
 
+Deno.test("Lease() tries again at once when its create failed on a delete marker that is gone by the time it looks", async () => {
+  const leaseMs = 9000;
+  const nats = await LocalNats.start();
+  const nc = await connect({ servers: nats.urls });
+  try {
+    await new Kvm(jetstream(nc)).create("SDA_OBS_leases", { ttl: leaseMs, storage: "memory" });
+    const kv = await new Kvm(jetstream(nc)).open("SDA_OBS_leases", { timeout: 500 });
+    // The first create fails as on the marker of an owner's graceful stop
+    // (wrong last sequence); the owner then removed the marker: the key is empty.
+    let puts = 0;
+    const racing = new Proxy(kv, {
+      get: (target, key) => {
+        if (key === "put") {
+          return (k: string, data: Uint8Array, options?: { previousSeq?: number }) =>
+            ++puts === 1
+              ? target.put(k, data, { previousSeq: 123_456 })
+              : target.put(k, data, options);
+        }
+        const value = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const lease = new Lease({
+      kv: racing,
+      jsm: await jetstreamManager(nc),
+      key: "archive",
+      instance: "ingest-b",
+      leaseMs,
+    });
+    const startedAt = performance.now();
+    await lease.start();
+    while (!lease.owned && performance.now() - startedAt < leaseMs) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const tookMs = performance.now() - startedAt;
+    assert.ok(lease.owned);
+    assert.ok(puts >= 2);
+    // Not the next periodic attempt, leaseMs / 3 = 3 s later.
+    assert.ok(tookMs < leaseMs / 6, `owned after ${Math.round(tookMs)} ms`);
+    await lease.release();
+  } finally {
+    await nc.close();
+    await nats.stop();
+  }
+});
+
 Deno.test("LeaseThread() holds leases on its own thread and shares their deadline", async () => {
   const nats = await LocalNats.start();
   const nc = await connect({ servers: nats.urls });
