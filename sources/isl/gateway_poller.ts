@@ -76,10 +76,17 @@ export interface GatewayPollerCounters {
   /** Sound beacons that could not become observations (decoding/validation dead letters). */
   rejected_beacons: number;
   /**
-   * Status packets that answer an older poll, or repeat the current one's
-   * (ignored; the datagram's beacons are still taken).
+   * Status packets that answer an older poll (their answer is ignored, SPEC
+   * §6), or repeat the current one's (ignored; the datagram's beacons are
+   * still taken).
    */
   stale_answers: number;
+  /**
+   * Packets of answers to an older poll, ignored (SPEC §6): those in the
+   * datagram with the stale status and in the status-less datagrams after
+   * it, until this poll's status arrives. The next poll asks for them.
+   */
+  stale_packets: number;
   /** Status packets that contradict themselves (ignored; the datagram's beacons are still taken). */
   bad_status: number;
   /** Beacons at or below `W` (sent again) or beyond `W + max` (ignored). */
@@ -174,16 +181,16 @@ type Out = PollerOutput;
  *   watermark `W` and starts a new answer.
  * * {@link GatewayPoller.receive} takes each datagram. Every sound beacon
  *   whose index lies in the window `W + 1 … W + max` becomes an observation
- *   as soon as it arrives — with or without its answer's status packet, and
- *   from whichever poll's answer it came: each beacon carries its gateway
- *   index. Malformed packets become framing dead letters. `W` moves over
+ *   as soon as it arrives, with or without its answer's status packet:
+ *   each beacon carries its gateway index. Malformed packets become framing dead letters. `W` moves over
  *   every index that is now sound, counted lost or dead-lettered, in index
  *   order, counting link gaps on the way; beacons beyond a gap are emitted
  *   too, and `W` passes them once the gap is filled.
- * * A status packet whose sequence count is not the latest poll's is stale
- *   and ignored (its datagram's beacons are still taken). The current
- *   poll's status tells the answer's extent: `first = max(after + 1,
- *   oldest)`, `count` beacons. `oldest > W + 1` counts the indexes the
+ * * A status packet whose sequence count is not the latest poll's is stale:
+ *   its answer is ignored (SPEC §6) — its datagram and the status-less ones
+ *   after it, until this poll's status arrives (`stale_packets`); the next
+ *   poll asks for them again. The current poll's status tells the
+ *   answer's extent: `first = max(after + 1, oldest)`, `count` beacons. `oldest > W + 1` counts the indexes the
  *   gateway no longer holds as lost (`gateway`) and moves `W` to
  *   `oldest − 1`.
  * * Status packets carry no authentication, so a status that implies a
@@ -328,6 +335,7 @@ export class GatewayPoller {
     corrupt_packets: 0,
     rejected_beacons: 0,
     stale_answers: 0,
+    stale_packets: 0,
     bad_status: 0,
     stray_beacons: 0,
     gateway_resets: 0,
@@ -448,8 +456,7 @@ export class GatewayPoller {
     }
     if (status !== undefined) {
       if (status.seq !== this.#pollSeq) {
-        // An answer to an earlier poll: its beacons are the gateway's all
-        // the same, but it tells nothing about this answer.
+        // An answer to an earlier poll (late, or not ours at all).
         counters.stale_answers++;
         this.#staleRun = true;
       } else if (this.#statusKnown) {
@@ -462,12 +469,18 @@ export class GatewayPoller {
         this.#staleRun = false;
       }
     }
-    const current = !this.#staleRun;
+    if (this.#staleRun) {
+      // Its beacons and faults, not the stale status itself.
+      counters.stale_packets += decoded === undefined
+        ? this.#beaconsFramed
+        : decoded.packets.length + decoded.faults.length - (status === undefined ? 0 : 1);
+      return this.#progress(false);
+    }
     const inWindow = decoded === undefined
-      ? this.#takeFramed(datagram, receivedAt, current, out)
-      : this.#take(decoded.packets, decoded.faults, datagram, receivedAt, current, out);
+      ? this.#takeFramed(datagram, receivedAt, out)
+      : this.#take(decoded.packets, decoded.faults, datagram, receivedAt, out);
     // A datagram of this answer with room for one more beacon is its last.
-    if (inWindow && current && datagram.length + BEACON_BYTES <= MAX_DATAGRAM_BYTES) {
+    if (inWindow && datagram.length + BEACON_BYTES <= MAX_DATAGRAM_BYTES) {
       this.#sawShort = true;
     }
     this.#advance();
@@ -509,9 +522,8 @@ export class GatewayPoller {
   /**
    * {@link GatewayPoller.#take} for a datagram just framed by
    * {@link GatewayPoller.#frame}; true when it held an index of the window.
-   * Only a `current` datagram (of this poll's answer) tells where it ends.
    */
-  #takeFramed(datagram: Uint8Array, receivedAt: number, current: boolean, out: Out): boolean {
+  #takeFramed(datagram: Uint8Array, receivedAt: number, out: Out): boolean {
     const view = viewOf(datagram);
     const offsets = this.#offsets;
     const slots = this.#slots;
@@ -529,7 +541,7 @@ export class GatewayPoller {
         continue;
       }
       inWindow = true;
-      if (current && index > this.#highest) this.#highest = index;
+      if (index > this.#highest) this.#highest = index;
       if (slots[index % max] >= SLOT_SOUND) continue;
       this.#takeBeacon(
         readBeaconInto(view, offset, this.#scratch),
@@ -685,7 +697,6 @@ export class GatewayPoller {
     faults: PacketFault[],
     datagram: Uint8Array,
     receivedAt: number,
-    current: boolean,
     out: Out,
   ): boolean {
     const max = this.#max;
@@ -704,7 +715,7 @@ export class GatewayPoller {
         continue;
       }
       inWindow = true;
-      if (current && index > this.#highest) this.#highest = index;
+      if (index > this.#highest) this.#highest = index;
       if (slots[index % max] >= SLOT_SOUND) continue;
       this.#takeBeacon(packet.beacon, datagram, packet.offset, receivedAt, tRx, out);
     }
@@ -723,7 +734,7 @@ export class GatewayPoller {
         }));
         if (index === undefined || index <= w || index > end) continue;
         inWindow = true;
-        if (current && index > this.#highest) this.#highest = index;
+        if (index > this.#highest) this.#highest = index;
         const slot = index % max;
         // Counted once per answer, and never against one that arrived sound.
         if (slots[slot] !== SLOT_MISSING) continue;

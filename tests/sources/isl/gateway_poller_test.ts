@@ -49,19 +49,24 @@ function sink() {
 const refs = (out: { observations: Observation[] }) =>
   out.observations.map((o) => Number(o.provenance.ref));
 
-Deno.test("GatewayPoller() ignores a status that echoes an older poll but takes its beacons", () => {
+Deno.test("GatewayPoller() ignores the answer to an older poll, beacons and all (SPEC §6)", () => {
   const poller = new GatewayPoller({ ctx, maxPackets: 10 });
   poller.restore({ after: 0, seqs: { "1": 0 } });
   const old = decodePoll(poller.poll());
   const current = decodePoll(poller.poll());
   assert.equal(current.seq, old.seq + 1);
   const out = sink();
-  // The old answer says oldest 5 (1…4 lost): as a stale status, it counts nothing.
+  // The old answer says oldest 5 (1…4 lost): as a stale status, it counts
+  // nothing, and neither its beacons nor those of the status-less datagram
+  // after it are taken.
   const stale = poller.receive(datagram([status(old.seq, 5, 9, 2), beacon(1), beacon(2)]), RX, out);
-  assert.deepEqual(stale, { advanced: true, complete: false, full: false, retry: false });
-  assert.deepEqual(refs(out), [1, 2]); // each beacon carries its index: no need to wait
+  assert.deepEqual(stale, { advanced: false, complete: false, full: false, retry: false });
+  poller.receive(datagram([beacon(3)]), RX, out);
+  assert.deepEqual(refs(out), []);
   assert.equal(poller.counters.stale_answers, 1);
-  assert.equal(poller.watermark, 2);
+  assert.equal(poller.counters.stale_packets, 3);
+  assert.equal(poller.counters.beacons, 0);
+  assert.equal(poller.watermark, 0);
   const fresh = poller.receive(
     datagram([status(current.seq, 1, 3, 3), beacon(1), beacon(2), beacon(3)]),
     RX,
@@ -70,7 +75,7 @@ Deno.test("GatewayPoller() ignores a status that echoes an older poll but takes 
   assert.deepEqual(fresh, { advanced: true, complete: true, full: false, retry: false });
   assert.deepEqual(refs(out), [1, 2, 3]);
   assert.deepEqual(poller.lost, { gateway: 0, link: 0, corrupt: 0 });
-  assert.equal(poller.counters.stray_beacons, 2); // 1 and 2 again, at or below W
+  assert.equal(poller.counters.stray_beacons, 0);
 });
 
 Deno.test("GatewayPoller() counts what the gateway overwrote as lost and moves W to oldest − 1", () => {
