@@ -82,7 +82,8 @@ function packedMessages(
 
 /**
  * The subject of an observation: `<prefix>.<kind>.<sensor>`, the sensor with
- * every character outside `[A-Za-z0-9_-]` replaced by `_`.
+ * every character outside `[A-Za-z0-9_-]` replaced by `_` — one `_` per
+ * character (code point), also for one outside the BMP.
  *
  * @example
  * ```ts
@@ -90,10 +91,11 @@ function packedMessages(
  * import { natsSubject } from "./nats_sink.ts";
  *
  * assert.equal(natsSubject("sda.obs", "isl", "isl:25544"), "sda.obs.isl.isl_25544");
+ * assert.equal(natsSubject("sda.obs", "radar", "X\u{1F600}é"), "sda.obs.radar.X__");
  * ```
  */
 export function natsSubject(prefix: string, kind: string, sensor: string): string {
-  return `${prefix}.${kind}.${sensor.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+  return `${prefix}.${kind}.${sensor.replace(/[^A-Za-z0-9_-]/gu, "_")}`;
 }
 
 /**
