@@ -139,10 +139,9 @@ export function serveHttp(
         },
       }, async (request) => {
         const url = new URL(request.url);
-        if (request.method !== "GET" && request.method !== "HEAD") {
-          return new Response("Method not allowed\n", { status: 405, headers: { allow: "GET" } });
-        }
-        // /ready stays open: load balancers and orchestrators probe it without secrets.
+        // /ready stays open: load balancers and orchestrators probe it without
+        // secrets. Everything else, whatever the method, needs the token first
+        // (SPEC §15: 401 otherwise).
         if (
           auth && url.pathname !== "/ready" &&
           !await auth.check(request.headers.get("authorization"))
@@ -151,6 +150,9 @@ export function serveHttp(
             status: 401,
             headers: { "www-authenticate": BearerAuth.challenge },
           });
+        }
+        if (request.method !== "GET" && request.method !== "HEAD") {
+          return new Response("Method not allowed\n", { status: 405, headers: { allow: "GET" } });
         }
         switch (url.pathname) {
           case "/metrics":

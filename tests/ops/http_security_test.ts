@@ -90,8 +90,9 @@ Deno.test("serve with http.tokenEnv: 401 without the token, 200 with it, /ready 
   });
   try {
     const bodies: string[] = [];
-    const get = async (path: string, authorization?: string) => {
+    const get = async (path: string, authorization?: string, method = "GET") => {
       const response = await fetch(`${service.http}${path}`, {
+        method,
         headers: authorization ? { authorization } : {},
       });
       const body = await response.text();
@@ -107,7 +108,11 @@ Deno.test("serve with http.tokenEnv: 401 without the token, 200 with it, /ready 
       assert.equal((await get(path, `Basic ${btoa(`ops:wrong`)}`)).status, 401, path);
       assert.equal((await get(path, `Bearer ${SENTINEL}`)).status, 200, path);
       assert.equal((await get(path, `Basic ${btoa(`ops:${SENTINEL}`)}`)).status, 200, path);
+      // Any method: the token is asked for before the method is looked at.
+      assert.equal((await get(path, undefined, "POST")).status, 401, path);
+      assert.equal((await get(path, `Bearer ${SENTINEL}`, "POST")).status, 405, path);
     }
+    assert.equal((await get("/nowhere", undefined, "DELETE")).status, 401);
     assert.equal((await get("/ready")).status, 200);
     const metrics = await get("/metrics", `Bearer ${SENTINEL}`);
     assert.match(metrics.body, /sda_ingest_observations_total/);
