@@ -8,8 +8,17 @@
  * @module
  */
 
-/** Writes one log line for `count` events of one kind from one peer. */
-export type PeerEventWriter = (event: string, host: string, count: number, detail: string) => void;
+/**
+ * Writes one log line for `count` events of one kind from one peer;
+ * `detail` and `reason` are the latest event's.
+ */
+export type PeerEventWriter = (
+  event: string,
+  host: string,
+  count: number,
+  detail: string,
+  reason?: string,
+) => void;
 
 /** Options for {@link PeerEventLog}. */
 export interface PeerEventLogOptions {
@@ -36,6 +45,8 @@ interface Entry {
   pending: number;
   /** The latest event's detail. */
   detail: string;
+  /** The latest event's reason, if it gave one. */
+  reason: string | undefined;
 }
 
 /** The key under which events from peers past `maxPeers` are counted. */
@@ -89,8 +100,12 @@ export class PeerEventLog {
     }
   }
 
-  /** Records one event of kind `event` from `host`; `detail` describes it. */
-  note(event: string, host: string, detail: string): void {
+  /**
+   * Records one event of kind `event` from `host`; `detail` describes it.
+   * A `reason` (e.g. why a connection was refused) does not make a kind of
+   * its own: one line per peer and kind, with the latest reason.
+   */
+  note(event: string, host: string, detail: string, reason?: string): void {
     const now = this.#now();
     let key = `${event}|${host}`;
     let entry = this.#entries.get(key);
@@ -100,13 +115,14 @@ export class PeerEventLog {
       entry = this.#entries.get(key);
     }
     if (entry === undefined) {
-      this.#entries.set(key, { event, host, loggedAt: now, pending: 0, detail });
-      this.#write(event, host, 1, detail);
+      this.#entries.set(key, { event, host, loggedAt: now, pending: 0, detail, reason });
+      this.#write(event, host, 1, detail, reason);
       this.#arm();
       return;
     }
     entry.pending++;
     entry.detail = detail;
+    entry.reason = reason;
     if (now - entry.loggedAt >= this.#intervalMs) this.#flush(entry, now);
   }
 
@@ -125,7 +141,7 @@ export class PeerEventLog {
     const count = entry.pending;
     entry.pending = 0;
     entry.loggedAt = now;
-    this.#write(entry.event, entry.host, count, entry.detail);
+    this.#write(entry.event, entry.host, count, entry.detail, entry.reason);
   }
 
   /** The end-of-interval sweep: pending counts are written, quiet peers forgotten. */

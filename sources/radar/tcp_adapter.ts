@@ -306,7 +306,8 @@ export class RadarTcpSource implements Source {
       this.#counters[`connections_closed_${reason}`] = 0;
     }
     this.#events = new PeerEventLog({
-      write: (event, host, count, detail) => this.#logEvent(event, host, count, detail),
+      write: (event, host, count, detail, reason) =>
+        this.#logEvent(event, host, count, detail, reason),
     });
     if (o.tls === undefined) {
       this.#listener = Deno.listen({ hostname: o.hostname, port: o.port, transport: "tcp" });
@@ -443,8 +444,8 @@ export class RadarTcpSource implements Source {
   }
 
   /** One line for `count` connection events of one kind from one peer. */
-  #logEvent(event: string, host: string, count: number, detail: string): void {
-    const [kind, reason] = event.split(":");
+  #logEvent(event: string, host: string, count: number, detail: string, why?: string): void {
+    const [kind, reason = why] = event.split(":");
     const times = count === 1 ? "" : ` (${count} times in the last minute)`;
     const properties = { source: this.name, host, reason, count, detail };
     if (kind === "refused") {
@@ -468,7 +469,9 @@ export class RadarTcpSource implements Source {
   #refuse(host: string, reason: RefuseReason, detail: string): void {
     this.#counters.connections_refused++;
     this.#counters[`connections_refused_${reason}`]++;
-    this.#events.note(`refused:${reason}`, host, detail);
+    // Once per peer per minute whatever the reasons (SPEC §15); the
+    // counters have them all.
+    this.#events.note("refused", host, detail, reason);
   }
 
   #stopAccepting(): void {

@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
+import type { LogRecord } from "@logtape/logtape";
 import type { DeadLetter } from "../../envelope/dead_letter.ts";
 import type { Observation } from "../../envelope/observation.ts";
 import { DedupeWindow } from "../../operators/dedupe_window.ts";
@@ -24,6 +24,7 @@ import { decodePoll } from "../../sources/isl/poll_request.ts";
 import { encodeStatus } from "../../sources/isl/status_packet.ts";
 import { decodeOpticalPage } from "../../sources/optical/decode_optical_page.ts";
 import { TdmDecodeStream } from "../../sources/radar/tdm_decode_stream.ts";
+import { withLogs } from "../_logs.ts";
 import { readAllLines, removeDir } from "../_observations.ts";
 import { handBeacon } from "../sources/isl/_make_fixtures.ts";
 
@@ -38,23 +39,6 @@ function throwingSensors(bad: string): ReadonlySet<string> {
       return true;
     },
   } as unknown as ReadonlySet<string>;
-}
-
-async function withLogs<T>(body: (records: LogRecord[]) => Promise<T>): Promise<T> {
-  const records: LogRecord[] = [];
-  await configure({
-    reset: true,
-    sinks: { memory: (record) => records.push(record) },
-    loggers: [
-      { category: ["sda-ingest"], lowestLevel: "debug", sinks: ["memory"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["memory"] },
-    ],
-  });
-  try {
-    return await body(records);
-  } finally {
-    await reset();
-  }
 }
 
 function errors(records: LogRecord[]): LogRecord[] {

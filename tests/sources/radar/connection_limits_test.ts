@@ -4,7 +4,6 @@
  */
 
 import assert from "node:assert/strict";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
 import type { DeadLetter } from "../../../envelope/dead_letter.ts";
 import type { Observation } from "../../../envelope/observation.ts";
 import { DedupeWindow } from "../../../operators/dedupe_window.ts";
@@ -15,6 +14,7 @@ import {
   RadarTcpSource,
   type RadarTcpSourceOptions,
 } from "../../../sources/radar/tcp_adapter.ts";
+import { logText as text, withLogs } from "../../_logs.ts";
 import { readAllLines, removeDir } from "../../_observations.ts";
 
 const enc = new TextEncoder();
@@ -63,28 +63,6 @@ async function until(condition: () => boolean, ms = 10_000): Promise<void> {
     if (performance.now() > deadline) throw new Error(`Condition not met within ${ms} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-}
-
-/** Captures the radar source's log records while `body` runs. */
-async function withLogs<T>(body: (records: LogRecord[]) => Promise<T>): Promise<T> {
-  const records: LogRecord[] = [];
-  await configure({
-    reset: true,
-    sinks: { memory: (record) => records.push(record) },
-    loggers: [
-      { category: ["sda-ingest"], lowestLevel: "debug", sinks: ["memory"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["memory"] },
-    ],
-  });
-  try {
-    return await body(records);
-  } finally {
-    await reset();
-  }
-}
-
-function text(record: LogRecord): string {
-  return record.message.map((part) => typeof part === "string" ? part : String(part)).join("");
 }
 
 Deno.test("RadarTcpSource() closes 64 idle connections after idleTimeoutMs, so a radar connecting next is logged", async () => {

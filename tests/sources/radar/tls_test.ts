@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import type { LogRecord } from "@logtape/logtape";
 import type { DeadLetter } from "../../../envelope/dead_letter.ts";
 import type { Observation } from "../../../envelope/observation.ts";
 import { DedupeWindow } from "../../../operators/dedupe_window.ts";
@@ -12,6 +13,7 @@ import { Pipeline } from "../../../service/pipeline.ts";
 import { openDeadLetterLog, openEventLog } from "../../../sinks/event_log.ts";
 import { RadarTcpSource, type RadarTcpSourceOptions } from "../../../sources/radar/tcp_adapter.ts";
 import { RadarSim } from "../../../sim/radar.ts";
+import { logText, withLogs } from "../../_logs.ts";
 import { readAllLines, removeDir } from "../../_observations.ts";
 import { type Issued, makePki } from "./_pki.ts";
 
@@ -124,6 +126,10 @@ Deno.test("RadarTcpSource() with client certificates logs a permitted sensor wit
 });
 
 Deno.test("RadarTcpSource() with client certificates logs nothing from a forged, an expired, a missing certificate or plain TCP, and counts each by reason", async () => {
+  await withLogs((records) => refusedByReason(records));
+});
+
+async function refusedByReason(records: LogRecord[]): Promise<void> {
   const t = await setup();
   const port = t.source.port;
   const tdm = message("BAD", "XR1", 0);
@@ -155,10 +161,18 @@ Deno.test("RadarTcpSource() with client certificates logs nothing from a forged,
   assert.equal(counters.connections_refused, 6);
   assert.equal(counters.connections_accepted, 0);
   assert.equal(counters.bytes, 0);
+  // One line for the peer within the minute, whatever the reasons (SPEC §15).
+  const refusals = records.filter((r) => /refused a connection/.test(logText(r)));
+  assert.equal(refusals.length, 1, refusals.map(logText).join("\n"));
+  assert.equal(refusals[0].properties.reason, "untrusted_issuer");
   const { observations, deadLetters } = await t.finish();
   assert.deepEqual(observations, []);
   assert.deepEqual(deadLetters, []);
-});
+  // stop() writes the five held back, with the latest reason.
+  const last = records.filter((r) => /refused a connection/.test(logText(r))).at(-1)!;
+  assert.equal(last.properties.count, 5);
+  assert.equal(last.properties.reason, "not_tls");
+}
 
 Deno.test("RadarTcpSource() with allow refuses a peer outside it before reading a byte", async () => {
   const t = await setup({ tls: undefined, clients: undefined, allow: ["10.20.0.0/16", "::1/128"] });
