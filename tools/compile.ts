@@ -1,7 +1,7 @@
 /**
  * `deno task compile`: the service as one self-contained executable
  * (`deno compile`), with the same least-privilege permissions as
- * `deno task start` — read from that task in `deno.json`, so the two cannot
+ * `deno task serve` — read from that task in `deno.json`, so the two cannot
  * drift apart. A site whose configuration listens on other addresses or pulls
  * other archives overrides a permission by passing it, e.g.
  * `deno task compile --allow-net=0.0.0.0,udl.example:443`.
@@ -67,7 +67,7 @@ export async function compileArgs(
     tasks: Record<string, string>;
   };
   const permissions = overridePermissions(
-    permissionFlags(config.tasks.start),
+    permissionFlags(config.tasks.serve),
     options.overrides ?? [],
   );
   return [

@@ -10,10 +10,10 @@ import { removeDir } from "../_observations.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 
-Deno.test("compileArgs() carries exactly the permissions of deno task start, with site overrides", async () => {
-  const start = JSON.parse(await Deno.readTextFile(`${root}deno.json`)).tasks.start as string;
-  const flags = start.split(" ").filter((w) => w.startsWith("--allow-"));
-  assert.ok(flags.length >= 4, start);
+Deno.test("compileArgs() carries exactly the permissions of deno task serve, with site overrides", async () => {
+  const serve = JSON.parse(await Deno.readTextFile(`${root}deno.json`)).tasks.serve as string;
+  const flags = serve.split(" ").filter((w) => w.startsWith("--allow-"));
+  assert.ok(flags.length >= 4, serve);
   const args = await compileArgs({ output: "/tmp/x" });
   assert.deepEqual(args.filter((a) => a.startsWith("--allow-")), flags);
   assert.ok(!args.includes("-A") && !args.includes("--allow-all"));

@@ -23,7 +23,7 @@ const MiB = 1024 * 1024;
 const ROOT = new URL("../../../", import.meta.url).pathname;
 
 /**
- * `serve --config <dir>/ingest.json` with `deno task start`'s permissions
+ * `serve --config <dir>/ingest.json` with `deno task serve`'s permissions
  * (reading the code too with `readCode`: its decode workers load from
  * there), all stderr kept.
  */
