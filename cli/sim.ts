@@ -33,6 +33,10 @@ export const sim: Command = {
   help: HELP,
   async run(args) {
     const [kind, ...rest] = args;
+    if (kind === "--help" || kind === "-h") {
+      console.log(HELP);
+      return EXIT.ok;
+    }
     const load = kind === undefined ? undefined : SIMS[kind];
     if (load === undefined) {
       throw new UsageError(
