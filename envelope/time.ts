@@ -160,12 +160,24 @@ export function parseTimestamp(text: string): number {
   if (second === 60) {
     // SPEC §14: a real instant on the days the IERS table ends with one.
     if (!LEAP_DAYS.has(days)) {
-      throw new RangeError(`No leap second at the end of this day: "${text}"`);
+      throw new NoLeapSecondError(text);
     }
     return days * MICROS_PER_DAY + 86_399 * MICROS_PER_SECOND + micros + LEAP_MARK;
   }
   return days * MICROS_PER_DAY +
     ((hour * 60 + minute) * 60 + second) * MICROS_PER_SECOND + micros;
+}
+
+/**
+ * Second 60 on a day the leap-second table does not end with one: a
+ * `decoding` dead letter in every feed (SPEC §14).
+ */
+export class NoLeapSecondError extends RangeError {
+  /** @param text the timestamp as given */
+  constructor(text: string) {
+    super(`No leap second at the end of this day: "${text}"`);
+    this.name = "NoLeapSecondError";
+  }
 }
 
 function syntax(text: string): SyntaxError {

@@ -11,7 +11,7 @@ import type { DeadLetter } from "../../envelope/dead_letter.ts";
 import type { Meta, OpticalMeasurement, OpticalObservation } from "../../envelope/observation.ts";
 import { observationId } from "../../envelope/observation_id.ts";
 import { textRaw } from "../../envelope/raw.ts";
-import { formatTimestamp, parseTimestamp } from "../../envelope/time.ts";
+import { formatTimestamp, NoLeapSecondError, parseTimestamp } from "../../envelope/time.ts";
 import { internalErrorReason } from "../../operators/internal_error.ts";
 import {
   admissionProblem,
@@ -229,8 +229,10 @@ export class RowMapper {
       // The archive's usual form is already the envelope's: skip formatting.
       tObs = isCanonical(obTime) ? obTime : formatTimestamp(micros);
     } catch (error) {
+      // Second 60 on a day without a leap second is `decoding` in every
+      // feed (SPEC §14); any other bad instant is §5's `validation`.
       return new RowFailure(
-        "validation",
+        error instanceof NoLeapSecondError ? "decoding" : "validation",
         error instanceof RangeError
           ? `obTime is not a valid instant: ${error.message}`
           : `Cannot parse obTime as a UTC instant: ${show(obTime)}`,

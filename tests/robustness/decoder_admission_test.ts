@@ -156,6 +156,21 @@ Deno.test("decodeOpticalPage() dead-letters a row outside the t_obs bounds or fr
   assert.equal(page.deadLetters[2].reason, "sensor T is not permitted for source archive");
 });
 
+Deno.test("decodeOpticalPage() dead-letters second 60 on a day without a leap second as decoding, as TDM does (SPEC §14)", () => {
+  const rows = [
+    "EO-1,2017-06-30T23:59:60Z,S,1,1",
+    "EO-2,2017-06-31T00:00:00Z,S,1,1",
+    "EO-3,2017-06-30T23:59:59Z,S,1,1",
+  ];
+  const page = decodeOpticalPage(`${HEADER}\n${rows.join("\n")}\n`, "text/csv", optical);
+  assert.deepEqual(page.deadLetters.map((d) => [d.stage, d.ref]), [
+    ["decoding", "EO-1"],
+    ["validation", "EO-2"], // SPEC §5: obTime not a valid instant
+  ]);
+  assert.match(page.deadLetters[0].reason, /No leap second/);
+  assert.deepEqual(page.observations.map((o) => o.t_obs), ["2017-06-30T23:59:59.000000Z"]);
+});
+
 Deno.test("decodeOpticalPage() puts the client in provenance only when there is one", () => {
   const body = `${HEADER}\nEO-1,2026-11-25T12:00:00Z,S,1,1\n`;
   const withClient = decodeOpticalPage(body, "text/csv", { ...optical, client: "C" });
