@@ -88,7 +88,18 @@ export const OpticalSourceConfigSchema = z.strictObject({
 }).refine((s) => s.caFile === undefined || s.url.startsWith("https:"), {
   message: "is only used with an https:// url",
   path: ["caFile"],
+}).refine((s) => s.tokenEnv === undefined || !hasUserinfo(s.url), {
+  // Both would go into one Authorization header, which no archive accepts.
+  message: "cannot be used with a user name or password in url: give the archive one credential",
+  path: ["tokenEnv"],
 });
+
+/** Whether a URL carries a user name or password. */
+function hasUserinfo(url: string): boolean {
+  if (!URL.canParse(url)) return false;
+  const parsed = new URL(url);
+  return parsed.username !== "" || parsed.password !== "";
+}
 
 /** An ISL source: gateways polled over UDP (SPEC §6). */
 export const IslSourceConfigSchema = z.strictObject({

@@ -42,6 +42,19 @@ Deno.test("parseConfig() explains bad optical security keys, each with its path"
     }),
     ["$.sources[0].caFile: is only used with an https:// url"],
   );
+  assert.deepEqual(
+    problems({
+      sources: [{
+        name: "a",
+        kind: "optical",
+        url: "https://ops:secret@h/eo",
+        tokenEnv: "OPTICAL_TOKEN",
+      }],
+    }),
+    [
+      "$.sources[0].tokenEnv: cannot be used with a user name or password in url: give the archive one credential",
+    ],
+  );
 });
 
 Deno.test("validateConfig() checks that caFile exists and holds a PEM certificate, relative to the config", async () => {
