@@ -154,3 +154,54 @@ Deno.test("replay() decodes a large ISL capture in packet-aligned pieces", async
     await removeDir(out);
   }
 });
+
+Deno.test("replay() decodes an optical page file larger than a worker's page record by record, with and without workers, to the same bytes", async () => {
+  // ~5.5 MB of CSV: more than replay hands a decode worker whole.
+  const rows = 80_000;
+  const header = "id,obTime,idSensor,satNo,ra,declination,mag\n";
+  const lines = [header];
+  for (let i = 0; i < rows; i++) {
+    const t = new Date(Date.UTC(2026, 10, 25) + i * 10).toISOString();
+    lines.push(`EO-${i},${t},"MAUI,${i % 3}",${25544 + (i % 50)},${(i * 0.37) % 360},1.5,12\n`);
+  }
+  lines.push("EO-bad,2026-11-25T00:00:00Z,S,1,400,1,1\n");
+  const bytes = new TextEncoder().encode(lines.join(""));
+  assert.ok(bytes.length > 4 * 1024 * 1024, `${bytes.length} bytes`);
+  const input: ReplayInput = {
+    kind: "optical",
+    name: "optical/big.csv",
+    open: () => {
+      const chunks: Uint8Array[] = [];
+      for (let at = 0; at < bytes.length; at += 65_536) {
+        chunks.push(bytes.subarray(at, at + 65_536));
+      }
+      return ReadableStream.from(chunks);
+    },
+  };
+  const outs: string[] = [];
+  try {
+    for (const workers of [1, 0]) {
+      const out = await Deno.makeTempDir({ prefix: "sda-replay-" });
+      outs.push(out);
+      let maxBatch = 0;
+      const result = await replay({
+        inputs: [input],
+        out,
+        workers,
+        onDurable: (batches) => {
+          for (const b of batches) maxBatch = Math.max(maxBatch, b.observations);
+        },
+      });
+      assert.equal(result.observations, rows, `workers ${workers}`);
+      assert.equal(result.deadLetters, 1, `workers ${workers}`);
+      // In pieces as the bytes came, never the page as one whole.
+      assert.ok(maxBatch > 0 && maxBatch < 10_000, `workers ${workers}: largest batch ${maxBatch}`);
+    }
+    const [a, b] = await Promise.all(outs.map((out) => readAllLines(`${out}/events`)));
+    assert.equal(a.length, rows);
+    assert.deepEqual(a, b);
+    assert.equal(JSON.parse(a[1]).provenance.ref, "EO-1");
+  } finally {
+    for (const out of outs) await removeDir(out);
+  }
+});
