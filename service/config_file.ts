@@ -69,6 +69,34 @@ export async function loadConfig(path: string, options: LoadConfigOptions = {}):
 }
 
 /**
+ * The token variables (`tokenEnv`) of a configuration that are not set in
+ * this process's environment, by JSON path. The service does not start
+ * without them: an archive would refuse every request, or the HTTP port
+ * would be open without its token.
+ */
+export function unsetTokens(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  config.sources.forEach((source, i) => {
+    if (source.kind === "optical" && source.tokenEnv !== undefined) {
+      if (Deno.env.get(source.tokenEnv) === undefined) {
+        problems.push({
+          path: jsonPath(["sources", i, "tokenEnv"]),
+          message: `environment variable ${source.tokenEnv} is not set`,
+        });
+      }
+    }
+  });
+  const tokenEnv = config.http.tokenEnv;
+  if (tokenEnv !== undefined && Deno.env.get(tokenEnv) === undefined) {
+    problems.push({
+      path: jsonPath(["http", "tokenEnv"]),
+      message: `environment variable ${tokenEnv} is not set`,
+    });
+  }
+  return problems;
+}
+
+/**
  * Validates a parsed configuration against the schema and the machine.
  * Relative paths resolve against `baseDir`.
  */
@@ -96,25 +124,7 @@ export async function validateConfig(
       if (problem) problems.push({ path: jsonPath([section, "dir"]), message: problem });
     }
   }
-  if (config && (options.checkEnv ?? true)) {
-    config.sources.forEach((source, i) => {
-      if (source.kind === "optical" && source.tokenEnv !== undefined) {
-        if (Deno.env.get(source.tokenEnv) === undefined) {
-          problems.push({
-            path: jsonPath(["sources", i, "tokenEnv"]),
-            message: `environment variable ${source.tokenEnv} is not set`,
-          });
-        }
-      }
-    });
-    const tokenEnv = config.http.tokenEnv;
-    if (tokenEnv !== undefined && Deno.env.get(tokenEnv) === undefined) {
-      problems.push({
-        path: jsonPath(["http", "tokenEnv"]),
-        message: `environment variable ${tokenEnv} is not set`,
-      });
-    }
-  }
+  if (config && (options.checkEnv ?? true)) problems.push(...unsetTokens(config));
   if (config && (options.checkDirs ?? true)) {
     // SPEC §15: a radar listener's TLS files, checked where the others are.
     for (const [i, source] of config.sources.entries()) {

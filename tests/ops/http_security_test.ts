@@ -70,7 +70,59 @@ Deno.test("validate gives no warning when every listener is on loopback", async 
   assert.doesNotMatch(stdout, /warning/);
 });
 
-Deno.test("validate reports an unset http.tokenEnv and an unreadable http.tls file, exit 2", async () => {
+Deno.test("validate warns, exit 0, about token variables not set where it runs", async () => {
+  const { code, stdout } = await validate({
+    sources: [{
+      name: "archive",
+      kind: "optical",
+      url: "http://127.0.0.1:7002/udl/eoobservation",
+      tokenEnv: "SDA_TEST_UNSET_OPTICAL",
+    }],
+    http: { tokenEnv: "SDA_TEST_UNSET_TOKEN" },
+  });
+  assert.equal(code, 0, stdout);
+  assert.match(stdout, /valid \(2 warnings\)/);
+  assert.match(
+    stdout,
+    /warning \$\.sources\[0\]\.tokenEnv: environment variable SDA_TEST_UNSET_OPTICAL is not set here: serve refuses to start without it/,
+  );
+  assert.match(
+    stdout,
+    /warning \$\.http\.tokenEnv: environment variable SDA_TEST_UNSET_TOKEN is not set here/,
+  );
+});
+
+Deno.test("serve refuses to start, exit 2, while a token variable is unset", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-serve-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/ingest.json`,
+      JSON.stringify({
+        sources: [],
+        log: { dir: `${dir}/events` },
+        deadLetter: { dir: `${dir}/dead` },
+        state: { dir: `${dir}/state` },
+        http: { port: 0, tokenEnv: "SDA_TEST_UNSET_TOKEN" },
+      }),
+    );
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", main, "serve", "--config", `${dir}/ingest.json`],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    assert.equal(output.code, 2);
+    assert.match(
+      new TextDecoder().decode(output.stderr),
+      /\$\.http\.tokenEnv: environment variable SDA_TEST_UNSET_TOKEN is not set/,
+    );
+    assert.equal([...Deno.readDirSync(dir)].length, 1, "nothing but the config was written");
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("validate reports an unreadable http.tls file, exit 2", async () => {
   const { code, stderr } = await validate({
     http: {
       tokenEnv: "SDA_TEST_UNSET_TOKEN",
@@ -78,7 +130,6 @@ Deno.test("validate reports an unset http.tokenEnv and an unreadable http.tls fi
     },
   });
   assert.equal(code, 2);
-  assert.match(stderr, /\$\.http\.tokenEnv: environment variable SDA_TEST_UNSET_TOKEN is not set/);
   assert.match(stderr, /\$\.http\.tls\.certFile: cannot read .*missing\.crt: no such file/);
   assert.match(stderr, /\$\.http\.tls\.keyFile: cannot read .*missing\.key: no such file/);
 });
