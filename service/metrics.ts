@@ -14,6 +14,9 @@ import type { SegmentLogStats } from "../sinks/segment_log.ts";
 import type { Source } from "../sources/source.ts";
 import type { Pipeline } from "./pipeline.ts";
 
+/** The prefix of a source counter of refused connections, before the reason. */
+const REFUSED = "connections_refused_";
+
 /** Upper bounds of the latency histogram, seconds. */
 export const LATENCY_BUCKETS: readonly number[] = [
   0.00025,
@@ -379,6 +382,22 @@ export class ServiceMetrics {
         for (const source of attached()?.sources() ?? []) {
           for (const [event, n] of Object.entries(source.status().counters)) {
             this.inc({ source: source.name, event }, n);
+          }
+        }
+      },
+    });
+    new client.Counter({
+      name: "sda_ingest_connections_refused_total",
+      help: "Connections closed before a line was read, by reason (SPEC §15: no certificate, " +
+        "untrusted issuer, expired, not in the allow list, maxConnections, …)",
+      labelNames: ["source", "reason"],
+      registers,
+      collect() {
+        this.reset();
+        for (const source of attached()?.sources() ?? []) {
+          for (const [event, n] of Object.entries(source.status().counters)) {
+            if (!event.startsWith(REFUSED)) continue;
+            this.inc({ source: source.name, reason: event.slice(REFUSED.length) }, n);
           }
         }
       },

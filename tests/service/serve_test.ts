@@ -349,6 +349,40 @@ Deno.test("dead letters of every stage reach the dead-letter log with reasons, a
   }
 });
 
+Deno.test("serve counts a radar connection from outside allow by reason in /metrics and logs nothing it sent", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-serve-" });
+  const radarPort = freePort();
+  const httpPort = await writeConfig(dir, [
+    { name: "xr1", kind: "radar", port: radarPort, allow: ["192.0.2.0/24"] },
+  ]);
+  const running = await serve(dir, httpPort);
+  try {
+    for (let i = 0; i < 3; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: radarPort });
+      await conn.write(new TextEncoder().encode("CCSDS_TDM_VERS = 2.0\n")).catch(() => 0);
+      // Closed by the service before a line is read.
+      assert.equal(await conn.read(new Uint8Array(16)).catch(() => null), null);
+      conn.close();
+    }
+    const metrics = await until(
+      running.http,
+      (m) => sumMetric(m, "sda_ingest_connections_refused_total", 'reason="not_allowed"') === 3,
+    );
+    assert.equal(
+      metrics.get('sda_ingest_connections_refused_total{source="xr1",reason="not_allowed"}'),
+      3,
+    );
+    assert.equal(sumMetric(metrics, "sda_ingest_connections_refused_total", "source="), 3);
+    assert.equal(observations(metrics, "xr1"), 0);
+    assert.equal(sumMetric(metrics, "sda_ingest_dead_letters_total", 'source="xr1"'), 0);
+    await running.child.stop("SIGTERM");
+    assert.deepEqual(await logLines(`${dir}/events`), []);
+  } finally {
+    await running.child.stop("SIGKILL");
+    await removeDir(dir);
+  }
+});
+
 Deno.test("serve with nats publishes every logged observation to JetStream once", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sda-serve-" });
   const nats = await startNatsServer();
