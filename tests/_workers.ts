@@ -8,7 +8,17 @@
 import { configuredWorkers } from "../service/workers/configured_workers.ts";
 import { DecodePool } from "../service/workers/decode_pool.ts";
 
-/** A pool of the configured size, or undefined for 0; close it when done. */
-export function testWorkers(size: number = configuredWorkers({})): DecodePool | undefined {
-  return size > 0 ? new DecodePool(size) : undefined;
+/**
+ * A pool of the configured size, started, or undefined for 0; close it when
+ * done. Started before a test measures anything: on a cold cache Deno
+ * type-checks the worker's module as the first one starts, which took
+ * seconds (a receive → durable bound failed 3 runs of 3 on a fresh DENO_DIR).
+ */
+export async function testWorkers(
+  size: number = configuredWorkers({}),
+): Promise<DecodePool | undefined> {
+  if (size <= 0) return undefined;
+  const pool = new DecodePool(size);
+  await pool.started;
+  return pool;
 }

@@ -34,7 +34,7 @@ Deno.test("IslUdpSource() logs beacons whose answers' status datagrams are all l
     },
   });
   // Beacons mapped in decode workers, as the service would here (issue 16).
-  const workers = testWorkers();
+  const workers = await testWorkers();
   const source = new IslUdpSource({
     workers,
     name: "isl",
@@ -83,7 +83,7 @@ Deno.test("IslUdpSource() with --loss 0.2 on status-less answers still logs each
   const sim = await startIslSim({ rate: 0, prefill: 5000, dropStatus: true, loss: 0.2, seed: 7 });
   const pipeline = await openPipeline(dir);
   // Beacons mapped in decode workers, as the service would here (issue 16).
-  const workers = testWorkers();
+  const workers = await testWorkers();
   const source = new IslUdpSource({
     workers,
     name: "isl",
@@ -121,7 +121,7 @@ Deno.test("IslUdpSource() asks again for an answer's lost last datagram after a 
   sim.dropDatagram = (d) => d.answer <= 3 && d.last === Math.min(d.poll.after + 256, 1000);
   const pipeline = await openPipeline(dir);
   // Beacons mapped in decode workers, as the service would here (issue 16).
-  const workers = testWorkers();
+  const workers = await testWorkers();
   const source = new IslUdpSource({
     workers,
     name: "isl",

@@ -60,7 +60,7 @@ async function ingest(
   options: Partial<ConstructorParameters<typeof IslUdpSource>[0]> = {},
 ): Promise<IslUdpSource> {
   const pipeline = await openPipeline(dir);
-  const workers = testWorkers();
+  const workers = await testWorkers();
   const source = new IslUdpSource({
     workers,
     name: "isl",
@@ -499,7 +499,7 @@ Deno.test("IslUdpSource() turns CUC seconds 0 and 2^32 − 1 into a dead letter 
     gateway.send(answer, from.port, from.address);
   });
   const pipeline = await openPipeline(dir);
-  const workers = testWorkers();
+  const workers = await testWorkers();
   const source = new IslUdpSource({
     name: "isl",
     gateways: [{ hostname: "127.0.0.1", port }],
@@ -555,7 +555,7 @@ Deno.test("IslUdpSource() from a config with sensors dead-letters the beacons of
       sensors: ["isl:60001", "isl:60002"],
     }],
   });
-  const workers = testWorkers();
+  const workers = await testWorkers();
   const source = createSource(config.sources[0], new StateStore(`${dir}/state`), {
     workers,
   }) as IslUdpSource;

@@ -26,7 +26,7 @@ Deno.test("OpticalHttpSource() logs all 20,000 observations exactly once from an
   const dir = await Deno.makeTempDir({ prefix: "sda-optical-" });
   const sim = new ArchiveSim({ count: 20_000, failRate: 0.2, seed: 7 });
   // Pages decoded in decode workers as the service would here (issue 16).
-  const workers = testWorkers();
+  const workers = await testWorkers();
   try {
     const { checkpoint, saves } = memoryCheckpoint();
     const source = new OpticalHttpSource({

@@ -29,8 +29,7 @@ async function setup(
   workers?: number,
 ) {
   const dir = await Deno.makeTempDir({ prefix: "sda-radar-" });
-  const pool = testWorkers(workers);
-  await pool?.started;
+  const pool = await testWorkers(workers);
   const source = new RadarTcpSource({ name: "xr", port: 0, workers: pool, ...sourceOptions });
   await source.started;
   const pipeline = new Pipeline({
