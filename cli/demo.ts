@@ -16,6 +16,7 @@ import { RadarTcpSource } from "../sources/radar/tcp_adapter.ts";
 import { type Command, EXIT, numberOption, parseOptions } from "./_args.ts";
 import { demoCluster } from "./demo_cluster.ts";
 import { printFinalReport, printSummaryLines, WarningCounter } from "./_demo_report.ts";
+import { StopSignals } from "./_signals.ts";
 
 const HELP = `Usage: main.ts demo [--duration S] [--out DIR]
        main.ts demo --cluster [--duration S] [--out DIR]   (see demo --cluster --help)
@@ -119,17 +120,24 @@ export const demo: Command = {
         `demo: status page http://127.0.0.1:${service.httpPort}/ (metrics: /metrics) — writing under ${out}/, service log ${logFile}, for ${duration} s (Ctrl-C stops)`,
       );
       const stop = new AbortController();
-      const onSignal = () => stop.abort();
+      const signals = new StopSignals();
+      // The first Ctrl-C ends the demo with its report; its echo under
+      // `deno task` is ignored, and only one sent again exits at once.
+      const onSignal = () => {
+        const meaning = signals.next();
+        if (meaning === "first") stop.abort();
+        else if (meaning === "again") Deno.exit(EXIT.failure);
+      };
       Deno.addSignalListener("SIGINT", onSignal);
       const timer = setTimeout(() => stop.abort(), duration * 1000);
       const t0 = performance.now();
       await printSummaryLines(service, warnings, stop.signal);
       clearTimeout(timer);
-      Deno.removeSignalListener("SIGINT", onSignal);
       radar.stop();
       await radarDone;
       await service.stop();
       printFinalReport(service, config, (performance.now() - t0) / 1000, logFile, warnings);
+      Deno.removeSignalListener("SIGINT", onSignal);
       return EXIT.ok;
     } finally {
       radar?.stop();

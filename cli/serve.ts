@@ -11,6 +11,7 @@ import { configWarnings } from "../service/config_warnings.ts";
 import { closeLogging, setupLogging } from "../service/logging.ts";
 import { IngestService } from "../service/service.ts";
 import { type Command, EXIT, parseOptions } from "./_args.ts";
+import { SIGNAL_ECHO_MS, StopSignals } from "./_signals.ts";
 
 const HELP = `Usage: main.ts serve [--config FILE]
 
@@ -57,19 +58,23 @@ export async function serveConfig(path: string | undefined): Promise<Config> {
 
 /**
  * Runs `service` until the first SIGINT/SIGTERM, then stops it gracefully; a
- * second signal exits the process at once with status 1.
+ * second signal exits the process at once with status 1 (one within
+ * {@link SIGNAL_ECHO_MS} of the first is that one delivered twice).
  */
 export async function runUntilSignal(service: IngestService): Promise<number> {
   const log = getLogger(["sda-ingest", "service"]);
-  let signals = 0;
+  const signals = new StopSignals();
   const onSignal = () => {
-    signals++;
-    if (signals === 1) {
-      log.info("Signal received: stopping gracefully (send again to exit at once)");
-      service.stop();
-    } else {
-      log.error("Second signal: exiting without draining");
-      Deno.exit(EXIT.failure);
+    switch (signals.next()) {
+      case "first":
+        log.info("Signal received: stopping gracefully (send again to exit at once)");
+        service.stop();
+        break;
+      case "echo":
+        break; // Ctrl-C under `deno task`: the same signal, twice
+      case "again":
+        log.error("Second signal: exiting without draining");
+        Deno.exit(EXIT.failure);
     }
   };
   Deno.addSignalListener("SIGINT", onSignal);
