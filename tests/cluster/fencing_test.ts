@@ -8,6 +8,7 @@ import { KvStateStore, StateConflictError } from "../../service/kv_state_store.t
 import { createSource } from "../../service/source_factory.ts";
 import { ArchiveSim } from "../../sim/archive.ts";
 import { LocalNats } from "../_nats.ts";
+import { until } from "./_cluster.ts";
 
 Deno.test("a stale owner's compare-and-set write of a cursor fails and stops its source", async () => {
   const nats = await LocalNats.start();
@@ -37,13 +38,14 @@ Deno.test("a stale owner's compare-and-set write of a cursor fails and stops its
     assert.equal(source.status().owner, "ingest-a");
     const kv = await new Kvm(jetstream(nc)).open("SDA_OBS_state");
     const saved = async () => (await kv.get("optical.archive"))?.json<{ value?: string }>().value;
-    while ((await saved()) === undefined) await new Promise((r) => setTimeout(r, 20));
+    await until("A saves a cursor", async () => (await saved()) !== undefined, 30_000);
 
     // Another instance takes the state over (what a new owner does first);
     // if A saves between its read and its claim, it tries again, as a new
     // owner would.
     let cursor: string | undefined;
-    for (;;) {
+    for (let attempt = 1;; attempt++) {
+      assert.ok(attempt <= 100, "B could not take the state over in 100 attempts");
       try {
         cursor = await new KvStateStore(kv, "ingest-b").checkpoint<string>("optical.archive")
           .load();
@@ -54,7 +56,8 @@ Deno.test("a stale owner's compare-and-set write of a cursor fails and stops its
     }
     const claimedAt = Date.now();
     assert.ok(cursor !== undefined);
-    while (source.tenures < 2) await new Promise((r) => setTimeout(r, 20));
+    // Without compare-and-set A would go on, unfenced: a bound, not a hang.
+    await until("A is fenced and starts a second tenure", () => source.tenures >= 2, 30_000);
 
     const status = source.status();
     assert.match(
@@ -68,18 +71,14 @@ Deno.test("a stale owner's compare-and-set write of a cursor fails and stops its
     const late = first.filter((r) => r.time > claimedAt + 1000);
     assert.deepEqual(late, [], "tenure 1 kept requesting after it was fenced");
     // The next tenure resumed from the state in KV, not from its own memory.
-    const second = archive.requests.filter((r) => r.userAgent === "sda-ingest (tenure-2)");
-    await (async () => {
-      while (second.length === 0) {
-        await new Promise((r) => setTimeout(r, 20));
-        second.push(...archive.requests.filter((r) => r.userAgent === "sda-ingest (tenure-2)"));
-      }
-    })();
+    const second = () => archive.requests.filter((r) => r.userAgent === "sda-ingest (tenure-2)");
+    await until("tenure 2 requests a page", () => second().length > 0, 30_000);
     const inKv = (await kv.get("optical.archive"))!.json<{ instance: string }>();
     assert.equal(inKv.instance, "ingest-a", "tenure 2 claimed the key back");
-    assert.ok(second[0].cursor !== null);
+    const resumed = second()[0];
+    assert.ok(resumed.cursor !== null);
     assert.ok(
-      first.some((r) => r.nextCursor === second[0].cursor),
+      first.some((r) => r.nextCursor === resumed.cursor),
       "tenure 2 starts at a cursor tenure 1 reached and saved",
     );
     await source.stop();
