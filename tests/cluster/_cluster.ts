@@ -150,14 +150,29 @@ export async function streamContents(servers: string[]): Promise<Observation[]> 
   return records.map((r) => r.observation);
 }
 
-/** Observations of the stream by kind, asserting that no id is there twice. */
+/**
+ * Observations of the stream by kind, asserting that no id is there twice
+ * and that each ISL gateway's beacons are its indexes 1…n without a gap.
+ */
 export function byKind(observations: readonly Observation[]): Record<string, number> {
   const ids = new Set<string>();
   const counts: Record<string, number> = {};
+  const gatewayIndexes = new Map<string, number[]>();
   for (const o of observations) {
     assert.ok(!ids.has(o.id), `id ${o.id} is in the stream twice`);
     ids.add(o.id);
     counts[o.kind] = (counts[o.kind] ?? 0) + 1;
+    if (o.kind === "isl") {
+      const peer = o.provenance.peer;
+      if (!gatewayIndexes.has(peer)) gatewayIndexes.set(peer, []);
+      gatewayIndexes.get(peer)!.push(Number(o.provenance.ref));
+    }
+  }
+  // What each gateway simulator sent: its indexes 1…n, every one there.
+  for (const [peer, indexes] of gatewayIndexes) {
+    indexes.sort((a, b) => a - b);
+    const missing = indexes.findIndex((index, i) => index !== i + 1);
+    assert.equal(missing, -1, `gateway ${peer}: index ${missing + 1} is not in the stream`);
   }
   return counts;
 }

@@ -211,9 +211,21 @@ Deno.test("owner cut off from NATS: it stops its leased sources before its lease
       const lastOfA = requests.findLast((r) => r.instance === "ingest-a")!;
       const firstOfB = requests.find((r) => r.instance === "ingest-b")!;
       assert.ok(lastOfA.time < firstOfB.time);
+      // A's last renewal was at most leaseMs / 3 before the cut, so its
+      // lease could expire elsewhere from cut + leaseMs − leaseMs / 3 on; it
+      // gives up leaseMs / 2 after that renewal (SPEC §12), well before.
+      const expiresFrom = leaseMs - leaseMs / 3;
       assert.ok(
-        lastOfA.time - cutAt < leaseMs,
-        `A's last request came ${lastOfA.time - cutAt} ms after the cut (lease ${leaseMs} ms)`,
+        lastOfA.time - cutAt < expiresFrom,
+        `A's last request came ${lastOfA.time - cutAt} ms after the cut; its lease could ` +
+          `expire ${expiresFrom} ms after it`,
+      );
+      // The same for the gateway: A's last poll is the one before B's first.
+      const firstPollOfB = sims.polls.findIndex((p) => p.from === sims.polls.at(-1)!.from);
+      const lastPollOfA = sims.polls[firstPollOfB - 1];
+      assert.ok(
+        lastPollOfA.time - cutAt < expiresFrom,
+        `A's last poll came ${lastPollOfA.time - cutAt} ms after the cut`,
       );
       const doc = await health(b);
       assert.equal(doc.sources.archive.owner, "ingest-b");
