@@ -14,6 +14,7 @@ import { openDeadLetterLog, openEventLog } from "../../../sinks/event_log.ts";
 import { RadarTcpSource, type RadarTcpSourceOptions } from "../../../sources/radar/tcp_adapter.ts";
 import { RadarSim } from "../../../sim/radar.ts";
 import { logText, withLogs } from "../../_logs.ts";
+import { testWorkers } from "../../_workers.ts";
 import { readAllLines, removeDir } from "../../_observations.ts";
 import { type Issued, makePki } from "./_pki.ts";
 
@@ -38,9 +39,11 @@ function message(id: string, sensor: string, second: number): string {
 
 async function setup(options: Partial<RadarTcpSourceOptions> = {}) {
   const dir = await Deno.makeTempDir({ prefix: "sda-radar-tls-" });
+  const workers = await testWorkers();
   const source = new RadarTcpSource({
     name: "xr",
     port: 0,
+    workers,
     tls: { cert: pki.server.cert, key: pki.server.key, clientCa: pki.ca },
     clients: { "XR1-OPS": ["XR1"] },
     // Receipt a few hours after the fixture times, so t_obs is plausible.
@@ -62,6 +65,7 @@ async function setup(options: Partial<RadarTcpSourceOptions> = {}) {
       await source.stop();
       pipeline.close();
       await pipeline.done;
+      workers?.close();
       const result = {
         observations: (await readAllLines(`${dir}/events`)).map((l) => JSON.parse(l)),
         deadLetters: (await readAllLines(`${dir}/dead`)).map((l) => JSON.parse(l)),
@@ -217,11 +221,14 @@ Deno.test("RadarTcpSource() over TLS stops reading while the sink stalls and del
   let open!: () => void;
   const gate = new Promise<void>((resolve) => (open = resolve));
   const dir = await Deno.makeTempDir({ prefix: "sda-radar-tls-" });
+  // Decode workers as the service would run them here (test:workers0: none).
+  const workers = await testWorkers();
   const source = new RadarTcpSource({
     name: "xr",
     port: 0,
     groupIdleMs: 5000,
     tls: { cert: pki.server.cert, key: pki.server.key },
+    workers,
   });
   await source.started;
   const events = await openEventLog({ dir: `${dir}/events`, fsync: "never" });
@@ -275,6 +282,7 @@ Deno.test("RadarTcpSource() over TLS stops reading while the sink stalls and del
   } finally {
     open();
     await source.stop();
+    workers?.close();
     await removeDir(dir);
   }
 });
