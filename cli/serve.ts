@@ -11,7 +11,7 @@ import { configWarnings } from "../service/config_warnings.ts";
 import { closeLogging, setupLogging } from "../service/logging.ts";
 import { IngestService } from "../service/service.ts";
 import { type Command, EXIT, parseOptions } from "./_args.ts";
-import { SIGNAL_ECHO_MS, StopSignals } from "./_signals.ts";
+import { StopSignals } from "./_signals.ts";
 
 const HELP = `Usage: main.ts serve [--config FILE]
 
@@ -59,7 +59,7 @@ export async function serveConfig(path: string | undefined): Promise<Config> {
 /**
  * Runs `service` until the first SIGINT/SIGTERM, then stops it gracefully; a
  * second signal exits the process at once with status 1 (one within
- * {@link SIGNAL_ECHO_MS} of the first is that one delivered twice).
+ * 250 ms of the first is that one delivered twice: `cli/_signals.ts`).
  */
 export async function runUntilSignal(service: IngestService): Promise<number> {
   const log = getLogger(["sda-ingest", "service"]);
