@@ -20,7 +20,7 @@ export interface LocalNatsOptions {
   noAdvertise?: boolean;
   /** Give up starting after this long, ms (default 20000). */
   startTimeoutMs?: number;
-  /** The `nats-server` executable (default: {@link natsServerExecutable}). */
+  /** The `nats-server` executable (default `nats-server` on the PATH). */
   executable?: string;
   /** Where the stores, configurations and logs go (default: a new temporary directory). */
   dir?: string;
@@ -47,7 +47,7 @@ interface NodeProcess {
 }
 
 /**
- * True when `nats-server` can be run (see {@link natsServerExecutable}).
+ * True when `nats-server` can be run.
  *
  * @example
  * ```ts
@@ -57,29 +57,17 @@ interface NodeProcess {
  * assert.equal(typeof await hasNatsServer(), "boolean");
  * ```
  */
-export async function hasNatsServer(): Promise<boolean> {
-  return await natsServerExecutable() !== undefined;
-}
-
-/**
- * The `nats-server` to run: the one on the `PATH`, else Debian's
- * `/usr/sbin/nats-server`, which a normal user's `PATH` leaves out; undefined
- * when neither runs.
- */
-export async function natsServerExecutable(): Promise<string | undefined> {
-  for (const executable of ["nats-server", "/usr/sbin/nats-server"]) {
-    try {
-      const { success } = await new Deno.Command(executable, {
-        args: ["--version"],
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      if (success) return executable;
-    } catch {
-      // Not there: try the next.
-    }
+export async function hasNatsServer(executable = "nats-server"): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command(executable, {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return success;
+  } catch {
+    return false;
   }
-  return undefined;
 }
 
 function freePort(): number {
@@ -196,7 +184,7 @@ export class LocalNats {
     const nats = new LocalNats(
       dir,
       processes,
-      options.executable ?? await natsServerExecutable() ?? "nats-server",
+      options.executable ?? "nats-server",
       options.dir === undefined,
     );
     try {
