@@ -29,6 +29,9 @@ Options:
   --follow, -f   keep printing records as they are appended, until Ctrl-C
   --offsets      prefix each line with its offset and a tab
   --help         show this help
+
+Exit status: 0 printed (or stopped by Ctrl-C), 2 bad usage (including a
+--dir that does not exist, without --follow).
 `;
 
 /** The `tail` command. */
@@ -74,6 +77,11 @@ export const tail: Command = {
     } else {
       if (values.dir === undefined) throw new UsageError("--dir is required");
       if (values.config !== undefined) throw new UsageError("--config is for --nats");
+      // A mistyped directory is an error, as for dead-letters; with --follow
+      // it may be one the service has not created yet.
+      if (!values.follow && !(await isDirectory(values.dir))) {
+        throw new UsageError(`--dir does not exist: ${values.dir}`);
+      }
       lines = readLogLines(values.dir, {
         from: integerOption(values.from, "from", 0),
         follow: values.follow ?? false,
@@ -108,3 +116,12 @@ export const tail: Command = {
     return EXIT.ok;
   },
 };
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}

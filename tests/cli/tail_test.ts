@@ -1,0 +1,37 @@
+import assert from "node:assert/strict";
+import { removeDir } from "../_observations.ts";
+
+const main = new URL("../../main.ts", import.meta.url).pathname;
+
+async function tail(args: string[]) {
+  const result = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", main, "tail", ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return {
+    code: result.code,
+    stdout: new TextDecoder().decode(result.stdout),
+    stderr: new TextDecoder().decode(result.stderr),
+  };
+}
+
+Deno.test("tail --dir prints a log's records from an offset, and a directory that does not exist is bad usage", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-tail-" });
+  try {
+    const lines = ['{"v":1,"n":0}', '{"v":1,"n":1}', '{"v":1,"n":2}'];
+    await Deno.writeTextFile(`${dir}/00000000000000000000.jsonl`, lines.join("\n") + "\n");
+    const all = await tail(["--dir", dir]);
+    assert.equal(all.code, 0, all.stderr);
+    assert.equal(all.stdout, lines.join("\n") + "\n");
+    const from = await tail(["--dir", dir, "--from", "1", "--offsets"]);
+    assert.equal(from.stdout, `1\t${lines[1]}\n2\t${lines[2]}\n`);
+    const missing = await tail(["--dir", `${dir}/nowhere`]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--dir does not exist: .*nowhere/);
+    assert.equal(missing.stdout, "");
+  } finally {
+    await removeDir(dir);
+  }
+});
