@@ -183,44 +183,26 @@ export class IngestService {
       dir: config.log.dir,
       offset: events.nextOffset,
     });
-    const t0 = performance.now();
     const dedupe = new DedupeWindow(config.dedupe.capacity);
-    await fillDedupeWindow(config.log.dir, dedupe);
-    log.info("Dedupe window rebuilt from the log: {ids} ids in {ms} ms", {
-      ids: dedupe.size,
-      ms: Math.round(performance.now() - t0),
-    });
     const service = new IngestService(config, events, deadLetters, dedupe, options.wrapSink);
     try {
+      if (options.http ?? true) await service.#serveHttp();
+      // With the HTTP port up: /ready answers 503 meanwhile (SPEC §9) and
+      // /health says why; nothing reaches the pipeline before it is done.
+      service.#waiting = "rebuilding the dedupe window from the log";
+      const t0 = performance.now();
+      await fillDedupeWindow(config.log.dir, dedupe);
+      service.#waiting = undefined;
+      log.info("Dedupe window rebuilt from the log: {ids} ids in {ms} ms", {
+        ids: dedupe.size,
+        ms: Math.round(performance.now() - t0),
+      });
       service.#workers = await startDecodePool(configuredWorkers(config));
       const workers = service.#workers?.size ?? 0;
       log.info("Decoding on {where}", {
         where: workers === 0 ? "the main thread" : `${workers} worker threads`,
         workers,
       });
-      if (options.http ?? true) {
-        const { port, shutdown } = await serveHttp({
-          metrics: service.metrics,
-          sources: () => service.sources,
-          pipeline: () => service.pipeline,
-          ready: () => service.ready,
-          logProblem: () => service.logProblem(),
-          phase: () => service.#phase,
-          offsets: () => ({ events: events.nextOffset, deadLetters: deadLetters.nextOffset }),
-          startedAt: service.#startedAt,
-          status: service.status,
-          instance: config.nats?.instance,
-          waiting: () => service.#waiting,
-        }, await httpOptions(config));
-        service.httpPort = port;
-        service.#shutdownHttp = shutdown;
-        log.info("HTTP on {scheme}://{hostname}:{port} (/, /status, /metrics, /health, /ready)", {
-          scheme: config.http.tls ? "https" : "http",
-          hostname: config.http.hostname,
-          port,
-          token: config.http.tokenEnv === undefined ? "none" : `from ${config.http.tokenEnv}`,
-        });
-      }
       service.status.start();
       const cluster = config.nats && await service.#connect(config.nats, options.signal);
       const create = options.createSource ?? createSource;
@@ -255,6 +237,34 @@ export class IngestService {
       await service.stop().catch(() => {});
       throw error;
     }
+  }
+
+  /** Serves /, /status, /metrics, /health and /ready (SPEC §9) on the configured port. */
+  async #serveHttp(): Promise<void> {
+    const config = this.config;
+    const events = this.events;
+    const deadLetters = this.deadLetters;
+    const { port, shutdown } = await serveHttp({
+      metrics: this.metrics,
+      sources: () => this.sources,
+      pipeline: () => this.pipeline,
+      ready: () => this.ready,
+      logProblem: () => this.logProblem(),
+      phase: () => this.#phase,
+      offsets: () => ({ events: events.nextOffset, deadLetters: deadLetters.nextOffset }),
+      startedAt: this.#startedAt,
+      status: this.status,
+      instance: config.nats?.instance,
+      waiting: () => this.#waiting,
+    }, await httpOptions(config));
+    this.httpPort = port;
+    this.#shutdownHttp = shutdown;
+    log.info("HTTP on {scheme}://{hostname}:{port} (/, /status, /metrics, /health, /ready)", {
+      scheme: config.http.tls ? "https" : "http",
+      hostname: config.http.hostname,
+      port,
+      token: config.http.tokenEnv === undefined ? "none" : `from ${config.http.tokenEnv}`,
+    });
   }
 
   /**

@@ -203,9 +203,15 @@ Deno.test("serve started on a full disk reports not ready, and becomes ready whe
     const http = `http://127.0.0.1:${httpPort}`;
     await writeConfig(dir, logs, freePort(), httpPort);
     child = spawnMain(["serve", "--config", `${dir}/ingest.json`]);
+    // The HTTP port is up while the service starts (/ready 503, status
+    // "starting"); the full disk shows once it has started.
     await until(
-      () => fetch(`${http}/health`).then((r) => r.json()).then(() => true, () => false),
-      "HTTP up",
+      () =>
+        fetch(`${http}/health`).then((r) => r.json()).then(
+          (doc) => doc.status !== "starting",
+          () => false,
+        ),
+      "started",
     );
     const full = await health(http);
     assert.equal(full.ready, 503);
