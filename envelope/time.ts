@@ -170,13 +170,32 @@ export function parseTimestamp(text: string): number {
 
 /**
  * Second 60 on a day the leap-second table does not end with one: a
- * `decoding` dead letter in every feed (SPEC §14).
+ * `decoding` dead letter in every feed (SPEC §14), whatever stage the feed
+ * gives other bad instants.
+ *
+ * @example Told apart from other out-of-range timestamps
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { NoLeapSecondError, parseTimestamp } from "./time.ts";
+ *
+ * assert.throws(() => parseTimestamp("2017-06-30T23:59:60Z"), NoLeapSecondError);
+ * assert.throws(() => parseTimestamp("2017-06-31T00:00:00Z"), (e) => !(e instanceof NoLeapSecondError));
+ * try {
+ *   parseTimestamp("2017-06-30T23:59:60Z");
+ * } catch (e) {
+ *   assert.equal((e as NoLeapSecondError).timestamp, "2017-06-30T23:59:60Z");
+ * }
+ * ```
  */
 export class NoLeapSecondError extends RangeError {
+  /** The timestamp as given. */
+  readonly timestamp: string;
+
   /** @param text the timestamp as given */
   constructor(text: string) {
     super(`No leap second at the end of this day: "${text}"`);
     this.name = "NoLeapSecondError";
+    this.timestamp = text;
   }
 }
 

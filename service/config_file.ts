@@ -73,6 +73,19 @@ export async function loadConfig(path: string, options: LoadConfigOptions = {}):
  * this process's environment, by JSON path. The service does not start
  * without them: an archive would refuse every request, or the HTTP port
  * would be open without its token.
+ *
+ * @example An HTTP token variable that is not set
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseConfig } from "./config.ts";
+ * import { unsetTokens } from "./config_file.ts";
+ *
+ * const config = parseConfig({ http: { tokenEnv: "SDA_EXAMPLE_SURELY_UNSET" } });
+ * assert.deepEqual(unsetTokens(config), [{
+ *   path: "$.http.tokenEnv",
+ *   message: "environment variable SDA_EXAMPLE_SURELY_UNSET is not set",
+ * }]);
+ * ```
  */
 export function unsetTokens(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
