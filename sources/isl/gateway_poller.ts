@@ -83,8 +83,9 @@ export interface GatewayPollerCounters {
   stale_answers: number;
   /**
    * Packets of answers to an older poll, ignored (SPEC §6): those in the
-   * datagram with the stale status and in the status-less datagrams after
-   * it, until this poll's status arrives. The next poll asks for them.
+   * datagram with the stale status and, while this poll's status has not
+   * arrived, in the status-less datagrams after it. The next poll asks for
+   * them.
    */
   stale_packets: number;
   /** Status packets that contradict themselves (ignored; the datagram's beacons are still taken). */
@@ -182,14 +183,15 @@ type Out = PollerOutput;
  * * {@link GatewayPoller.receive} takes each datagram. Every sound beacon
  *   whose index lies in the window `W + 1 … W + max` becomes an observation
  *   as soon as it arrives, with or without its answer's status packet:
- *   each beacon carries its gateway index. Malformed packets become framing dead letters. `W` moves over
- *   every index that is now sound, counted lost or dead-lettered, in index
- *   order, counting link gaps on the way; beacons beyond a gap are emitted
- *   too, and `W` passes them once the gap is filled.
+ *   each beacon carries its gateway index. Malformed packets become
+ *   framing dead letters. `W` moves over every index that is now sound,
+ *   counted lost or dead-lettered, in index order, counting link gaps on
+ *   the way; beacons beyond a gap are emitted too, and `W` passes them once
+ *   the gap is filled.
  * * A status packet whose sequence count is not the latest poll's is stale:
- *   its answer is ignored (SPEC §6) — its datagram and the status-less ones
- *   after it, until this poll's status arrives (`stale_packets`); the next
- *   poll asks for them again. The current poll's status tells the
+ *   its answer is ignored (SPEC §6) — its datagram, and before this poll's
+ *   status has arrived also the status-less ones after it
+ *   (`stale_packets`); the next poll asks for them again. The current poll's status tells the
  *   answer's extent: `first = max(after + 1, oldest)`, `count` beacons. `oldest > W + 1` counts the indexes the
  *   gateway no longer holds as lost (`gateway`) and moves `W` to
  *   `oldest − 1`.
@@ -454,11 +456,16 @@ export class GatewayPoller {
         status = head.status;
       }
     }
+    let stale = false;
     if (status !== undefined) {
       if (status.seq !== this.#pollSeq) {
-        // An answer to an earlier poll (late, or not ours at all).
+        // An answer to an earlier poll (late, or not ours at all). Until
+        // this poll's status has come, the status-less datagrams after it
+        // are taken for the rest of that answer; once it has, a stale one
+        // in the middle of this answer costs only its own datagram.
         counters.stale_answers++;
-        this.#staleRun = true;
+        stale = true;
+        if (!this.#statusKnown) this.#staleRun = true;
       } else if (this.#statusKnown) {
         counters.stale_answers++; // a repeat of this poll's status, or one after its timeout
       } else {
@@ -469,7 +476,7 @@ export class GatewayPoller {
         this.#staleRun = false;
       }
     }
-    if (this.#staleRun) {
+    if (stale || this.#staleRun) {
       // Its beacons and faults, not the stale status itself.
       counters.stale_packets += decoded === undefined
         ? this.#beaconsFramed

@@ -78,6 +78,25 @@ Deno.test("GatewayPoller() ignores the answer to an older poll, beacons and all 
   assert.equal(poller.counters.stray_beacons, 0);
 });
 
+Deno.test("GatewayPoller() ignores a stale datagram in the middle of an answer, not the rest of the answer", () => {
+  const poller = new GatewayPoller({ ctx, maxPackets: 10 });
+  poller.restore({ after: 0, seqs: { "1": 0 } });
+  const old = decodePoll(poller.poll());
+  const current = decodePoll(poller.poll());
+  const out = sink();
+  poller.receive(datagram([status(current.seq, 1, 6, 6), beacon(1), beacon(2)]), RX, out);
+  // A late (or forged) datagram of the older poll's answer: ignored alone.
+  poller.receive(datagram([status(old.seq, 1, 6, 2), beacon(3), beacon(4)]), RX, out);
+  assert.deepEqual(refs(out), [1, 2]);
+  poller.receive(datagram([beacon(3), beacon(4)]), RX, out);
+  const done = poller.receive(datagram([beacon(5), beacon(6)]), RX, out);
+  assert.deepEqual(done, { advanced: true, complete: true, full: false, retry: false });
+  assert.deepEqual(refs(out), [1, 2, 3, 4, 5, 6]);
+  assert.equal(poller.counters.stale_answers, 1);
+  assert.equal(poller.counters.stale_packets, 2);
+  assert.equal(poller.watermark, 6);
+});
+
 Deno.test("GatewayPoller() counts what the gateway overwrote as lost and moves W to oldest − 1", () => {
   const poller = new GatewayPoller({ ctx, maxPackets: 4 });
   poller.restore({ after: 10 });
