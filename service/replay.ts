@@ -132,9 +132,13 @@ function decodeInWorker(
       );
     case "optical": {
       const contentType = opticalType(input.name);
-      return streamFrom(async () => {
+      return streamFrom(async (cancelled) => {
         const reader = (await bytes()).getReader();
-        const { chunks, ended } = await readUpTo(reader, PAGE_IN_WORKER_BYTES);
+        const { chunks, ended } = await readUpTo(reader, PAGE_IN_WORKER_BYTES, cancelled);
+        if (cancelled.aborted) {
+          await reader.cancel(cancelled.reason);
+          return ReadableStream.from([]);
+        }
         if (ended) {
           const batch = await workers.page(
             { kind: "optical", ctx: wire, contentType },
@@ -211,18 +215,25 @@ export class PacketChunkStream extends TransformStream<Uint8Array, Uint8Array> {
   }
 }
 
-/** A readable that opens `make()` on its first pull. */
-function streamFrom<T>(make: () => Promise<ReadableStream<T>>): ReadableStream<T> {
-  let reader: ReadableStreamDefaultReader<T> | undefined;
+/**
+ * A readable that opens `make()` on its first pull; a cancel reaches what
+ * it opens, also while it is still opening (an optical page read ahead).
+ */
+function streamFrom<T>(
+  make: (cancelled: AbortSignal) => Promise<ReadableStream<T>>,
+): ReadableStream<T> {
+  const cancelled = new AbortController();
+  let reader: Promise<ReadableStreamDefaultReader<T>> | undefined;
   return new ReadableStream<T>({
     async pull(controller) {
-      reader ??= (await make()).getReader();
-      const { done, value } = await reader.read();
+      reader ??= make(cancelled.signal).then((stream) => stream.getReader());
+      const { done, value } = await (await reader).read();
       if (done) controller.close();
       else controller.enqueue(value);
     },
     async cancel(reason) {
-      await reader?.cancel(reason);
+      cancelled.abort(reason);
+      await (await reader?.catch(() => undefined))?.cancel(reason);
     },
   }, { highWaterMark: 0 });
 }
@@ -238,14 +249,15 @@ function opticalType(name: string): string {
   return name.endsWith(".json") ? "application/json" : "text/csv";
 }
 
-/** Reads chunks until more than `limit` bytes came or the stream `ended`. */
+/** Reads chunks until more than `limit` bytes came, the stream `ended`, or `cancelled`. */
 async function readUpTo(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   limit: number,
+  cancelled: AbortSignal,
 ): Promise<{ chunks: Uint8Array[]; ended: boolean }> {
   const chunks: Uint8Array[] = [];
   let bytes = 0;
-  while (bytes <= limit) {
+  while (bytes <= limit && !cancelled.aborted) {
     const { done, value } = await reader.read();
     if (done) return { chunks, ended: true };
     chunks.push(value);

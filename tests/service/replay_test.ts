@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import type { DeadLetter } from "../../envelope/dead_letter.ts";
 import type { Observation } from "../../envelope/observation.ts";
-import { replay, type ReplayInput } from "../../service/replay.ts";
+import { decodeInput, replay, type ReplayInput } from "../../service/replay.ts";
+import { DecodePool } from "../../service/workers/decode_pool.ts";
 import { spawnMain } from "../../bench/_processes.ts";
 import { readAllLines, removeDir } from "../_observations.ts";
 
@@ -203,5 +204,49 @@ Deno.test("replay() decodes an optical page file larger than a worker's page rec
     assert.equal(JSON.parse(a[1]).provenance.ref, "EO-1");
   } finally {
     for (const out of outs) await removeDir(out);
+  }
+});
+
+Deno.test("decodeInput() cancelled while it reads an optical page for a worker cancels the page's bytes at once", async () => {
+  const pool = new DecodePool(1);
+  await pool.started;
+  try {
+    for (const workers of [pool, undefined]) {
+      let cancelled = false;
+      let pulls = 0;
+      const rows = new TextEncoder().encode("EO-1,2026-11-25T00:00:00Z,S,1,1,1\n".repeat(2000));
+      const input: ReplayInput = {
+        kind: "optical",
+        name: "optical/slow.csv",
+        // An endless page, 64 KiB every 5 ms: read ahead, never whole.
+        open: () =>
+          new ReadableStream<Uint8Array>({
+            async pull(controller) {
+              pulls++;
+              await new Promise((resolve) => setTimeout(resolve, 5));
+              controller.enqueue(
+                pulls === 1
+                  ? new TextEncoder().encode("id,obTime,idSensor,satNo,ra,declination\n")
+                  : rows,
+              );
+            },
+            cancel() {
+              cancelled = true;
+            },
+          }),
+      };
+      const reader = decodeInput(input, Date.UTC(2026, 11, 1) * 1000, workers).getReader();
+      const first = reader.read().catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await reader.cancel("stop");
+      await first;
+      const atCancel = pulls;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(cancelled, true, `workers ${workers !== undefined}`);
+      assert.equal(pulls, atCancel, "the page was read on after the cancel");
+      assert.ok(atCancel < 32, `${atCancel} chunks read before the cancel took`);
+    }
+  } finally {
+    pool.close();
   }
 });
