@@ -16,10 +16,11 @@ export const SIGNAL_ECHO_MS = 250;
 export type SignalMeaning = "first" | "echo" | "again";
 
 /**
- * Counts stop signals: the first, an echo of it (within
- * {@link SIGNAL_ECHO_MS}), or a signal sent again.
+ * Counts stop signals: the first, its one echo (the next signal, within
+ * {@link SIGNAL_ECHO_MS}), or a signal sent again — any later one, however
+ * soon: pressing Ctrl-C twice quickly still exits at once.
  *
- * @example
+ * @example One Ctrl-C under `deno task`, then a second one
  * ```ts
  * import assert from "node:assert/strict";
  * import { StopSignals } from "./_signals.ts";
@@ -29,13 +30,14 @@ export type SignalMeaning = "first" | "echo" | "again";
  * assert.equal(signals.next(), "first");
  * now = 2;
  * assert.equal(signals.next(), "echo");
- * now = 1500;
+ * now = 100;
  * assert.equal(signals.next(), "again");
  * ```
  */
 export class StopSignals {
   readonly #now: () => number;
   #firstAt: number | undefined;
+  #echoed = false;
 
   /** @param now the clock, ms (default `performance.now`) */
   constructor(now: () => number = () => performance.now()) {
@@ -49,6 +51,10 @@ export class StopSignals {
       this.#firstAt = now;
       return "first";
     }
-    return now - this.#firstAt < SIGNAL_ECHO_MS ? "echo" : "again";
+    if (!this.#echoed && now - this.#firstAt < SIGNAL_ECHO_MS) {
+      this.#echoed = true;
+      return "echo";
+    }
+    return "again";
   }
 }

@@ -90,6 +90,7 @@ export const demo: Command = {
     const isl = await startIslSim({ port: 0, rate: 1000, loss: 0.05 });
     let service: IngestService | undefined;
     let radar: RadarSim | undefined;
+    let onSignal: (() => void) | undefined;
     try {
       const config = await validateConfig(
         builtInConfig(out, {
@@ -123,7 +124,7 @@ export const demo: Command = {
       const signals = new StopSignals();
       // The first Ctrl-C ends the demo with its report; its echo under
       // `deno task` is ignored, and only one sent again exits at once.
-      const onSignal = () => {
+      onSignal = () => {
         const meaning = signals.next();
         if (meaning === "first") stop.abort();
         else if (meaning === "again") Deno.exit(EXIT.failure);
@@ -137,9 +138,9 @@ export const demo: Command = {
       await radarDone;
       await service.stop();
       printFinalReport(service, config, (performance.now() - t0) / 1000, logFile, warnings);
-      Deno.removeSignalListener("SIGINT", onSignal);
       return EXIT.ok;
     } finally {
+      if (onSignal !== undefined) Deno.removeSignalListener("SIGINT", onSignal);
       radar?.stop();
       await service?.stop().catch(() => {});
       await Promise.all([archive.stop(), isl.stop()]);

@@ -58,8 +58,8 @@ export async function serveConfig(path: string | undefined): Promise<Config> {
 
 /**
  * Runs `service` until the first SIGINT/SIGTERM, then stops it gracefully; a
- * second signal exits the process at once with status 1 (one within
- * 250 ms of the first is that one delivered twice: `cli/_signals.ts`).
+ * second signal exits the process at once with status 1 (the first repeat
+ * within 250 ms is the first one delivered twice: `cli/_signals.ts`).
  */
 export async function runUntilSignal(service: IngestService): Promise<number> {
   const log = getLogger(["sda-ingest", "service"]);
