@@ -79,8 +79,15 @@ export const tail: Command = {
       if (values.config !== undefined) throw new UsageError("--config is for --nats");
       // A mistyped directory is an error, as for dead-letters; with --follow
       // it may be one the service has not created yet.
-      if (!values.follow && !(await isDirectory(values.dir))) {
-        throw new UsageError(`--dir does not exist: ${values.dir}`);
+      if (!values.follow) {
+        const kind = await pathKind(values.dir);
+        if (kind !== "directory") {
+          throw new UsageError(
+            kind === "missing"
+              ? `--dir does not exist: ${values.dir}`
+              : `--dir is not a directory: ${values.dir}`,
+          );
+        }
       }
       lines = readLogLines(values.dir, {
         from: integerOption(values.from, "from", 0),
@@ -117,11 +124,11 @@ export const tail: Command = {
   },
 };
 
-async function isDirectory(path: string): Promise<boolean> {
+async function pathKind(path: string): Promise<"directory" | "other" | "missing"> {
   try {
-    return (await Deno.stat(path)).isDirectory;
+    return (await Deno.stat(path)).isDirectory ? "directory" : "other";
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
+    if (error instanceof Deno.errors.NotFound) return "missing";
     throw error;
   }
 }

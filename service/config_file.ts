@@ -69,8 +69,8 @@ export async function loadConfig(path: string, options: LoadConfigOptions = {}):
 }
 
 /**
- * The token variables (`tokenEnv`) of a configuration that are not set in
- * this process's environment, by JSON path. The service does not start
+ * The token variables (`tokenEnv`) of a configuration that are not set (or
+ * empty) in this process's environment, by JSON path. The service does not start
  * without them: an archive would refuse every request, or the HTTP port
  * would be open without its token.
  *
@@ -89,9 +89,10 @@ export async function loadConfig(path: string, options: LoadConfigOptions = {}):
  */
 export function unsetTokens(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
+  // An empty variable is no token either.
   config.sources.forEach((source, i) => {
     if (source.kind === "optical" && source.tokenEnv !== undefined) {
-      if (Deno.env.get(source.tokenEnv) === undefined) {
+      if (!Deno.env.get(source.tokenEnv)) {
         problems.push({
           path: jsonPath(["sources", i, "tokenEnv"]),
           message: `environment variable ${source.tokenEnv} is not set`,
@@ -100,7 +101,7 @@ export function unsetTokens(config: Config): ConfigProblem[] {
     }
   });
   const tokenEnv = config.http.tokenEnv;
-  if (tokenEnv !== undefined && Deno.env.get(tokenEnv) === undefined) {
+  if (tokenEnv !== undefined && !Deno.env.get(tokenEnv)) {
     problems.push({
       path: jsonPath(["http", "tokenEnv"]),
       message: `environment variable ${tokenEnv} is not set`,

@@ -31,6 +31,9 @@ Deno.test("tail --dir prints a log's records from an offset, and a directory tha
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /--dir does not exist: .*nowhere/);
     assert.equal(missing.stdout, "");
+    const file = await tail(["--dir", `${dir}/00000000000000000000.jsonl`]);
+    assert.equal(file.code, 2);
+    assert.match(file.stderr, /--dir is not a directory: /);
   } finally {
     await removeDir(dir);
   }

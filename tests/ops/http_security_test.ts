@@ -105,17 +105,20 @@ Deno.test("serve refuses to start, exit 2, while a token variable is unset", asy
         http: { port: 0, tokenEnv: "SDA_TEST_UNSET_TOKEN" },
       }),
     );
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", main, "serve", "--config", `${dir}/ingest.json`],
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).output();
-    assert.equal(output.code, 2);
-    assert.match(
-      new TextDecoder().decode(output.stderr),
-      /\$\.http\.tokenEnv: environment variable SDA_TEST_UNSET_TOKEN is not set/,
-    );
+    // Unset, or set to nothing: no token either way.
+    for (const env of [{}, { SDA_TEST_UNSET_TOKEN: "" }] as Record<string, string>[]) {
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", main, "serve", "--config", `${dir}/ingest.json`],
+        stdout: "piped",
+        stderr: "piped",
+        env: { NO_COLOR: "1", ...env },
+      }).output();
+      assert.equal(output.code, 2, JSON.stringify(env));
+      assert.match(
+        new TextDecoder().decode(output.stderr),
+        /\$\.http\.tokenEnv: environment variable SDA_TEST_UNSET_TOKEN is not set/,
+      );
+    }
     assert.equal([...Deno.readDirSync(dir)].length, 1, "nothing but the config was written");
   } finally {
     await removeDir(dir);

@@ -20,7 +20,7 @@ Deno.test("serve answers /ready 503, and /health says why, while it rebuilds the
     for (let block = 0; block < 100; block++) {
       let text = "";
       for (let i = 0; i < 10_000; i++) {
-        // Spread like SHA-256 ids (the window's home slot is the first word).
+        // Spread like SHA-256 ids.
         const n = block * 10_000 + i;
         const word = (Math.imul(n + 1, 0x9e3779b1) >>> 0).toString(16).padStart(8, "0");
         text += `{"v":1,"id":"${word}${n.toString(16).padStart(24, "0")}"}\n`;
