@@ -126,6 +126,14 @@ const UNKNOWN_TARGET: Target = Object.freeze({ norad: null, id: null }) as Targe
  * past it they go out at once (out of input order, but bounded in memory).
  */
 const MAX_HELD = 1024;
+/**
+ * Most data lines one observation takes (a radar writes a handful per
+ * timetag). Without a bound, one sender could make a single record of any
+ * size — memory, and a log line no reader accepts (16 MiB) — by repeating a
+ * timetag; the lines beyond it are dead letters, and a stream of them ends
+ * the connection as any run of dead letters does.
+ */
+const MAX_GROUP_LINES = 1024;
 
 /**
  * Decodes KVN lines of CCSDS TDM 1.0/2.0 messages, for one connection (or
@@ -739,6 +747,15 @@ export class TdmDecoder {
       this.#lineLetter(
         "validation",
         `${name} value must not be negative: ${clip(line.slice(i, e))}`,
+        line,
+      );
+      return;
+    }
+    if (same && this.#groupLines.length >= MAX_GROUP_LINES) {
+      this.#lineLetter(
+        "decoding",
+        `More than ${MAX_GROUP_LINES} data lines share the timetag ${this.#groupText}: ` +
+          `${name} is not added to that observation`,
         line,
       );
       return;

@@ -58,6 +58,29 @@ Deno.test("decodeTdm() dead-letters second 60 on a day without a leap second as 
   assert.deepEqual(observations.map((o) => o.t_obs), ["2017-06-30T23:59:59.000000Z"]);
 });
 
+Deno.test("decodeTdm() takes at most 1,024 data lines into one observation and dead-letters the rest, then goes on", () => {
+  const same = Array.from({ length: 1030 }, (_, i) => `RANGE = 2026-11-25T12:00:00 ${i + 1}`);
+  const { observations, deadLetters } = decodeTdm(
+    tdm([...same, "RANGE = 2026-11-25T12:00:01 7"]),
+    radar,
+  );
+  assert.equal(observations.length, 2);
+  const [big, next] = observations;
+  assert.equal(big.kind === "radar" && big.measurement.range_km, 1);
+  const other = big.kind === "radar" ? big.measurement.other ?? {} : {};
+  assert.equal(Object.keys(other).length, 1023);
+  assert.equal(other["RANGE#1024"], 1024);
+  assert.equal(next.t_obs, "2026-11-25T12:00:01.000000Z");
+  assert.deepEqual(
+    deadLetters.map((d) => [d.stage, d.raw]),
+    same.slice(1024).map((l) => ["decoding", l]),
+  );
+  assert.match(
+    deadLetters[0].reason,
+    /^More than 1024 data lines share the timetag 2026-11-25T12:00:00: RANGE is not added/,
+  );
+});
+
 Deno.test("decodeTdm() dead-letters a group outside the t_obs bounds as validation, with its lines as raw", () => {
   const lines = [
     "RANGE = 0001-01-01T00:00:00 1000.0",
