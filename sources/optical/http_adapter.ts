@@ -89,6 +89,12 @@ export interface OpticalCounters {
   pages: number;
   /** `200`/`204` answers with no record (the archive has nothing newer). */
   empty_pages: number;
+  /**
+   * Pages with records whose `X-Next-Cursor` did not move the cursor (or
+   * was absent): the next request waits `pollIntervalMs` as after a short
+   * page, instead of asking again at once for the same page.
+   */
+  stuck_pages: number;
   /** Failed requests (any status but 200/204, timeouts, connection errors). */
   errors: number;
   /** Requests that repeat a cursor after a failure. */
@@ -301,6 +307,7 @@ export class OpticalHttpSource implements Source {
     requests: 0,
     pages: 0,
     empty_pages: 0,
+    stuck_pages: 0,
     errors: 0,
     retries: 0,
     rate_limited: 0,
@@ -816,9 +823,13 @@ export class OpticalHttpSource implements Source {
     else this.#setState("up");
     this.#cursor = next;
     // SPEC §5: a full page is followed at once by the next; after an empty
-    // or short one the archive has nothing newer yet.
-    this.#nextAtMs = records >= this.#pageSize ? 0 : receivedAt / 1000 + this.#pollIntervalMs;
-    this.#lastFull = records >= this.#pageSize;
+    // or short one the archive has nothing newer yet. A full one that does
+    // not move the cursor would be asked for again at once, for ever: it
+    // waits too.
+    const stuck = records > 0 && next === cursor;
+    if (stuck) counters.stuck_pages++;
+    this.#lastFull = records >= this.#pageSize && !stuck;
+    this.#nextAtMs = this.#lastFull ? 0 : receivedAt / 1000 + this.#pollIntervalMs;
     if (!this.#lastFull) this.#dropAhead();
     if (records === 0) {
       counters.empty_pages++;
@@ -903,7 +914,11 @@ export class OpticalHttpSource implements Source {
     const asked = status === 429 || status === 503
       ? retryAfterMs(header, receivedAt / 1000)
       : undefined;
-    const wait = asked === undefined ? undefined : Math.min(asked, MAX_RETRY_AFTER_MS);
+    // One of 0 (or a date past) would mean no wait at all, request after
+    // request, each a dead letter: it gets the backoff instead.
+    const wait = asked === undefined || asked <= 0
+      ? undefined
+      : Math.min(asked, MAX_RETRY_AFTER_MS);
     const reason = asked !== undefined ? `${line} (Retry-After: ${clip(header!, 64)})` : line;
     return this.#failure(cursor, reason, line, receivedAt, peer, wait);
   }

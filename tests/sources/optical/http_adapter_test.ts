@@ -375,6 +375,72 @@ Deno.test("OpticalHttpSource() waits as long as Retry-After says, in seconds or 
   }
 });
 
+Deno.test("OpticalHttpSource() backs off on a Retry-After of 0 or a past date instead of asking again at once", async () => {
+  const past = new Date(T0_US / 1000 - 60_000).toUTCString();
+  const archive = scriptedArchive((_request, n) =>
+    n <= 3
+      ? new Response("slow down", {
+        status: 429,
+        headers: { "retry-after": n === 2 ? past : n === 3 ? "-5" : "0" },
+      })
+      : csvPage(0, 3, "c1")
+  );
+  try {
+    const { checkpoint } = memoryCheckpoint();
+    const waits: number[] = [];
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: archive.url,
+      pageSize: 3,
+      checkpoint,
+      now: () => T0_US,
+      random: () => 1,
+      sleep: (ms) => {
+        waits.push(ms);
+        return Promise.resolve();
+      },
+    });
+    const reader = source.readable.getReader();
+    for (let i = 0; i < 3; i++) assert.equal((await take(reader)).deadLetters.length, 1);
+    assert.equal((await take(reader)).observations.length, 3);
+    // The exponential backoff (250 ms doubling), not 0 ms three times.
+    assert.deepEqual(waits, [250, 500, 1000]);
+    reader.releaseLock();
+    await source.stop();
+  } finally {
+    await archive.close();
+  }
+});
+
+Deno.test("OpticalHttpSource() waits pollIntervalMs after a full page that does not move the cursor, and counts it", async () => {
+  // The same full page, with the same X-Next-Cursor, every time.
+  const archive = scriptedArchive(() => csvPage(0, 3, "c1"));
+  try {
+    const { checkpoint } = memoryCheckpoint("c1");
+    const waits: number[] = [];
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: archive.url,
+      pageSize: 3,
+      pollIntervalMs: 700,
+      checkpoint,
+      now: () => T0_US,
+      sleep: (ms) => {
+        waits.push(ms);
+        return Promise.resolve();
+      },
+    });
+    const reader = source.readable.getReader();
+    for (let i = 0; i < 3; i++) assert.equal((await take(reader)).observations.length, 3);
+    assert.deepEqual(waits, [700, 700]);
+    assert.equal(source.status().counters.stuck_pages, 3);
+    reader.releaseLock();
+    await source.stop();
+  } finally {
+    await archive.close();
+  }
+});
+
 Deno.test("OpticalHttpSource() after a 429 with Retry-After: 2 sends the next request 2 s later (real clock)", async () => {
   const archive = scriptedArchive((_request, n) =>
     n === 1
