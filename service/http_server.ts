@@ -117,80 +117,122 @@ export interface HttpOptions {
 /**
  * Serves the endpoints on `hostname:port` (loopback by default). Resolves
  * once listening, with the bound port and a shutdown function.
+ *
+ * Deno's server ends its accept loop for good on an accept error, e.g. out
+ * of file descriptors when someone holds thousands of connections open, and
+ * its rejected `finished` would end the process: the service would stop
+ * ingesting for a flood on its status port. Here the failure is logged and
+ * the port served again, once a second until that works.
  */
 export function serveHttp(
   target: HttpTarget,
   options: HttpOptions,
 ): Promise<{ port: number; shutdown: () => Promise<void> }> {
   const auth = options.token === undefined ? undefined : new BearerAuth(options.token);
-  return new Promise((resolve, reject) => {
-    let server: Deno.HttpServer<Deno.NetAddr>;
-    try {
-      server = Deno.serve({
-        hostname: options.hostname,
-        port: options.port,
-        ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
-        onListen: (addr) => resolve({ port: addr.port, shutdown: () => server.shutdown() }),
-        // A handler that throws answers 500 without its message or stack (no
-        // detail of the service's internals to whoever asked); the log has it.
-        onError: (error) => {
-          log.error("HTTP handler failed: {error}", { error: String(error) });
-          return new Response("Internal server error\n", { status: 500 });
-        },
-      }, async (request) => {
-        const url = new URL(request.url);
-        // /ready stays open: load balancers and orchestrators probe it without
-        // secrets. Everything else, whatever the method, needs the token first
-        // (SPEC §15: 401 otherwise).
-        if (
-          auth && url.pathname !== "/ready" &&
-          !await auth.check(request.headers.get("authorization"))
-        ) {
-          return new Response("Unauthorized: send Authorization: Bearer <token>\n", {
-            status: 401,
-            headers: { "www-authenticate": BearerAuth.challenge },
-          });
-        }
-        if (request.method !== "GET" && request.method !== "HEAD") {
-          return new Response("Method not allowed\n", { status: 405, headers: { allow: "GET" } });
-        }
-        switch (url.pathname) {
-          case "/metrics":
-            return new Response(await target.metrics.text(), {
-              headers: { "content-type": target.metrics.contentType },
-            });
-          case "/health":
-            return Response.json(healthDocument(target));
-          case "/":
-            if (!target.status) break;
-            return new Response(STATUS_PAGE_HTML, {
-              headers: {
-                "content-type": "text/html; charset=utf-8",
-                // Self-contained: nothing may load from elsewhere, scripts only inline.
-                "content-security-policy":
-                  "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " +
-                  "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'",
-                "x-content-type-options": "nosniff",
-                "referrer-policy": "no-referrer",
-                "cache-control": "no-store",
-              },
-            });
-          case "/status":
-            if (!target.status) break;
-            return Response.json(await target.status.document(), {
-              headers: { "cache-control": "no-store" },
-            });
-          case "/ready": {
-            const ready = target.ready();
-            return new Response(ready ? "ready\n" : "not ready\n", { status: ready ? 200 : 503 });
-          }
-        }
-        return new Response("Not found: try /, /status, /metrics, /health or /ready\n", {
-          status: 404,
-        });
+  let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let stopped = false;
+  let retry: ReturnType<typeof setTimeout> | undefined;
+
+  const handler = async (request: Request): Promise<Response> => {
+    const url = new URL(request.url);
+    // /ready stays open: load balancers and orchestrators probe it without
+    // secrets. Everything else, whatever the method, needs the token first
+    // (SPEC §15: 401 otherwise).
+    if (
+      auth && url.pathname !== "/ready" &&
+      !await auth.check(request.headers.get("authorization"))
+    ) {
+      return new Response("Unauthorized: send Authorization: Bearer <token>\n", {
+        status: 401,
+        headers: { "www-authenticate": BearerAuth.challenge },
       });
-    } catch (error) {
-      reject(error);
     }
-  });
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return new Response("Method not allowed\n", { status: 405, headers: { allow: "GET" } });
+    }
+    switch (url.pathname) {
+      case "/metrics":
+        return new Response(await target.metrics.text(), {
+          headers: { "content-type": target.metrics.contentType },
+        });
+      case "/health":
+        return Response.json(healthDocument(target));
+      case "/":
+        if (!target.status) break;
+        return new Response(STATUS_PAGE_HTML, {
+          headers: {
+            "content-type": "text/html; charset=utf-8",
+            // Self-contained: nothing may load from elsewhere, scripts only inline.
+            "content-security-policy":
+              "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " +
+              "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'",
+            "x-content-type-options": "nosniff",
+            "referrer-policy": "no-referrer",
+            "cache-control": "no-store",
+          },
+        });
+      case "/status":
+        if (!target.status) break;
+        return Response.json(await target.status.document(), {
+          headers: { "cache-control": "no-store" },
+        });
+      case "/ready": {
+        const ready = target.ready();
+        return new Response(ready ? "ready\n" : "not ready\n", { status: ready ? 200 : 503 });
+      }
+    }
+    return new Response("Not found: try /, /status, /metrics, /health or /ready\n", {
+      status: 404,
+    });
+  };
+
+  /** Listens on `port`; resolves with the port bound. */
+  const listen = (port: number) =>
+    new Promise<number>((resolve, reject) => {
+      try {
+        const current = Deno.serve({
+          hostname: options.hostname,
+          port,
+          ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
+          onListen: (addr) => resolve(addr.port),
+          // A handler that throws answers 500 without its message or stack (no
+          // detail of the service's internals to whoever asked); the log has it.
+          onError: (error) => {
+            log.error("HTTP handler failed: {error}", { error: String(error) });
+            return new Response("Internal server error\n", { status: 500 });
+          },
+        }, handler);
+        server = current;
+        current.finished.catch((error) => {
+          if (stopped || server !== current) return;
+          log.error("HTTP server stopped: {error}; serving port {port} again in 1 s", {
+            error: String(error),
+            port,
+          });
+          again(port);
+        });
+      } catch (error) {
+        reject(error);
+      }
+    });
+
+  const again = (port: number) => {
+    retry = setTimeout(() => {
+      retry = undefined;
+      if (stopped) return;
+      listen(port).then(
+        () => log.info("HTTP on port {port} again", { port }),
+        () => again(port),
+      );
+    }, 1000);
+  };
+
+  return listen(options.port).then((port) => ({
+    port,
+    shutdown: async () => {
+      stopped = true;
+      clearTimeout(retry);
+      await server?.shutdown();
+    },
+  }));
 }
