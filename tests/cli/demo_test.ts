@@ -2,22 +2,7 @@ import assert from "node:assert/strict";
 import type { Observation } from "../../envelope/observation.ts";
 import type { DeadLetterReport } from "../../cli/dead_letters.ts";
 import { readAllLines, removeDir } from "../_observations.ts";
-
-const main = new URL("../../main.ts", import.meta.url).pathname;
-
-async function run(args: string[], permissions: string[]) {
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, main, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return {
-    code: result.code,
-    stdout: new TextDecoder().decode(result.stdout),
-    stderr: new TextDecoder().decode(result.stderr),
-  };
-}
+import { runMain as run } from "./_run_main.ts";
 
 Deno.test("demo runs for 10 s, leaves a log with all three kinds, its service log in a file, and dead-letters groups its faults", async () => {
   const out = await Deno.makeTempDir({ prefix: "sda-demo-" });

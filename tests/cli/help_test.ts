@@ -1,20 +1,7 @@
 import assert from "node:assert/strict";
+import { runMain } from "./_run_main.ts";
 
-const main = new URL("../../main.ts", import.meta.url).pathname;
-
-async function run(args: string[]) {
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-env", main, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return {
-    code: result.code,
-    stdout: new TextDecoder().decode(result.stdout),
-    stderr: new TextDecoder().decode(result.stderr),
-  };
-}
+const run = (args: string[]) => runMain(args, ["--allow-read", "--allow-env"]);
 
 Deno.test("--help on every command and simulator prints its usage and exits 0 (SPEC §9)", async () => {
   const top = await run(["--help"]);

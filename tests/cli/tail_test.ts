@@ -1,21 +1,8 @@
 import assert from "node:assert/strict";
 import { removeDir } from "../_observations.ts";
+import { runMain } from "./_run_main.ts";
 
-const main = new URL("../../main.ts", import.meta.url).pathname;
-
-async function tail(args: string[]) {
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", main, "tail", ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return {
-    code: result.code,
-    stdout: new TextDecoder().decode(result.stdout),
-    stderr: new TextDecoder().decode(result.stderr),
-  };
-}
+const tail = (args: string[]) => runMain(["tail", ...args], ["--allow-read"]);
 
 Deno.test("tail --dir prints a log's records from an offset, and a directory that does not exist is bad usage", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sda-tail-" });
