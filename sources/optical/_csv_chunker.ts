@@ -158,50 +158,34 @@ export class CsvChunker {
   }
 
   #parse(input: string, last: boolean, sink: CsvSink): void {
-    const result = new Parser(CONFIG).parse(input, 0, !last);
-    const records = result.data;
-    const consumed = last ? input.length : result.meta.cursor;
-    let errors: Map<number, string> | undefined;
-    for (const error of result.errors) {
-      // An error of the unfinished record is found again with the rest of it.
-      if (error.row === undefined || error.row >= records.length) continue;
-      errors ??= new Map();
-      if (!errors.has(error.row)) errors.set(error.row, error.message);
-    }
     const base = this.#base;
-    let ends: number[] | undefined;
-    const rawOf = (index: number): CsvRaw => {
-      if (ends === undefined) {
-        // Positions are kept by a second parse, only when a record needs them.
-        const found: number[] = [];
-        new Parser({ ...CONFIG, step: (step) => found.push(step.meta.cursor) })
-          .parse(input, 0, !last);
-        ends = found;
-      }
-      const start = index === 0 ? 0 : ends[index - 1];
-      let end = ends[index];
-      if (end > start && input.charCodeAt(end - 1) === 10) end--;
-      if (end > start && input.charCodeAt(end - 1) === 13) end--;
-      return { text: input.slice(start, end), end: base + end };
-    };
     // A CRLF read with LF line ends leaves its CR on the last field when that
     // is not quoted (papaparse drops it after a closing quote itself). Only
     // a text with CR before a quote can have a quoted field that ends in a
     // CR of its own: there the record's raw text tells which it is.
     let crQuote: boolean | undefined;
-    for (let i = 0; i < records.length; i++) {
-      const fields = records[i];
+    let start = 0;
+    // Record by record (papaparse's step mode), so that a page of millions
+    // of tiny records never has them all as arrays at once (a 60 MB page
+    // of one-character lines held 3 GB that way).
+    const step = (result: PapaResult) => {
+      const fields = result.data[0];
+      const from = start;
+      const to = result.meta.cursor;
+      start = to;
+      let raw: CsvRaw | undefined;
+      const rawOf = (): CsvRaw => raw ??= rawText(input, from, to, base);
       const end = fields.length - 1;
       const value = fields[end];
-      if (value.charCodeAt(value.length - 1) !== 13) continue;
-      crQuote ??= input.includes('\r"');
-      if (crQuote && !unquotedLast(rawOf(i).text, value)) continue;
-      fields[end] = value.slice(0, -1);
-    }
-    for (let i = 0; i < records.length; i++) {
-      const index = i;
-      sink.record(records[i], errors?.get(i), () => rawOf(index));
-    }
+      if (value.charCodeAt(value.length - 1) === 13) {
+        crQuote ??= input.includes('\r"');
+        if (!crQuote || unquotedLast(rawOf().text, value)) fields[end] = value.slice(0, -1);
+      }
+      sink.record(fields, result.errors[0]?.message, rawOf);
+    };
+    const result = new Parser({ ...CONFIG, step }).parse(input, 0, !last);
+    // (The errors left in the result are the unfinished record's: found again with the rest of it.)
+    const consumed = last ? input.length : result.meta.cursor;
     this.#base += consumed;
     if (last) return;
     const rest = input.slice(consumed);
@@ -218,6 +202,14 @@ export class CsvChunker {
     this.#skipLf = this.#max;
     if (this.#skip(rest)) this.push(this.#afterSkip(rest), sink);
   }
+}
+
+/** The raw text of the record at `from`…`to` of `input` (its line end left out). */
+function rawText(input: string, from: number, to: number, base: number): CsvRaw {
+  let end = to;
+  if (end > from && input.charCodeAt(end - 1) === 10) end--;
+  if (end > from && input.charCodeAt(end - 1) === 13) end--;
+  return { text: input.slice(from, end), end: base + end };
 }
 
 /**
