@@ -145,7 +145,7 @@ function page(request: number, spec: PageSpec, bytes: Uint8Array): void {
     const ctx = { ...decodeContext(spec.ctx), deferIds: true };
     wire = wireBatch(
       spec.kind === "optical"
-        ? decodeOpticalPage(bytes, spec.contentType, ctx)
+        ? decodeOpticalPage(bytes, spec.contentType, ctx, { maxRecords: spec.maxRecords })
         : decodeIslPackets(bytes, ctx),
     );
   } catch (error) {

@@ -51,7 +51,8 @@ export type StreamSpec =
 
 /** What a worker decodes in one go. */
 export type PageSpec =
-  | { kind: "optical"; ctx: WireContext; contentType: string }
+  /** `maxRecords`: an archive page's maxResults (absent for a replayed file). */
+  | { kind: "optical"; ctx: WireContext; contentType: string; maxRecords?: number }
   | { kind: "isl-packets"; ctx: WireContext };
 
 /** Decoder counts of a stream, as `TdmDecodeStats`. */

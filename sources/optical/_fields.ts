@@ -73,16 +73,28 @@ export class RowFailure {
   }
 }
 
-/** How a value is quoted in a reason: strings in quotes, the rest as JSON. */
+/** Longest quote of a value in a reason, characters; a longer one is cut and says its length. */
+const SHOW_CHARS = 100;
+
+/**
+ * How a value is quoted in a reason: strings in quotes, the rest as JSON,
+ * cut after 100 characters (a dead letter's reason must not carry what
+ * its capped `raw` leaves out).
+ */
 export function show(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
   // JSON would write Infinity (a JSON number that overflowed) as null.
   if (typeof value === "number") return String(value);
+  let text: string;
   try {
-    return JSON.stringify(value) ?? String(value);
+    text = JSON.stringify(value) ?? String(value);
   } catch {
-    return String(value);
+    text = String(value);
   }
+  if (text.length <= SHOW_CHARS) return text;
+  // Not between the halves of a surrogate pair.
+  const high = text.charCodeAt(SHOW_CHARS - 1);
+  const cut = high >= 0xd800 && high < 0xdc00 ? SHOW_CHARS - 1 : SHOW_CHARS;
+  return `${text.slice(0, cut)}…(${text.length} characters)`;
 }
 
 /**

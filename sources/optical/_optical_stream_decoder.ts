@@ -48,11 +48,26 @@ export interface OpticalStreamOptions {
 export interface OpticalDecoderOptions extends OpticalStreamOptions {
   /** The body comes as text, not bytes: no charset applies (`decodeOpticalPage` of a string). */
   text?: boolean;
+  /**
+   * Most records the page may hold (the `maxResults` it was asked for;
+   * default: no limit). The records after them are counted but not mapped,
+   * and are one `decoding` dead letter at the end of the page, its `raw`
+   * the first of them: a page of a million tiny rows cannot make a million
+   * objects (it ran the process out of memory at 64 MiB).
+   */
+  maxRecords?: number;
 }
 
 const REPLACEMENT = "\ufffd";
 /** Characters of the page kept for a dead letter of the whole page (≥ 1 KiB of UTF-8). */
 const PAGE_HEAD = 2048;
+/**
+ * Largest JSON page parsed in one `JSON.parse` when handed over whole;
+ * a larger one is split element by element, so that a page of many small
+ * elements is never a heap of objects at once (~16 bytes of page made
+ * ~300 bytes of heap each).
+ */
+const WHOLE_PARSE_CHARS = 4 << 20;
 
 /**
  * Decodes one page body incrementally, choosing CSV or JSON by its
@@ -128,6 +143,11 @@ export class OpticalStreamDecoder {
   #jsonDone = false;
   #dead = 0;
   #deadLetterAt: number[] = [];
+  readonly #maxRecords: number;
+  /** Records of the page so far (after a CSV header). */
+  #records = 0;
+  /** The first record beyond `maxRecords`, for its dead letter. */
+  #excessRaw = "";
 
   /**
    * @param ctx where the body comes from
@@ -137,6 +157,7 @@ export class OpticalStreamDecoder {
     this.#ctx = ctx;
     this.#contentType = contentType;
     this.#max = options.maxRecordChars ?? 1024 * 1024;
+    this.#maxRecords = options.maxRecords ?? Infinity;
     this.#isText = options.text === true;
     if (this.#isText) this.#texts = [];
     const type = mediaType(contentType);
@@ -212,20 +233,28 @@ export class OpticalStreamDecoder {
         mapper.fail("decoding", this.#pageFailure, this.#pageHead, undefined, this.#pageSize());
         this.#placeDeadLetters();
       }
-      return;
-    }
-    const held = this.#held;
-    if (held !== undefined) {
-      // The page ended before its first element: read whole, as a page is.
-      const whole = held.length === 1 ? held[0] : held.join("");
-      if (this.#invalidFrom !== Infinity) {
-        mapper.fail("decoding", "JSON page is not valid UTF-8", whole);
-      } else {
-        decodeJson(whole, mapper);
+    } else {
+      const held = this.#held;
+      if (held !== undefined) {
+        // The page ended before its first element: read whole, as a page is.
+        const whole = held.length === 1 ? held[0] : held.join("");
+        if (this.#invalidFrom !== Infinity) {
+          mapper.fail("decoding", "JSON page is not valid UTF-8", whole);
+        } else {
+          // (Never an array with a complete element: the splitter took those.)
+          decodeJson(whole, mapper);
+        }
+        this.#placeDeadLetters();
+      } else if (!this.#jsonDone) {
+        this.#json!.end(this.#jsonSink!);
       }
-      this.#placeDeadLetters();
-    } else if (!this.#jsonDone) {
-      this.#json!.end(this.#jsonSink!);
+    }
+    const excess = this.#records - this.#maxRecords;
+    if (excess > 0) {
+      this.#fail(
+        `Page holds ${this.#records} records, more than the ${this.#maxRecords} asked for (maxResults): the ${excess} after them were not read`,
+        this.#excessRaw,
+      );
     }
   }
 
@@ -303,7 +332,10 @@ export class OpticalStreamDecoder {
       held.push(text);
       this.#heldLength += text.length;
     }
-    if (held !== undefined && last && this.#invalidFrom === Infinity) {
+    if (
+      held !== undefined && last && this.#invalidFrom === Infinity &&
+      this.#heldLength <= WHOLE_PARSE_CHARS
+    ) {
       // Held to its end (a page handed over whole): one JSON.parse of the
       // page, when it parses, gives each element the value that parsing
       // its text alone gives — the same output, without the splitter's
@@ -318,7 +350,7 @@ export class OpticalStreamDecoder {
       if (page !== undefined) {
         this.#held = undefined;
         this.#jsonDone = true;
-        decodeJsonValue(page, whole, this.#mapper!);
+        this.#decodeWhole(page, whole);
         this.#placeDeadLetters();
         return;
       }
@@ -385,6 +417,10 @@ export class OpticalStreamDecoder {
       }
       return;
     }
+    if (this.#records++ >= this.#maxRecords) {
+      if (this.#excessRaw === "") this.#excessRaw = raw().text;
+      return;
+    }
     const mapper = this.#mapper!;
     mapper.reset();
     mapCsvRecord(mapper, columns, fields, error, raw, this.#invalidFrom);
@@ -402,6 +438,10 @@ export class OpticalStreamDecoder {
 
   #jsonElement(text: string, end: number): void {
     this.#held = undefined;
+    if (this.#records++ >= this.#maxRecords) {
+      if (this.#excessRaw === "") this.#excessRaw = text;
+      return;
+    }
     const mapper = this.#mapper!;
     mapper.reset();
     if (end > this.#invalidFrom && text.includes(REPLACEMENT)) {
@@ -418,6 +458,18 @@ export class OpticalStreamDecoder {
       decodeJsonRecord(record, mapper);
     }
     this.#placeDeadLetters();
+  }
+
+  /** A whole JSON page, parsed already (`text` its source), as far as `maxRecords` allows. */
+  #decodeWhole(page: unknown, text: string): void {
+    const mapper = this.#mapper!;
+    if (!Array.isArray(page) || page.length <= this.#maxRecords) {
+      decodeJsonValue(page, text, mapper);
+      return;
+    }
+    decodeJsonValue(page.slice(0, this.#maxRecords), text, mapper);
+    this.#records = page.length;
+    this.#excessRaw = JSON.stringify(page[this.#maxRecords]);
   }
 
   #fail(reason: string, raw: string): void {

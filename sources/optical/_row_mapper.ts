@@ -54,6 +54,17 @@ const REQUIRED = [ID, OB_TIME, ID_SENSOR, RA, DECLINATION];
 /** Number fields (the first two required), in envelope order. */
 const NUMBERS = [RA, DECLINATION, RA_UNC, DECLINATION_UNC, MAG, MAG_UNC, SENLAT, SENLON, SENALT];
 
+/**
+ * Most characters a row may hold in its values and unknown field names
+ * together (numbers counted as 24, booleans as 5): a larger row is a
+ * `decoding` dead letter. Every optical record therefore serialises to at
+ * most ~400 KiB (6 bytes per character at worst, as `\u0000`), below
+ * NATS's default `max_payload` (1 MiB) and the log reader's record limit
+ * (16 MiB); a real UDL EO observation holds a few KiB. Without it, one
+ * 20 MB cell became one 20 MB record that `tail` could not read past.
+ */
+export const MAX_ROW_CHARS = 65_536;
+
 /** Format of the wire page. */
 export type OpticalFormat = "udl-eo-csv" | "udl-eo-json";
 
@@ -111,7 +122,13 @@ export class RowMapper {
   map(): RowFailure | undefined {
     let result: OpticalObservation | RowFailure;
     try {
-      result = this.#build();
+      const size = this.#size();
+      result = size > MAX_ROW_CHARS
+        ? new RowFailure(
+          "decoding",
+          `Record too large: its values and unknown field names hold ${size} characters, more than ${MAX_ROW_CHARS}`,
+        )
+        : this.#build();
     } catch (error) {
       // The guard (SPEC §3): a bug, not a bad row; the row's dead letter
       // says so, and the next row starts afresh (reset() clears the slots).
@@ -153,6 +170,17 @@ export class RowMapper {
         receivedAt: this.#receivedAt,
       }),
     );
+  }
+
+  /** Characters of the current row's values and unknown field names (see {@link MAX_ROW_CHARS}). */
+  #size(): number {
+    let size = 0;
+    const values = this.values;
+    for (let i = 0; i < FIELD_COUNT; i++) size += chars(values[i]);
+    const names = this.extraNames;
+    const extras = this.extraValues;
+    for (let k = 0; k < names.length; k++) size += names[k].length + chars(extras[k]);
+    return size;
   }
 
   #build(): OpticalObservation | RowFailure {
@@ -406,6 +434,17 @@ export class RowMapper {
     }
     return true;
   }
+}
+
+/** A value's characters as {@link MAX_ROW_CHARS} counts them. */
+function chars(value: unknown): number {
+  return typeof value === "string"
+    ? value.length
+    : value === undefined
+    ? 0
+    : typeof value === "boolean"
+    ? 5
+    : 24;
 }
 
 /** `YYYY-MM-DDThh:mm:ss.ffffffZ`, given that it already parsed. */

@@ -24,6 +24,17 @@ export interface OpticalPage {
   deadLetters: DeadLetter[];
 }
 
+/** Options for {@link decodeOpticalPage}. */
+export interface OpticalPageOptions {
+  /**
+   * The `maxResults` the page was asked for (default: no limit): records
+   * beyond it are one `decoding` dead letter at the end of the page (which
+   * says how many), not observations — a page may hold at most that many
+   * (SPEC §5), and one that holds more cannot make memory grow with it.
+   */
+  maxRecords?: number;
+}
+
 /**
  * Decodes one archive page, choosing CSV or JSON by `contentType`
  * (`text/csv`, `application/json`; parameters such as `charset` allowed).
@@ -44,6 +55,8 @@ export interface OpticalPage {
  *   and is one dead letter from where it broke (see `OpticalStreamDecoder`).
  * * A UTF-8 byte order mark is ignored; bodies that are not valid UTF-8
  *   dead-letter the records with the undecodable bytes, not the page.
+ * * A record whose values and unknown field names hold more than 65,536
+ *   characters is a `decoding` dead letter (`MAX_ROW_CHARS`).
  * * `provenance.meta` holds `uct`, `dataMode`, `source` and the unknown
  *   columns. Types: JSON values as they are (objects and arrays as JSON
  *   text); CSV cells as text, except `uct` `true`/`false`, which become
@@ -84,8 +97,12 @@ export function decodeOpticalPage(
   body: string | Uint8Array,
   contentType: string,
   ctx: DecodeContext,
+  options: OpticalPageOptions = {},
 ): OpticalPage {
-  const decoder = new OpticalStreamDecoder(ctx, contentType, { text: typeof body === "string" });
+  const decoder = new OpticalStreamDecoder(ctx, contentType, {
+    text: typeof body === "string",
+    ...options,
+  });
   try {
     decoder.end(body);
   } catch (error) {

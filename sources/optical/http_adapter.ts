@@ -785,7 +785,9 @@ export class OpticalHttpSource implements Source {
     let page: Pick<IngestBatch, "observations" | "deadLetters" | "packed">;
     if (empty) page = { observations: [], deadLetters: [] };
     else if (this.#workers === undefined) {
-      page = decodeOpticalPage(body, this.#contentType(response), this.#context(receivedAt, peer));
+      page = decodeOpticalPage(body, this.#contentType(response), this.#context(receivedAt, peer), {
+        maxRecords: this.#pageSize,
+      });
     } else {
       const decoded = decodedAhead ??
         this.#decodeInWorker(this.#workers, response, body, receivedAt, peer);
@@ -875,7 +877,12 @@ export class OpticalHttpSource implements Source {
     peer: string,
   ): Promise<IngestBatch> {
     const ctx = wireContext(this.#context(receivedAt, peer), receivedAt);
-    return workers.page({ kind: "optical", ctx, contentType: this.#contentType(response) }, body);
+    return workers.page({
+      kind: "optical",
+      ctx,
+      contentType: this.#contentType(response),
+      maxRecords: this.#pageSize,
+    }, body);
   }
 
   #track(cursor: string): Ack {

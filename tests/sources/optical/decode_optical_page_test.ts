@@ -261,7 +261,7 @@ Deno.test("decodeOpticalPage() dead-letters a JSON page that is not an array", (
 });
 
 Deno.test("decodeOpticalPage() cuts the raw text of a huge bad record to 1 KiB and its size", () => {
-  const big = "x".repeat(100_000);
+  const big = "x".repeat(60_000);
   const page = decodeOpticalPage(
     `${HEADER},remarks\nEO-1,2026-11-25T12:00:00Z,S,1,400,1,${big}\n`,
     "text/csv",
@@ -300,4 +300,98 @@ Deno.test("decodeOpticalPage() dead-letters a CSV page whose header has a quotin
   assert.equal(page.deadLetters.length, 1);
   assert.match(page.deadLetters[0].reason, /^Cannot parse CSV header: /);
   assert.equal(page.deadLetters[0].raw, text);
+});
+
+Deno.test("decodeOpticalPage() dead-letters a record whose values hold more than 65,536 characters, and reads the next", () => {
+  const row = (n: number, extra: string) => `EO-${n},2026-11-25T12:00:0${n}Z,S,1,1,1,${extra}`;
+  const big = "x".repeat(65_520);
+  const csv = `${HEADER},remarks\n${row(1, "a")}\n${row(2, big)}\n${row(3, "b")}\n`;
+  const page = decodeOpticalPage(csv, "text/csv", live);
+  assert.deepEqual(page.observations.map((o) => o.provenance.ref), ["EO-1", "EO-3"]);
+  assert.equal(page.deadLetters.length, 1);
+  const dead = page.deadLetters[0];
+  // id 4 + obTime 20 + idSensor 1 + satNo, ra, declination as text 1 each
+  // + the unknown column's name and value.
+  const size = 4 + 20 + 1 + 3 + "remarks".length + big.length;
+  assert.deepEqual([dead.stage, dead.ref, dead.reason], [
+    "decoding",
+    "EO-2",
+    `Record too large: its values and unknown field names hold ${size} characters, more than 65536`,
+  ]);
+  assert.equal(dead.raw, `${row(2, big).slice(0, 1024)}…(${row(2, big).length} bytes)`);
+  // Just under the limit it is an observation.
+  const fits = "x".repeat(65_536 - (size - big.length));
+  const ok = decodeOpticalPage(`${HEADER},remarks\n${row(2, fits)}\n`, "text/csv", live);
+  assert.equal(ok.observations[0].provenance.meta.remarks, fits);
+});
+
+Deno.test("decodeOpticalPage() counts a JSON record's unknown field names and numbers toward the 65,536 characters", () => {
+  const base = '"id":"EO-1","obTime":"2026-11-25T12:00:00Z","idSensor":"S","ra":1,"declination":1';
+  // 5,000 numeric fields named f0…f4999: their names alone are ~24,000
+  // characters, and each number counts as 24.
+  const extras = Array.from({ length: 5000 }, (_, i) => `"f${i}":${i}`).join(",");
+  const page = decodeOpticalPage(`[{${base},${extras}},{${base},"f":1}]`, "application/json", live);
+  assert.equal(page.observations.length, 1);
+  assert.equal(page.deadLetters.length, 1);
+  assert.match(page.deadLetters[0].reason, /^Record too large: .* more than 65536$/);
+  assert.equal((page.deadLetters[0].raw as string).length < 1100, true);
+});
+
+Deno.test("decodeOpticalPage() quotes at most 100 characters of a bad value in a reason", () => {
+  const ra = "9".repeat(50) + "x".repeat(60_000);
+  const page = decodeOpticalPage(
+    `${HEADER}\nEO-1,2026-11-25T12:00:00Z,S,1,${ra},1\n`,
+    "text/csv",
+    live,
+  );
+  assert.equal(
+    page.deadLetters[0].reason,
+    `Cannot parse ra value as a number: "${ra.slice(0, 99)}…(60052 characters)`,
+  );
+});
+
+Deno.test("decodeOpticalPage() with maxRecords reads that many records and makes the rest one dead letter", () => {
+  const rows = (count: number) =>
+    Array.from({ length: count }, (_, i) => `EO-${i},2026-11-25T12:00:00Z,S,1,1,1`);
+  const csv = `${HEADER}\n${rows(5).join("\n")}\n`;
+  const reason = "Page holds 5 records, more than the 3 asked for (maxResults): " +
+    "the 2 after them were not read";
+  const page = decodeOpticalPage(csv, "text/csv", live, { maxRecords: 3 });
+  assert.deepEqual(page.observations.map((o) => o.provenance.ref), ["EO-0", "EO-1", "EO-2"]);
+  assert.deepEqual(page.deadLetters.map((d) => [d.stage, d.reason, d.raw]), [
+    ["decoding", reason, "EO-3,2026-11-25T12:00:00Z,S,1,1,1"],
+  ]);
+  // Bad records count as records; a page of exactly maxRecords is whole.
+  const bad = decodeOpticalPage(`${HEADER}\nx\n${rows(3).join("\n")}\n`, "text/csv", live, {
+    maxRecords: 3,
+  });
+  assert.equal(bad.observations.length, 2);
+  assert.equal(bad.deadLetters.length, 2);
+  assert.equal(bad.deadLetters[1].reason.startsWith("Page holds 4 records"), true);
+  const exact = decodeOpticalPage(csv, "text/csv", live, { maxRecords: 5 });
+  assert.deepEqual([exact.observations.length, exact.deadLetters.length], [5, 0]);
+
+  const record = (i: number) =>
+    `{"id":"EO-${i}","obTime":"2026-11-25T12:00:00Z","idSensor":"S","ra":1,"declination":1}`;
+  const json = `[${Array.from({ length: 5 }, (_, i) => record(i)).join(",")}]`;
+  const fromJson = decodeOpticalPage(json, "application/json", live, { maxRecords: 3 });
+  assert.equal(fromJson.observations.length, 3);
+  assert.deepEqual(fromJson.deadLetters.map((d) => [d.reason, d.raw]), [[reason, record(3)]]);
+});
+
+Deno.test("decodeOpticalPage() splits a JSON page over 4 Mi characters element by element, maxRecords and all", () => {
+  // 200,000 records of ~80 characters: 16 MB, split rather than parsed whole.
+  const count = 200_000;
+  const record = (i: number) =>
+    `{"id":"EO-${i}","obTime":"2026-11-25T12:00:00Z","idSensor":"S","ra":1,"declination":1}`;
+  const json = `[${Array.from({ length: count }, (_, i) => record(i)).join(",")}]`;
+  const page = decodeOpticalPage(json, "application/json", live, { maxRecords: 1000 });
+  assert.equal(page.observations.length, 1000);
+  assert.equal(page.observations[999].provenance.ref, "EO-999");
+  assert.deepEqual(page.deadLetters.map((d) => [d.reason, d.raw]), [[
+    `Page holds ${count} records, more than the 1000 asked for (maxResults): the ${
+      count - 1000
+    } after them were not read`,
+    record(1000),
+  ]]);
 });

@@ -661,6 +661,48 @@ Deno.test("OpticalHttpSource() keeps ingesting after a page with bad records and
   }
 });
 
+Deno.test("OpticalHttpSource() takes at most maxResults records of a page, the rest one dead letter, and goes on", async () => {
+  // An archive that ignores maxResults: 5 records for maxResults=3.
+  const archive = scriptedArchive((_request, n) =>
+    n === 1 ? csvPage(0, 5, "c1") : csvPage(5, 2, "c2")
+  );
+  const workers = await testWorkers();
+  try {
+    const { checkpoint, saves } = memoryCheckpoint();
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: archive.url,
+      pageSize: 3,
+      pollIntervalMs: 10,
+      checkpoint,
+      workers,
+    });
+    const reader = source.readable.getReader();
+    const first = await take(reader);
+    assert.equal(first.packed?.count ?? first.observations.length, 3);
+    assert.deepEqual(first.deadLetters.map((d) => [d.stage, d.reason]), [[
+      "decoding",
+      "Page holds 5 records, more than the 3 asked for (maxResults): the 2 after them were not read",
+    ]]);
+    assert.match(first.deadLetters[0].raw as string, /^EO-3,/);
+    const second = await take(reader);
+    assert.equal(second.packed?.count ?? second.observations.length, 2);
+    // (With decode workers a third request may be on its way: one page ahead.)
+    const asked = archive.seen.slice(0, 2).map((s) => s.url.searchParams);
+    assert.deepEqual(asked.map((p) => [p.get("maxResults"), p.get("cursor")]), [
+      ["3", null],
+      ["3", "c1"],
+    ]);
+    await source.checkpointed();
+    assert.equal(saves.at(-1), "c2");
+    reader.releaseLock();
+    await source.stop();
+  } finally {
+    workers?.close();
+    await archive.close();
+  }
+});
+
 Deno.test("OpticalHttpSource() rejects options that cannot work", () => {
   const { checkpoint } = memoryCheckpoint();
   const base = { name: "a", url: "http://127.0.0.1:1/eo", checkpoint };
