@@ -238,7 +238,7 @@ export interface MetricsSources {
   /** Bytes on disk of each log and the free space of its filesystem. */
   disk?: () => Promise<Record<string, DiskUsage>>;
   /** Cluster mode: JetStream publish counters. */
-  nats?: () => { published: number; errors: number } | undefined;
+  nats?: () => { published: number; errors: number; refused: number } | undefined;
   /** Cluster mode: the lease of every leased source. */
   leases?: () => readonly { source: string; owned: boolean; changes: number }[];
 }
@@ -534,6 +534,17 @@ export class ServiceMetrics {
         this.reset();
         const stats = attached()?.nats?.();
         if (stats) this.inc(stats.errors);
+      },
+    });
+    new client.Counter({
+      name: "sda_ingest_nats_publish_refused_total",
+      help:
+        "Cluster mode: observations larger than the server's max_payload, never published (in the local log only)",
+      registers,
+      collect() {
+        this.reset();
+        const stats = attached()?.nats?.();
+        if (stats) this.inc(stats.refused);
       },
     });
     new client.Gauge({

@@ -161,6 +161,7 @@ export class IngestService {
             nats_published: stats.published,
             nats_duplicates: stats.duplicates,
             nats_errors: stats.errors,
+            nats_refused: stats.refused,
             nats_in_flight: this.#cluster!.publisher.inFlight,
           }
           : {};

@@ -46,6 +46,12 @@ export interface NatsPublisherStats {
   duplicates: number;
   /** Failed publish attempts (each retried). */
   errors: number;
+  /**
+   * Messages larger than the server's `max_payload`: no retry could ever
+   * publish them, so they are not retried (and not in the stream; each is
+   * logged as an error, with its id).
+   */
+  refused: number;
 }
 
 /** The messages of one {@link NatsPublisher.publish} attempt. */
@@ -170,7 +176,10 @@ function frames(list: readonly Frame[]): Uint8Array {
  * stream leader during a Raft election, no answer within `timeoutMs`, the
  * connection lost) are published again with the same `Nats-Msg-Id` after a
  * backoff, for as long as it takes, so a retry that races a late
- * acknowledgement is dropped by the duplicate window. While NATS is
+ * acknowledgement is dropped by the duplicate window. A message larger than
+ * the server's `max_payload` can never be published: it is counted as
+ * `refused` and logged as an error, not retried, rather than stalling
+ * every later publish for ever. While NATS is
  * unreachable the caller waits: the pipeline stalls with bounded memory
  * rather than advancing a cursor past unpublished data.
  *
@@ -209,7 +218,7 @@ function frames(list: readonly Frame[]): Uint8Array {
  * });
  * await publisher.publish([message("a"), message("b")]);
  * await publisher.publish([message("a")]); // within the duplicate window: not stored again
- * assert.deepEqual(publisher.stats, { published: 3, duplicates: 1, errors: 0 });
+ * assert.deepEqual(publisher.stats, { published: 3, duplicates: 1, errors: 0, refused: 0 });
  * publisher.close();
  * await nc.close();
  * await nats.stop();
@@ -220,7 +229,7 @@ export class NatsPublisher {
   readonly #maxInFlight: number;
   readonly #timeoutMs: number;
   readonly #retryMs: number;
-  readonly #stats: NatsPublisherStats = { published: 0, duplicates: 0, errors: 0 };
+  readonly #stats: NatsPublisherStats = { published: 0, duplicates: 0, errors: 0, refused: 0 };
   readonly #inbox: string;
   readonly #subscription: Subscription;
   readonly #pending = new Map<number, Pending>();
@@ -369,6 +378,10 @@ export class NatsPublisher {
   }
 
   #send(message: NatsMessage, round: Round, sentAt: number): void {
+    if (this.#refuses(message)) {
+      this.#settle(round);
+      return;
+    }
     const token = this.#next++;
     this.#pending.set(token, { message, round, sentAt });
     this.#sweeper ??= setInterval(() => this.#sweep(), Math.min(250, this.#timeoutMs / 2));
@@ -377,22 +390,12 @@ export class NatsPublisher {
       if (typeof id === "string" && !ASCII_ID.test(id)) {
         id = encoder.encode(id.replace(/[\r\n]/g, " "));
       }
-      const max = this.#wire.info?.max_payload;
-      const size = HEADER_BYTES + id.length + message.payload.length;
-      if (max !== undefined && size > max) {
-        this.#fail(
-          token,
-          this.#pending.get(token)!,
-          `message of ${size} bytes exceeds max_payload ${max}`,
-        );
-      } else {
-        this.#frames.push({
-          prefix: this.#prefix(message.subject),
-          token,
-          id,
-          payload: message.payload,
-        });
-      }
+      this.#frames.push({
+        prefix: this.#prefix(message.subject),
+        token,
+        id,
+        payload: message.payload,
+      });
       return;
     }
     try {
@@ -411,6 +414,28 @@ export class NatsPublisher {
         error instanceof Error ? error.message : String(error),
       );
     }
+  }
+
+  /**
+   * Whether `message` is larger than the server's `max_payload` (headers
+   * included), which refuses it every time: counted and logged if so.
+   */
+  #refuses(message: NatsMessage): boolean {
+    const max = this.#wire?.info?.max_payload ?? this.#nc.info?.max_payload;
+    if (max === undefined) return false;
+    const id = message.id;
+    // A UTF-16 unit is at most 3 bytes of UTF-8: most messages need no count.
+    const idBytes = typeof id === "string" ? id.length * 3 : id.length;
+    if (HEADER_BYTES + idBytes + message.payload.length <= max) return false;
+    const text = typeof id === "string" ? id : decoder.decode(id);
+    const size = HEADER_BYTES + encoder.encode(text).length + message.payload.length;
+    if (size <= max) return false;
+    this.#stats.refused++;
+    log.error(
+      "NATS cannot take observation {id}: its message of {size} bytes exceeds the server's max_payload ({max} bytes); it is in the local log only",
+      { id: text.slice(0, 64), size, max },
+    );
+    return true;
   }
 
   /** Hands the frames of the sends so far to the client's outbound queue, as one array. */

@@ -24,6 +24,8 @@ export interface LocalNatsOptions {
   executable?: string;
   /** Where the stores, configurations and logs go (default: a new temporary directory). */
   dir?: string;
+  /** The servers' `max_payload`, bytes (default: nats-server's, 1 MiB). */
+  maxPayload?: number;
 }
 
 /** One node of a {@link LocalNats}. */
@@ -167,6 +169,7 @@ export class LocalNats {
         `log_file: "${dir}/${node.name}.log"`,
         `jetstream { store_dir: "${dir}/${node.name}", max_memory_store: 268435456 }`,
       ];
+      if (options.maxPayload !== undefined) lines.push(`max_payload: ${options.maxPayload}`);
       if (count > 1) {
         const routes = nodes.filter((n) => n !== node).map((n) =>
           `"nats-route://127.0.0.1:${n.clusterPort}"`

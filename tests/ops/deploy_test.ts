@@ -54,7 +54,7 @@ Deno.test({
   async fn() {
     const check = await run("promtool", ["check", "rules", RULES]);
     assert.equal(check.code, 0, check.text);
-    assert.match(check.text, /SUCCESS: 9 rules found/);
+    assert.match(check.text, /SUCCESS: 10 rules found/);
     const test = await run("promtool", ["test", "rules", RULES_TEST]);
     assert.equal(test.code, 0, test.text);
     assert.match(test.text, /SUCCESS/);

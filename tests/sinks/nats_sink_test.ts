@@ -28,7 +28,7 @@ Deno.test("NatsSink() publishes each observation once to <prefix>.<kind>.<sensor
     // A re-delivery: JetStream's duplicate window drops it by Nats-Msg-Id.
     await writer.write([ingestBatch("xr1", observations.slice(0, 100))]);
     await writer.close();
-    assert.deepEqual(publisher.stats, { published: 600, duplicates: 100, errors: 0 });
+    assert.deepEqual(publisher.stats, { published: 600, duplicates: 100, errors: 0, refused: 0 });
     assert.equal(publisher.inFlight, 0);
 
     const info = await jsm.streams.info("SDA_TEST");
@@ -260,6 +260,38 @@ Deno.test("NatsPublisher() retries while the stream is missing and completes onc
   } finally {
     await nc.close();
     await server.stop();
+  }
+});
+
+Deno.test("NatsPublisher() refuses a message over the server's max_payload at once, counted, and publishes the rest", async () => {
+  const nats = await LocalNats.start({ maxPayload: 4096 });
+  const nc = await connect({ servers: nats.urls });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await ensureObservationStream(jsm, { stream: "SDA_TEST", subjectPrefix: "sda.obs" });
+    const publisher = new NatsPublisher(nc, { retryMs: 20, timeoutMs: 500 });
+    const message = (id: string, bytes: number) => ({
+      subject: "sda.obs.optical.S",
+      payload: new TextEncoder().encode(`{"id":"${id}","x":"${"x".repeat(bytes)}"}`),
+      id,
+    });
+    // The old publisher retried the big one for ever: this never resolved.
+    const published = publisher.publish([message("a", 10), message("big", 5000), message("c", 10)]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("publish() did not resolve within 10 s")), 10_000);
+    });
+    try {
+      await Promise.race([published, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    assert.deepEqual(publisher.stats, { published: 2, duplicates: 0, errors: 0, refused: 1 });
+    assert.equal((await jsm.streams.info("SDA_TEST")).state.messages, 2);
+    publisher.close();
+  } finally {
+    await nc.close();
+    await nats.stop();
   }
 });
 
