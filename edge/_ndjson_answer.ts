@@ -75,7 +75,11 @@ export function ndjsonAnswer(
   let gathered = new Uint8Array(2 * GATHER_BYTES);
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const emit = (text: string) => controller.enqueue(encoder.encode(text));
+      let emitted = false;
+      const emit = (text: string) => {
+        controller.enqueue(encoder.encode(text));
+        emitted = true;
+      };
       const flush = () => {
         const out = decoder.take();
         if (out !== undefined) ndjsonLines(out, emit);
@@ -93,49 +97,60 @@ export function ndjsonAnswer(
           controller.close();
           return;
         }
-        let size = 0;
-        let done = false;
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        let deadline: Promise<typeof TIMEOUT> | undefined;
-        while (size < GATHER_BYTES) {
-          reading ??= input.read();
-          let result: ReadableStreamReadResult<Uint8Array> | typeof TIMEOUT;
-          if (size === 0) {
-            result = await reading;
-          } else {
-            deadline ??= new Promise((resolve) => timer = setTimeout(resolve, GATHER_MS, TIMEOUT));
-            result = await Promise.race([reading, deadline]);
-            if (result === TIMEOUT) break;
+        // Until this pull has answered something: a pull that enqueues
+        // nothing is not called again (highWaterMark 0), so returning
+        // after input that completed no line (comments, blank lines, the
+        // start of a long record) left the request hanging for ever.
+        while (!emitted) {
+          let size = 0;
+          let done = false;
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          let deadline: Promise<typeof TIMEOUT> | undefined;
+          while (size < GATHER_BYTES) {
+            reading ??= input.read();
+            let result: ReadableStreamReadResult<Uint8Array> | typeof TIMEOUT;
+            if (size === 0) {
+              result = await reading;
+            } else {
+              deadline ??= new Promise((resolve) =>
+                timer = setTimeout(resolve, GATHER_MS, TIMEOUT)
+              );
+              result = await Promise.race([reading, deadline]);
+              if (result === TIMEOUT) break;
+            }
+            reading = undefined;
+            if (result.done) {
+              done = true;
+              break;
+            }
+            const chunk = result.value;
+            received += chunk.length;
+            if (received > maxBodyBytes) {
+              clearTimeout(timer);
+              decoder.push(gathered.subarray(0, size));
+              flush();
+              fail("transport", `Body larger than ${maxBodyBytes} bytes: the rest was not read`);
+              return;
+            }
+            if (size + chunk.length > gathered.length) {
+              const grown = new Uint8Array(size + chunk.length);
+              grown.set(gathered.subarray(0, size));
+              gathered = grown;
+            }
+            gathered.set(chunk, size);
+            size += chunk.length;
+            input.recycle(chunk);
           }
-          reading = undefined;
-          if (result.done) {
-            done = true;
-            break;
-          }
-          const chunk = result.value;
-          received += chunk.length;
-          if (received > maxBodyBytes) {
-            clearTimeout(timer);
-            decoder.push(gathered.subarray(0, size));
-            flush();
-            fail("transport", `Body larger than ${maxBodyBytes} bytes: the rest was not read`);
+          clearTimeout(timer);
+          // One decoder pass for the gathering, not one per chunk.
+          if (size > 0) decoder.push(gathered.subarray(0, size));
+          if (done) decoder.end();
+          flush();
+          if (done) {
+            controller.close();
             return;
           }
-          if (size + chunk.length > gathered.length) {
-            const grown = new Uint8Array(size + chunk.length);
-            grown.set(gathered.subarray(0, size));
-            gathered = grown;
-          }
-          gathered.set(chunk, size);
-          size += chunk.length;
-          input.recycle(chunk);
         }
-        clearTimeout(timer);
-        // One decoder pass for the gathering, not one per chunk.
-        if (size > 0) decoder.push(gathered.subarray(0, size));
-        if (done) decoder.end();
-        flush();
-        if (done) controller.close();
       } catch (error) {
         // A fault of this worker, not of the input: the answer says so.
         fail(

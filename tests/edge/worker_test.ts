@@ -185,3 +185,52 @@ Deno.test("edge worker answers a slow sender's observations before its body ends
   release();
   while (!(await reader.read()).done);
 });
+
+Deno.test("edge worker answers bodies whose reads complete no line: comments first, or a trickle", async () => {
+  const enc = new TextEncoder();
+  const text = await Deno.readTextFile(`${fixtures}/radar/tdm2_azel_xsye.kvn`);
+  const answer = async (body: ReadableStream<Uint8Array>) => {
+    const response = await worker.fetch(
+      new Request("http://e/ingest/radar", { method: "POST", body }),
+    );
+    // The old worker never answered these: a pull that enqueued nothing was not called again.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hung = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("the answer hung")), 10_000);
+    });
+    try {
+      return await Promise.race([response.text(), hung]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const whole = await answer(ReadableStream.from([enc.encode(text)]));
+  const kinds = whole.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l).kind);
+  assert.ok(kinds.length > 0 && kinds.every((k) => k === "radar"), whole.slice(0, 200));
+
+  // 200 KB of COMMENT lines before the message: whole gatherings complete no line of output.
+  const comments = "COMMENT padding\n".repeat(12_800);
+  const afterComments = await answer(ReadableStream.from([enc.encode(comments + text)]));
+  // Line numbers in provenance.ref move by the comment lines; the observations are the same.
+  const strip = (ndjson: string) =>
+    ndjson.split("\n").filter((l) => l !== "").map((l) => {
+      const { measurement, t_obs, sensor } = JSON.parse(l);
+      return { measurement, t_obs, sensor };
+    });
+  assert.deepEqual(strip(afterComments), strip(whole));
+
+  // The same bytes, 300 at a time every 20 ms (past the 10 ms gathering).
+  const bytes = enc.encode(text);
+  let at = 0;
+  const trickle = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (at >= bytes.length) return controller.close();
+      if (at > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      controller.enqueue(bytes.slice(at, at + 300));
+      at += 300;
+    },
+  }, { highWaterMark: 0 });
+  const withoutRx = (ndjson: string) =>
+    ndjson.split("\n").filter((l) => l !== "").map((l) => ({ ...JSON.parse(l), t_rx: "" }));
+  assert.deepEqual(withoutRx(await answer(trickle)), withoutRx(whole));
+});
