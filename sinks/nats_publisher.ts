@@ -36,6 +36,13 @@ export interface NatsPublisherOptions {
   timeoutMs?: number;
   /** First wait before retrying failed publishes, ms (default 100, doubling to 2000). */
   retryMs?: number;
+  /**
+   * The stream that must store the messages, sent as `Nats-Expected-Stream`:
+   * JetStream then refuses a publish that another stream would capture (the
+   * stream deleted and its subjects taken by another one) instead of
+   * acknowledging it from there, and the publisher retries and logs why.
+   */
+  stream?: string;
 }
 
 /** Counters of a {@link NatsPublisher}, monotonic. */
@@ -90,10 +97,14 @@ function protocolWire(nc: NatsConnection): ProtocolWire | undefined {
   return typeof protocol?.sendCommand === "function" ? protocol as ProtocolWire : undefined;
 }
 
-/** What follows the numbers of an `HPUB` line: its end and the header block's start. */
-const HEADER_START = encoder.encode("\r\nNATS/1.0\r\nNats-Msg-Id: ");
-/** The header block without the id: `NATS/1.0\r\nNats-Msg-Id: ` and `\r\n\r\n`. */
-const HEADER_BYTES = HEADER_START.length - 2 + 4;
+/**
+ * What follows the numbers of an `HPUB` line: its end and the header block
+ * up to the id (`NATS/1.0`, the expected stream if any, `Nats-Msg-Id: `).
+ */
+function headerStart(stream: string | undefined): Uint8Array {
+  const expected = stream === undefined ? "" : `Nats-Expected-Stream: ${stream}\r\n`;
+  return encoder.encode(`\r\nNATS/1.0\r\n${expected}Nats-Msg-Id: `);
+}
 const ASCII_ID = /^[\x21-\x7e]*$/;
 
 /** Digits of a non-negative integer. */
@@ -119,12 +130,14 @@ interface Frame {
 /**
  * The `HPUB` frames of a run of publishes, back to back in one new array:
  * `HPUB <subject> <inbox>.<token> <hlen> <tlen>\r\n`, the header block
- * `NATS/1.0\r\nNats-Msg-Id: <id>\r\n\r\n`, the payload, `\r\n`.
+ * (`start`, then `<id>\r\n\r\n`), the payload, `\r\n`.
  */
-function frames(list: readonly Frame[]): Uint8Array {
+function frames(list: readonly Frame[], start: Uint8Array): Uint8Array {
+  // The header block: `start` without the HPUB line's CRLF, the id, CRLF CRLF.
+  const headerBytes = start.length - 2 + 4;
   let size = 0;
   for (const { prefix, token, id, payload } of list) {
-    const hlen = HEADER_BYTES + id.length;
+    const hlen = headerBytes + id.length;
     const tlen = hlen + payload.length;
     size += prefix.length + digits(token) + 1 + digits(hlen) + 1 + digits(tlen) + 2 + tlen + 2;
   }
@@ -139,7 +152,7 @@ function frames(list: readonly Frame[]): Uint8Array {
     o = end;
   };
   for (const { prefix, token, id, payload } of list) {
-    const hlen = HEADER_BYTES + id.length;
+    const hlen = headerBytes + id.length;
     out.set(prefix, o);
     o += prefix.length;
     number(token);
@@ -147,8 +160,8 @@ function frames(list: readonly Frame[]): Uint8Array {
     number(hlen);
     out[o++] = 32;
     number(hlen + payload.length);
-    out.set(HEADER_START, o);
-    o += HEADER_START.length;
+    out.set(start, o);
+    o += start.length;
     if (typeof id === "string") {
       for (let i = 0; i < id.length; i++) out[o++] = id.charCodeAt(i);
     } else {
@@ -229,6 +242,9 @@ export class NatsPublisher {
   readonly #maxInFlight: number;
   readonly #timeoutMs: number;
   readonly #retryMs: number;
+  readonly #stream: string | undefined;
+  /** See {@link headerStart}. */
+  readonly #headerStart: Uint8Array;
   readonly #stats: NatsPublisherStats = { published: 0, duplicates: 0, errors: 0, refused: 0 };
   readonly #inbox: string;
   readonly #subscription: Subscription;
@@ -252,6 +268,8 @@ export class NatsPublisher {
     this.#maxInFlight = options.maxInFlight ?? 8192;
     this.#timeoutMs = options.timeoutMs ?? 2000;
     this.#retryMs = options.retryMs ?? 100;
+    this.#stream = options.stream;
+    this.#headerStart = headerStart(options.stream);
     if (!Number.isInteger(this.#maxInFlight) || this.#maxInFlight < 1) {
       throw new RangeError(`maxInFlight must be a positive integer: ${this.#maxInFlight}`);
     }
@@ -401,6 +419,7 @@ export class NatsPublisher {
     try {
       const headers = natsHeaders();
       const id = typeof message.id === "string" ? message.id : decoder.decode(message.id);
+      if (this.#stream !== undefined) headers.set("Nats-Expected-Stream", this.#stream);
       headers.set("Nats-Msg-Id", id.replace(/[\r\n]/g, " "));
       this.#nc.publish(message.subject, message.payload, {
         reply: `${this.#inbox}.${token}`,
@@ -425,10 +444,11 @@ export class NatsPublisher {
     if (max === undefined) return false;
     const id = message.id;
     // A UTF-16 unit is at most 3 bytes of UTF-8: most messages need no count.
+    const headerBytes = this.#headerStart.length - 2 + 4;
     const idBytes = typeof id === "string" ? id.length * 3 : id.length;
-    if (HEADER_BYTES + idBytes + message.payload.length <= max) return false;
+    if (headerBytes + idBytes + message.payload.length <= max) return false;
     const text = typeof id === "string" ? id : decoder.decode(id);
-    const size = HEADER_BYTES + encoder.encode(text).length + message.payload.length;
+    const size = headerBytes + encoder.encode(text).length + message.payload.length;
     if (size <= max) return false;
     this.#stats.refused++;
     log.error(
@@ -446,7 +466,7 @@ export class NatsPublisher {
     try {
       if (this.#nc.isClosed()) throw new Error("the connection is closed");
       if (this.#nc.isDraining()) throw new Error("the connection is draining");
-      this.#wire!.sendCommand(frames(list));
+      this.#wire!.sendCommand(frames(list, this.#headerStart));
     } catch (error) {
       // Counted, retried (as a failed nc.publish() would be).
       const reason = error instanceof Error ? error.message : String(error);

@@ -168,7 +168,7 @@ export class Cluster {
     this.instance = config.instance;
     this.nc = nc;
     this.control = control;
-    this.publisher = new NatsPublisher(nc);
+    this.publisher = new NatsPublisher(nc, { stream: config.stream });
     this.state = new KvStateStore(state, config.instance);
     this.leases = leases;
   }

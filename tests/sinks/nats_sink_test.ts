@@ -295,6 +295,36 @@ Deno.test("NatsPublisher() refuses a message over the server's max_payload at on
   }
 });
 
+Deno.test("NatsPublisher() with a stream publishes only into it, not into another stream that took its subjects", async () => {
+  const server = await startNatsServer();
+  const nc = await connect({ servers: server.url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    // The service's stream was deleted and another one captures its subjects.
+    await ensureObservationStream(jsm, { stream: "OTHER", subjectPrefix: "sda.obs" });
+    const publisher = new NatsPublisher(nc, { retryMs: 20, timeoutMs: 500, stream: "SDA_TEST" });
+    const done = publisher.publish([{
+      subject: "sda.obs.radar.XR1",
+      payload: new TextEncoder().encode("{}"),
+      id: "one",
+    }]);
+    for (let i = 0; i < 500 && publisher.stats.errors < 2; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(publisher.stats.published, 0);
+    assert.equal((await jsm.streams.info("OTHER")).state.messages, 0);
+    assert.ok(publisher.stats.errors >= 2, "refused and retried");
+    await jsm.streams.delete("OTHER");
+    await ensureObservationStream(jsm, { stream: "SDA_TEST", subjectPrefix: "sda.obs" });
+    await done;
+    assert.equal(publisher.stats.published, 1);
+    assert.equal((await jsm.streams.info("SDA_TEST")).state.messages, 1);
+  } finally {
+    await nc.close();
+    await server.stop();
+  }
+});
+
 Deno.test("NatsPublisher() publishes again once the server is back, without piling retries up while it is down", async () => {
   const nats = await LocalNats.start();
   const nc = await connect({
