@@ -36,6 +36,8 @@ const MAX_BACKLOG = 2;
 
 /** Datagrams queued before the source takes them; more are dropped and counted. */
 const MAX_QUEUED = 8192;
+/** …and their bytes: a gateway may send datagrams of up to 64 KiB. */
+const MAX_QUEUED_BYTES = 8 << 20;
 
 /** Options for {@link IslUdpSource}: those of {@link IslPollSource} without the transport. */
 export type IslUdpSourceOptions = Omit<IslPollSourceOptions, "openChannel" | "mapBeacons"> & {
@@ -165,6 +167,7 @@ class UdpChannel implements DatagramChannel {
   #port: number;
   #queue: Uint8Array[] = [];
   #head = 0;
+  #queuedBytes = 0;
   #waiter: ((datagram: Uint8Array | undefined) => void) | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
@@ -188,11 +191,20 @@ class UdpChannel implements DatagramChannel {
         waiter(message);
         return;
       }
-      if (this.#queue.length - this.#head >= MAX_QUEUED) {
+      if (
+        this.#queue.length - this.#head >= MAX_QUEUED ||
+        this.#queuedBytes + message.length > MAX_QUEUED_BYTES
+      ) {
         this.counters.dropped_datagrams++;
         return;
       }
-      this.#queue.push(message);
+      // Deno's node:dgram hands each datagram over as a view of a 64 KiB
+      // buffer: kept as it is, a queue of 18-byte datagrams held ~460 MB.
+      const datagram = message.byteLength < message.buffer.byteLength
+        ? message.slice()
+        : message;
+      this.#queue.push(datagram);
+      this.#queuedBytes += datagram.length;
     });
     socket.on("error", (error: Error) => {
       this.counters.socket_errors++;
@@ -213,6 +225,7 @@ class UdpChannel implements DatagramChannel {
   take(): Uint8Array | undefined {
     if (this.#head >= this.#queue.length) return undefined;
     const datagram = this.#queue[this.#head++];
+    this.#queuedBytes -= datagram.length;
     if (this.#head === this.#queue.length) {
       this.#queue.length = 0;
       this.#head = 0;
@@ -246,6 +259,7 @@ class UdpChannel implements DatagramChannel {
     waiter?.(undefined);
     this.#queue.length = 0;
     this.#head = 0;
+    this.#queuedBytes = 0;
     this.#socket.close();
   }
 }
