@@ -404,7 +404,17 @@ export class OpticalHttpSource implements Source {
       start: async (controller) => {
         this.#controller = controller;
         try {
-          this.#cursor = (await this.#checkpoint.load()) ?? undefined;
+          const saved: unknown = (await this.#checkpoint.load()) ?? undefined;
+          // What the state holds was written by us, or by anyone with access
+          // to the state directory or KV bucket: a cursor goes into URLs,
+          // logs and /health, so it must be one the archive could have sent.
+          const problem = saved === undefined
+            ? undefined
+            : typeof saved !== "string"
+            ? `it is not text: ${clip(JSON.stringify(saved) ?? String(saved), 64)}`
+            : cursorProblem(saved, "the saved cursor");
+          if (problem !== undefined) throw new Error(problem);
+          this.#cursor = saved as string | undefined;
         } catch (error) {
           this.#setState("down", `Cannot load the saved cursor: ${message(error)}`);
           started.reject(error);
@@ -990,16 +1000,16 @@ export class OpticalHttpSource implements Source {
   }
 }
 
-/** Why an `X-Next-Cursor` value cannot be used, or undefined when it can. */
-function cursorProblem(value: string): string | undefined {
+/** Why a cursor (`what`: where it came from) cannot be used, or undefined when it can. */
+function cursorProblem(value: string, what = "X-Next-Cursor"): string | undefined {
   if (value.length > MAX_CURSOR_LENGTH) {
-    return `X-Next-Cursor is ${value.length} characters long, more than ${MAX_CURSOR_LENGTH}`;
+    return `${what} is ${value.length} characters long, more than ${MAX_CURSOR_LENGTH}`;
   }
   if (!CURSOR_CHARS.test(value)) {
     const preview = value.length > 64 ? `${value.slice(0, 64)}…` : value;
     return value === ""
-      ? "X-Next-Cursor is empty"
-      : `X-Next-Cursor is not printable ASCII: ${JSON.stringify(preview)}`;
+      ? `${what} is empty`
+      : `${what} is not printable ASCII: ${JSON.stringify(preview)}`;
   }
   return undefined;
 }

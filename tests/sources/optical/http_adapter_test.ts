@@ -703,6 +703,42 @@ Deno.test("OpticalHttpSource() takes at most maxResults records of a page, the r
   }
 });
 
+Deno.test("OpticalHttpSource() refuses a saved cursor that is not one an archive could send, and asks nothing", async () => {
+  const archive = scriptedArchive(() => csvPage(0, 1, "c1"));
+  try {
+    for (
+      const [saved, problem] of [
+        [12345, "it is not text: 12345"],
+        [{ value: "x" }, 'it is not text: {"value":"x"}'],
+        ["c".repeat(900_000), "the saved cursor is 900000 characters long, more than 4096"],
+        ["", "the saved cursor is empty"],
+        ["a\u0000b", 'the saved cursor is not printable ASCII: "a\\u0000b"'],
+      ] as const
+    ) {
+      const source = new OpticalHttpSource({
+        name: "archive",
+        url: archive.url,
+        checkpoint: {
+          load: () => Promise.resolve(saved as unknown as string),
+          save: async () => {},
+        },
+      });
+      const reader = source.readable.getReader();
+      await assert.rejects(reader.read(), new Error(problem));
+      await assert.rejects(source.started, new Error(problem));
+      const status = source.status();
+      assert.equal(status.state, "down");
+      assert.equal(status.lastError, `Cannot load the saved cursor: ${problem}`);
+      await source.stop();
+    }
+    // The old source sent requests with these (30 a second with a number, whose
+    // transport dead letters then failed: text.charCodeAt is not a function).
+    assert.equal(archive.seen.length, 0);
+  } finally {
+    await archive.close();
+  }
+});
+
 Deno.test("OpticalHttpSource() rejects options that cannot work", () => {
   const { checkpoint } = memoryCheckpoint();
   const base = { name: "a", url: "http://127.0.0.1:1/eo", checkpoint };
