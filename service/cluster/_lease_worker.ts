@@ -30,7 +30,7 @@ export type ToLeaseWorker =
   }
   | { type: "start"; key: string; index: number }
   | { type: "release"; key: string }
-  | { type: "abandon"; key: string; reason: string }
+  | { type: "abandon"; key: string; reason: string; holdOffMs: number }
   | { type: "stop"; key: string }
   | { type: "close" };
 
@@ -155,7 +155,7 @@ self.onmessage = async (event: MessageEvent<ToLeaseWorker>) => {
         post({ type: "done", key: message.key, op: "release" });
         break;
       case "abandon":
-        await leases.get(message.key)?.abandon(message.reason);
+        await leases.get(message.key)?.abandon(message.reason, message.holdOffMs);
         post({ type: "done", key: message.key, op: "abandon" });
         break;
       case "stop":

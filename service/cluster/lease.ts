@@ -146,6 +146,8 @@ export class Lease implements SourceLease {
   /** When the renewal now in flight (or the last one) was sent. */
   #renewSentAt = 0;
   #changes = 0;
+  /** No attempt to win the lease before this (monotonic ms): see {@link Lease.abandon}. */
+  #holdUntil = 0;
   #loop: Promise<void> | undefined;
   #watch: { stop(): void } | undefined;
 
@@ -232,11 +234,13 @@ export class Lease implements SourceLease {
   }
 
   /**
-   * Gives the lease up but keeps trying: deletes the entry if this instance
-   * still owns it (after a fencing conflict, so that whoever wins next
-   * resumes from the state in KV).
+   * Gives the lease up but keeps trying, after `holdOffMs` (default 0):
+   * deletes the entry if this instance still owns it (after a fencing
+   * conflict, so that whoever wins next resumes from the state in KV; after
+   * a source that failed, so that another instance may do better).
    */
-  async abandon(reason: string): Promise<void> {
+  async abandon(reason: string, holdOffMs = 0): Promise<void> {
+    this.#holdUntil = this.#now() + holdOffMs;
     if (!this.#owned) return;
     const revision = this.#revision;
     this.#lost(reason);
@@ -276,6 +280,11 @@ export class Lease implements SourceLease {
       return this.#attempt;
     }
     clearTimeout(this.#timer);
+    const hold = this.#holdUntil - this.#now();
+    if (!this.#owned && hold > 0) {
+      this.#timer = setTimeout(() => this.#tick(), hold);
+      return Promise.resolve();
+    }
     const startedAt = this.#now();
     this.#attempt = (this.#owned ? this.#renew() : this.#acquire()).finally(() => {
       this.#attempt = undefined;

@@ -66,8 +66,8 @@ class WorkerLease implements SourceLease {
     return this.#request("release", { type: "release", key: this.key });
   }
 
-  abandon(reason: string): Promise<void> {
-    return this.#request("abandon", { type: "abandon", key: this.key, reason });
+  abandon(reason: string, holdOffMs = 0): Promise<void> {
+    return this.#request("abandon", { type: "abandon", key: this.key, reason, holdOffMs });
   }
 
   stop(): void {

@@ -34,8 +34,12 @@ export interface SourceLease {
   valid(): boolean;
   /** Stops trying and deletes the entry if owned (graceful stop). */
   release(): Promise<void>;
-  /** Gives the lease up (deleting the entry) but keeps trying. */
-  abandon(reason: string): Promise<void>;
+  /**
+   * Gives the lease up (deleting the entry) but keeps trying — after
+   * `holdOffMs` (default 0), so that a source that cannot run here is not
+   * won back and failed again at once.
+   */
+  abandon(reason: string, holdOffMs?: number): Promise<void>;
   /** Stops trying without deleting. */
   stop(): void;
 }
@@ -189,6 +193,8 @@ export class LeasedSource implements Source {
   #lastReceive: number | undefined;
   #lastError: string | undefined;
   #starting: Promise<void> | undefined;
+  /** Tenures in a row that could not be created, started or read (reset by a batch). */
+  #failures = 0;
 
   /** Starts the lease; the inner source is created when it is won. */
   constructor(options: LeasedSourceOptions) {
@@ -295,11 +301,13 @@ export class LeasedSource implements Source {
       source = await this.#create(tenure);
     } catch (error) {
       this.#lastError = `Cannot create the source: ${message(error)}`;
-      log.error("Cannot create source {source}: {error}", {
+      const holdOffMs = this.#holdOff();
+      log.error("Cannot create source {source}: {error}; trying again in {seconds} s", {
         source: this.name,
         error: message(error),
+        seconds: holdOffMs / 1000,
       });
-      await this.lease.abandon("the source could not be created");
+      await this.lease.abandon("the source could not be created", holdOffMs);
       return;
     }
     const current: Current = {
@@ -328,8 +336,27 @@ export class LeasedSource implements Source {
       await source.started;
     } catch (error) {
       this.#lastError = `Cannot start the source: ${message(error)}`;
-      if (!abort.signal.aborted) await this.lease.abandon("the source could not start");
+      if (!abort.signal.aborted) {
+        const holdOffMs = this.#holdOff();
+        log.error("Cannot start source {source}: {error}; trying again in {seconds} s", {
+          source: this.name,
+          error: message(error),
+          seconds: holdOffMs / 1000,
+        });
+        await this.lease.abandon("the source could not start", holdOffMs);
+      }
     }
+  }
+
+  /**
+   * How long this instance leaves the lease alone after one more failed
+   * tenure: 1 s, doubling to 60 s. A source that cannot run here (a state
+   * value it cannot use, say) was otherwise won back and failed again at
+   * once: ~35 tenures, 60 lease writes and 200 log lines a second.
+   */
+  #holdOff(): number {
+    this.#failures++;
+    return Math.min(60_000, 1000 * 2 ** (this.#failures - 1));
   }
 
   /** The lease is gone: stop at once, and stop retrying state writes. */
@@ -410,7 +437,7 @@ export class LeasedSource implements Source {
         log.error("Source {source} failed: {error}", { source: this.name, error: message(error) });
         await this.#stopInner(current);
         this.#retire(current);
-        await this.lease.abandon("the source failed");
+        await this.lease.abandon("the source failed", this.#holdOff());
         continue;
       }
       if (result.done) {
@@ -418,6 +445,7 @@ export class LeasedSource implements Source {
         this.#retire(current);
         continue;
       }
+      this.#failures = 0;
       controller.enqueue(result.value);
       return;
     }

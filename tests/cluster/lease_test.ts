@@ -3,6 +3,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Lease } from "../../service/cluster/lease.ts";
+import { LeasedSource } from "../../service/cluster/leased_source.ts";
 import { LeaseThread } from "../../service/cluster/lease_thread.ts";
 import { LocalNats, startNatsCluster } from "../_nats.ts";
 
@@ -133,6 +134,49 @@ Deno.test("Lease() tries again at once when its create failed on a delete marker
     // Not the next periodic attempt, leaseMs / 3 = 3 s later.
     assert.ok(tookMs < leaseMs / 6, `owned after ${Math.round(tookMs)} ms`);
     await lease.release();
+  } finally {
+    await nc.close();
+    await nats.stop();
+  }
+});
+
+Deno.test("LeasedSource() whose source cannot be created leaves the lease alone 1 s, 2 s, … before it tries again", async () => {
+  const nats = await LocalNats.start();
+  const nc = await connect({ servers: nats.urls });
+  try {
+    const kv = await new Kvm(jetstream(nc)).create("SDA_OBS_leases", {
+      ttl: 1500,
+      storage: "memory",
+    });
+    const lease = new Lease({
+      kv,
+      jsm: await jetstreamManager(nc),
+      key: "archive",
+      instance: "ingest-a",
+      leaseMs: 1500,
+    });
+    const creates: number[] = [];
+    const startedAt = performance.now();
+    const source = new LeasedSource({
+      name: "archive",
+      kind: "optical",
+      lease,
+      create: () => {
+        creates.push(Math.round(performance.now() - startedAt));
+        throw new Error("Cannot parse state optical.archive");
+      },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    await source.stop();
+    await lease.release();
+    // At 0, ~1 s and ~3 s: the old source was created, failed and won back
+    // at once, ~35 times a second.
+    assert.ok(creates.length >= 2 && creates.length <= 3, `created at ${creates.join(", ")} ms`);
+    assert.ok(creates[1] >= 900, `created again after ${creates[1]} ms`);
+    assert.equal(
+      source.status().lastError,
+      "Cannot create the source: Cannot parse state optical.archive",
+    );
   } finally {
     await nc.close();
     await nats.stop();
