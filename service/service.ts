@@ -14,7 +14,8 @@ import { fillDedupeWindow, openDeadLetterLog, openEventLog } from "../sinks/even
 import type { LogProblem, SegmentLog } from "../sinks/segment_log.ts";
 import type { Source } from "../sources/source.ts";
 import { LateWritable } from "../operators/late_writable.ts";
-import { Cluster, serversForLog } from "./cluster/cluster.ts";
+import { serversForLog } from "../sinks/nats_servers.ts";
+import { Cluster } from "./cluster/cluster.ts";
 import type { Config, SourceConfig } from "./config.ts";
 import { type HttpOptions, serveHttp } from "./http_server.ts";
 import { LogDiskUsage } from "./log_disk_usage.ts";

@@ -13,6 +13,7 @@ import {
 } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Observation } from "../envelope/observation.ts";
+import { natsServerOptions } from "./nats_servers.ts";
 
 /** Options for {@link consumeNatsStream}. */
 export interface NatsConsumerOptions {
@@ -119,7 +120,7 @@ export function consumeNatsStream(
 
   return new ReadableStream<NatsConsumerRecord>({
     async start() {
-      nc = options.connection ?? await connect({ servers: options.servers! });
+      nc = options.connection ?? await connect(natsServerOptions(options.servers!));
       try {
         const jsm = await jetstreamManager(nc);
         try {

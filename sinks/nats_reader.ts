@@ -8,6 +8,7 @@
 import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Observation } from "../envelope/observation.ts";
+import { natsServerOptions } from "./nats_servers.ts";
 
 /** Options for {@link readNatsLines} and {@link readNatsStream}. */
 export interface NatsReaderOptions {
@@ -115,7 +116,7 @@ export function readNatsLines(options: NatsReaderOptions): ReadableStream<NatsLi
 
   return new ReadableStream<NatsLine>({
     async start() {
-      nc = options.connection ?? await connect({ servers: options.servers! });
+      nc = options.connection ?? await connect(natsServerOptions(options.servers!));
       try {
         const jsm = await jetstreamManager(nc);
         // A cluster electing a leader answers "timeout" or 503 for a few

@@ -15,6 +15,7 @@ import { configure, type LogRecord } from "@logtape/logtape";
 import { jetstream, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { natsServerOptions } from "../../sinks/nats_servers.ts";
 import { Lease } from "./lease.ts";
 
 /** Messages to the worker. */
@@ -119,7 +120,7 @@ self.onmessage = async (event: MessageEvent<ToLeaseWorker>) => {
         leaseMs = message.leaseMs;
         instance = message.instance;
         nc = await connect({
-          servers: message.servers,
+          ...natsServerOptions(message.servers),
           name: `sda-ingest ${message.instance} leases`,
           maxReconnectAttempts: -1,
           reconnectTimeWait: 250,

@@ -13,6 +13,8 @@ import type { IngestBatch } from "../../operators/ingest_batch.ts";
 import { sleep } from "../../operators/sleep.ts";
 import { NatsPublisher } from "../../sinks/nats_publisher.ts";
 import { NatsSink } from "../../sinks/nats_sink.ts";
+import { natsServerOptions, serversForLog } from "../../sinks/nats_servers.ts";
+import { survivePeerSocketErrors } from "../../sinks/stray_socket_errors.ts";
 import { ensureObservationStream } from "../../sinks/nats_stream.ts";
 import type { Source } from "../../sources/source.ts";
 import type { Config, SourceConfig } from "../config.ts";
@@ -23,25 +25,6 @@ import { LeasedSource, type Tenure } from "./leased_source.ts";
 
 /** The `nats` section of a configuration, defaults filled in. */
 export type NatsConfig = NonNullable<Config["nats"]>;
-
-/**
- * Server URLs for a log line or an error: credentials written into a URL
- * (`nats://user:password@host`, `nats://token@host`) show as `***`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { serversForLog } from "./cluster.ts";
- *
- * assert.equal(
- *   serversForLog(["nats://ingest:s3cret@10.0.0.1:4222", "nats://10.0.0.2:4222"]),
- *   "nats://***@10.0.0.1:4222, nats://10.0.0.2:4222",
- * );
- * ```
- */
-export function serversForLog(servers: readonly string[]): string {
-  return servers.map((url) => url.replace(/^([^/]*\/\/)[^/@]*@/, "$1***@")).join(", ");
-}
 
 /** Options of {@link Cluster.connect}. */
 export interface ClusterConnectOptions {
@@ -185,6 +168,7 @@ export class Cluster {
    */
   static async connect(config: NatsConfig, options: ClusterConnectOptions = {}): Promise<Cluster> {
     const { signal, retry = true, onWait } = options;
+    survivePeerSocketErrors();
     const t0 = Date.now();
     let lastLogged = { at: 0, reason: "" };
     for (let attempt = 1, delay = 250;; attempt++, delay = Math.min(delay * 2, 5000)) {
@@ -218,7 +202,7 @@ export class Cluster {
 
   static async #connectOnce(config: NatsConfig): Promise<Cluster> {
     const options = {
-      servers: config.servers,
+      ...natsServerOptions(config.servers),
       // Forever: while NATS is away the pipeline stalls and resumes on return.
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,

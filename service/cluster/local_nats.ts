@@ -26,6 +26,8 @@ export interface LocalNatsOptions {
   dir?: string;
   /** The servers' `max_payload`, bytes (default: nats-server's, 1 MiB). */
   maxPayload?: number;
+  /** Clients must log in as this user (default: no authorization). */
+  authorization?: { user: string; password: string };
 }
 
 /** One node of a {@link LocalNats}. */
@@ -170,6 +172,14 @@ export class LocalNats {
         `jetstream { store_dir: "${dir}/${node.name}", max_memory_store: 268435456 }`,
       ];
       if (options.maxPayload !== undefined) lines.push(`max_payload: ${options.maxPayload}`);
+      const login = options.authorization;
+      if (login !== undefined) {
+        lines.push(
+          `authorization { user: ${JSON.stringify(login.user)}, password: ${
+            JSON.stringify(login.password)
+          } }`,
+        );
+      }
       if (count > 1) {
         const routes = nodes.filter((n) => n !== node).map((n) =>
           `"nats-route://127.0.0.1:${n.clusterPort}"`
@@ -192,7 +202,7 @@ export class LocalNats {
     );
     try {
       for (let i = 0; i < count; i++) nats.#spawn(i);
-      await nats.#waitForJetStream(options.startTimeoutMs ?? 20_000);
+      await nats.#waitForJetStream(options.startTimeoutMs ?? 20_000, options.authorization);
     } catch (error) {
       await nats.stop();
       throw error;
@@ -250,7 +260,10 @@ export class LocalNats {
     p.node.running = true;
   }
 
-  async #waitForJetStream(timeoutMs: number): Promise<void> {
+  async #waitForJetStream(
+    timeoutMs: number,
+    login?: { user: string; password: string },
+  ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
     for (const node of this.nodes) {
@@ -272,7 +285,11 @@ export class LocalNats {
         }
       }
     }
-    const nc = await connect({ servers: this.urls, reconnect: false });
+    const nc = await connect({
+      servers: this.urls,
+      reconnect: false,
+      ...(login === undefined ? {} : { user: login.user, pass: login.password }),
+    });
     try {
       while (true) {
         try {

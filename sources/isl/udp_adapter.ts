@@ -200,9 +200,7 @@ class UdpChannel implements DatagramChannel {
       }
       // Deno's node:dgram hands each datagram over as a view of a 64 KiB
       // buffer: kept as it is, a queue of 18-byte datagrams held ~460 MB.
-      const datagram = message.byteLength < message.buffer.byteLength
-        ? message.slice()
-        : message;
+      const datagram = message.byteLength < message.buffer.byteLength ? message.slice() : message;
       this.#queue.push(datagram);
       this.#queuedBytes += datagram.length;
     });

@@ -109,3 +109,52 @@ Deno.test("SIGTERM while serve waits for NATS: it exits 0 at once without starti
     assert.match(a.child.stderr(), /Signal received while starting: not started/);
   });
 });
+
+Deno.test("serve waiting for a NATS that refuses its credentials keeps waiting when that NATS goes away, and logs in with URL credentials", async () => {
+  const authorization = { user: "ingest", password: "s3cret" };
+  const nats = await LocalNats.start({ authorization });
+  const port = nats.nodes[0].port;
+  const instances: Instance[] = [];
+  try {
+    await explained(instances, async () => {
+      const wrong = await startInstance({
+        name: "ingest-a",
+        servers: [`nats://ingest:wrong@127.0.0.1:${port}`],
+        replicas: 1,
+        waitReady: false,
+      });
+      instances.push(wrong);
+      await until(
+        "the instance says NATS refused it",
+        () => /not ready \(.*Authorization Violation/.test(wrong.child.stderr()),
+        30_000,
+      );
+      assert.doesNotMatch(wrong.child.stderr(), /wrong/, "the password is never printed");
+      // The old service died here: "Uncaught Error: read ECONNRESET" from the
+      // socket of a refused connection, once the server went away.
+      await nats.kill(0);
+      const exited = await Promise.race([
+        wrong.child.status.then(() => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), 4000)),
+      ]);
+      assert.equal(exited, false, wrong.child.stderr());
+      assert.equal((await wrong.child.stop("SIGTERM")).code, 0);
+
+      await nats.restart(0);
+      const right = await startInstance({
+        name: "ingest-b",
+        servers: [`nats://ingest:s3cret@127.0.0.1:${port}`],
+        replicas: 1,
+      });
+      instances.push(right);
+      assert.match(
+        right.child.stderr(),
+        /Cluster mode: instance .*ingest-b.* on NATS .*nats:\/\/\*\*\*@127/,
+      );
+      assert.doesNotMatch(right.child.stderr(), /s3cret/);
+    });
+  } finally {
+    await Promise.all(instances.map(removeInstance));
+    await nats.stop();
+  }
+});

@@ -1,0 +1,92 @@
+/**
+ * NATS server URLs as a configuration writes them, credentials included.
+ *
+ * @module
+ */
+
+/** What `connect()` takes from server URLs: the URLs without credentials, and the credentials. */
+export interface NatsServerOptions {
+  /** The server URLs, credentials removed. */
+  servers: string[];
+  /** From `nats://user:password@host`. */
+  user?: string;
+  /** From `nats://user:password@host`. */
+  pass?: string;
+  /** From `nats://token@host`. */
+  token?: string;
+}
+
+const USERINFO = /^([^/]*\/\/)([^/@]*)@/;
+
+/**
+ * Connection options for `servers`: credentials written into a URL
+ * (`nats://user:password@host`, percent-encoded as in any URL, or
+ * `nats://token@host`) become `user` and `pass`, or `token`, because the
+ * NATS client (3.x) does not read them from the URL — it connected without
+ * them and was refused. The first URL with credentials gives them for all
+ * (a client has one identity).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { natsServerOptions } from "./nats_servers.ts";
+ *
+ * assert.deepEqual(
+ *   natsServerOptions(["nats://ingest:s%40cret@10.0.0.1:4222", "nats://10.0.0.2:4222"]),
+ *   { servers: ["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"], user: "ingest", pass: "s@cret" },
+ * );
+ * assert.deepEqual(natsServerOptions(["tls://t0ken@nats.example:4222"]), {
+ *   servers: ["tls://nats.example:4222"],
+ *   token: "t0ken",
+ * });
+ * ```
+ */
+export function natsServerOptions(servers: readonly string[]): NatsServerOptions {
+  const options: NatsServerOptions = { servers: [] };
+  let found = false;
+  for (const url of servers) {
+    const match = USERINFO.exec(url);
+    if (match === null) {
+      options.servers.push(url);
+      continue;
+    }
+    options.servers.push(match[1] + url.slice(match[0].length));
+    if (found) continue;
+    found = true;
+    const colon = match[2].indexOf(":");
+    if (colon < 0) {
+      options.token = decode(match[2]);
+    } else {
+      options.user = decode(match[2].slice(0, colon));
+      options.pass = decode(match[2].slice(colon + 1));
+    }
+  }
+  return options;
+}
+
+/**
+ * Server URLs for a log line or an error: credentials written into a URL
+ * (`nats://user:password@host`, `nats://token@host`) show as `***`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { serversForLog } from "./nats_servers.ts";
+ *
+ * assert.equal(
+ *   serversForLog(["nats://ingest:s3cret@10.0.0.1:4222", "nats://10.0.0.2:4222"]),
+ *   "nats://***@10.0.0.1:4222, nats://10.0.0.2:4222",
+ * );
+ * ```
+ */
+export function serversForLog(servers: readonly string[]): string {
+  return servers.map((url) => url.replace(USERINFO, "$1***@")).join(", ");
+}
+
+function decode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
