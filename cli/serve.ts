@@ -64,9 +64,11 @@ export async function serveConfig(path: string | undefined): Promise<Config> {
 export async function runUntilSignal(service: IngestService): Promise<number> {
   const log = getLogger(["sda-ingest", "service"]);
   const signals = new StopSignals();
+  let signalled = false;
   const onSignal = () => {
     switch (signals.next()) {
       case "first":
+        signalled = true;
         log.info("Signal received: stopping gracefully (send again to exit at once)");
         service.stop();
         break;
@@ -87,8 +89,14 @@ export async function runUntilSignal(service: IngestService): Promise<number> {
     log.error("The pipeline failed: {error}", { error: String(error) });
     return EXIT.failure;
   } finally {
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
+    // After a signal the listeners stay until the process exits: an idle
+    // service stops in ~3 ms, and the echo of the signal (Ctrl-C under
+    // `deno task`) arriving after that met no listener and killed the
+    // process with status 130.
+    if (!signalled) {
+      Deno.removeSignalListener("SIGINT", onSignal);
+      Deno.removeSignalListener("SIGTERM", onSignal);
+    }
   }
 }
 
