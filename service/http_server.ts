@@ -29,6 +29,8 @@ export interface HttpTarget {
   phase: () => "starting" | "running" | "stopping";
   /** A log write that is failing and being retried (disk full, SPEC §7), if any. */
   logProblem?: () => { log: string; dir: string; error: string; since: number } | undefined;
+  /** Cluster mode: publishing that has been failing long enough to stall ingestion, if so. */
+  publishProblem?: () => { stream: string; error: string; since: number } | undefined;
   /** Next offsets of the logs. */
   offsets: () => { events: number; deadLetters: number };
   /** Process start, ms since the epoch. */
@@ -85,9 +87,10 @@ export function healthDocument(target: HttpTarget): Record<string, unknown> {
   }
   const phase = target.phase();
   const problem = target.logProblem?.();
+  const publish = target.publishProblem?.();
   const waiting = phase === "starting" ? target.waiting?.() : undefined;
   return {
-    status: phase !== "running" ? phase : degraded || problem ? "degraded" : "ok",
+    status: phase !== "running" ? phase : degraded || problem || publish ? "degraded" : "ok",
     ...(waiting !== undefined ? { waiting } : {}),
     ready: target.ready(),
     ...(target.instance !== undefined ? { instance: target.instance } : {}),
@@ -98,6 +101,13 @@ export function healthDocument(target: HttpTarget): Record<string, unknown> {
       error: `Cannot write the ${problem.log} log (${problem.dir}): ${problem.error}`,
       since: new Date(problem.since).toISOString(),
     },
+    ...(publish === undefined ? {} : {
+      nats: {
+        // Nothing is acknowledged meanwhile: every source waits.
+        error: `Cannot publish to NATS stream ${publish.stream}: ${publish.error}`,
+        since: new Date(publish.since).toISOString(),
+      },
+    }),
     sources,
   };
 }

@@ -29,6 +29,13 @@ import { configuredWorkers } from "./workers/configured_workers.ts";
 
 const log = getLogger(["sda-ingest", "service"]);
 
+/**
+ * Publishing failing this long makes the service not ready (ms): longer than
+ * a stream leader election after a node is lost (a few seconds), which
+ * ingestion rides out.
+ */
+const PUBLISH_STALL_MS = 10_000;
+
 /** A log write that is failing and being retried (see {@link IngestService.logProblem}). */
 export interface LogWriteProblem extends LogProblem {
   /** `"events"` or `"dead_letters"`. */
@@ -136,7 +143,7 @@ export class IngestService {
       offsets: () => ({ events: events.nextOffset, deadLetters: deadLetters.nextOffset }),
       ready: () => this.ready,
       phase: () => this.#phase,
-      notReadyReason: () => this.#waiting,
+      notReadyReason: () => this.#waiting ?? this.#publishProblemText(),
       logs: {
         events: config.log.dir,
         deadLetters: config.deadLetter.dir,
@@ -252,6 +259,7 @@ export class IngestService {
       pipeline: () => this.pipeline,
       ready: () => this.ready,
       logProblem: () => this.logProblem(),
+      publishProblem: () => this.publishProblem(),
       phase: () => this.#phase,
       offsets: () => ({ events: events.nextOffset, deadLetters: deadLetters.nextOffset }),
       startedAt: this.#startedAt,
@@ -302,7 +310,23 @@ export class IngestService {
    */
   get ready(): boolean {
     return this.#ready && this.events.problem === undefined &&
-      this.deadLetters.problem === undefined;
+      this.deadLetters.problem === undefined && this.publishProblem() === undefined;
+  }
+
+  /**
+   * Cluster mode: publishing that has failed for {@link PUBLISH_STALL_MS}
+   * and is still being retried (the stream deleted or refusing, no quorum):
+   * nothing is acknowledged meanwhile, so the service is not ready.
+   */
+  publishProblem(): { stream: string; error: string; since: number } | undefined {
+    const problem = this.#cluster?.publisher.problem;
+    if (problem === undefined || Date.now() - problem.since < PUBLISH_STALL_MS) return undefined;
+    return { stream: this.config.nats!.stream, ...problem };
+  }
+
+  #publishProblemText(): string | undefined {
+    const problem = this.publishProblem();
+    return problem && `cannot publish to NATS stream ${problem.stream}: ${problem.error}`;
   }
 
   /** The failing log write being retried (disk full), if any: which log, the error, since when. */

@@ -261,6 +261,8 @@ export class NatsPublisher {
   #connected = true;
   #disconnectedAt = 0;
   #reconnected: PromiseWithResolvers<void> | undefined;
+  /** Publishing has failed since (Unix ms), and why, until a publish succeeds again. */
+  #problem: { error: string; since: number } | undefined;
 
   /** @param nc the connection to publish on (not closed by {@link close}) */
   constructor(nc: NatsConnection, options: NatsPublisherOptions = {}) {
@@ -323,6 +325,14 @@ export class NatsPublisher {
     return this.#stats;
   }
 
+  /**
+   * Publishing that has been failing (and retried) since `since`, Unix ms,
+   * with the last reason; undefined once a publish call completes.
+   */
+  get problem(): { readonly error: string; readonly since: number } | undefined {
+    return this.#problem;
+  }
+
   /** Publishes awaiting their acknowledgement now. */
   get inFlight(): number {
     return this.#pending.size;
@@ -358,7 +368,20 @@ export class NatsPublisher {
       }
       this.#queueFrames();
       await done.promise;
-      if (round.failed.length === 0) return;
+      if (round.failed.length === 0) {
+        const problem = this.#problem;
+        if (problem !== undefined) {
+          this.#problem = undefined;
+          log.info("NATS publishing works again after {seconds} s", {
+            seconds: Math.round((Date.now() - problem.since) / 1000),
+          });
+        }
+        return;
+      }
+      this.#problem = {
+        error: round.firstError ?? "unknown",
+        since: this.#problem?.since ?? Date.now(),
+      };
       this.#checkOpen();
       log.warn("NATS publish failed for {count} messages, retrying in {delay} ms: {error}", {
         count: round.failed.length,
