@@ -63,6 +63,8 @@ export interface DeadLetterReport {
   by_source: Record<string, Record<string, number>>;
   /** Groups, most frequent first. */
   groups: DeadLetterGroup[];
+  /** Why the log could not be read to its end (a damaged log), if so: the report covers what came before. */
+  damaged?: string;
 }
 
 const UNITS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 };
@@ -92,7 +94,18 @@ export async function deadLetterReport(
   const wanted = options.sources && options.sources.length > 0
     ? new Set(options.sources)
     : undefined;
-  for await (const { offset, line } of readLogLines(dir)) {
+  let damaged: string | undefined;
+  const lines = readLogLines(dir)[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<{ offset: number; line: string }>;
+    try {
+      next = await lines.next();
+    } catch (error) {
+      damaged = error instanceof Error ? error.message : String(error);
+      break;
+    }
+    if (next.done) break;
+    const { offset, line } = next.value;
     let letter: DeadLetter;
     try {
       letter = JSON.parse(line);
@@ -145,6 +158,7 @@ export async function deadLetterReport(
     unreadable,
     by_source: bySource,
     groups: sorted,
+    ...(damaged === undefined ? {} : { damaged }),
   };
 }
 
@@ -223,6 +237,10 @@ export const deadLetters: Command = {
       await Deno.stdout.write(new TextEncoder().encode(text));
     } catch (error) {
       if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+    }
+    if (report.damaged !== undefined) {
+      console.error(`dead-letters: ${report.damaged}; the report covers the records before it`);
+      return EXIT.failure;
     }
     return EXIT.ok;
   },

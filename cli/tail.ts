@@ -99,18 +99,27 @@ export const tail: Command = {
     Deno.addSignalListener("SIGINT", stop);
     const encoder = new TextEncoder();
     const out = Deno.stdout.writable.getWriter();
+    let text = "";
     try {
-      let text = "";
-      for await (const { offset, line } of lines) {
-        text += values.offsets ? `${offset}\t${line}\n` : `${line}\n`;
-        if (text.length > 65536) {
-          await out.write(encoder.encode(text));
-          text = "";
+      try {
+        for await (const { offset, line } of lines) {
+          text += values.offsets ? `${offset}\t${line}\n` : `${line}\n`;
+          if (text.length > 65536) {
+            await out.write(encoder.encode(text));
+            text = "";
+          }
+          if (values.follow && text.length > 0) {
+            await out.write(encoder.encode(text));
+            text = "";
+          }
         }
-        if (values.follow && text.length > 0) {
-          await out.write(encoder.encode(text));
-          text = "";
-        }
+      } catch (error) {
+        if (error instanceof Deno.errors.BrokenPipe) throw error;
+        // A damaged log or a segment that cannot be read: what was read
+        // before it is printed, then why the rest is not.
+        if (text.length > 0) await out.write(encoder.encode(text));
+        console.error(`tail: ${error instanceof Error ? error.message : String(error)}`);
+        return EXIT.failure;
       }
       if (text.length > 0) await out.write(encoder.encode(text));
     } catch (error) {

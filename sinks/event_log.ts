@@ -5,6 +5,7 @@
  * @module
  */
 
+import { getLogger } from "@logtape/logtape";
 import type { DeadLetter } from "../envelope/dead_letter.ts";
 import type { Observation } from "../envelope/observation.ts";
 import { serializeDeadLetter, serializeObservation } from "../envelope/serialize.ts";
@@ -122,6 +123,7 @@ export function readDeadLetterLog(
   );
 }
 
+const log = getLogger(["sda-ingest", "log"]);
 const ID_PREFIX = new TextEncoder().encode('{"v":1,"id":"');
 const decoder = new TextDecoder();
 
@@ -134,8 +136,11 @@ function hasIdPrefix(bytes: Uint8Array, start: number, end: number): boolean {
   return prefixed;
 }
 
-/** The id of the log line `bytes[start, end)`. */
-function idOfLine(bytes: Uint8Array, start: number, end: number): string {
+/**
+ * The id of the log line `bytes[start, end)`; undefined for a line that is
+ * not an observation (a damaged log: the service must still start).
+ */
+function idOfLine(bytes: Uint8Array, start: number, end: number): string | undefined {
   const prefixed = hasIdPrefix(bytes, start, end);
   // The serializer writes the id right after "v", at a fixed position.
   // Decoding just those 32 bytes makes a small string of its own (a slice
@@ -144,7 +149,12 @@ function idOfLine(bytes: Uint8Array, start: number, end: number): string {
   if (prefixed) {
     return decoder.decode(bytes.subarray(start + ID_PREFIX.length, start + ID_PREFIX.length + 32));
   }
-  return (JSON.parse(decoder.decode(bytes.subarray(start, end))) as Observation).id;
+  try {
+    const id = (JSON.parse(decoder.decode(bytes.subarray(start, end))) as Observation | null)?.id;
+    return typeof id === "string" ? id : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -165,7 +175,8 @@ function idOfLine(bytes: Uint8Array, start: number, end: number): string {
 export async function readRecentIds(dir: string, count: number): Promise<string[]> {
   const newestFirst: string[] = [];
   await scanRecentLines(dir, count, (bytes, start, end) => {
-    newestFirst.push(idOfLine(bytes, start, end));
+    const id = idOfLine(bytes, start, end);
+    if (id !== undefined) newestFirst.push(id);
   });
   return newestFirst.reverse();
 }
@@ -175,7 +186,8 @@ export async function readRecentIds(dir: string, count: number): Promise<string[
  * the event log in `dir`, oldest first: {@link readRecentIds} without a
  * string per id (the ids' bytes are copied and added as hex), which made
  * the rebuild of a million ids at start-up faster. Returns how many ids it
- * read.
+ * read. A line that is not an observation (a damaged log) is left out and
+ * counted in a warning.
  *
  * @example
  * ```ts
@@ -198,6 +210,7 @@ export async function fillDedupeWindow(dir: string, window: DedupeWindow): Promi
   let ids = new Uint8Array(32 * Math.min(count, 65536));
   const others = new Map<number, string>();
   let n = 0;
+  let skipped = 0;
   await scanRecentLines(dir, count, (bytes, start, end) => {
     if (32 * (n + 1) > ids.length) {
       const grown = new Uint8Array(Math.min(32 * count, ids.length * 2));
@@ -208,10 +221,21 @@ export async function fillDedupeWindow(dir: string, window: DedupeWindow): Promi
       const at = start + ID_PREFIX.length;
       ids.set(bytes.subarray(at, at + 32), 32 * n);
     } else {
-      others.set(n, idOfLine(bytes, start, end));
+      const id = idOfLine(bytes, start, end);
+      if (id === undefined) {
+        skipped++;
+        return;
+      }
+      others.set(n, id);
     }
     n++;
   });
+  if (skipped > 0) {
+    log.warn(
+      "{skipped} lines of the event log in {dir} are not observations: left out of the dedupe window",
+      { skipped, dir },
+    );
+  }
   for (let k = n - 1; k >= 0; k--) {
     const other = others.get(k);
     if (other === undefined) window.addHex(ids, 32 * k);

@@ -72,6 +72,8 @@ export function readLogLines(
   let skip = 0;
   let splitter = new LineSplitter(MAX_RECORD_BYTES);
   let nextSeen = false;
+  /** A later segment than the one expected next exists: the segment is re-read once more before that is damage. */
+  let laterSeen = false;
 
   const close = () => {
     file?.close();
@@ -124,13 +126,20 @@ export function readLogLines(
         }
         const n = await file!.read(buffer);
         if (n !== null) {
+          laterSeen = false;
           let emitted = 0;
           for (const line of splitter.push(buffer.subarray(0, n))) {
             const offset = base + lineInSegment++;
             if (typeof line !== "string") {
               close();
               controller.error(
-                new SyntaxError(`Corrupt record at offset ${offset} in ${dir}: ${line.fault}`),
+                new SyntaxError(
+                  `Damaged log: record ${offset} in ${dir}/${segmentName(base)} is ${
+                    line.fault === "too-long"
+                      ? `longer than ${MAX_RECORD_BYTES} bytes`
+                      : "not valid UTF-8"
+                  }`,
+                ),
               );
               return;
             }
@@ -159,7 +168,37 @@ export function readLogLines(
           lineInSegment = 0;
           splitter = new LineSplitter(MAX_RECORD_BYTES);
           nextSeen = false;
+          laterSeen = false;
           continue;
+        }
+        // Not the segment that follows this one: if another comes later,
+        // records are missing or this segment is damaged (the writer fills
+        // a segment before it creates the next one): say so, rather than
+        // end here as if the log ended or wait for ever.
+        const later = (await listSegments(dir)).find(([b]) => b > base);
+        if (later !== undefined) {
+          if (!laterSeen) {
+            laterSeen = true;
+            continue;
+          }
+          close();
+          const segment = `${dir}/${segmentName(base)}`;
+          controller.error(
+            new Error(
+              splitter.buffered > 0
+                ? `Damaged log: ${segment} ends inside record ${nextBase} (no line end), and ${
+                  later[1]
+                } follows it`
+                : later[0] > nextBase
+                ? `Damaged log: records ${nextBase}…${
+                  later[0] - 1
+                } are missing (${segment} ends at ${nextBase}, the next segment is ${later[1]})`
+                : `Damaged log: ${later[1]} starts at record ${
+                  later[0]
+                }, inside ${segment} (records ${base}…${nextBase - 1})`,
+            ),
+          );
+          return;
         }
         if (!follow) {
           close();

@@ -25,3 +25,62 @@ Deno.test("tail --dir prints a log's records from an offset, and a directory tha
     await removeDir(dir);
   }
 });
+
+Deno.test("tail --dir on a damaged log prints what comes before the damage, then says what it is, exit 1", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-tail-" });
+  try {
+    await Deno.writeTextFile(`${dir}/00000000000000000000.jsonl`, '{"n":0}\n{"n":1}\n');
+    await Deno.writeTextFile(`${dir}/00000000000000000005.jsonl`, '{"n":5}\n');
+    const damaged = await tail(["--dir", dir]);
+    assert.equal(damaged.code, 1);
+    assert.equal(damaged.stdout, '{"n":0}\n{"n":1}\n');
+    assert.equal(
+      damaged.stderr.trim(),
+      `tail: Damaged log: records 2…4 are missing (${dir}/00000000000000000000.jsonl ends at 2, ` +
+        `the next segment is ${dir}/00000000000000000005.jsonl)`,
+    );
+    // Bytes that are not UTF-8: the records before them, and no stack trace.
+    await Deno.writeFile(
+      `${dir}/00000000000000000002.jsonl`,
+      new Uint8Array([...new TextEncoder().encode('{"n":2}\n'), 0xff, 0xfe, 10, 0x7b, 0x7d, 10]),
+    );
+    const bad = await tail(["--dir", dir]);
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stdout, '{"n":0}\n{"n":1}\n{"n":2}\n');
+    assert.equal(
+      bad.stderr.trim(),
+      `tail: Damaged log: record 3 in ${dir}/00000000000000000002.jsonl is not valid UTF-8`,
+    );
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("dead-letters on a damaged log reports the dead letters before the damage, then says what it is, exit 1", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-dead-" });
+  try {
+    const letter = (n: number) =>
+      JSON.stringify({
+        v: 1,
+        t_rx: "2026-11-25T12:00:00.000000Z",
+        source: "xr1",
+        format: "ccsds-tdm-kvn",
+        stage: "decoding",
+        reason: `Cannot parse line ${n}`,
+        raw: "x",
+      });
+    await Deno.writeTextFile(`${dir}/00000000000000000000.jsonl`, `${letter(0)}\n${letter(1)}\n`);
+    await Deno.writeTextFile(`${dir}/00000000000000000009.jsonl`, `${letter(9)}\n`);
+    const result = await runMain(["dead-letters", "--dir", dir, "--json"], ["--allow-read"]);
+    assert.equal(result.code, 1);
+    const report = JSON.parse(result.stdout);
+    assert.equal(report.total, 2);
+    assert.match(report.damaged, /^Damaged log: records 2…8 are missing/);
+    assert.match(
+      result.stderr,
+      /^dead-letters: Damaged log: records 2…8 are missing .*; the report covers the records before it\n$/,
+    );
+  } finally {
+    await removeDir(dir);
+  }
+});

@@ -161,6 +161,76 @@ Deno.test("readLogLines() without follow stops before a partial last line", asyn
   }
 });
 
+Deno.test("readLogLines() reports a damaged log instead of ending early: missing records, a torn record mid-log, overlapping segments", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  const records = (from: number, to: number) =>
+    Array.from({ length: to - from }, (_, i) => `{"n":${from + i}}\n`).join("");
+  const write = async (segments: Record<number, string>) => {
+    for await (const entry of Deno.readDir(dir)) await Deno.remove(`${dir}/${entry.name}`);
+    for (const [base, text] of Object.entries(segments)) {
+      await Deno.writeTextFile(`${dir}/${segmentName(Number(base))}`, text);
+    }
+  };
+  const read = async (from = 0) => {
+    const got: number[] = [];
+    try {
+      for await (const { offset } of readLogLines(dir, { from })) got.push(offset);
+      return { got, error: undefined };
+    } catch (error) {
+      return { got, error: (error as Error).message };
+    }
+  };
+  try {
+    // The middle segment (records 2…3) deleted: the old reader ended at 2, exit 0.
+    await write({ 0: records(0, 2), 4: records(4, 6) });
+    assert.deepEqual(await read(), {
+      got: [0, 1],
+      error: `Damaged log: records 2…3 are missing (${dir}/${segmentName(0)} ends at 2, ` +
+        `the next segment is ${dir}/${segmentName(4)})`,
+    });
+    assert.deepEqual((await read(3)).got, []);
+    // A record cut short inside the log (not at its end, where the writer may be).
+    await write({ 0: records(0, 2) + '{"n":', 3: records(3, 5) });
+    assert.deepEqual(await read(), {
+      got: [0, 1],
+      error: `Damaged log: ${dir}/${segmentName(0)} ends inside record 2 (no line end), and ` +
+        `${dir}/${segmentName(3)} follows it`,
+    });
+    // A segment renamed into the range of the one before it.
+    await write({ 0: records(0, 4), 2: records(4, 6) });
+    assert.deepEqual(await read(), {
+      got: [0, 1, 2, 3],
+      error: `Damaged log: ${dir}/${segmentName(2)} starts at record 2, inside ` +
+        `${dir}/${segmentName(0)} (records 0…3)`,
+    });
+    // Whole, it reads to the end; a torn last record is the writer's, not damage.
+    await write({ 0: records(0, 2), 2: records(2, 4) + '{"n":' });
+    assert.deepEqual(await read(), { got: [0, 1, 2, 3], error: undefined });
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("fillDedupeWindow() leaves out lines of a damaged log that are not observations", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  try {
+    const a = radarObservation(1);
+    const b = radarObservation(2);
+    await Deno.writeTextFile(
+      `${dir}/${segmentName(0)}`,
+      [serializeObservation(a), "null", "garbage line", '{"v":1}', serializeObservation(b)]
+        .join("\n") + "\n",
+    );
+    // The old rebuild threw ("Cannot read properties of null"): serve did not start.
+    const window = new DedupeWindow(10);
+    assert.equal(await fillDedupeWindow(dir, window), 2);
+    assert.deepEqual(await readRecentIds(dir, 10), [a.id, b.id]);
+    assert.equal(window.has(a.id) && window.has(b.id), true);
+  } finally {
+    await removeDir(dir);
+  }
+});
+
 /** A real file whose calls are recorded in `calls`. */
 function recordingOpen(calls: string[]): (path: string) => Promise<LogFile> {
   return async (path) => {
