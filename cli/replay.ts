@@ -55,6 +55,15 @@ export const replayCommand: Command = {
     }
     const fixtures = values.fixtures ?? "fixtures";
     const out = values.out ?? "data/replay";
+    // A directory, or a path where one can be made (a mistyped file would
+    // fail later, with a stack trace).
+    try {
+      if (!(await Deno.stat(out)).isDirectory) {
+        throw new UsageError(`--out is not a directory: ${out}`);
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
     const inputs = await fixtureInputs(fixtures);
     if (inputs.length === 0) {
       console.error(`replay: no fixtures under ${fixtures}/{radar,optical,isl}`);

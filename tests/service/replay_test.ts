@@ -83,6 +83,18 @@ Deno.test("replay --check exits 1 and prints the first difference", async () => 
   }
 });
 
+Deno.test("replay --out naming a file is bad usage, said in one line", async () => {
+  const out = await Deno.makeTempFile({ prefix: "sda-replay-" });
+  try {
+    const child = spawnMain(["replay", "--fixtures", fixtures, "--out", out]);
+    assert.equal((await child.status).code, 2);
+    assert.equal(child.stderr().split("\n")[0], `replay: --out is not a directory: ${out}`);
+    assert.doesNotMatch(child.stderr(), /\bat .*\.ts:\d+/, "no stack trace");
+  } finally {
+    await Deno.remove(out);
+  }
+});
+
 /** A generated TDM stream of `n` messages, made while it is read. */
 function generatedRadar(messages: number): ReplayInput {
   const encoder = new TextEncoder();
