@@ -630,8 +630,11 @@ export class GatewayPoller {
     const restart = status.newest < w;
     const first = Math.max(this.#pollAfter + 1, status.oldest);
     if (
+      // A ring holds oldest … newest, or nothing (both 0): anything else
+      // is no restart to act on (it kept a source at W = 0 for good).
+      status.oldest > status.newest || (status.oldest === 0) !== (status.newest === 0) ||
       !restart && (status.count > this.#max ||
-        (status.count > 0 && (status.oldest === 0 || first + status.count - 1 > status.newest)))
+          (status.count > 0 && (status.oldest === 0 || first + status.count - 1 > status.newest)))
     ) {
       this.counters.bad_status++;
       return BEGIN_UNUSABLE;

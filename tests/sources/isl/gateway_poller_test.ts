@@ -430,6 +430,23 @@ Deno.test("GatewayPoller() rejects a status that contradicts itself", () => {
   assert.throws(() => new GatewayPoller({ ctx, maxPackets: 65536 }), RangeError);
 });
 
+Deno.test("GatewayPoller() rejects a status whose oldest is above its newest, twice over, instead of taking it for a restart", () => {
+  const poller = new GatewayPoller({ ctx, maxPackets: 8 });
+  poller.restore({ after: 500, seqs: { "1": 7 } });
+  for (let k = 0; k < 2; k++) {
+    const poll = decodePoll(poller.poll());
+    // newest 3 < W 500 would read as a restart; oldest 1,500 > newest 3 is no ring at all.
+    poller.receive(datagram([status(poll.seq, 1500, 3, 0)]), RX, sink());
+  }
+  assert.equal(poller.counters.bad_status, 2);
+  assert.equal(
+    poller.counters.gateway_resets,
+    0,
+    "the old poller went back to W = 0 (then again and again)",
+  );
+  assert.deepEqual(poller.state(), { after: 500, seqs: { "1": 7 } });
+});
+
 Deno.test("GatewayPoller() with deferMapping hands on the packets of exactly the beacons it would map", async () => {
   const { mapBeaconsHere } = await import("../../../sources/isl/map_beacons.ts");
   const datagrams = (seq: number) => [
