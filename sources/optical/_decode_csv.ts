@@ -20,6 +20,8 @@ export interface CsvColumns {
   names: string[];
   /** Field slot of each column, or −1 for one that goes to `provenance.meta`. */
   roles: Int32Array;
+  /** Whether any column is one of SPEC §5's fields. */
+  known: boolean;
 }
 
 /** The columns named by a header row. */
@@ -27,12 +29,14 @@ export function csvColumns(fields: string[]): CsvColumns {
   const names = header(fields);
   const roles = new Int32Array(names.length);
   const seen = new Set<string>();
+  let known = false;
   for (let j = 0; j < names.length; j++) {
     const slot = FIELD_SLOTS.get(names[j]);
     roles[j] = slot !== undefined && !seen.has(names[j]) ? slot : EXTRA;
+    if (slot !== undefined) known = true;
     seen.add(names[j]);
   }
-  return { names, roles };
+  return { names, roles, known };
 }
 
 /**

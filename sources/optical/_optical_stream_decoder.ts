@@ -413,7 +413,18 @@ export class OpticalStreamDecoder {
         this.#pageFailure =
           "Cannot parse CSV header: a column name holds a CR (line ends are CRLF or LF)";
       } else {
-        this.#columns = csvColumns(fields);
+        const columns = csvColumns(fields);
+        if (columns.known) {
+          this.#columns = columns;
+        } else {
+          // Not a page of the archive, or not in the charset it names (UTF-8
+          // read as UTF-16 is one long column name): without a dead letter
+          // it passed for an empty page, and its records vanished.
+          this.#pageFailure =
+            `CSV header names none of the SPEC §5 fields (id, obTime, idSensor, ra, declination, …): ${
+              JSON.stringify(fields.join(",").slice(0, 64))
+            }`;
+        }
       }
       return;
     }

@@ -87,10 +87,13 @@ function parseType(contentType: string): { essence: string; charset: string | un
  */
 export function countCsv(
   text: string,
-): { records: number; irregular: boolean; lines: number; headerCr: boolean } {
+): { records: number; irregular: boolean; lines: number; headerCr: boolean; header: string[] } {
   // SPEC §5: CRLF or LF; any other CR is data.
   let records = 0;
   let headerCr = false;
+  // The header's fields, as far as read (while records === 0).
+  let header: string[] = [];
+  let field = "";
   let irregular = false;
   let fields = 1;
   let chars = 0;
@@ -112,9 +115,13 @@ export function countCsv(
           break;
         }
         chars += q - i;
-        if (records === 0 && text.slice(i, q).includes("\r")) headerCr = true;
+        if (records === 0) {
+          if (text.slice(i, q).includes("\r")) headerCr = true;
+          field += text.slice(i, q);
+        }
         if (text[q + 1] === '"') {
           chars++;
+          if (records === 0) field += '"';
           i = q + 2;
           continue;
         }
@@ -126,7 +133,10 @@ export function countCsv(
     }
     const br = breakLength(text, i);
     if (br > 0) {
+      if (records === 0) header.push(field);
+      field = "";
       if (fields > 1 || chars > 0) records++;
+      else if (records === 0) header = [];
       fields = 1;
       chars = 0;
       fieldStart = true;
@@ -134,20 +144,46 @@ export function countCsv(
       continue;
     }
     if (c === ",") {
+      if (records === 0) header.push(field);
+      field = "";
       fields++;
       fieldStart = true;
     } else {
       if (c === "\r" && records === 0) headerCr = true;
+      if (records === 0) field += c;
       chars++;
       fieldStart = false;
     }
     i++;
   }
+  if (records === 0) header.push(field);
   if (fields > 1 || chars > 0) records++;
   let lines = 0;
   for (const line of text.split("\n")) if (line.replace(/\r$/, "") !== "") lines++;
-  return { records, irregular, lines, headerCr };
+  return { records, irregular, lines, headerCr, header };
 }
+
+/** SPEC §5's field names, as listed there. */
+const SPEC_FIELDS = new Set([
+  "id",
+  "obTime",
+  "idSensor",
+  "ra",
+  "declination",
+  "satNo",
+  "origObjectId",
+  "raUnc",
+  "declinationUnc",
+  "mag",
+  "magUnc",
+  "senlat",
+  "senlon",
+  "senalt",
+  "referenceFrame",
+  "uct",
+  "dataMode",
+  "source",
+]);
 
 function breakLength(text: string, i: number): number {
   if (text[i] === "\n") return 1;
@@ -171,10 +207,14 @@ interface Expectation {
 const strict = new TextDecoder("utf-8", { fatal: true });
 
 function expectCsv(text: string, into: Expectation): void {
-  const { records, irregular, lines, headerCr } = countCsv(text);
+  const { records, irregular, lines, headerCr, header } = countCsv(text);
   if (headerCr) {
     into.pageLetter = true;
     into.why += ", a CR in the CSV header";
+  }
+  if (records > 0 && !header.some((name) => SPEC_FIELDS.has(name))) {
+    into.pageLetter = true;
+    into.why += ", a CSV header naming no SPEC §5 field";
   }
   if (irregular) {
     into.atLeast = lines >= 2 ? 1 : 0;

@@ -395,3 +395,27 @@ Deno.test("decodeOpticalPage() splits a JSON page over 4 Mi characters element b
     record(1000),
   ]]);
 });
+
+Deno.test("decodeOpticalPage() dead-letters a CSV page whose header names no SPEC §5 field: UTF-8 sent as UTF-16, or not an archive page", () => {
+  const csv = `${HEADER}\nEO-1,2026-11-25T12:00:00Z,S,1,1,1\nEO-2,2026-11-25T12:00:01Z,S,1,1,1\n`;
+  // Read as UTF-16, the UTF-8 page is one long column name: the old decoder
+  // took it for an empty page and its records vanished without a trace.
+  const utf16 = decodeOpticalPage(
+    new TextEncoder().encode(csv),
+    "text/csv; charset=utf-16le",
+    live,
+  );
+  assert.equal(utf16.observations.length, 0);
+  assert.equal(utf16.deadLetters.length, 1);
+  assert.match(
+    utf16.deadLetters[0].reason,
+    /^CSV header names none of the SPEC §5 fields \(id, obTime, idSensor, ra, declination, …\): /,
+  );
+  const other = decodeOpticalPage("name,value\nalpha,1\n", "text/csv", live);
+  assert.deepEqual(other.deadLetters.map((d) => d.reason), [
+    'CSV header names none of the SPEC §5 fields (id, obTime, idSensor, ra, declination, …): "name,value"',
+  ]);
+  // One known column is enough to read the rows (each then says what it lacks).
+  const partial = decodeOpticalPage("id,value\nEO-1,1\n", "text/csv", live);
+  assert.deepEqual(partial.deadLetters.map((d) => d.reason), ["Missing required field: obTime"]);
+});
