@@ -31,6 +31,8 @@ export interface HttpTarget {
   logProblem?: () => { log: string; dir: string; error: string; since: number } | undefined;
   /** Cluster mode: publishing that has been failing long enough to stall ingestion, if so. */
   publishProblem?: () => { stream: string; error: string; since: number } | undefined;
+  /** Cluster mode: a state write that has been failing that long, if so. */
+  stateProblem?: () => { key: string; error: string; since: number } | undefined;
   /** Next offsets of the logs. */
   offsets: () => { events: number; deadLetters: number };
   /** Process start, ms since the epoch. */
@@ -88,9 +90,14 @@ export function healthDocument(target: HttpTarget): Record<string, unknown> {
   const phase = target.phase();
   const problem = target.logProblem?.();
   const publish = target.publishProblem?.();
+  const state = target.stateProblem?.();
   const waiting = phase === "starting" ? target.waiting?.() : undefined;
   return {
-    status: phase !== "running" ? phase : degraded || problem || publish ? "degraded" : "ok",
+    status: phase !== "running"
+      ? phase
+      : degraded || problem || publish || state
+      ? "degraded"
+      : "ok",
     ...(waiting !== undefined ? { waiting } : {}),
     ready: target.ready(),
     ...(target.instance !== undefined ? { instance: target.instance } : {}),
@@ -106,6 +113,13 @@ export function healthDocument(target: HttpTarget): Record<string, unknown> {
         // Nothing is acknowledged meanwhile: every source waits.
         error: `Cannot publish to NATS stream ${publish.stream}: ${publish.error}`,
         since: new Date(publish.since).toISOString(),
+      },
+    }),
+    ...(state === undefined ? {} : {
+      state: {
+        // Ingestion goes on; a restart would resume from older positions.
+        error: `Cannot save state ${state.key} in NATS KV: ${state.error}`,
+        since: new Date(state.since).toISOString(),
       },
     }),
     sources,

@@ -130,6 +130,8 @@ export class KvStateStore {
   /** This instance's name, written with every value. */
   readonly instance: string;
   readonly #retryMs: number;
+  /** Keys whose request is failing and being retried: since when (Unix ms), and why. */
+  readonly #failing = new Map<string, { error: string; since: number }>();
 
   /**
    * @param kv the state bucket
@@ -140,6 +142,18 @@ export class KvStateStore {
     this.kv = kv;
     this.instance = instance;
     this.#retryMs = retryMs;
+  }
+
+  /**
+   * The longest-failing request for a key, retried meanwhile (the bucket
+   * deleted, NATS away): its key, why, and since when (Unix ms).
+   */
+  get problem(): { key: string; error: string; since: number } | undefined {
+    let oldest: { key: string; error: string; since: number } | undefined;
+    for (const [key, failing] of this.#failing) {
+      if (oldest === undefined || failing.since < oldest.since) oldest = { key, ...failing };
+    }
+    return oldest;
   }
 
   /** Reads `key` without claiming it; undefined when it holds no value. */
@@ -244,10 +258,22 @@ export class KvStateStore {
     let delay = this.#retryMs;
     for (let tries = 1;; tries++) {
       try {
-        return await attempt();
+        const result = await attempt();
+        this.#failing.delete(key);
+        return result;
       } catch (error) {
-        if (error instanceof StateConflictError || error instanceof SyntaxError) throw error;
-        if (signal?.aborted) throw error;
+        if (error instanceof StateConflictError || error instanceof SyntaxError) {
+          this.#failing.delete(key);
+          throw error;
+        }
+        if (signal?.aborted) {
+          this.#failing.delete(key);
+          throw error;
+        }
+        if (!wrongLastSequence(error)) {
+          const since = this.#failing.get(key)?.since ?? Date.now();
+          this.#failing.set(key, { error: message(error), since });
+        }
         if (!wrongLastSequence(error) && tries % 10 === 1) {
           log.warn("State {key}: NATS request failed ({tries}), retrying: {error}", {
             key,

@@ -30,9 +30,9 @@ import { configuredWorkers } from "./workers/configured_workers.ts";
 const log = getLogger(["sda-ingest", "service"]);
 
 /**
- * Publishing failing this long makes the service not ready (ms): longer than
- * a stream leader election after a node is lost (a few seconds), which
- * ingestion rides out.
+ * Publishing failing this long makes the service not ready, and state
+ * writes failing this long make it degraded (ms): longer than a leader
+ * election after a node is lost (a few seconds), which ingestion rides out.
  */
 const PUBLISH_STALL_MS = 10_000;
 
@@ -260,6 +260,7 @@ export class IngestService {
       ready: () => this.ready,
       logProblem: () => this.logProblem(),
       publishProblem: () => this.publishProblem(),
+      stateProblem: () => this.stateProblem(),
       phase: () => this.#phase,
       offsets: () => ({ events: events.nextOffset, deadLetters: deadLetters.nextOffset }),
       startedAt: this.#startedAt,
@@ -322,6 +323,18 @@ export class IngestService {
     const problem = this.#cluster?.publisher.problem;
     if (problem === undefined || Date.now() - problem.since < PUBLISH_STALL_MS) return undefined;
     return { stream: this.config.nats!.stream, ...problem };
+  }
+
+  /**
+   * Cluster mode: a state write (cursor, watermark) that has failed for
+   * {@link PUBLISH_STALL_MS} and is still being retried (the state bucket
+   * deleted, say): ingestion goes on, but a restart would resume from
+   * older positions.
+   */
+  stateProblem(): { key: string; error: string; since: number } | undefined {
+    const problem = this.#cluster?.state.problem;
+    if (problem === undefined || Date.now() - problem.since < PUBLISH_STALL_MS) return undefined;
+    return problem;
   }
 
   #publishProblemText(): string | undefined {

@@ -41,6 +41,8 @@ export interface LeaseReport {
   owned: boolean;
   owner: string | undefined;
   changes: number;
+  /** Why the lease does not work, if so (see `Lease.error`). */
+  error?: string;
 }
 
 /** Messages from the worker. */
@@ -73,7 +75,14 @@ const leases = new Map<string, Lease>();
 const reported = new Map<string, string>();
 
 function report(lease: Lease): LeaseReport {
-  return { key: lease.key, owned: lease.owned, owner: lease.owner, changes: lease.changes };
+  const r: LeaseReport = {
+    key: lease.key,
+    owned: lease.owned,
+    owner: lease.owner,
+    changes: lease.changes,
+  };
+  if (lease.error !== undefined) r.error = lease.error;
+  return r;
 }
 
 /** Sends the lease's state when it changed since the last report (owner learned by a standby). */

@@ -47,6 +47,10 @@ function wrongLastSequence(error: unknown): boolean {
       error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
 }
 
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 function parse(bytes: Uint8Array): LeaseValue | undefined {
   try {
     const value = JSON.parse(decoder.decode(bytes));
@@ -146,6 +150,9 @@ export class Lease implements SourceLease {
   /** When the renewal now in flight (or the last one) was sent. */
   #renewSentAt = 0;
   #changes = 0;
+  /** Why the last attempt could not tell who holds the lease (not "someone else does"), if so. */
+  #error: string | undefined;
+  #errorLogged = { at: 0, error: "" };
   /** No attempt to win the lease before this (monotonic ms): see {@link Lease.abandon}. */
   #holdUntil = 0;
   #loop: Promise<void> | undefined;
@@ -184,6 +191,25 @@ export class Lease implements SourceLease {
   /** How many times this instance won or lost the lease. */
   get changes(): number {
     return this.#changes;
+  }
+
+  /**
+   * Why this instance can neither take the lease nor tell who holds it —
+   * the leases bucket gone, an entry that names no instance — if so;
+   * undefined while the lease works (owned, or held by a named instance).
+   */
+  get error(): string | undefined {
+    return this.#error;
+  }
+
+  /** Notes (and logs, when it changes or every 30 s) why the lease does not work, or that it does. */
+  #problem(error: string | undefined): void {
+    this.#error = error;
+    if (error === undefined) return;
+    const now = Date.now();
+    if (error === this.#errorLogged.error && now - this.#errorLogged.at < 30_000) return;
+    this.#errorLogged = { at: now, error };
+    log.warn("Lease {key}: {error}", { key: this.key, instance: this.instance, error });
   }
 
   /**
@@ -318,6 +344,7 @@ export class Lease implements SourceLease {
       // marker as an update of the marker: see #remove).
       this.#revision = await this.#kv.put(this.key, bytes, { previousSeq: 0 });
       this.#unknown = undefined;
+      this.#problem(undefined);
       this.#won(value, bytes, sentAt);
       return;
     } catch (error) {
@@ -325,6 +352,7 @@ export class Lease implements SourceLease {
         // Timed out or failed in transit: it may still have landed.
         this.#unknown = { value, bytes, sentAt };
         this.#owner = undefined;
+        this.#problem(`cannot take the lease: ${errorText(error)}`);
         return;
       }
     }
@@ -333,6 +361,13 @@ export class Lease implements SourceLease {
       const entry = await this.#kv.get(this.key);
       const held = entry?.operation === "PUT" ? parse(entry.value) : undefined;
       this.#owner = held?.instance;
+      this.#problem(
+        entry?.operation === "PUT" && held === undefined
+          ? `the lease is held by an entry that names no instance: ${
+            JSON.stringify(decoder.decode(entry.value.subarray(0, 64)))
+          }`
+          : undefined,
+      );
       const unknown = this.#unknown;
       this.#unknown = undefined;
       if (
@@ -395,9 +430,11 @@ export class Lease implements SourceLease {
         }
         this.#owner = held?.instance;
         this.#lost(
-          held === undefined
-            ? "the lease entry was deleted or expired"
-            : `instance ${held.instance} holds it`,
+          held !== undefined
+            ? `instance ${held.instance} holds it`
+            : entry !== null && entry.operation === "PUT"
+            ? "the lease entry was overwritten with one that names no instance"
+            : "the lease entry was deleted or expired",
         );
       } catch {
         // The watchdog decides if this goes on.

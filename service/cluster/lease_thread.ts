@@ -36,6 +36,7 @@ class WorkerLease implements SourceLease {
   owned = false;
   owner: string | undefined;
   changes = 0;
+  error: string | undefined;
   readonly #thread: LeaseThread;
   readonly #index: number;
   readonly #validity: BigInt64Array;
@@ -105,6 +106,7 @@ class WorkerLease implements SourceLease {
     this.owned = report.owned;
     this.owner = report.owner;
     this.changes = report.changes;
+    this.error = report.error;
   }
 
   #request(op: "release" | "abandon", message: ToLeaseWorker): Promise<void> {

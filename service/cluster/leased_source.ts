@@ -24,6 +24,8 @@ export interface SourceLease {
   readonly owner: string | undefined;
   /** How many times this instance won or lost the lease. */
   readonly changes: number;
+  /** Why this instance can neither take the lease nor tell who holds it, if so. */
+  readonly error?: string;
   /** Called when this instance wins the lease. */
   onAcquire: (() => void) | undefined;
   /** Called when this instance stops owning it (not on release). */
@@ -256,13 +258,20 @@ export class LeasedSource implements Source {
     if (inner) {
       for (const [k, v] of Object.entries(inner.counters)) counters[k] = (counters[k] ?? 0) + v;
     }
+    const leaseError = this.lease.owned ? undefined : this.lease.error;
     const status: SourceStatus = {
-      state: this.lease.owned && inner ? inner.state : "stopped",
+      state: this.lease.owned && inner
+        ? inner.state
+        : leaseError !== undefined
+        ? "down"
+        : "stopped",
       counters,
     };
     const lastReceive = inner?.lastReceive ?? this.#lastReceive;
     if (lastReceive !== undefined) status.lastReceive = lastReceive;
-    const lastError = inner?.lastError ?? this.#lastError;
+    const lastError = leaseError !== undefined
+      ? `Lease: ${leaseError}`
+      : inner?.lastError ?? this.#lastError;
     if (lastError !== undefined) status.lastError = lastError;
     if (inner?.lost || this.#hasLost) {
       status.lost = {

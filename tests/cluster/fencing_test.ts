@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { Cluster } from "../../service/cluster/cluster.ts";
@@ -88,6 +88,34 @@ Deno.test("a stale owner's compare-and-set write of a cursor fails and stops its
     await cluster.close();
     await nc.close();
     await archive.stop();
+    await nats.stop();
+  }
+});
+
+Deno.test("KvStateStore() says which key it cannot save, why and since when, while it retries (the bucket deleted)", async () => {
+  const nats = await LocalNats.start();
+  const nc = await connect({ servers: nats.urls });
+  try {
+    const kv = await new Kvm(jetstream(nc)).create("SDA_OBS_state");
+    const store = new KvStateStore(kv, "ingest-a", 20);
+    const stop = new AbortController();
+    const checkpoint = store.checkpoint<string>("optical.archive", { signal: stop.signal });
+    await checkpoint.load();
+    await checkpoint.save("c1");
+    assert.equal(store.problem, undefined);
+    await (await jetstreamManager(nc)).streams.delete("KV_SDA_OBS_state");
+    const saving = checkpoint.save("c2");
+    saving.catch(() => {});
+    await until("the failing save is reported", () => store.problem !== undefined, 10_000);
+    // The old store only logged a warning every tenth attempt ("jetstream is not enabled").
+    assert.equal(store.problem!.key, "optical.archive");
+    assert.ok(store.problem!.error.length > 0);
+    assert.ok(Date.now() - store.problem!.since < 10_000);
+    stop.abort();
+    await assert.rejects(saving);
+    assert.equal(store.problem, undefined, "an abandoned save is no problem any more");
+  } finally {
+    await nc.close();
     await nats.stop();
   }
 });

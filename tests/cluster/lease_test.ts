@@ -183,6 +183,50 @@ Deno.test("LeasedSource() whose source cannot be created leaves the lease alone 
   }
 });
 
+Deno.test("Lease() says why it can neither take the lease nor name its holder: an entry naming no instance, the bucket deleted", async () => {
+  const nats = await LocalNats.start();
+  const nc = await connect({ servers: nats.urls });
+  try {
+    const kvm = new Kvm(jetstream(nc));
+    const kv = await kvm.create("SDA_OBS_leases", { ttl: 1500, storage: "memory" });
+    await kv.put("archive", new TextEncoder().encode('{"instance":{"$gt":""}}'));
+    const lease = new Lease({
+      kv,
+      jsm: await jetstreamManager(nc),
+      key: "archive",
+      instance: "ingest-a",
+      leaseMs: 1500,
+    });
+    const source = new LeasedSource({
+      name: "archive",
+      kind: "optical",
+      lease,
+      create: () => {
+        throw new Error("not reached");
+      },
+    });
+    await source.started; // the lease's first attempt
+    assert.equal(lease.owned, false);
+    assert.equal(
+      lease.error,
+      'the lease is held by an entry that names no instance: "{\\"instance\\":{\\"$gt\\":\\"\\"}}"',
+    );
+    // The old /health: state "stopped", owner null, no error at all.
+    assert.equal(source.status().state, "down");
+    assert.match(source.status().lastError ?? "", /^Lease: the lease is held by an entry/);
+    await (await jetstreamManager(nc)).streams.delete("KV_SDA_OBS_leases");
+    for (let i = 0; i < 200 && !lease.error?.startsWith("cannot take the lease: "); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.match(lease.error ?? "", /^cannot take the lease: /);
+    await source.stop();
+    await lease.release();
+  } finally {
+    await nc.close();
+    await nats.stop();
+  }
+});
+
 Deno.test("LeaseThread() holds leases on its own thread and shares their deadline", async () => {
   const nats = await LocalNats.start();
   const nc = await connect({ servers: nats.urls });
