@@ -88,6 +88,8 @@ interface Current {
   stopping: boolean;
   /** Why a state write was refused, when it was. */
   fenced?: string;
+  /** The hold-off of this tenure's failure, once counted (a failed start also fails its readable). */
+  holdOffMs?: number;
 }
 
 /**
@@ -346,7 +348,7 @@ export class LeasedSource implements Source {
     } catch (error) {
       this.#lastError = `Cannot start the source: ${message(error)}`;
       if (!abort.signal.aborted) {
-        const holdOffMs = this.#holdOff();
+        const holdOffMs = current.holdOffMs ??= this.#holdOff();
         log.error("Cannot start source {source}: {error}; trying again in {seconds} s", {
           source: this.name,
           error: message(error),
@@ -446,7 +448,7 @@ export class LeasedSource implements Source {
         log.error("Source {source} failed: {error}", { source: this.name, error: message(error) });
         await this.#stopInner(current);
         this.#retire(current);
-        await this.lease.abandon("the source failed", this.#holdOff());
+        await this.lease.abandon("the source failed", current.holdOffMs ??= this.#holdOff());
         continue;
       }
       if (result.done) {

@@ -4,6 +4,7 @@ import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Lease } from "../../service/cluster/lease.ts";
 import { LeasedSource } from "../../service/cluster/leased_source.ts";
+import { OpticalHttpSource } from "../../sources/optical/http_adapter.ts";
 import { LeaseThread } from "../../service/cluster/lease_thread.ts";
 import { LocalNats, startNatsCluster } from "../_nats.ts";
 
@@ -177,6 +178,59 @@ Deno.test("LeasedSource() whose source cannot be created leaves the lease alone 
       source.status().lastError,
       "Cannot create the source: Cannot parse state optical.archive",
     );
+  } finally {
+    await nc.close();
+    await nats.stop();
+  }
+});
+
+Deno.test("LeasedSource() whose source fails to start counts that once: it tries again after 1 s, then 2 s", async () => {
+  const nats = await LocalNats.start();
+  const nc = await connect({ servers: nats.urls });
+  try {
+    const kv = await new Kvm(jetstream(nc)).create("SDA_OBS_leases", {
+      ttl: 1500,
+      storage: "memory",
+    });
+    const lease = new Lease({
+      kv,
+      jsm: await jetstreamManager(nc),
+      key: "archive",
+      instance: "ingest-a",
+      leaseMs: 1500,
+    });
+    const creates: number[] = [];
+    const startedAt = performance.now();
+    const source = new LeasedSource({
+      name: "archive",
+      kind: "optical",
+      lease,
+      // A real optical source whose saved cursor it refuses: its start fails,
+      // and so does its readable.
+      create: () => {
+        creates.push(Math.round(performance.now() - startedAt));
+        return new OpticalHttpSource({
+          name: "archive",
+          url: "http://127.0.0.1:9/udl/eoobservation",
+          checkpoint: {
+            load: () => Promise.resolve(12345 as unknown as string),
+            save: () => Promise.resolve(),
+          },
+        });
+      },
+    });
+    const reading = (async () => {
+      for await (const batch of source.readable) for (const ack of batch.acks) ack.release();
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 3600));
+    await source.stop();
+    await reading;
+    await lease.release();
+    // Counted twice (the failed start, then its failed readable), the holds
+    // were 2 s, 8 s, … while the log said 1 s, 4 s.
+    assert.equal(creates.length, 3, `created at ${creates.join(", ")} ms`);
+    assert.ok(creates[1] >= 900 && creates[1] < 1900, `created again after ${creates[1]} ms`);
+    assert.ok(creates[2] - creates[1] >= 1900, `then after ${creates[2] - creates[1]} ms`);
   } finally {
     await nc.close();
     await nats.stop();
