@@ -16,7 +16,13 @@ export interface NatsServerOptions {
   token?: string;
 }
 
-const USERINFO = /^([^/]*\/\/)([^/@]*)@/;
+/**
+ * Scheme, userinfo, host: the userinfo runs to the last `@`, so that a
+ * password written with `@` or `/` in it, unencoded, is still all of it
+ * (`[^/@]*` took `nats://u:p@ss@host` for the host `ss@host`, and printed
+ * `ss` in the log; `/` in it matched nothing, and the whole URL was printed).
+ */
+const USERINFO = /^((?:[A-Za-z][A-Za-z0-9+.-]*:\/\/)?)(.*)@([^@]*)$/;
 
 /**
  * Connection options for `servers`: credentials written into a URL
@@ -39,6 +45,12 @@ const USERINFO = /^([^/]*\/\/)([^/@]*)@/;
  *   servers: ["tls://nats.example:4222"],
  *   token: "t0ken",
  * });
+ * // Written without percent-encoding: the password is all up to the last "@".
+ * assert.deepEqual(natsServerOptions(["nats://ingest:p@ss/w0rd@10.0.0.1:4222"]), {
+ *   servers: ["nats://10.0.0.1:4222"],
+ *   user: "ingest",
+ *   pass: "p@ss/w0rd",
+ * });
  * ```
  */
 export function natsServerOptions(servers: readonly string[]): NatsServerOptions {
@@ -50,7 +62,7 @@ export function natsServerOptions(servers: readonly string[]): NatsServerOptions
       options.servers.push(url);
       continue;
     }
-    options.servers.push(match[1] + url.slice(match[0].length));
+    options.servers.push(match[1] + match[3]);
     if (found) continue;
     found = true;
     const colon = match[2].indexOf(":");
@@ -77,10 +89,11 @@ export function natsServerOptions(servers: readonly string[]): NatsServerOptions
  *   serversForLog(["nats://ingest:s3cret@10.0.0.1:4222", "nats://10.0.0.2:4222"]),
  *   "nats://***@10.0.0.1:4222, nats://10.0.0.2:4222",
  * );
+ * assert.equal(serversForLog(["nats://ingest:p@ss/w0rd@10.0.0.1:4222"]), "nats://***@10.0.0.1:4222");
  * ```
  */
 export function serversForLog(servers: readonly string[]): string {
-  return servers.map((url) => url.replace(USERINFO, "$1***@")).join(", ");
+  return servers.map((url) => url.replace(USERINFO, "$1***@$3")).join(", ");
 }
 
 function decode(text: string): string {
