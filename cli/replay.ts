@@ -62,6 +62,9 @@ export const replayCommand: Command = {
         throw new UsageError(`--out is not a directory: ${out}`);
       }
     } catch (error) {
+      if (error instanceof Deno.errors.NotADirectory) {
+        throw new UsageError(`--out is under a file, not a directory: ${out}`);
+      }
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
     const inputs = await fixtureInputs(fixtures);

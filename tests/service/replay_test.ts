@@ -90,6 +90,12 @@ Deno.test("replay --out naming a file is bad usage, said in one line", async () 
     assert.equal((await child.status).code, 2);
     assert.equal(child.stderr().split("\n")[0], `replay: --out is not a directory: ${out}`);
     assert.doesNotMatch(child.stderr(), /\bat .*\.ts:\d+/, "no stack trace");
+    const under = spawnMain(["replay", "--fixtures", fixtures, "--out", `${out}/sub`]);
+    assert.equal((await under.status).code, 2);
+    assert.equal(
+      under.stderr().split("\n")[0],
+      `replay: --out is under a file, not a directory: ${out}/sub`,
+    );
   } finally {
     await Deno.remove(out);
   }

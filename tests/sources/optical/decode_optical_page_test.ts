@@ -379,8 +379,9 @@ Deno.test("decodeOpticalPage() with maxRecords reads that many records and makes
   assert.deepEqual(fromJson.deadLetters.map((d) => [d.reason, d.raw]), [[reason, record(3)]]);
 });
 
-Deno.test("decodeOpticalPage() splits a JSON page over 4 Mi characters element by element, maxRecords and all", () => {
-  // 200,000 records of ~80 characters: 16 MB, split rather than parsed whole.
+Deno.test("decodeOpticalPage() with maxRecords on a 16 MB JSON page: its first 1,000 records, the rest one dead letter", () => {
+  // 200,000 records of ~80 characters: over 4 Mi characters, so split
+  // element by element (which gives the output a whole parse gives).
   const count = 200_000;
   const record = (i: number) =>
     `{"id":"EO-${i}","obTime":"2026-11-25T12:00:00Z","idSensor":"S","ra":1,"declination":1}`;
