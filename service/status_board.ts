@@ -10,6 +10,7 @@
 import type { Stage } from "../envelope/dead_letter.ts";
 import { formatTimestamp } from "../envelope/time.ts";
 import type { DurableBatch } from "../sinks/ingest_sink.ts";
+import { redactCursor } from "../sources/redact_url.ts";
 import type { Source } from "../sources/source.ts";
 import {
   AGE_BUCKETS,
@@ -224,7 +225,9 @@ export class StatusBoard {
       };
       const prefix = `${source.kind}.${source.name}`;
       const position: Record<string, unknown> = {};
-      for (const [key, value] of positions) {
+      for (const [key, saved] of positions) {
+        // A cursor is the archive's text: printed redacted (a signed link, a token).
+        const value = typeof saved === "string" ? redactCursor(saved) : saved;
         if (key === prefix) position[source.name] = value;
         else if (key.startsWith(`${prefix}.`)) position[key.slice(prefix.length + 1)] = value;
       }

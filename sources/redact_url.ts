@@ -73,6 +73,31 @@ export function redactUrl(text: string): string {
   return text.replace(URL_IN_TEXT, redactOne);
 }
 
+/**
+ * An archive cursor as it may be printed (logs, `/health`, the status page,
+ * a dead letter's `ref`): the URLs in it redacted as {@link redactUrl} does,
+ * and so are secret-looking `name=value` parameters outside a URL — a cursor
+ * that is a signed next-link (`…&X-Amz-Signature=…`) or carries a token must
+ * not print it. Cursors are otherwise opaque and kept as they are.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { redactCursor } from "./redact_url.ts";
+ *
+ * assert.equal(redactCursor("c-000123"), "c-000123");
+ * assert.equal(redactCursor("offset=10&sig=abc"), "offset=10&sig=***");
+ * assert.equal(redactCursor("token=Bearer t0k"), "token=***");
+ * assert.equal(redactCursor("https://a.example/p?page=2&token=t0k"), "https://a.example/p?page=2&token=***");
+ * ```
+ */
+export function redactCursor(cursor: string): string {
+  const text = redactUrl(cursor);
+  if (!text.includes("=")) return text;
+  // The first parameter has no separator before it: lend it one.
+  return redactOne(`?${text}`).slice(1);
+}
+
 function redactOne(url: string): string {
   let out = url.replace(USERINFO, (_match, scheme: string, userinfo: string) => {
     const colon = userinfo.indexOf(":");

@@ -16,7 +16,7 @@ import { CheckpointQueue } from "../../operators/checkpoint_queue.ts";
 import type { IngestBatch } from "../../operators/ingest_batch.ts";
 import { type DecodeContext, makeDeadLetter } from "../decode_context.ts";
 import type { Checkpoint, Source, SourceState, SourceStatus } from "../source.ts";
-import { redactUrl } from "../redact_url.ts";
+import { redactCursor, redactUrl } from "../redact_url.ts";
 import { PageReader } from "./_page_reader.ts";
 import { backoffMs, retryAfterMs } from "./_retry.ts";
 import { decodeOpticalPage } from "./decode_optical_page.ts";
@@ -91,8 +91,9 @@ export interface OpticalCounters {
   empty_pages: number;
   /**
    * Pages with records whose `X-Next-Cursor` did not move the cursor (or
-   * was absent): the next request waits `pollIntervalMs` as after a short
-   * page, instead of asking again at once for the same page.
+   * was absent), or led back to one of the last 16 cursors: the next
+   * request waits `pollIntervalMs` as after a short page, instead of asking
+   * again at once for pages already read.
    */
   stuck_pages: number;
   /** Failed requests (any status but 200/204, timeouts, connection errors). */
@@ -336,6 +337,9 @@ export class OpticalHttpSource implements Source {
   #pulling = false;
   #closed = false;
   #warnedNoCursor = false;
+  #warnedCycle = false;
+  /** The last {@link RECENT_CURSORS} cursors moved to, oldest first. */
+  readonly #recent: string[] = [];
   /** Why the last page with records yielded no observation; cleared by one that does. */
   #pageProblem: string | undefined;
   /** The last redirected URL and its peer, so a stable redirect is redacted once. */
@@ -424,7 +428,7 @@ export class OpticalHttpSource implements Source {
           source: this.name,
           url: this.#peer,
           from: this.#cursor !== undefined
-            ? `saved cursor ${JSON.stringify(this.#cursor)}`
+            ? `saved cursor ${JSON.stringify(redactCursor(this.#cursor))}`
             : this.#startTime !== undefined
             ? `obTime > ${this.#startTime}`
             : "the oldest record",
@@ -814,7 +818,7 @@ export class OpticalHttpSource implements Source {
       this.#warnedNoCursor = true;
       this.#log.warn("Archive page for {source} did not move the cursor (no X-Next-Cursor?)", {
         source: this.name,
-        cursor,
+        cursor: cursor === undefined ? null : redactCursor(cursor),
       });
     }
     this.#failures = 0;
@@ -838,7 +842,21 @@ export class OpticalHttpSource implements Source {
     // or short one the archive has nothing newer yet. A full one that does
     // not move the cursor would be asked for again at once, for ever: it
     // waits too.
-    const stuck = records > 0 && next === cursor;
+    // Cursors only move forward: one seen lately (cA, cB, cA, …) is the
+    // same pages again — 1,065 requests a second of duplicates, before.
+    const back = next !== undefined && next !== cursor && this.#recent.includes(next);
+    if (back && records > 0 && !this.#warnedCycle) {
+      this.#warnedCycle = true;
+      this.#log.warn(
+        "Archive page for {source} led back to a cursor it gave before ({cursor}): such pages wait pollIntervalMs",
+        { source: this.name, cursor: redactCursor(next) },
+      );
+    }
+    if (next !== undefined && next !== cursor) {
+      this.#recent.push(next);
+      if (this.#recent.length > RECENT_CURSORS) this.#recent.shift();
+    }
+    const stuck = records > 0 && (next === cursor || back);
     if (stuck) counters.stuck_pages++;
     this.#lastFull = records >= this.#pageSize && !stuck;
     this.#nextAtMs = this.#lastFull ? 0 : receivedAt / 1000 + this.#pollIntervalMs;
@@ -931,9 +949,10 @@ export class OpticalHttpSource implements Source {
     const asked = status === 429 || status === 503
       ? retryAfterMs(header, receivedAt / 1000)
       : undefined;
-    // One of 0 (or a date past) would mean no wait at all, request after
-    // request, each a dead letter: it gets the backoff instead.
-    const wait = asked === undefined || asked <= 0
+    // One under a second (0, a date past, or a fraction such as 0.0001 —
+    // RFC 9110 has whole seconds) would mean request after request, each a
+    // dead letter and a log line (~280 a second): it gets the backoff instead.
+    const wait = asked === undefined || asked < 1000
       ? undefined
       : Math.min(asked, MAX_RETRY_AFTER_MS);
     const reason = asked !== undefined ? `${line} (Retry-After: ${clip(header!, 64)})` : line;
@@ -962,7 +981,8 @@ export class OpticalHttpSource implements Source {
     this.#failures++;
     this.#nextAtMs = receivedAt / 1000 + wait;
     this.#setState(state, reason);
-    const properties = { source: this.name, reason, cursor: cursor ?? null, waitMs: wait };
+    const shown = cursor === undefined ? undefined : redactCursor(cursor);
+    const properties = { source: this.name, reason, cursor: shown ?? null, waitMs: wait };
     const text =
       "Archive request of {source} failed: {reason}; retrying cursor {cursor} in {waitMs} ms";
     if (state === "down") this.#log.error(text, properties);
@@ -972,7 +992,7 @@ export class OpticalHttpSource implements Source {
       stage: "transport",
       reason,
       raw,
-      ref: cursor,
+      ref: shown,
       receivedAt,
     });
     return {
@@ -999,6 +1019,9 @@ export class OpticalHttpSource implements Source {
     }
   }
 }
+
+/** Cursors remembered to tell an archive that leads back to pages already read. */
+const RECENT_CURSORS = 16;
 
 /** Why a cursor (`what`: where it came from) cannot be used, or undefined when it can. */
 function cursorProblem(value: string, what = "X-Next-Cursor"): string | undefined {

@@ -375,14 +375,13 @@ Deno.test("OpticalHttpSource() waits as long as Retry-After says, in seconds or 
   }
 });
 
-Deno.test("OpticalHttpSource() backs off on a Retry-After of 0 or a past date instead of asking again at once", async () => {
+Deno.test("OpticalHttpSource() backs off on a Retry-After of 0, under a second or a past date instead of asking again at once", async () => {
   const past = new Date(T0_US / 1000 - 60_000).toUTCString();
+  // 0.0001 was honoured as 1 ms: ~280 requests a second, each a dead letter.
+  const asked = ["0", past, "-5", "0.0001", "0.5"];
   const archive = scriptedArchive((_request, n) =>
-    n <= 3
-      ? new Response("slow down", {
-        status: 429,
-        headers: { "retry-after": n === 2 ? past : n === 3 ? "-5" : "0" },
-      })
+    n <= asked.length
+      ? new Response("slow down", { status: 429, headers: { "retry-after": asked[n - 1] } })
       : csvPage(0, 3, "c1")
   );
   try {
@@ -401,10 +400,12 @@ Deno.test("OpticalHttpSource() backs off on a Retry-After of 0 or a past date in
       },
     });
     const reader = source.readable.getReader();
-    for (let i = 0; i < 3; i++) assert.equal((await take(reader)).deadLetters.length, 1);
+    for (let i = 0; i < asked.length; i++) {
+      assert.equal((await take(reader)).deadLetters.length, 1);
+    }
     assert.equal((await take(reader)).observations.length, 3);
-    // The exponential backoff (250 ms doubling), not 0 ms three times.
-    assert.deepEqual(waits, [250, 500, 1000]);
+    // The exponential backoff (250 ms doubling), not 0 ms (or 1 ms) each time.
+    assert.deepEqual(waits, [250, 500, 1000, 2000, 4000]);
     reader.releaseLock();
     await source.stop();
   } finally {
@@ -434,6 +435,65 @@ Deno.test("OpticalHttpSource() waits pollIntervalMs after a full page that does 
     for (let i = 0; i < 3; i++) assert.equal((await take(reader)).observations.length, 3);
     assert.deepEqual(waits, [700, 700]);
     assert.equal(source.status().counters.stuck_pages, 3);
+    reader.releaseLock();
+    await source.stop();
+  } finally {
+    await archive.close();
+  }
+});
+
+Deno.test("OpticalHttpSource() waits pollIntervalMs after a full page that leads back to a cursor it gave before", async () => {
+  // Full pages whose X-Next-Cursor alternates cA, cB, cA, …: the old source
+  // asked again at once, ~1,000 times a second, for pages of duplicates.
+  const archive = scriptedArchive((_request, n) => csvPage(0, 3, n % 2 === 1 ? "cA" : "cB"));
+  try {
+    const { checkpoint } = memoryCheckpoint();
+    const waits: number[] = [];
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: archive.url,
+      pageSize: 3,
+      pollIntervalMs: 700,
+      checkpoint,
+      now: () => T0_US,
+      sleep: (ms) => {
+        waits.push(ms);
+        return Promise.resolve();
+      },
+    });
+    const reader = source.readable.getReader();
+    for (let i = 0; i < 4; i++) assert.equal((await take(reader)).observations.length, 3);
+    // Pages 1 (→ cA) and 2 (→ cB) are new; 3 (→ cA) and 4 (→ cB) lead back.
+    assert.deepEqual(waits, [700]);
+    assert.equal(source.status().counters.stuck_pages, 2);
+    reader.releaseLock();
+    await source.stop();
+  } finally {
+    await archive.close();
+  }
+});
+
+Deno.test("OpticalHttpSource() prints a cursor with its secret-looking parameters redacted", async () => {
+  // A signed next-link as the cursor; the request after it fails.
+  const archive = scriptedArchive((_request, n) =>
+    n === 1 ? csvPage(0, 3, "page=2&X-Amz-Signature=s3cret") : new Response("no", { status: 500 })
+  );
+  try {
+    const { checkpoint } = memoryCheckpoint();
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: archive.url,
+      pageSize: 3,
+      checkpoint,
+      now: () => T0_US,
+      sleep: () => Promise.resolve(),
+    });
+    const reader = source.readable.getReader();
+    assert.equal((await take(reader)).observations.length, 3);
+    const failed = await take(reader);
+    // Sent as it is; printed (dead letter ref, logs) redacted.
+    assert.equal(archive.seen[1].url.searchParams.get("cursor"), "page=2&X-Amz-Signature=s3cret");
+    assert.equal(failed.deadLetters[0].ref, "page=2&X-Amz-Signature=***");
     reader.releaseLock();
     await source.stop();
   } finally {
