@@ -21,7 +21,7 @@ export interface EdgeWorkerOptions {
   maxBodyBytes?: number;
 }
 
-/** An edge worker: the fetch-handler shape of Cloudflare Workers, Deno Deploy and `Deno.serve`. */
+/** An edge worker: the fetch-handler shape of Cloudflare Workers, Deno Deploy and Deno's HTTP server. */
 export interface EdgeWorker {
   /** Answers one request. */
   fetch(request: Request): Response;

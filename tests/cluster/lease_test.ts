@@ -145,17 +145,8 @@ Deno.test("LeasedSource() whose source cannot be created leaves the lease alone 
   const nats = await LocalNats.start();
   const nc = await connect({ servers: nats.urls });
   try {
-    const kv = await new Kvm(jetstream(nc)).create("SDA_OBS_leases", {
-      ttl: 1500,
-      storage: "memory",
-    });
-    const lease = new Lease({
-      kv,
-      jsm: await jetstreamManager(nc),
-      key: "archive",
-      instance: "ingest-a",
-      leaseMs: 1500,
-    });
+    await new Kvm(jetstream(nc)).create("SDA_OBS_leases", { ttl: 1500, storage: "memory" });
+    const lease = await leaseOn(nc, "ingest-a", 1500);
     const creates: number[] = [];
     const startedAt = performance.now();
     const source = new LeasedSource({
@@ -188,17 +179,8 @@ Deno.test("LeasedSource() whose source fails to start counts that once: it tries
   const nats = await LocalNats.start();
   const nc = await connect({ servers: nats.urls });
   try {
-    const kv = await new Kvm(jetstream(nc)).create("SDA_OBS_leases", {
-      ttl: 1500,
-      storage: "memory",
-    });
-    const lease = new Lease({
-      kv,
-      jsm: await jetstreamManager(nc),
-      key: "archive",
-      instance: "ingest-a",
-      leaseMs: 1500,
-    });
+    await new Kvm(jetstream(nc)).create("SDA_OBS_leases", { ttl: 1500, storage: "memory" });
+    const lease = await leaseOn(nc, "ingest-a", 1500);
     const creates: number[] = [];
     const startedAt = performance.now();
     const source = new LeasedSource({

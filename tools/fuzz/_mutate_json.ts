@@ -8,30 +8,14 @@
 
 import { EXTREME_NUMBERS, EXTREME_TIMES } from "./_mutate_text.ts";
 import type { Prng } from "./_prng.ts";
+import { SPEC_FIELD_NAMES } from "./_spec_fields.ts";
 
 const strict = new TextDecoder("utf-8", { fatal: true });
 const utf8 = new TextEncoder();
 
 /** Field names of SPEC §5 and a few that trip naive object handling. */
 const NAMES = [
-  "id",
-  "obTime",
-  "idSensor",
-  "satNo",
-  "origObjectId",
-  "ra",
-  "declination",
-  "raUnc",
-  "declinationUnc",
-  "mag",
-  "magUnc",
-  "senlat",
-  "senlon",
-  "senalt",
-  "referenceFrame",
-  "uct",
-  "dataMode",
-  "source",
+  ...SPEC_FIELD_NAMES,
   "__proto__",
   "constructor",
   "toString",

@@ -37,6 +37,7 @@ import { BYTE_MUTATORS } from "./_mutate_bytes.ts";
 import { jsonStructure } from "./_mutate_json.ts";
 import { csvDictionary, csvFields, jsonDictionary, TEXT_MUTATORS } from "./_mutate_text.ts";
 import { checkOutputs, describe, type Judged, preview } from "./_oracle.ts";
+import { SPEC_FIELD_NAMES } from "./_spec_fields.ts";
 import { type FuzzInput, mutate, NOW_MICROS, type Target } from "./_target.ts";
 
 const CSV_TYPES = [
@@ -164,26 +165,7 @@ export function countCsv(
 }
 
 /** SPEC §5's field names, as listed there. */
-const SPEC_FIELDS = new Set([
-  "id",
-  "obTime",
-  "idSensor",
-  "ra",
-  "declination",
-  "satNo",
-  "origObjectId",
-  "raUnc",
-  "declinationUnc",
-  "mag",
-  "magUnc",
-  "senlat",
-  "senlon",
-  "senalt",
-  "referenceFrame",
-  "uct",
-  "dataMode",
-  "source",
-]);
+const SPEC_FIELDS = new Set(SPEC_FIELD_NAMES);
 
 function breakLength(text: string, i: number): number {
   if (text[i] === "\n") return 1;
