@@ -7,7 +7,13 @@
  * @module
  */
 
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { LocalNats } from "../service/cluster/local_nats.ts";
+import { readLogLines } from "../sinks/log_reader.ts";
+import { type NatsMessage, NatsPublisher } from "../sinks/nats_publisher.ts";
+import { natsSubject } from "../sinks/nats_sink.ts";
+import { ensureObservationStream } from "../sinks/nats_stream.ts";
 import {
   type Child,
   freePort,
@@ -28,6 +34,70 @@ const median = (values: number[]) => {
 };
 
 type Variant = "no NATS" | "R1" | "R3";
+
+const encoder = new TextEncoder();
+
+/**
+ * The messages the service published for the observations of its event log
+ * in `dir`: subject, payload and `Nats-Msg-Id` as it builds them.
+ */
+async function loggedMessages(dir: string): Promise<NatsMessage[]> {
+  const messages: NatsMessage[] = [];
+  for await (const { line } of readLogLines(dir)) {
+    const { id, kind, sensor } = JSON.parse(line) as { id: string; kind: string; sensor: string };
+    messages.push({
+      subject: natsSubject("sda.obs", kind, sensor),
+      payload: encoder.encode(line),
+      id,
+    });
+  }
+  return messages;
+}
+
+/**
+ * What one nats-server (R1) accepts at most on this machine: the same
+ * messages published by a bare publisher — the service's own
+ * {@link NatsPublisher}, nothing decoded, nothing logged — into a fresh
+ * stream with the service's settings. Resolves to messages per second and
+ * the nats-server's CPU µs per message.
+ */
+async function publishCeiling(messages: NatsMessage[]): Promise<{ rate: number; natsCpu: number }> {
+  const nats = await LocalNats.start({ nodes: 1 });
+  try {
+    const nc = await connect({ servers: nats.urls });
+    try {
+      await ensureObservationStream(await jetstreamManager(nc), {
+        stream: "SDA_BENCH",
+        subjectPrefix: "sda.obs",
+      });
+      const publisher = new NatsPublisher(nc, { stream: "SDA_BENCH" });
+      const pid = nats.pids[0];
+      const cpuBefore = await cpuMs(pid);
+      const t0 = performance.now();
+      // Batches as the service's run up to: a few thousand observations.
+      const BATCH = 4096;
+      const inFlight: Promise<void>[] = [];
+      for (let i = 0; i < messages.length; i += BATCH) {
+        inFlight.push(publisher.publish(messages.slice(i, i + BATCH)));
+        if (inFlight.length >= 4) await inFlight.shift();
+      }
+      await Promise.all(inFlight);
+      const seconds = (performance.now() - t0) / 1000;
+      const natsCpu = ((await cpuMs(pid) - cpuBefore) * 1000) / messages.length;
+      if (publisher.stats.published !== messages.length) {
+        throw new Error(
+          `The bare publisher had ${publisher.stats.published} of ${messages.length} acknowledged`,
+        );
+      }
+      publisher.close();
+      return { rate: messages.length / seconds, natsCpu };
+    } finally {
+      await nc.close();
+    }
+  } finally {
+    await nats.stop();
+  }
+}
 
 /** One service with one radar listener, in cluster mode unless `nats` is undefined. */
 async function startService(
@@ -105,8 +175,33 @@ async function radarRate(metricsUrl: string, radarPort: number, count: number): 
 /** One measured run of a variant: its rate, the stream's count, the service's peak RSS. */
 async function runVariant(
   variant: Variant,
-): Promise<{ rate: number; stored?: number; peak: number; serviceCpu: number; natsCpu: number }> {
+): Promise<{
+  rate: number;
+  stored?: number;
+  peak: number;
+  serviceCpu: number;
+  natsCpu: number;
+  ceiling?: { rate: number; natsCpu: number };
+}> {
   const dir = await Deno.makeTempDir({ prefix: "sda-bench-cluster-" });
+  try {
+    const result = await measureVariant(variant, dir);
+    // R1: the same messages again from a bare publisher, once the service
+    // and its nats-server are gone.
+    const ceiling = variant === "R1"
+      ? await publishCeiling(await loggedMessages(`${dir}/events`))
+      : undefined;
+    return { ...result, ceiling };
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** See {@link runVariant}; the service's files stay in `dir`. */
+async function measureVariant(
+  variant: Variant,
+  dir: string,
+): Promise<{ rate: number; stored?: number; peak: number; serviceCpu: number; natsCpu: number }> {
   const nats = variant === "no NATS"
     ? undefined
     : await LocalNats.start({ nodes: variant === "R3" ? 3 : 1 });
@@ -139,7 +234,6 @@ async function runVariant(
     }
   } finally {
     await nats?.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
 
@@ -154,6 +248,8 @@ export const clusterScenario: Scenario = {
     const peaks = new Map<Variant, number[]>(variants.map((v) => [v, []]));
     const serviceCpu = new Map<Variant, number[]>(variants.map((v) => [v, []]));
     const natsCpu = new Map<Variant, number[]>(variants.map((v) => [v, []]));
+    const ceilingRates: number[] = [];
+    const ceilingCpu: number[] = [];
     for (let run = 0; run <= runs; run++) {
       // Interleaved, so that a slow minute on a shared machine hits all three.
       for (const variant of variants) {
@@ -167,6 +263,12 @@ export const clusterScenario: Scenario = {
           stored === undefined
             ? ""
             : `, ${stored.toLocaleString("en-US")} acknowledged by JetStream`
+        }${
+          result.ceiling === undefined
+            ? ""
+            : `; bare publisher, same messages: ${
+              Math.round(result.ceiling.rate).toLocaleString("en-US")
+            } msg/s, nats-server CPU ${result.ceiling.natsCpu.toFixed(1)} µs/msg`
         }`;
         if (run === 0) {
           log(`  warm-up ${variant}: ${line}`);
@@ -176,6 +278,10 @@ export const clusterScenario: Scenario = {
         peaks.get(variant)!.push(peak);
         serviceCpu.get(variant)!.push(result.serviceCpu);
         natsCpu.get(variant)!.push(result.natsCpu);
+        if (result.ceiling) {
+          ceilingRates.push(result.ceiling.rate);
+          ceilingCpu.push(result.ceiling.natsCpu);
+        }
         log(`  run ${run} ${variant}: ${line}`);
       }
     }
@@ -204,6 +310,24 @@ export const clusterScenario: Scenario = {
           Math.round((r / rates.get("no NATS")![i]) * 1000) / 10
         ),
       },
+      {
+        name: "R1 ceiling (a bare publisher of the same messages)",
+        value: Math.round(median(ceilingRates)),
+        unit: "msg/s",
+        runs: ceilingRates.map(Math.round),
+      },
+      {
+        name: "R1 ceiling / no NATS",
+        value: Math.round((median(ceilingRates) / base) * 1000) / 10,
+        unit: "%",
+        runs: ceilingRates.map((r, i) => Math.round((r / rates.get("no NATS")![i]) * 1000) / 10),
+      },
+      {
+        name: "nats-server CPU per message, R1 ceiling",
+        value: Math.round(median(ceilingCpu) * 10) / 10,
+        unit: "µs",
+        runs: ceilingCpu.map((x) => Math.round(x * 10) / 10),
+      },
       ...variants.map((v): Measurement => ({
         name: `service CPU per observation, ${v}`,
         value: Math.round(median(serviceCpu.get(v)!) * 10) / 10,
@@ -220,6 +344,7 @@ export const clusterScenario: Scenario = {
     // Where the service has a core to itself, its throughput is bounded by
     // its CPU time per observation alone.
     const ownCore = median(serviceCpu.get("no NATS")!) / median(serviceCpu.get("R1")!);
+    const ceiling = median(ceilingRates) / base;
     return {
       scenario: "cluster",
       measurements,
@@ -228,9 +353,12 @@ export const clusterScenario: Scenario = {
           variants.map((v) => `${v} ${(median(peaks.get(v)!) / 2 ** 20).toFixed(0)} MiB`).join(", ")
         }`,
         "the nats-servers, the sender and the service share the machine's cores",
-        `with a core of its own for the service (nats-server and sender elsewhere), R1 would run at ≈ ${
+        `the R1 ceiling: the messages the service logged in its R1 run, published again by the service's own publisher (4 batches of 4,096 in flight, \`Nats-Msg-Id\` and \`Nats-Expected-Stream\` as the service sends them) to a fresh nats-server with the service's stream settings — no decoding, no log, no sender: what one nats-server accepts at most on this machine`,
+        `with cores of their own for the service and for nats-server (sender elsewhere), R1 would run at ≈ ${
+          Math.round(Math.min(ownCore, ceiling) * 100)
+        } % of no NATS: the lower of the ratio of the service's CPU time per observation (${
           Math.round(ownCore * 100)
-        } % of no NATS: the ratio of the service's CPU time per observation`,
+        } %) and the R1 ceiling (${Math.round(ceiling * 100)} %)`,
       ],
     };
   },
