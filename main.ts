@@ -92,7 +92,19 @@ export async function main(args: string[]): Promise<number> {
       console.error(`${name}: invalid configuration:\n  ${error.message.replaceAll("\n", "\n  ")}`);
       return EXIT.usage;
     }
-    console.error(`${name}: ${error instanceof Error ? error.stack ?? error.message : error}`);
+    // What an operator can act on (a port in use, a path not allowed, a
+    // log another process writes) in one line; anything else is a bug:
+    // its stack, for the report.
+    const operational = error instanceof Error &&
+      (Object.values(Deno.errors).some((type) => error instanceof type) ||
+        error.name === "DirectoryInUseError");
+    console.error(
+      `${name}: ${
+        error instanceof Error
+          ? (operational ? error.message : error.stack ?? error.message)
+          : error
+      }`,
+    );
     return EXIT.failure;
   }
 }

@@ -4,7 +4,8 @@
  * @module
  */
 
-import { compareLog, fixtureInputs, replay } from "../service/replay.ts";
+import { compareLog, fixtureInputs, replay, ReplayOutputError } from "../service/replay.ts";
+import { listSegments } from "../sinks/segment_log.ts";
 import { type Command, EXIT, parseOptions, UsageError } from "./_args.ts";
 
 const HELP =
@@ -104,6 +105,8 @@ export const replayCommand: Command = {
         }
         progress();
       },
+    }).catch((error) => {
+      throw error instanceof ReplayOutputError ? new UsageError(error.message) : error;
     });
     if (tty) Deno.stderr.writeSync(encoder.encode("\r\x1b[2K"));
     const seconds = ((performance.now() - t0) / 1000).toFixed(2);
@@ -120,9 +123,10 @@ export const replayCommand: Command = {
       for (
         const [dir, file] of [["events", "events.jsonl"], ["dead-letter", "dead-letters.jsonl"]]
       ) {
-        const names = [...Deno.readDirSync(`${out}/${dir}`)].map((e) => e.name).sort();
         let text = "";
-        for (const name of names) text += await Deno.readTextFile(`${out}/${dir}/${name}`);
+        for (const [, path] of await listSegments(`${out}/${dir}`)) {
+          text += await Deno.readTextFile(path);
+        }
         await Deno.writeTextFile(`${expected}/${file}`, text);
       }
       console.error(`replay: wrote ${expected}/events.jsonl and dead-letters.jsonl`);

@@ -10,7 +10,9 @@ import { nowMicros } from "../envelope/time.ts";
 import { DedupeWindow } from "../operators/dedupe_window.ts";
 import { type IngestBatch, ingestBatch } from "../operators/ingest_batch.ts";
 import { MapStream } from "../operators/map_stream.ts";
+import { lockDirectory } from "../sinks/dir_lock.ts";
 import { openDeadLetterLog, openEventLog } from "../sinks/event_log.ts";
+import { listSegments } from "../sinks/segment_log.ts";
 import type { DurableBatch } from "../sinks/ingest_sink.ts";
 import type { DecodeContext } from "../sources/decode_context.ts";
 import { decodeIslPackets } from "../sources/isl/mod.ts";
@@ -341,11 +343,86 @@ export function concatInputs(
   }, { highWaterMark: 0 });
 }
 
+/** `--out` names a directory replay must not replace: one it did not write. */
+export class ReplayOutputError extends Error {
+  /** @param message what is wrong */
+  constructor(message: string) {
+    super(message);
+    this.name = "ReplayOutputError";
+  }
+}
+
+/**
+ * Whether the first record of the log in `dir` is replay's: an observation
+ * with transport `"replay"`, or a dead letter received at the Unix epoch
+ * (SPEC §10) — a live service's records have neither. A log without a
+ * record is anybody's.
+ */
+async function writtenByReplay(dir: string): Promise<boolean> {
+  for (const [, path] of await listSegments(dir)) {
+    using file = await Deno.open(path, { read: true });
+    const head = new Uint8Array(64 * 1024);
+    const n = await file.read(head);
+    if (n === null) continue; // an empty segment
+    const end = head.subarray(0, n).indexOf(0x0a);
+    if (end < 0) return false;
+    try {
+      const record = JSON.parse(new TextDecoder().decode(head.subarray(0, end)));
+      return record?.provenance?.transport === "replay" ||
+        (record?.stage !== undefined && record?.t_rx === "1970-01-01T00:00:00.000000Z");
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Removes a log directory an earlier replay wrote. Refuses one that is
+ * open for writing (a running service's, another replay's:
+ * `DirectoryInUseError`), one holding anything but segments, and a log
+ * replay did not write — a service's event log, say, which is never
+ * replaced: {@link ReplayOutputError}.
+ */
+async function removeReplayOutput(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = (await Array.fromAsync(Deno.readDir(dir))).map((entry) => entry.name);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  const lock = await lockDirectory(dir);
+  try {
+    const segments = new Set((await listSegments(dir)).map(([, path]) => path));
+    const others = names.filter((name) => !segments.has(`${dir}/${name}`));
+    if (others.length > 0) {
+      throw new ReplayOutputError(
+        `${dir} holds ${others.length} file(s) that are not log segments (${
+          others.slice(0, 3).join(", ")
+        }); replay replaces only its own output: choose another --out`,
+      );
+    }
+    if (!(await writtenByReplay(dir))) {
+      throw new ReplayOutputError(
+        `${dir} holds a log that replay did not write (a service's?); replay replaces only its own output: choose another --out, or remove ${dir} yourself`,
+      );
+    }
+    await Deno.remove(dir, { recursive: true });
+  } finally {
+    lock.release();
+  }
+}
+
 /** Options for {@link replay}. */
 export interface ReplayOptions {
   /** What to replay, in order. */
   inputs: readonly ReplayInput[];
-  /** Output directory: `<out>/events` and `<out>/dead-letter`, replaced. */
+  /**
+   * Output directory: `<out>/events` and `<out>/dead-letter`, replaced if an
+   * earlier replay wrote them (refused if anything else did, or while a
+   * writer has them open).
+   */
   out: string;
   /** Called as batches become durable (progress). */
   onDurable?: (batches: readonly DurableBatch[]) => void;
@@ -375,11 +452,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
   const startedAt = nowMicros();
   const eventsDir = `${options.out}/events`;
   const deadDir = `${options.out}/dead-letter`;
-  for (const dir of [eventsDir, deadDir]) {
-    await Deno.remove(dir, { recursive: true }).catch((error) => {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    });
-  }
+  for (const dir of [eventsDir, deadDir]) await removeReplayOutput(dir);
   const events = await openEventLog({ dir: eventsDir, fsync: "never" });
   const deadLetters = await openDeadLetterLog({ dir: deadDir, fsync: "never" });
   const pipeline = new Pipeline({

@@ -6,6 +6,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import { type DirectoryLock, lockDirectory } from "./dir_lock.ts";
 
 /** When appended records are forced to disk. */
 export type FsyncMode = "always" | "interval" | "never";
@@ -181,6 +182,7 @@ export class SegmentLog<T> {
   #intervalMs: number;
   #openFile: (path: string) => Promise<LogFile>;
   #file!: LogFile;
+  #lock!: DirectoryLock;
   #segmentBase = 0;
   #segmentSize = 0;
   #next = 0;
@@ -236,8 +238,17 @@ export class SegmentLog<T> {
   /** Opens (creating or recovering) the log in `options.dir`. */
   static async open<T>(options: SegmentLogOptions<T>): Promise<SegmentLog<T>> {
     const segmentLog = new SegmentLog(options);
-    await segmentLog.#recover();
-    if (segmentLog.#probeBytes > 0) await segmentLog.#probe();
+    // Before anything is read or truncated: a second writer would
+    // interleave segments with the first (SPEC §7: one log, one writer).
+    segmentLog.#lock = await lockDirectory(segmentLog.#dir);
+    try {
+      await segmentLog.#recover();
+      if (segmentLog.#probeBytes > 0) await segmentLog.#probe();
+    } catch (error) {
+      segmentLog.#file?.close();
+      segmentLog.#lock.release();
+      throw error;
+    }
     return segmentLog;
   }
 
@@ -408,14 +419,19 @@ export class SegmentLog<T> {
       this.#probing = false;
       clearTimeout(this.#syncTimer);
       this.#file.close();
+      this.#lock.release();
       throw error;
     }
     this.#closed = true;
     this.#probing = false;
-    if (this.#failure === undefined && this.#fsync !== "never") await this.#syncCovered();
-    else this.#unsynced?.resolve();
-    clearTimeout(this.#syncTimer);
-    this.#file.close();
+    try {
+      if (this.#failure === undefined && this.#fsync !== "never") await this.#syncCovered();
+      else this.#unsynced?.resolve();
+    } finally {
+      clearTimeout(this.#syncTimer);
+      this.#file.close();
+      this.#lock.release();
+    }
   }
 
   async #flushed(): Promise<void> {

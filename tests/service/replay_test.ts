@@ -4,7 +4,8 @@ import type { Observation } from "../../envelope/observation.ts";
 import { decodeInput, replay, type ReplayInput } from "../../service/replay.ts";
 import { DecodePool } from "../../service/workers/decode_pool.ts";
 import { spawnMain } from "../../bench/_processes.ts";
-import { readAllLines, removeDir } from "../_observations.ts";
+import { openEventLog } from "../../sinks/event_log.ts";
+import { radarObservation, readAllLines, removeDir } from "../_observations.ts";
 
 const fixtures = new URL("../../fixtures", import.meta.url).pathname;
 
@@ -98,6 +99,51 @@ Deno.test("replay --out naming a file is bad usage, said in one line", async () 
     );
   } finally {
     await Deno.remove(out);
+  }
+});
+
+Deno.test("replay --out refuses a log it did not write and one a writer has open, leaving every byte; its own output it replaces", async () => {
+  const out = await Deno.makeTempDir({ prefix: "sda-replay-" });
+  try {
+    // A service's event log where replay would write (`--out data`, say).
+    const service = await openEventLog({ dir: `${out}/events`, fsync: "always" });
+    await service.append([radarObservation(1), radarObservation(2)]);
+    await service.close();
+    const segment = `${out}/events/00000000000000000000.jsonl`;
+    const before = await Deno.readFile(segment);
+    const refused = spawnMain(["replay", "--fixtures", fixtures, "--out", out]);
+    assert.equal((await refused.status).code, 2, refused.stderr());
+    assert.equal(
+      refused.stderr().split("\n")[0],
+      `replay: ${out}/events holds a log that replay did not write (a service's?); replay replaces only its own output: choose another --out, or remove ${out}/events yourself`,
+    );
+    assert.deepEqual(await Deno.readFile(segment), before);
+
+    // Its own output: replaced, again and again.
+    await Deno.remove(`${out}/events`, { recursive: true });
+    for (let run = 0; run < 2; run++) {
+      const child = spawnMain(["replay", "--fixtures", fixtures, "--out", out, "--check"]);
+      assert.equal((await child.status).code, 0, child.stderr());
+    }
+
+    // Open for writing by another process's log (a running replay or service).
+    const writer = await openEventLog({ dir: `${out}/events`, fsync: "always" });
+    try {
+      const busy = spawnMain(["replay", "--fixtures", fixtures, "--out", out]);
+      assert.equal((await busy.status).code, 1, busy.stderr());
+      assert.match(
+        busy.stderr().split("\n")[0],
+        new RegExp(
+          `^replay: ${out}/events is in use by another writer \\(a running service or replay\\): only one process may write a log directory$`,
+        ),
+      );
+      assert.doesNotMatch(busy.stderr(), /\bat .*\.ts:\d+/, "no stack trace");
+      assert.equal((await readAllLines(`${out}/events`)).length, writer.nextOffset);
+    } finally {
+      await writer.close();
+    }
+  } finally {
+    await removeDir(out);
   }
 });
 

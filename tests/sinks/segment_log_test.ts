@@ -12,6 +12,7 @@ import {
   readEventLog,
   readRecentIds,
 } from "../../sinks/event_log.ts";
+import { DirectoryInUseError } from "../../sinks/dir_lock.ts";
 import { IngestSink } from "../../sinks/ingest_sink.ts";
 import { readLogLines } from "../../sinks/log_reader.ts";
 import { type LogFile, SegmentLog, segmentName } from "../../sinks/segment_log.ts";
@@ -287,6 +288,40 @@ Deno.test("IngestSink() with fsync always never releases an ack before its fdata
     // Acks come out in order.
     const acks = calls.filter((c) => c.startsWith("ack:"));
     assert.deepEqual(acks, batches.map((_, i) => `ack:${i}`));
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+Deno.test("SegmentLog() refuses a second writer of its directory at once, in this process and in another, and lets go on close and when the process dies", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  const serialize = (n: number) => JSON.stringify({ n });
+  try {
+    const first = await SegmentLog.open({ dir, serialize });
+    await first.append([1, 2]);
+    await assert.rejects(SegmentLog.open({ dir, serialize }), DirectoryInUseError);
+    // Another process: refused too (flock), the first writer's records untouched.
+    const script = `import { SegmentLog } from ${
+      JSON.stringify(
+        new URL("../../sinks/segment_log.ts", import.meta.url).href,
+      )
+    };
+      try { await SegmentLog.open({ dir: Deno.args[0], serialize: String }); console.log("opened"); }
+      catch (error) { console.log(error.name); }`;
+    const other = async () =>
+      new TextDecoder().decode(
+        (await new Deno.Command(Deno.execPath(), {
+          args: ["eval", "--quiet", script, dir],
+          stdout: "piped",
+          stderr: "inherit",
+        }).output()).stdout,
+      ).trim();
+    assert.equal(await other(), "DirectoryInUseError");
+    await first.close();
+    assert.equal(await other(), "opened"); // and that process ended without closing it
+    const again = await SegmentLog.open({ dir, serialize });
+    assert.equal(again.nextOffset, 2);
+    await again.close();
   } finally {
     await removeDir(dir);
   }
