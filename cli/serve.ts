@@ -51,9 +51,11 @@ async function exists(path: string): Promise<boolean> {
 
 /** Resolves the configuration `serve` runs with. */
 export async function serveConfig(path: string | undefined): Promise<Config> {
-  if (path !== undefined) return await loadConfig(path);
-  if (await exists("ingest.json")) return await loadConfig("ingest.json");
-  return await validateConfig(builtInConfig(), Deno.cwd());
+  // Serve creates its data directories (it may be allowed to write nowhere else).
+  const options = { createDirs: true };
+  if (path !== undefined) return await loadConfig(path, options);
+  if (await exists("ingest.json")) return await loadConfig("ingest.json", options);
+  return await validateConfig(builtInConfig(), Deno.cwd(), options);
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   parseConfig,
   resolvePaths,
 } from "./config.ts";
+import { keyPairProblem } from "../sources/radar/tls_key_pair_adapter.ts";
 
 /** Options for {@link loadConfig}. */
 export interface LoadConfigOptions {
@@ -20,6 +21,12 @@ export interface LoadConfigOptions {
   checkEnv?: boolean;
   /** Also check that the data directories exist or can be created and are writable, and that TLS files are readable (default true). */
   checkDirs?: boolean;
+  /**
+   * Create missing data directories before checking them (`serve`, which
+   * would create them anyway, may be allowed to write only there: default
+   * false, as `validate` changes nothing).
+   */
+  createDirs?: boolean;
 }
 
 function dirname(path: string): string {
@@ -70,7 +77,8 @@ export async function loadConfig(path: string, options: LoadConfigOptions = {}):
 
 /**
  * The token variables (`tokenEnv`) of a configuration that are not set (or
- * empty) in this process's environment, by JSON path. The service does not start
+ * empty, or hold whitespace around the token) in this process's
+ * environment, by JSON path. The service does not start
  * without them: an archive would refuse every request, or the HTTP port
  * would be open without its token.
  *
@@ -89,24 +97,25 @@ export async function loadConfig(path: string, options: LoadConfigOptions = {}):
  */
 export function unsetTokens(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  // An empty variable is no token either.
+  const check = (name: string, path: (string | number)[]) => {
+    const token = Deno.env.get(name);
+    // An empty variable is no token either. Whitespace around one (a
+    // secret file's newline) can never be sent in an Authorization header:
+    // every client would be refused, or the archive would refuse us. The
+    // token itself is never quoted.
+    const message = !token
+      ? `environment variable ${name} is not set`
+      : token.trim() !== token
+      ? `environment variable ${name} has whitespace around its token (a trailing newline?): no Authorization header can carry it`
+      : undefined;
+    if (message) problems.push({ path: jsonPath(path), message });
+  };
   config.sources.forEach((source, i) => {
     if (source.kind === "optical" && source.tokenEnv !== undefined) {
-      if (!Deno.env.get(source.tokenEnv)) {
-        problems.push({
-          path: jsonPath(["sources", i, "tokenEnv"]),
-          message: `environment variable ${source.tokenEnv} is not set`,
-        });
-      }
+      check(source.tokenEnv, ["sources", i, "tokenEnv"]);
     }
   });
-  const tokenEnv = config.http.tokenEnv;
-  if (tokenEnv !== undefined && !Deno.env.get(tokenEnv)) {
-    problems.push({
-      path: jsonPath(["http", "tokenEnv"]),
-      message: `environment variable ${tokenEnv} is not set`,
-    });
-  }
+  if (config.http.tokenEnv !== undefined) check(config.http.tokenEnv, ["http", "tokenEnv"]);
   return problems;
 }
 
@@ -127,52 +136,19 @@ export async function validateConfig(
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.problems);
   }
-  if (options.checkDirs ?? true) {
-    // Checked on the raw input too, so that one run reports everything.
-    for (const [section, fallback] of DIRS) {
-      const raw = config
-        ? (config[section] as { dir: string }).dir
-        : valueOrDefault(input, section, fallback, baseDir);
-      if (raw === undefined) continue;
-      const problem = await checkDirectory(raw);
-      if (problem) problems.push({ path: jsonPath([section, "dir"]), message: problem });
-    }
-  }
+  if (config) problems.push(...sharedDirectories(config));
   if (config && (options.checkEnv ?? true)) problems.push(...unsetTokens(config));
   if (config && (options.checkDirs ?? true)) {
-    // SPEC §15: a radar listener's TLS files, checked where the others are.
+    // SPEC §15: the TLS files of radar listeners and of the HTTP server,
+    // checked where the others are: readable, and the key the certificate's.
+    const pairs: { at: (string | number)[]; tls: TlsFiles }[] = [];
     for (const [i, source] of config.sources.entries()) {
-      if (source.kind !== "radar" || source.tls === undefined) continue;
-      for (const key of ["certFile", "keyFile", "clientCaFile"] as const) {
-        const path = source.tls[key];
-        if (path === undefined) continue;
-        try {
-          await Deno.readFile(path);
-        } catch (error) {
-          problems.push({
-            path: jsonPath(["sources", i, "tls", key]),
-            message: `cannot read ${path}: ${
-              error instanceof Deno.errors.NotFound ? "no such file" : (error as Error).message
-            }`,
-          });
-        }
+      if (source.kind === "radar" && source.tls) {
+        pairs.push({ at: ["sources", i], tls: source.tls });
       }
     }
-  }
-  if (config?.http.tls && (options.checkDirs ?? true)) {
-    for (const key of ["certFile", "keyFile"] as const) {
-      const file = config.http.tls[key];
-      try {
-        await Deno.readFile(file);
-      } catch (error) {
-        problems.push({
-          path: jsonPath(["http", "tls", key]),
-          message: `cannot read ${file}: ${
-            error instanceof Deno.errors.NotFound ? "no such file" : (error as Error).message
-          }`,
-        });
-      }
-    }
+    if (config.http.tls) pairs.push({ at: ["http"], tls: config.http.tls });
+    for (const { at, tls } of pairs) problems.push(...await tlsProblems(at, tls));
   }
   if (config && (options.checkDirs ?? true)) {
     for (const [i, source] of config.sources.entries()) {
@@ -181,9 +157,68 @@ export async function validateConfig(
       if (problem) problems.push({ path: jsonPath(["sources", i, "caFile"]), message: problem });
     }
   }
+  if (options.checkDirs ?? true) {
+    // Checked on the raw input too, so that one run reports everything;
+    // last, so that directories are created only for a configuration
+    // without other problems (a refused start leaves nothing behind).
+    const create = (options.createDirs ?? false) && problems.length === 0;
+    for (const [section, fallback] of DIRS) {
+      const raw = config
+        ? (config[section] as { dir: string }).dir
+        : valueOrDefault(input, section, fallback, baseDir);
+      if (raw === undefined) continue;
+      const problem = await checkDirectory(raw, create);
+      if (problem) problems.push({ path: jsonPath([section, "dir"]), message: problem });
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config!;
 }
+
+/** The TLS files of a listener. */
+interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  clientCaFile?: string;
+}
+
+/** What is wrong with a listener's TLS files (`at`: the JSON path of its section). */
+async function tlsProblems(at: (string | number)[], tls: TlsFiles): Promise<ConfigProblem[]> {
+  const problems: ConfigProblem[] = [];
+  const texts: Partial<Record<keyof TlsFiles, string>> = {};
+  for (const key of ["certFile", "keyFile", "clientCaFile"] as const) {
+    const path = tls[key];
+    if (path === undefined) continue;
+    try {
+      texts[key] = await Deno.readTextFile(path);
+    } catch (error) {
+      problems.push({
+        path: jsonPath([...at, "tls", key]),
+        message: `cannot read ${path}: ${
+          error instanceof Deno.errors.NotFound ? "no such file" : (error as Error).message
+        }`,
+      });
+    }
+  }
+  if (texts.certFile !== undefined && texts.keyFile !== undefined) {
+    const problem = keyPairProblem(texts.certFile, texts.keyFile);
+    if (problem) {
+      problems.push({
+        path: jsonPath([...at, "tls", "keyFile"]),
+        message: `${problem} (certFile ${tls.certFile}, keyFile ${tls.keyFile})`,
+      });
+    }
+  }
+  if (texts.clientCaFile !== undefined && !texts.clientCaFile.includes(PEM_CERTIFICATE)) {
+    problems.push({
+      path: jsonPath([...at, "tls", "clientCaFile"]),
+      message: `${tls.clientCaFile} holds no PEM certificate (${PEM_CERTIFICATE})`,
+    });
+  }
+  return problems;
+}
+
+const PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----";
 
 /** Why `path` is not a readable PEM certificate file, or undefined when it is. */
 async function checkCertificateFile(path: string): Promise<string | undefined> {
@@ -195,8 +230,8 @@ async function checkCertificateFile(path: string): Promise<string | undefined> {
       error instanceof Deno.errors.NotFound ? "no such file" : (error as Error).message
     }`;
   }
-  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
-    return `${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`;
+  if (!text.includes(PEM_CERTIFICATE)) {
+    return `${path} holds no PEM certificate (${PEM_CERTIFICATE})`;
   }
   return undefined;
 }
@@ -225,10 +260,50 @@ function valueOrDefault(
 }
 
 /**
- * Why `dir` cannot hold data, or undefined when it can: it must be a
- * writable directory, or creatable under its nearest existing ancestor.
+ * The data directories that are one another or inside one another: each
+ * log needs a directory of its own (a dead letter in the event log would be
+ * read as an observation, and the offsets of both would be wrong).
  */
-export async function checkDirectory(dir: string): Promise<string | undefined> {
+function sharedDirectories(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const dirs = DIRS.map(([section]) => ({
+    section,
+    dir: (config[section] as { dir: string }).dir.replace(/\/+$/, "") || "/",
+  }));
+  const within = (inner: string, outer: string) =>
+    inner === outer || inner.startsWith(outer === "/" ? "/" : `${outer}/`);
+  for (const [i, a] of dirs.entries()) {
+    for (const b of dirs.slice(0, i)) {
+      const relation = a.dir === b.dir
+        ? "is the same directory as"
+        : within(a.dir, b.dir)
+        ? "is inside"
+        : within(b.dir, a.dir)
+        ? "contains"
+        : undefined;
+      if (relation === undefined) continue;
+      problems.push({
+        path: jsonPath([a.section, "dir"]),
+        message: `${relation} $.${b.section}.dir (${b.dir}): each needs a directory of its own`,
+      });
+    }
+  }
+  return problems;
+}
+
+/**
+ * Why `dir` cannot hold data, or undefined when it can: it must be a
+ * writable directory, or creatable under its nearest existing ancestor —
+ * or, with `create`, it is created first.
+ */
+export async function checkDirectory(dir: string, create = false): Promise<string | undefined> {
+  if (create) {
+    try {
+      await Deno.mkdir(dir, { recursive: true });
+    } catch {
+      // Said below, more precisely.
+    }
+  }
   let probe = dir;
   while (true) {
     let info: Deno.FileInfo;
@@ -253,6 +328,12 @@ export async function checkDirectory(dir: string): Promise<string | undefined> {
       const temp = await Deno.makeTempFile({ dir: probe, prefix: ".sda-ingest-check-" });
       await Deno.remove(temp);
     } catch (error) {
+      if (error instanceof Deno.errors.NotCapable) {
+        // The process's permissions, not the file system's.
+        return `cannot ${
+          probe === dir ? "write" : "create"
+        } ${dir}: this process is not allowed to write ${probe} (Deno's --allow-write)`;
+      }
       return probe === dir
         ? `${dir} is not writable: ${(error as Error).message}`
         : `cannot create ${dir}: ${probe} is not writable`;

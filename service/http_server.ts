@@ -158,7 +158,10 @@ export function serveHttp(
   let retry: ReturnType<typeof setTimeout> | undefined;
 
   const handler = async (request: Request): Promise<Response> => {
-    const url = new URL(request.url);
+    // The URL is built from the Host header: a client can make it invalid
+    // (`Host: a b`). Its own mistake: 400, and nothing logged.
+    const url = URL.parse(request.url);
+    if (url === null) return new Response("Bad request: invalid Host\n", { status: 400 });
     // /ready stays open: load balancers and orchestrators probe it without
     // secrets. Everything else, whatever the method, needs the token first
     // (SPEC §15: 401 otherwise).

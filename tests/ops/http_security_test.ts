@@ -92,7 +92,7 @@ Deno.test("validate warns, exit 0, about token variables not set where it runs",
   );
 });
 
-Deno.test("serve refuses to start, exit 2, while a token variable is unset", async () => {
+Deno.test("serve refuses to start, exit 2, while a token variable is unset or its token has whitespace around it", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sda-serve-" });
   try {
     await Deno.writeTextFile(
@@ -105,8 +105,14 @@ Deno.test("serve refuses to start, exit 2, while a token variable is unset", asy
         http: { port: 0, tokenEnv: "SDA_TEST_UNSET_TOKEN" },
       }),
     );
-    // Unset, or set to nothing: no token either way.
-    for (const env of [{}, { SDA_TEST_UNSET_TOKEN: "" }] as Record<string, string>[]) {
+    // Unset, or set to nothing: no token either way; with a newline after
+    // it, no Authorization header could carry it.
+    const cases = [
+      [{}, "is not set"],
+      [{ SDA_TEST_UNSET_TOKEN: "" }, "is not set"],
+      [{ SDA_TEST_UNSET_TOKEN: `${SENTINEL}\n` }, "has whitespace around its token"],
+    ] as [Record<string, string>, string][];
+    for (const [env, problem] of cases) {
       const output = await new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", main, "serve", "--config", `${dir}/ingest.json`],
         stdout: "piped",
@@ -114,10 +120,12 @@ Deno.test("serve refuses to start, exit 2, while a token variable is unset", asy
         env: { NO_COLOR: "1", ...env },
       }).output();
       assert.equal(output.code, 2, JSON.stringify(env));
-      assert.match(
-        new TextDecoder().decode(output.stderr),
-        /\$\.http\.tokenEnv: environment variable SDA_TEST_UNSET_TOKEN is not set/,
+      const stderr = new TextDecoder().decode(output.stderr);
+      assert.ok(
+        stderr.includes(`$.http.tokenEnv: environment variable SDA_TEST_UNSET_TOKEN ${problem}`),
+        stderr,
       );
+      assert.ok(!stderr.includes(SENTINEL), "the token is in the output");
     }
     assert.equal([...Deno.readDirSync(dir)].length, 1, "nothing but the config was written");
   } finally {
@@ -167,6 +175,20 @@ Deno.test("serve with http.tokenEnv: 401 without the token, 200 with it, /ready 
       assert.equal((await get(path, `Bearer ${SENTINEL}`, "POST")).status, 405, path);
     }
     assert.equal((await get("/nowhere", undefined, "DELETE")).status, 401);
+    // A Host that makes no URL: the client's mistake, 400, nothing logged.
+    for (let i = 0; i < 3; i++) {
+      const conn = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: Number(new URL(service.http).port),
+      });
+      await conn.write(
+        new TextEncoder().encode(
+          `GET /health HTTP/1.1\r\nHost: a b${"x".repeat(2000)}\r\nConnection: close\r\n\r\n`,
+        ),
+      );
+      const answer = new TextDecoder().decode(await new Response(conn.readable).bytes());
+      assert.match(answer, /^HTTP\/1\.1 400 /, answer.slice(0, 100));
+    }
     assert.equal((await get("/ready")).status, 200);
     const metrics = await get("/metrics", `Bearer ${SENTINEL}`);
     assert.match(metrics.body, /sda_ingest_observations_total/);
@@ -175,6 +197,7 @@ Deno.test("serve with http.tokenEnv: 401 without the token, 200 with it, /ready 
     const stderr = service.child.stderr();
     assert.match(stderr, /HTTP on/);
     assert.ok(!stderr.includes(SENTINEL), "the token is in a log line");
+    assert.ok(!stderr.includes("xxxxxxxx"), "a request's Host is in a log line");
   } finally {
     await service.stop();
   }

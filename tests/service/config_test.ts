@@ -147,6 +147,46 @@ Deno.test("loadConfig() reports a directory that is a file and invalid JSON with
   }
 });
 
+Deno.test("loadConfig() refuses data directories that are one another or inside one another", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "sda-config-" }));
+  try {
+    await Deno.writeTextFile(
+      `${dir}/a.json`,
+      JSON.stringify({
+        log: { dir: "same" },
+        deadLetter: { dir: "same/" },
+        state: { dir: "same/state" },
+      }),
+    );
+    await assert.rejects(loadConfig(`${dir}/a.json`), (error: ConfigError) => {
+      assert.deepEqual(error.problems, [
+        {
+          path: "$.deadLetter.dir",
+          message:
+            `is the same directory as $.log.dir (${dir}/same): each needs a directory of its own`,
+        },
+        {
+          path: "$.state.dir",
+          message: `is inside $.log.dir (${dir}/same): each needs a directory of its own`,
+        },
+        {
+          path: "$.state.dir",
+          message: `is inside $.deadLetter.dir (${dir}/same): each needs a directory of its own`,
+        },
+      ]);
+      return true;
+    });
+    // Names that only share a prefix are different directories.
+    await Deno.writeTextFile(
+      `${dir}/b.json`,
+      JSON.stringify({ log: { dir: "events" }, deadLetter: { dir: "events-dead" } }),
+    );
+    assert.equal((await loadConfig(`${dir}/b.json`)).deadLetter.dir, `${dir}/events-dead`);
+  } finally {
+    await removeDir(dir);
+  }
+});
+
 Deno.test("loadConfig() reports an unset token variable", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sda-config-" });
   try {

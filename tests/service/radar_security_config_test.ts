@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { ConfigError, parseConfig } from "../../service/config.ts";
 import { validateConfig } from "../../service/config_file.ts";
+import { makePki } from "../sources/radar/_pki.ts";
 
 function problems(input: unknown): string[] {
   try {
@@ -76,6 +77,59 @@ Deno.test("validateConfig() reports radar TLS files that cannot be read, with pa
       `$.sources[0].tls.keyFile: cannot read ${dir}/server.key: no such file`,
       "$.sources[0].tls.clientCaFile: cannot read /nonexistent/ca.crt: no such file",
     ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("validateConfig() refuses a radar or HTTP key that is not its certificate's, a swapped pair and a client CA that is no certificate, quoting no key", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-config-tls-" });
+  try {
+    const pki = await makePki();
+    const other = await pki.client("XR1-OPS");
+    await Deno.writeTextFile(`${dir}/server.crt`, pki.server.cert);
+    await Deno.writeTextFile(`${dir}/server.key`, pki.server.key);
+    await Deno.writeTextFile(`${dir}/other.key`, other.key);
+    await Deno.writeTextFile(`${dir}/ca.crt`, pki.ca);
+    const dirs = {
+      log: { dir: `${dir}/events` },
+      deadLetter: { dir: `${dir}/dead` },
+      state: { dir: `${dir}/state` },
+    };
+    const radar = (tls: Record<string, string>) => ({
+      sources: [{ name: "xr1", kind: "radar", port: 7001, tls }],
+      ...dirs,
+    });
+    // The right pair: valid.
+    await validateConfig(
+      radar({ certFile: "server.crt", keyFile: "server.key", clientCaFile: "ca.crt" }),
+      dir,
+    );
+    const problemsOf = async (input: unknown) => {
+      const error = await validateConfig(input, dir).then(() => undefined, (e) => e);
+      assert.ok(error instanceof ConfigError);
+      const lines = error.problems.map((p) => `${p.path}: ${p.message}`);
+      assert.doesNotMatch(lines.join("\n"), /PRIVATE KEY|MII/, "no key material");
+      return lines;
+    };
+    assert.deepEqual(
+      await problemsOf(
+        radar({ certFile: "server.crt", keyFile: "other.key", clientCaFile: "server.key" }),
+      ),
+      [
+        `$.sources[0].tls.keyFile: the private key does not belong to the certificate (their public keys differ) (certFile ${dir}/server.crt, keyFile ${dir}/other.key)`,
+        `$.sources[0].tls.clientCaFile: ${dir}/server.key holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
+      ],
+    );
+    assert.deepEqual(
+      await problemsOf({
+        http: { port: 9464, tls: { certFile: "server.key", keyFile: "server.crt" } },
+        ...dirs,
+      }),
+      [
+        `$.http.tls.keyFile: the certificate file holds no PEM certificate that can be read (certFile ${dir}/server.key, keyFile ${dir}/server.crt)`,
+      ],
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
