@@ -10,6 +10,7 @@
 
 import net from "node:net";
 import tls from "node:tls";
+import { keyPairProblem } from "./tls_key_pair_adapter.ts";
 
 /**
  * Decrypted bytes queued per connection before its TCP socket is paused.
@@ -20,7 +21,11 @@ import tls from "node:tls";
 const HIGH_WATER_BYTES = 1 << 20;
 
 /** Why a TLS handshake did not complete. */
-export type HandshakeFailure = "not_tls" | "handshake_failed" | "handshake_timeout";
+export type HandshakeFailure =
+  | "not_tls"
+  | "handshake_failed"
+  | "handshake_timeout"
+  | "handshake_closed";
 
 /** Options for {@link TlsListener}. */
 export interface TlsListenerOptions {
@@ -43,6 +48,8 @@ export interface TlsListenerOptions {
   secured(connection: TlsConnection, chain: Uint8Array<ArrayBuffer>[]): void;
   /** An admitted connection failed its handshake; it is closed. */
   failed(host: string, port: number, reason: HandshakeFailure, detail: string): void;
+  /** A connection was gone (reset by its peer) before it could be admitted: no address to give. */
+  gone(): void;
 }
 
 /**
@@ -56,6 +63,9 @@ export class TlsListener {
 
   /** Binds (asynchronously: await {@link TlsListener.listening}). */
   constructor(options: TlsListenerOptions) {
+    // A mismatched pair would start, then fail every handshake.
+    const problem = keyPairProblem(options.cert, options.key);
+    if (problem !== undefined) throw new Error(`Cannot listen with TLS: ${problem}`);
     const context = tls.createSecureContext({
       cert: options.cert,
       key: options.key,
@@ -63,8 +73,14 @@ export class TlsListener {
       minVersion: "TLSv1.2",
     });
     this.#server = net.createServer({ pauseOnConnect: true }, (raw) => {
-      const host = raw.remoteAddress ?? "";
+      const host = raw.remoteAddress;
       const port = raw.remotePort ?? 0;
+      if (host === undefined) {
+        // Reset before it reached us: nothing to admit, nothing to hold.
+        raw.destroy();
+        options.gone();
+        return;
+      }
       if (!options.admit(host, port)) {
         raw.destroy();
         return;
@@ -127,11 +143,21 @@ function handshake(
     );
     fail(notTls ? "not_tls" : "handshake_failed", handshakeDetail(error.message));
   });
+  // A peer that goes away mid-handshake (a port scanner, a health check, a
+  // reset) gives its slot back at once, not after the timeout.
+  const closed = () =>
+    fail("handshake_closed", "the peer closed the connection during the TLS handshake");
+  raw.once("close", closed);
+  socket.once("end", closed);
+  socket.once("close", closed);
   socket.once("secure", () => {
     if (settled) return;
     settled = true;
     clearTimeout(timer);
     socket.removeAllListeners("error");
+    raw.off("close", closed);
+    socket.off("end", closed);
+    socket.off("close", closed);
     const connection = new TlsConnection(socket, raw, host, port);
     options.secured(connection, peerChain(socket));
   });

@@ -137,6 +137,7 @@ const REFUSE_REASONS = [
   "not_tls",
   "handshake_failed",
   "handshake_timeout",
+  "handshake_closed",
   "no_certificate",
   "untrusted_issuer",
   "expired",
@@ -158,7 +159,7 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
  * `status().counters`: `connections_accepted`, `connections_refused` (all
  * reasons) and `connections_refused_<reason>` (`max_connections`,
  * `stopping`, `not_allowed`; with TLS `not_tls`, `handshake_failed`,
- * `handshake_timeout`, `no_certificate`, `untrusted_issuer`, `expired`,
+ * `handshake_timeout`, `handshake_closed`, `no_certificate`, `untrusted_issuer`, `expired`,
  * `not_yet_valid`, `bad_key_usage`, `no_identity`), `connections_open`, `connections_closed_<reason>` (`peer`,
  * `idle`, `not_tdm`, `error`, `stop`), `connection_errors`, `reads`,
  * `bytes`, `lines`, `observations`, `dead_letters`. Refusals and closures
@@ -325,6 +326,12 @@ export class RadarTcpSource implements Source {
           this.#handshaking--;
           this.#refuse(host, reason, `TLS handshake with ${peerOf(host, port)}: ${detail}`);
         },
+        gone: () =>
+          this.#refuse(
+            "unknown",
+            "handshake_closed",
+            "a peer reset its connection before it was accepted (its address is gone with it)",
+          ),
       });
     }
     this.#drained = new Promise((resolve) => (this.#resolveDrained = resolve));

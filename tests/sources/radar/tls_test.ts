@@ -178,6 +178,26 @@ async function refusedByReason(records: LogRecord[]): Promise<void> {
   assert.equal(last.properties.reason, "not_tls");
 }
 
+Deno.test("RadarTcpSource() over TLS gives a slot back at once when the peer closes mid-handshake, and counts it as handshake_closed", async () => {
+  // Two slots and a 10 s handshake timeout: peers that connect and leave
+  // (port scanners, load-balancer checks) must not hold them until then.
+  const t = await setup({ maxConnections: 2 });
+  const helloStart = new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03]);
+  for (let i = 0; i < 6; i++) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: t.source.port });
+    if (i % 2 === 1) await conn.write(helloStart); // half a ClientHello, then FIN
+    conn.close();
+  }
+  await until(() => t.counters().connections_refused_handshake_closed === 6, 5_000);
+  assert.equal(t.counters().connections_refused_handshake_timeout, 0);
+  assert.equal(t.counters().connections_refused_max_connections, 0);
+  // Both slots free: a real sender gets in at once.
+  await sendTls(t.source.port, await pki.client("XR1-OPS"), message("OK-1", "XR1", 0));
+  await until(() => t.counters().connections_closed_peer === 1, 5_000);
+  const { observations } = await t.finish();
+  assert.equal(observations.length, 1);
+});
+
 Deno.test("RadarTcpSource() with allow refuses a peer outside it before reading a byte", async () => {
   const t = await setup({ tls: undefined, clients: undefined, allow: ["10.20.0.0/16", "::1/128"] });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: t.source.port });
