@@ -16,8 +16,14 @@
 const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>`]*/gi;
 /** The userinfo of an authority: up to its last `@`, as the WHATWG URL parser reads it. */
 const USERINFO = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#\\]*)@/i;
-/** A `name=value` parameter of a query or a fragment. */
-const PARAMETER = /([?&;#])([^=&;#?]*)=([^&;#]*)/g;
+/**
+ * A `name=value` parameter of a query or a fragment. A value ends at a `?`
+ * too: `page=2?token=…` (a cursor glued to a query) holds two parameters,
+ * and the second one's value must not pass as part of the first's.
+ */
+const PARAMETER = /([?&;#])([^=&;#?]*)=([^&;#?]*)/g;
+/** A `"name": "value"` member of JSON text (a cursor that is a JSON object). */
+const JSON_MEMBER = /"((?:[^"\\]|\\.)*)"(\s*:\s*)"((?:[^"\\]|\\.)*)"/g;
 /**
  * Parameter names that hold secrets, compared lower case without `-`, `_`
  * and `.`: `api_key`, `apiKey`, `access_token`, `client_secret`,
@@ -76,9 +82,9 @@ export function redactUrl(text: string): string {
 /**
  * An archive cursor as it may be printed (logs, `/health`, the status page,
  * a dead letter's `ref`): the URLs in it redacted as {@link redactUrl} does,
- * and so are secret-looking `name=value` parameters outside a URL — a cursor
- * that is a signed next-link (`…&X-Amz-Signature=…`) or carries a token must
- * not print it. Cursors are otherwise opaque and kept as they are.
+ * and so are secret-looking `name=value` parameters outside a URL and
+ * `"name": "value"` members of a JSON cursor — a cursor that is a signed
+ * next-link (`…&X-Amz-Signature=…`) or carries a token must not print it. Cursors are otherwise opaque and kept as they are.
  *
  * @example
  * ```ts
@@ -89,10 +95,20 @@ export function redactUrl(text: string): string {
  * assert.equal(redactCursor("offset=10&sig=abc"), "offset=10&sig=***");
  * assert.equal(redactCursor("token=Bearer t0k"), "token=***");
  * assert.equal(redactCursor("https://a.example/p?page=2&token=t0k"), "https://a.example/p?page=2&token=***");
+ * assert.equal(redactCursor("page=2?token=t0k"), "page=2?token=***");
+ * assert.equal(redactCursor("eyJvIjoxfQ==?token=t0k"), "eyJvIjoxfQ==?token=***");
+ * assert.equal(redactCursor('{"offset":10,"token":"t0k"}'), '{"offset":10,"token":"***"}');
  * ```
  */
 export function redactCursor(cursor: string): string {
-  const text = redactUrl(cursor);
+  let text = redactUrl(cursor);
+  if (text.includes('"')) {
+    text = text.replace(
+      JSON_MEMBER,
+      (match, name: string, colon: string, value: string) =>
+        value === "" || !isSecretName(name) ? match : `"${name}"${colon}"${MASK}"`,
+    );
+  }
   if (!text.includes("=")) return text;
   // The first parameter has no separator before it: lend it one.
   return redactOne(`?${text}`).slice(1);

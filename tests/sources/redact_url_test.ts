@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { redactUrl } from "../../sources/redact_url.ts";
+import { redactCursor, redactUrl } from "../../sources/redact_url.ts";
 
 Deno.test("redactUrl() hides the password of the userinfo and keeps the user name", () => {
   assert.equal(
@@ -76,4 +76,25 @@ Deno.test("redactUrl() redacts every URL inside a message and keeps the punctuat
     "error sending request from 127.0.0.1:50858 for http://u:***@127.0.0.1:44657/?api_key=*** " +
       "(http://127.0.0.1:44657/?n=1&token=***): client error; see https://h/x?sig=***.",
   );
+});
+
+Deno.test("redactCursor() hides a secret after a second '?', in a URL nested in a parameter and in a JSON cursor", () => {
+  const cases: [string, string][] = [
+    ["page=2?token=SECRET1", "page=2?token=***"],
+    ["eyJvIjoxfQ==?token=SECRET7", "eyJvIjoxfQ==?token=***"],
+    [
+      "https://a.example/p?next=https://b.example/q?token=SECRET2",
+      "https://a.example/p?next=https://b.example/q?token=***",
+    ],
+    ['{"offset":10,"token":"SECRET3"}', '{"offset":10,"token":"***"}'],
+    [
+      '{"offset": 10, "apiKey" : "SE\\"CRET4", "page": "p2"}',
+      '{"offset": 10, "apiKey" : "***", "page": "p2"}',
+    ],
+    ['{"after":"c-42"}', '{"after":"c-42"}'],
+  ];
+  for (const [cursor, printed] of cases) {
+    assert.equal(redactCursor(cursor), printed, cursor);
+    assert.doesNotMatch(redactCursor(cursor), /SECRET|SE\\"CRET/, cursor);
+  }
 });
