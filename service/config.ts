@@ -6,6 +6,7 @@
  */
 
 import { z } from "zod";
+import { natsServerProblem } from "../sinks/nats_servers.ts";
 import { AllowList } from "../sources/radar/allow_list.ts";
 
 const NAME = /^[A-Za-z0-9_.-]+$/;
@@ -71,7 +72,7 @@ export const OpticalSourceConfigSchema = z.strictObject({
   tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
     message: "must be an environment variable name",
   }).optional(),
-  startTime: z.string().refine((t) => !Number.isNaN(Date.parse(t)), {
+  startTime: z.string().refine(isIsoTime, {
     message: "must be an ISO-8601 time such as 2026-11-25T00:00:00Z",
   }).optional(),
   // SPEC §15: a private CA for an https: archive, the page bound (after
@@ -170,7 +171,12 @@ export const ConfigSchema = z.strictObject({
     }).optional(),
   }).default({ hostname: "127.0.0.1", port: 9464 }),
   nats: z.strictObject({
-    servers: z.array(z.string().min(1)).min(1, { message: "must list at least one server" }),
+    servers: z.array(
+      z.string().min(1).superRefine((url, context) => {
+        const problem = natsServerProblem(url);
+        if (problem) context.addIssue({ code: "custom", message: problem });
+      }),
+    ).min(1, { message: "must list at least one server" }),
     stream: z.string().regex(/^[A-Za-z0-9_-]+$/, {
       message: "must be letters, digits, '_' or '-'",
     }).default("SDA_OBS"),
@@ -214,15 +220,31 @@ function crossCheck(input: unknown): ConfigProblem[] {
   const root = isObject(input) ? input : {};
   const sources = Array.isArray(root.sources) ? root.sources : [];
   const names = new Map<string, number>();
-  const listeners = new Map<string, string>();
+  const listeners: { host: string; port: number; path: string }[] = [];
+  // Two listeners clash on one port when their addresses are the same
+  // (`localhost` is 127.0.0.1) or one of them is every address.
+  const address = (host: unknown) => {
+    const text = typeof host === "string" ? host.toLowerCase() : "127.0.0.1";
+    return text === "localhost" ? "127.0.0.1" : text.replace(/^\[(.*)\]$/, "$1");
+  };
+  // `::` is every address of both families (dual stack), `0.0.0.0` every IPv4 one.
+  const covers = (wide: string, host: string) =>
+    wide === "::" || (wide === "0.0.0.0" && !host.includes(":"));
   const listen = (host: unknown, p: unknown, path: (string | number)[]) => {
     if (typeof p !== "number" || p === 0) return;
-    const key = `${typeof host === "string" ? host : "127.0.0.1"}:${p}`;
-    const other = listeners.get(key);
+    const mine = address(host);
+    const other = listeners.find((l) =>
+      l.port === p && (l.host === mine || covers(l.host, mine) || covers(mine, l.host))
+    );
     if (other !== undefined) {
-      problems.push({ path: jsonPath(path), message: `port ${p} is already used by ${other}` });
+      problems.push({
+        path: jsonPath(path),
+        message: `port ${p} is already used by ${other.path}${
+          other.host === mine ? "" : ` (${other.host} and ${mine} overlap)`
+        }`,
+      });
     } else {
-      listeners.set(key, jsonPath(path));
+      listeners.push({ host: mine, port: p, path: jsonPath(path) });
     }
   };
   const http = isObject(root.http) ? root.http : {};
@@ -271,6 +293,19 @@ function crossCheck(input: unknown): ConfigProblem[] {
     }
   }
   return problems;
+}
+
+/** `2026-11-25T00:00:00Z` or with a fraction or an offset, naming a real day and time (`Date.parse` also takes `1`, `March 7` and `2026-02-30`). */
+function isIsoTime(text: string): boolean {
+  const match =
+    /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-](\d{2}):(\d{2}))$/
+      .exec(text);
+  if (match === null) return false;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number);
+  const days = new Date(Date.UTC(year, month, 0)).getUTCDate(); // of that month
+  return month >= 1 && month <= 12 && day >= 1 && day <= days && hour <= 23 &&
+    minute <= 59 && second <= 59 && (match[9] === undefined ||
+      (Number(match[9]) <= 23 && Number(match[10]) <= 59));
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -77,6 +77,39 @@ export function natsServerOptions(servers: readonly string[]): NatsServerOptions
 }
 
 /**
+ * What is wrong with a server URL as the NATS client would take it
+ * (`nats://host:port`, `tls://host:port`, or `host:port`), or undefined
+ * when nothing is; never quoting it, as it may hold credentials. The client
+ * itself would retry a URL it cannot parse for ever.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { natsServerProblem } from "./nats_servers.ts";
+ *
+ * assert.equal(natsServerProblem("nats://ingest:p@ss@10.0.0.1:4222"), undefined);
+ * assert.equal(natsServerProblem("10.0.0.1:4222"), undefined);
+ * assert.equal(
+ *   natsServerProblem("nats://10.0.0.1:99999"),
+ *   "is not a server URL (nats://host:port, tls://host:port or host:port)",
+ * );
+ * assert.equal(natsServerProblem("http://10.0.0.1:4222"), "must use nats:// or tls://, not http://");
+ * ```
+ */
+export function natsServerProblem(url: string): string | undefined {
+  const bare = url.replace(USERINFO, "$1$3");
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(bare)?.[1];
+  if (scheme !== undefined && scheme !== "nats" && scheme !== "tls") {
+    return `must use nats:// or tls://, not ${scheme}://`;
+  }
+  const parsed = URL.parse(scheme === undefined ? `nats://${bare}` : bare);
+  if (parsed === null || parsed.hostname === "") {
+    return "is not a server URL (nats://host:port, tls://host:port or host:port)";
+  }
+  return undefined;
+}
+
+/**
  * Server URLs for a log line or an error: credentials written into a URL
  * (`nats://user:password@host`, `nats://token@host`) show as `***`.
  *

@@ -51,3 +51,22 @@ Deno.test("parseConfig() wants a duplicate window of at least twice the lease", 
   assert.equal(found.length, 1);
   assert.match(found[0], /^\$\.nats\.duplicateWindowMs: must be at least twice leaseMs \(10000\)/);
 });
+
+Deno.test("parseConfig() refuses NATS server URLs the client could never use, without quoting them", () => {
+  const found = problems({
+    nats: {
+      servers: [
+        "nats://ingest:s3cret@127.0.0.1:99999",
+        "[::1",
+        "http://127.0.0.1:4222",
+        "nats://ingest:p@ss@127.0.0.1:4222",
+        "127.0.0.1:4222",
+      ],
+    },
+  });
+  assert.deepEqual(found, [
+    "$.nats.servers[0]: is not a server URL (nats://host:port, tls://host:port or host:port)",
+    "$.nats.servers[1]: is not a server URL (nats://host:port, tls://host:port or host:port)",
+    "$.nats.servers[2]: must use nats:// or tls://, not http://",
+  ]);
+});

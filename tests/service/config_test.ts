@@ -236,3 +236,64 @@ Deno.test("parseConfig() fills the SPEC defaults", () => {
     /\$\.sources\[0\]\.kind/,
   );
 });
+
+Deno.test("parseConfig() reports listeners that would clash on a port: the same address, localhost for 127.0.0.1, or a wildcard over it", () => {
+  const radar = (name: string, hostname: string, port: number) => ({
+    name,
+    kind: "radar",
+    hostname,
+    port,
+  });
+  let error: unknown;
+  try {
+    parseConfig({
+      sources: [
+        radar("a", "127.0.0.1", 17603),
+        radar("b", "localhost", 17603),
+        radar("c", "0.0.0.0", 17604),
+        radar("d", "127.0.0.2", 17604),
+        radar("e", "::1", 17605),
+        radar("f", "0.0.0.0", 17605),
+        radar("g", "127.0.0.1", 9464),
+      ],
+    });
+  } catch (e) {
+    error = e;
+  }
+  assert.ok(error instanceof Error && error.name === "ConfigError", String(error));
+  assert.deepEqual((error as ConfigError).problems, [
+    { path: "$.sources[1].port", message: "port 17603 is already used by $.sources[0].port" },
+    {
+      path: "$.sources[3].port",
+      message: "port 17604 is already used by $.sources[2].port (0.0.0.0 and 127.0.0.2 overlap)",
+    },
+    { path: "$.sources[6].port", message: "port 9464 is already used by $.http.port" },
+  ]);
+});
+
+Deno.test("parseConfig() takes startTime only as an ISO-8601 time of a real day, with its zone", () => {
+  const optical = (startTime: string) => ({
+    sources: [{ name: "o", kind: "optical", url: "http://127.0.0.1:1/x", startTime }],
+  });
+  for (const good of ["2026-11-25T00:00:00Z", "2024-02-29T23:59:59.5+05:30"]) {
+    assert.equal(parseConfig(optical(good)).sources[0].kind, "optical", good);
+  }
+  // Date.parse takes them all, and the archive was asked for obTime=>1 or >March 7.
+  for (
+    const bad of [
+      "1",
+      "March 7",
+      "2026-02-30T00:00:00Z",
+      "2026-11-25T24:00:00Z",
+      "2026-11-25T00:00:00",
+    ]
+  ) {
+    assert.throws(() => parseConfig(optical(bad)), (error: ConfigError) => {
+      assert.deepEqual(error.problems, [{
+        path: "$.sources[0].startTime",
+        message: "must be an ISO-8601 time such as 2026-11-25T00:00:00Z",
+      }]);
+      return true;
+    }, bad);
+  }
+});
