@@ -239,6 +239,12 @@ export function serveHttp(
           again(port);
         });
       } catch (error) {
+        // Which listener: with radar ports beside it, "Address already in
+        // use" alone does not say.
+        if (error instanceof Error) {
+          error.message =
+            `the HTTP port cannot listen on ${options.hostname}:${port}: ${error.message}`;
+        }
         reject(error);
       }
     });

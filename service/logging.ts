@@ -28,10 +28,66 @@ export interface LoggingOptions {
   onRecord?: (record: LogRecord) => void;
 }
 
+/**
+ * The record with the strings in its message as plain text — `HTTP on
+ * http://127.0.0.1:9464`, not `HTTP on "http"://"127.0.0.1":9464` as
+ * LogTape renders a string value — their control characters escaped, so
+ * that a value cannot start a line of its own on a terminal. Other values
+ * (numbers, objects) are rendered by LogTape; `properties` keep every value
+ * as it was.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { LogRecord } from "@logtape/logtape";
+ * import { plainStrings } from "./logging.ts";
+ *
+ * const record = {
+ *   category: ["sda-ingest"],
+ *   level: "info",
+ *   message: ["HTTP on ", "http", "://", "127.0.0.1", ":", 9464, " (", "a\nb", ")"],
+ *   rawMessage: "HTTP on {scheme}://{hostname}:{port} ({note})",
+ *   properties: { scheme: "http", hostname: "127.0.0.1", port: 9464, note: "a\nb" },
+ *   timestamp: 0,
+ * } as LogRecord;
+ * assert.deepEqual(plainStrings(record).message, ["HTTP on http://127.0.0.1:", 9464, " (a\\nb)"]);
+ * assert.equal(plainStrings(record).properties, record.properties);
+ * ```
+ */
+export function plainStrings(record: LogRecord): LogRecord {
+  const parts = record.message;
+  if (!parts.some((part, i) => i % 2 === 1 && typeof part === "string")) return record;
+  const message: unknown[] = [parts[0]];
+  for (let i = 1; i < parts.length; i += 2) {
+    const value = parts[i];
+    if (typeof value === "string") {
+      const text = escapeControls(value);
+      message[message.length - 1] = `${message[message.length - 1]}${text}${parts[i + 1]}`;
+    } else {
+      message.push(value, parts[i + 1]);
+    }
+  }
+  return { ...record, message };
+}
+
+/** `text` with its C0 control characters and DEL written as JSON escapes (`\n`, `\u001b`). */
+function escapeControls(text: string): string {
+  let out = "";
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 0x20 && code !== 0x7f) continue;
+    out += text.slice(from, i) + (code === 0x7f ? "\\u007f" : JSON.stringify(text[i]).slice(1, -1));
+    from = i + 1;
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+
 /** Sends every `sda-ingest` log record to stderr. Call once per process. */
 export async function setupLogging(options: LoggingOptions = {}): Promise<void> {
   const json = options.json ?? !Deno.stderr.isTerminal();
-  const formatter = json ? jsonLinesFormatter : ansiColorFormatter;
+  const format = json ? jsonLinesFormatter : ansiColorFormatter;
+  const formatter = (record: LogRecord) => format(plainStrings(record));
   const encoder = new TextEncoder();
   // A synchronous sink: log lines are few (never one per observation), and
   // unlike a stream sink it neither locks nor closes the process's stderr.
@@ -47,7 +103,7 @@ export async function setupLogging(options: LoggingOptions = {}): Promise<void> 
     const text = options.stderr ? stderr : undefined;
     sinks.out = (record) => {
       options.onRecord?.(record);
-      writeAll(file, encoder.encode(jsonLinesFormatter(record)));
+      writeAll(file, encoder.encode(jsonLinesFormatter(plainStrings(record))));
       text?.(record);
     };
   } else {

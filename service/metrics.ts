@@ -15,6 +15,14 @@ import type { Source } from "../sources/source.ts";
 import type { Pipeline } from "./pipeline.ts";
 
 /** The prefix of a source counter of refused connections, before the reason. */
+/**
+ * Source counters that go down as well as up (connections now, not ever):
+ * a gauge, by state, rather than a counter Prometheus would take for resets.
+ */
+const CONNECTION_GAUGES = new Map([
+  ["connections_open", "open"],
+  ["connections_handshaking", "handshake"],
+]);
 const REFUSED = "connections_refused_";
 
 /** Upper bounds of the latency histogram, seconds. */
@@ -381,7 +389,23 @@ export class ServiceMetrics {
         this.reset();
         for (const source of attached()?.sources() ?? []) {
           for (const [event, n] of Object.entries(source.status().counters)) {
-            this.inc({ source: source.name, event }, n);
+            if (!CONNECTION_GAUGES.has(event)) this.inc({ source: source.name, event }, n);
+          }
+        }
+      },
+    });
+    new client.Gauge({
+      name: "sda_ingest_connections",
+      help: "Radar connections holding a slot now (of maxConnections): being read " +
+        '(state="open") or in their TLS handshake (state="handshake")',
+      labelNames: ["source", "state"],
+      registers,
+      collect() {
+        this.reset();
+        for (const source of attached()?.sources() ?? []) {
+          for (const [event, n] of Object.entries(source.status().counters)) {
+            const state = CONNECTION_GAUGES.get(event);
+            if (state !== undefined) this.set({ source: source.name, state }, n);
           }
         }
       },

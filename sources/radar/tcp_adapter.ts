@@ -147,6 +147,17 @@ const REFUSE_REASONS = [
 ] as const;
 type RefuseReason = typeof REFUSE_REASONS[number] | HandshakeFailure | CertificateProblem;
 
+/**
+ * A listen error that says which source and address it is about ("Address
+ * already in use" alone does not, with several listeners), of its own class.
+ */
+function listenError(error: unknown, name: string, hostname: string, port: number): unknown {
+  if (error instanceof Error) {
+    error.message = `radar source "${name}" cannot listen on ${hostname}:${port}: ${error.message}`;
+  }
+  return error;
+}
+
 /** The longest a TLS handshake may take (SPEC §15), unless idleTimeoutMs is shorter. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
@@ -160,7 +171,8 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
  * reasons) and `connections_refused_<reason>` (`max_connections`,
  * `stopping`, `not_allowed`; with TLS `not_tls`, `handshake_failed`,
  * `handshake_timeout`, `handshake_closed`, `no_certificate`, `untrusted_issuer`, `expired`,
- * `not_yet_valid`, `bad_key_usage`, `no_identity`), `connections_open`, `connections_closed_<reason>` (`peer`,
+ * `not_yet_valid`, `bad_key_usage`, `no_identity`), `connections_open` and
+ * `connections_handshaking` (now, not ever), `connections_closed_<reason>` (`peer`,
  * `idle`, `not_tdm`, `error`, `stop`), `connection_errors`, `reads`,
  * `bytes`, `lines`, `observations`, `dead_letters`. Refusals and closures
  * are logged at most once per peer and reason per minute, with the count.
@@ -311,7 +323,11 @@ export class RadarTcpSource implements Source {
         this.#logEvent(event, host, count, detail, reason),
     });
     if (o.tls === undefined) {
-      this.#listener = Deno.listen({ hostname: o.hostname, port: o.port, transport: "tcp" });
+      try {
+        this.#listener = Deno.listen({ hostname: o.hostname, port: o.port, transport: "tcp" });
+      } catch (error) {
+        throw listenError(error, o.name, o.hostname, o.port);
+      }
     } else {
       this.#tls = new TlsListener({
         hostname: o.hostname,
@@ -371,7 +387,7 @@ export class RadarTcpSource implements Source {
     }, (error) => {
       this.#state = "down";
       this.#lastError = `Cannot listen on ${o.hostname}:${o.port}: ${(error as Error).message}`;
-      throw error;
+      throw listenError(error, o.name, o.hostname, o.port);
     });
     if (this.#listener !== undefined) this.#state = "up";
     this.#accepting = this.#listener === undefined ? Promise.resolve() : this.#accept();
@@ -397,7 +413,13 @@ export class RadarTcpSource implements Source {
     }
     const status: SourceStatus = {
       state: this.#state,
-      counters: { ...this.#counters, lines, observations, dead_letters: deadLetters },
+      counters: {
+        ...this.#counters,
+        connections_handshaking: this.#handshaking,
+        lines,
+        observations,
+        dead_letters: deadLetters,
+      },
     };
     if (this.#lastReceive !== undefined) status.lastReceive = this.#lastReceive;
     if (this.#lastError !== undefined) status.lastError = this.#lastError;

@@ -134,6 +134,18 @@ Deno.test("serve logs what the three simulators sent, once each, and exits 0 on 
     assert.equal(metrics.get("sda_ingest_log_offset"), 10_000);
     assert.equal(sumMetric(metrics, "sda_ingest_duplicates_total"), 0);
     assert.equal(sumMetric(metrics, "sda_ingest_source_up"), 3);
+    // Connections now are a gauge (a counter that goes down reads as resets).
+    const held = await Deno.connect({ hostname: "127.0.0.1", port: radarPort });
+    try {
+      const now = await until(
+        http,
+        (m) => sumMetric(m, "sda_ingest_connections", 'source="xr1",state="open"') === 1,
+      );
+      assert.equal(sumMetric(now, "sda_ingest_connections", 'state="handshake"'), 0);
+      assert.equal(sumMetric(now, "sda_ingest_source_events_total", "connections_open"), 0);
+    } finally {
+      held.close();
+    }
     const health = await (await fetch(`${http}/health`)).json();
     assert.equal(health.status, "ok");
     assert.equal(health.sources.archive.counts.observations, 3000);
@@ -183,7 +195,7 @@ Deno.test("SIGTERM during a high-rate run: exit 0, everything the radar source r
     radar.stop();
     await sending;
     assert.equal(status.code, 0);
-    const [final] = logRecords(child.stderr(), /^Source "xr1" final:/);
+    const [final] = logRecords(child.stderr(), /^Source xr1 final:/);
     const counters = final.counters as Record<string, number>;
     // Every observation decoded from what was read off the socket is in the log.
     assert.equal(final.logged, counters.observations - (final.duplicates as number));

@@ -429,7 +429,15 @@ Deno.test("RadarTcpSource() throws when its port is taken or its options are wro
   try {
     assert.throws(
       () => new RadarTcpSource({ name: "xr", port: taken.addr.port }),
-      Deno.errors.AddrInUse,
+      (error: Error) => {
+        assert.ok(error instanceof Deno.errors.AddrInUse);
+        // Which listener, with several of them.
+        assert.match(
+          error.message,
+          new RegExp(`^radar source "xr" cannot listen on 127\\.0\\.0\\.1:${taken.addr.port}: `),
+        );
+        return true;
+      },
     );
   } finally {
     taken.close();
