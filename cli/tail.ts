@@ -8,6 +8,7 @@ import { ConfigError } from "../service/config.ts";
 import { loadConfig } from "../service/config_file.ts";
 import { readLogLines } from "../sinks/log_reader.ts";
 import { readNatsLines } from "../sinks/nats_reader.ts";
+import { listSegments } from "../sinks/segment_log.ts";
 import { type Command, EXIT, integerOption, parseOptions, UsageError } from "./_args.ts";
 
 const HELP = `Usage: main.ts tail --dir DIR [--from N] [--follow]
@@ -30,8 +31,9 @@ Options:
   --offsets      prefix each line with its offset and a tab
   --help         show this help
 
-Exit status: 0 printed (or stopped by Ctrl-C), 2 bad usage (including a
---dir that does not exist, without --follow).
+Exit status: 0 printed (or stopped by Ctrl-C), 1 a damaged log, 2 bad usage
+(including a --dir that does not exist or holds no log segment, without
+--follow).
 `;
 
 /** The `tail` command. */
@@ -86,6 +88,24 @@ export const tail: Command = {
             kind === "missing"
               ? `--dir does not exist: ${values.dir}`
               : `--dir is not a directory: ${values.dir}`,
+          );
+        }
+        // A log always has a segment (the writer makes the first at once):
+        // a directory without one is not a log — the data directory above
+        // the logs, say — and printing nothing would look like an empty log.
+        if ((await listSegments(values.dir)).length === 0) {
+          const logs = [];
+          for (const name of ["events", "dead-letter"]) {
+            if ((await listSegments(`${values.dir}/${name}`)).length > 0) logs.push(name);
+          }
+          throw new UsageError(
+            `--dir holds no log segment (a file named like 00000000000000000000.jsonl): ${values.dir}${
+              logs.length > 0
+                ? ` (its ${logs.join(" and ")} director${
+                  logs.length > 1 ? "ies are logs" : "y is a log"
+                })`
+                : ""
+            }`,
           );
         }
       }

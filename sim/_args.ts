@@ -75,3 +75,10 @@ export function numberOption(value: string | undefined, name: string, fallback: 
   }
   return n;
 }
+
+/** A TCP or UDP port option (0–65535, 0: any free port), or `fallback` when absent. */
+export function portOption(value: string | undefined, fallback: number): number {
+  const port = integerOption(value, "port", fallback);
+  if (port > 65535) throw new UsageError(`--port must be at most 65535: "${value}"`);
+  return port;
+}

@@ -6,7 +6,14 @@
  * @module
  */
 
-import { type Command, integerOption, numberOption, parseOptions, UsageError } from "./_args.ts";
+import {
+  type Command,
+  integerOption,
+  numberOption,
+  parseOptions,
+  portOption,
+  UsageError,
+} from "./_args.ts";
 import { parseUtc } from "./_time.ts";
 import { ArchiveData } from "./_archive_data.ts";
 import { mulberry32 } from "./_random.ts";
@@ -486,7 +493,7 @@ export const archiveSim: Command = {
     const duration = numberOption(values.duration, "duration", Infinity);
     const sim = new ArchiveSim({
       hostname: values.hostname ?? "127.0.0.1",
-      port: integerOption(values.port, "port", 7002),
+      port: portOption(values.port, 7002),
       path,
       count: integerOption(values.count, "count", 100_000),
       rate: numberOption(values.rate, "rate", 0),

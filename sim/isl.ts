@@ -17,6 +17,7 @@ import {
   integerOption,
   numberOption,
   parseOptions,
+  portOption,
   UsageError,
 } from "./_args.ts";
 import { nowMicros } from "./_time.ts";
@@ -422,8 +423,7 @@ export const islSim: Command = {
       duration: { type: "string" },
       "drop-status": { type: "boolean" },
     });
-    const port = integerOption(values.port, "port", 7003);
-    if (port > 65535) throw new UsageError(`--port must be at most 65535: "${values.port}"`);
+    const port = portOption(values.port, 7003);
     const loss = numberOption(values.loss, "loss", 0);
     if (loss > 1) throw new UsageError(`--loss must be at most 1: "${values.loss}"`);
     const links = integerOption(values.links, "links", 8);

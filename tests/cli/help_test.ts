@@ -23,3 +23,18 @@ Deno.test("--help on every command and simulator prints its usage and exits 0 (S
     }
   }
 });
+
+Deno.test("a simulator's bad --port is bad usage in one line, exit 2, not a stack", async () => {
+  for (const kind of ["archive", "isl"]) {
+    const result = await runMain(["sim", kind, "--port", "99999"], [
+      "--allow-read",
+      "--allow-net=127.0.0.1",
+    ]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.equal(
+      result.stderr.split("\n")[0],
+      `sim ${kind}: --port must be at most 65535: "99999"`,
+    );
+    assert.doesNotMatch(result.stderr, /\bat .*\.ts:\d+/, "no stack trace");
+  }
+});

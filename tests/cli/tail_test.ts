@@ -21,6 +21,19 @@ Deno.test("tail --dir prints a log's records from an offset, and a directory tha
     const file = await tail(["--dir", `${dir}/00000000000000000000.jsonl`]);
     assert.equal(file.code, 2);
     assert.match(file.stderr, /--dir is not a directory: /);
+    // The data directory above the logs: not a log, said so, not printed as an empty one.
+    const data = await Deno.makeTempDir({ dir, prefix: "data-" });
+    await Deno.mkdir(`${data}/events`);
+    await Deno.copyFile(
+      `${dir}/00000000000000000000.jsonl`,
+      `${data}/events/00000000000000000000.jsonl`,
+    );
+    const above = await tail(["--dir", data]);
+    assert.equal(above.code, 2);
+    assert.equal(
+      above.stderr.split("\n")[0],
+      `tail: --dir holds no log segment (a file named like 00000000000000000000.jsonl): ${data} (its events directory is a log)`,
+    );
   } finally {
     await removeDir(dir);
   }
