@@ -9,6 +9,7 @@ import type { DeadLetter } from "../envelope/dead_letter.ts";
 import { readLogLines } from "../sinks/log_reader.ts";
 import { reasonPattern } from "./_reason_pattern.ts";
 import { type Command, EXIT, parseOptions, UsageError } from "./_args.ts";
+import { requireLogDir } from "./_log_dir.ts";
 
 const HELP = `Usage: main.ts dead-letters --dir DIR [--since T] [--source S] [--json]
 
@@ -26,7 +27,7 @@ Options:
   --help        show this help
 
 Exit status: 0 success (also when there are none), 1 the log cannot be read,
-2 bad usage (including a --dir that does not exist).
+2 bad usage (including a --dir that does not exist or holds no log segment).
 `;
 
 /** One reason pattern of one source and stage. */
@@ -221,16 +222,7 @@ export const deadLetters: Command = {
     });
     if (values.dir === undefined) throw new UsageError("--dir is required");
     const since = values.since === undefined ? undefined : parseSince(values.since);
-    try {
-      if (!(await Deno.stat(values.dir)).isDirectory) {
-        throw new UsageError(`--dir is not a directory: ${values.dir}`);
-      }
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        throw new UsageError(`--dir does not exist: ${values.dir}`);
-      }
-      throw error;
-    }
+    await requireLogDir(values.dir);
     const report = await deadLetterReport(values.dir, { since, sources: values.source });
     const text = values.json ? JSON.stringify(report, null, 2) + "\n" : formatReport(report);
     try {

@@ -8,8 +8,8 @@ import { ConfigError } from "../service/config.ts";
 import { loadConfig } from "../service/config_file.ts";
 import { readLogLines } from "../sinks/log_reader.ts";
 import { readNatsLines } from "../sinks/nats_reader.ts";
-import { listSegments } from "../sinks/segment_log.ts";
 import { type Command, EXIT, integerOption, parseOptions, UsageError } from "./_args.ts";
+import { requireLogDir } from "./_log_dir.ts";
 
 const HELP = `Usage: main.ts tail --dir DIR [--from N] [--follow]
        main.ts tail --config FILE --nats [--from SEQ] [--follow]
@@ -81,34 +81,7 @@ export const tail: Command = {
       if (values.config !== undefined) throw new UsageError("--config is for --nats");
       // A mistyped directory is an error, as for dead-letters; with --follow
       // it may be one the service has not created yet.
-      if (!values.follow) {
-        const kind = await pathKind(values.dir);
-        if (kind !== "directory") {
-          throw new UsageError(
-            kind === "missing"
-              ? `--dir does not exist: ${values.dir}`
-              : `--dir is not a directory: ${values.dir}`,
-          );
-        }
-        // A log always has a segment (the writer makes the first at once):
-        // a directory without one is not a log — the data directory above
-        // the logs, say — and printing nothing would look like an empty log.
-        if ((await listSegments(values.dir)).length === 0) {
-          const logs = [];
-          for (const name of ["events", "dead-letter"]) {
-            if ((await listSegments(`${values.dir}/${name}`)).length > 0) logs.push(name);
-          }
-          throw new UsageError(
-            `--dir holds no log segment (a file named like 00000000000000000000.jsonl): ${values.dir}${
-              logs.length > 0
-                ? ` (its ${logs.join(" and ")} director${
-                  logs.length > 1 ? "ies are logs" : "y is a log"
-                })`
-                : ""
-            }`,
-          );
-        }
-      }
+      if (!values.follow) await requireLogDir(values.dir);
       lines = readLogLines(values.dir, {
         from: integerOption(values.from, "from", 0),
         follow: values.follow ?? false,
@@ -152,12 +125,3 @@ export const tail: Command = {
     return EXIT.ok;
   },
 };
-
-async function pathKind(path: string): Promise<"directory" | "other" | "missing"> {
-  try {
-    return (await Deno.stat(path)).isDirectory ? "directory" : "other";
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return "missing";
-    throw error;
-  }
-}

@@ -4,7 +4,7 @@ import { runMain } from "./_run_main.ts";
 
 const tail = (args: string[]) => runMain(["tail", ...args], ["--allow-read"]);
 
-Deno.test("tail --dir prints a log's records from an offset, and a directory that does not exist is bad usage", async () => {
+Deno.test("tail --dir prints a log's records from an offset; a directory that does not exist or holds no log is bad usage, for dead-letters too", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sda-tail-" });
   try {
     const lines = ['{"v":1,"n":0}', '{"v":1,"n":1}', '{"v":1,"n":2}'];
@@ -33,6 +33,12 @@ Deno.test("tail --dir prints a log's records from an offset, and a directory tha
     assert.equal(
       above.stderr.split("\n")[0],
       `tail: --dir holds no log segment (a file named like 00000000000000000000.jsonl): ${data} (its events directory is a log)`,
+    );
+    const counted = await runMain(["dead-letters", "--dir", data], ["--allow-read"]);
+    assert.equal(counted.code, 2);
+    assert.match(
+      counted.stderr,
+      /^dead-letters: --dir holds no log segment .*\(its events directory is a log\)\n/,
     );
   } finally {
     await removeDir(dir);
