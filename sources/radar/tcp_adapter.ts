@@ -138,6 +138,7 @@ const REFUSE_REASONS = [
   "handshake_failed",
   "handshake_timeout",
   "handshake_closed",
+  "handshakes_per_host",
   "no_certificate",
   "untrusted_issuer",
   "expired",
@@ -146,6 +147,18 @@ const REFUSE_REASONS = [
   "no_identity",
 ] as const;
 type RefuseReason = typeof REFUSE_REASONS[number] | HandshakeFailure | CertificateProblem;
+
+/**
+ * TLS handshakes one peer address may have in progress at once: a quarter
+ * of the slots (at least 4). A handshake holds a slot for up to 10 s before
+ * its client has shown a certificate, so without this one address could
+ * hold every slot with stalled ClientHellos; a real sender's handshake takes
+ * milliseconds, and even a gateway reconnecting many radars at once is
+ * only slowed (refused ones retry), not shut out.
+ */
+export function handshakesPerHost(maxConnections: number): number {
+  return Math.max(4, Math.ceil(maxConnections / 4));
+}
 
 /**
  * A listen error that says which source and address it is about ("Address
@@ -170,7 +183,7 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
  * `status().counters`: `connections_accepted`, `connections_refused` (all
  * reasons) and `connections_refused_<reason>` (`max_connections`,
  * `stopping`, `not_allowed`; with TLS `not_tls`, `handshake_failed`,
- * `handshake_timeout`, `handshake_closed`, `no_certificate`, `untrusted_issuer`, `expired`,
+ * `handshake_timeout`, `handshake_closed`, `handshakes_per_host`, `no_certificate`, `untrusted_issuer`, `expired`,
  * `not_yet_valid`, `bad_key_usage`, `no_identity`), `connections_open` and
  * `connections_handshaking` (now, not ever), `connections_closed_<reason>` (`peer`,
  * `idle`, `not_tdm`, `error`, `stop`), `connection_errors`, `reads`,
@@ -230,6 +243,8 @@ export class RadarTcpSource implements Source {
   #clients: Map<string, ReadonlySet<string>> | undefined;
   /** Admitted TLS connections whose handshake or verification is not finished: they hold slots. */
   #handshaking = 0;
+  /** TLS handshakes in progress by peer address (see {@link handshakesPerHost}). */
+  readonly #handshakingBy = new Map<string, number>();
   #merge = new MergeStream<IngestBatch>();
   #mergeReader: ReadableStreamDefaultReader<IngestBatch>;
   #connections = new Set<Connection>();
@@ -339,7 +354,7 @@ export class RadarTcpSource implements Source {
         admit: (host) => this.#admit(host),
         secured: (connection, chain) => this.#secured(connection, chain),
         failed: (host, port, reason, detail) => {
-          this.#handshaking--;
+          this.#handshakeDone(host);
           this.#refuse(host, reason, `TLS handshake with ${peerOf(host, port)}: ${detail}`);
         },
         gone: () =>
@@ -530,8 +545,29 @@ export class RadarTcpSource implements Source {
       this.#refuse(host, "max_connections", `${max} connections open (maxConnections)`);
       return false;
     }
-    if (this.#tls !== undefined) this.#handshaking++;
+    if (this.#tls !== undefined) {
+      const mine = this.#handshakingBy.get(host) ?? 0;
+      const limit = handshakesPerHost(max);
+      if (mine >= limit) {
+        this.#refuse(
+          host,
+          "handshakes_per_host",
+          `${limit} TLS handshakes from this address in progress already`,
+        );
+        return false;
+      }
+      this.#handshakingBy.set(host, mine + 1);
+      this.#handshaking++;
+    }
     return true;
+  }
+
+  /** A TLS handshake admitted by {@link #admit} is over, whichever way. */
+  #handshakeDone(host: string): void {
+    this.#handshaking--;
+    const left = (this.#handshakingBy.get(host) ?? 1) - 1;
+    if (left > 0) this.#handshakingBy.set(host, left);
+    else this.#handshakingBy.delete(host);
   }
 
   /** A TLS connection finished its handshake: check its certificate, then read it. */
@@ -558,7 +594,7 @@ export class RadarTcpSource implements Source {
         return;
       }
     } finally {
-      this.#handshaking--;
+      this.#handshakeDone(host);
     }
     this.#open(connection, peer, host, client);
   }

@@ -11,7 +11,11 @@ import type { Observation } from "../../../envelope/observation.ts";
 import { DedupeWindow } from "../../../operators/dedupe_window.ts";
 import { Pipeline } from "../../../service/pipeline.ts";
 import { openDeadLetterLog, openEventLog } from "../../../sinks/event_log.ts";
-import { RadarTcpSource, type RadarTcpSourceOptions } from "../../../sources/radar/tcp_adapter.ts";
+import {
+  handshakesPerHost,
+  RadarTcpSource,
+  type RadarTcpSourceOptions,
+} from "../../../sources/radar/tcp_adapter.ts";
 import { RadarSim } from "../../../sim/radar.ts";
 import { logText, withLogs } from "../../_logs.ts";
 import { testWorkers } from "../../_workers.ts";
@@ -192,6 +196,31 @@ Deno.test("RadarTcpSource() over TLS gives a slot back at once when the peer clo
   assert.equal(t.counters().connections_refused_handshake_timeout, 0);
   assert.equal(t.counters().connections_refused_max_connections, 0);
   // Both slots free: a real sender gets in at once.
+  await sendTls(t.source.port, await pki.client("XR1-OPS"), message("OK-1", "XR1", 0));
+  await until(() => t.counters().connections_closed_peer === 1, 5_000);
+  const { observations } = await t.finish();
+  assert.equal(observations.length, 1);
+});
+
+Deno.test("RadarTcpSource() over TLS lets one address have a quarter of the slots in handshake at once, so stalled ClientHellos cannot hold them all", async () => {
+  const t = await setup({ maxConnections: 8 });
+  assert.equal(handshakesPerHost(8), 4);
+  const helloStart = new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03]);
+  const stalled: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < 6; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: t.source.port });
+      stalled.push(conn);
+      await conn.write(helloStart).catch(() => {});
+    }
+    await until(() => t.counters().connections_refused_handshakes_per_host === 2, 5_000);
+    assert.equal(t.counters().connections_handshaking, 4);
+    assert.equal(t.counters().connections_refused_max_connections, 0);
+  } finally {
+    for (const conn of stalled) conn.close();
+  }
+  // Gone: their slots come back at once, and a real sender gets in.
+  await until(() => t.counters().connections_handshaking === 0, 5_000);
   await sendTls(t.source.port, await pki.client("XR1-OPS"), message("OK-1", "XR1", 0));
   await until(() => t.counters().connections_closed_peer === 1, 5_000);
   const { observations } = await t.finish();
