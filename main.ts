@@ -63,6 +63,23 @@ ${lines.join("\n")}
 `;
 }
 
+/**
+ * Errors of the machine or of what the operator asked for, not of the code:
+ * one line says it all. Any other error (`BadResource`, a `TypeError`) is
+ * printed with its stack, for the report.
+ */
+const OPERATIONAL = [
+  Deno.errors.AddrInUse,
+  Deno.errors.AddrNotAvailable,
+  Deno.errors.AlreadyExists,
+  Deno.errors.ConnectionRefused,
+  Deno.errors.IsADirectory,
+  Deno.errors.NotADirectory,
+  Deno.errors.NotCapable,
+  Deno.errors.NotFound,
+  Deno.errors.PermissionDenied,
+];
+
 /** Runs the command line `args`; resolves to the exit status. */
 export async function main(args: string[]): Promise<number> {
   const [name, ...rest] = args;
@@ -96,8 +113,7 @@ export async function main(args: string[]): Promise<number> {
     // log another process writes) in one line; anything else is a bug:
     // its stack, for the report.
     const operational = error instanceof Error &&
-      (Object.values(Deno.errors).some((type) => error instanceof type) ||
-        error.name === "DirectoryInUseError");
+      (OPERATIONAL.some((type) => error instanceof type) || error.name === "DirectoryInUseError");
     console.error(
       `${name}: ${
         error instanceof Error

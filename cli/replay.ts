@@ -105,9 +105,12 @@ export const replayCommand: Command = {
         }
         progress();
       },
-    }).catch((error) => {
-      throw error instanceof ReplayOutputError ? new UsageError(error.message) : error;
-    });
+    }).catch((error) => error instanceof ReplayOutputError ? error : Promise.reject(error));
+    if (result instanceof ReplayOutputError) {
+      // Bad usage, but the help would only bury the one thing to change.
+      console.error(`replay: ${result.message}`);
+      return EXIT.usage;
+    }
     if (tty) Deno.stderr.writeSync(encoder.encode("\r\x1b[2K"));
     const seconds = ((performance.now() - t0) / 1000).toFixed(2);
     console.error(

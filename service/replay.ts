@@ -12,7 +12,8 @@ import { type IngestBatch, ingestBatch } from "../operators/ingest_batch.ts";
 import { MapStream } from "../operators/map_stream.ts";
 import { lockDirectory } from "../sinks/dir_lock.ts";
 import { openDeadLetterLog, openEventLog } from "../sinks/event_log.ts";
-import { listSegments } from "../sinks/segment_log.ts";
+import { readLogLines } from "../sinks/log_reader.ts";
+import { listSegments, SPACE_PROBE_NAME } from "../sinks/segment_log.ts";
 import type { DurableBatch } from "../sinks/ingest_sink.ts";
 import type { DecodeContext } from "../sources/decode_context.ts";
 import { decodeIslPackets } from "../sources/isl/mod.ts";
@@ -359,22 +360,25 @@ export class ReplayOutputError extends Error {
  * record is anybody's.
  */
 async function writtenByReplay(dir: string): Promise<boolean> {
-  for (const [, path] of await listSegments(dir)) {
-    using file = await Deno.open(path, { read: true });
-    const head = new Uint8Array(64 * 1024);
-    const n = await file.read(head);
-    if (n === null) continue; // an empty segment
-    const end = head.subarray(0, n).indexOf(0x0a);
-    if (end < 0) return false;
-    try {
-      const record = JSON.parse(new TextDecoder().decode(head.subarray(0, end)));
-      return record?.provenance?.transport === "replay" ||
-        (record?.stage !== undefined && record?.t_rx === "1970-01-01T00:00:00.000000Z");
-    } catch {
-      return false;
-    }
+  // Read as a log: the first record whole, however long (optical records
+  // can be hundreds of KiB).
+  const reader = readLogLines(dir).getReader();
+  let first;
+  try {
+    first = await reader.read();
+  } catch {
+    return false; // not a log that reads as one
+  } finally {
+    reader.cancel().catch(() => {});
   }
-  return true;
+  if (first.done) return true;
+  try {
+    const record = JSON.parse(first.value.line);
+    return record?.provenance?.transport === "replay" ||
+      (record?.stage !== undefined && record?.t_rx === "1970-01-01T00:00:00.000000Z");
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -395,7 +399,10 @@ async function removeReplayOutput(dir: string): Promise<void> {
   const lock = await lockDirectory(dir);
   try {
     const segments = new Set((await listSegments(dir)).map(([, path]) => path));
-    const others = names.filter((name) => !segments.has(`${dir}/${name}`));
+    // The space probe is left behind by a writer killed while it opened.
+    const others = names.filter((name) =>
+      !segments.has(`${dir}/${name}`) && name !== SPACE_PROBE_NAME
+    );
     if (others.length > 0) {
       throw new ReplayOutputError(
         `${dir} holds ${others.length} file(s) that are not log segments (${
@@ -453,15 +460,23 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
   const eventsDir = `${options.out}/events`;
   const deadDir = `${options.out}/dead-letter`;
   for (const dir of [eventsDir, deadDir]) await removeReplayOutput(dir);
-  const events = await openEventLog({ dir: eventsDir, fsync: "never" });
-  const deadLetters = await openDeadLetterLog({ dir: deadDir, fsync: "never" });
+  const workers = await startDecodePool(options.workers ?? configuredWorkers({}));
+  let events, deadLetters;
+  try {
+    events = await openEventLog({ dir: eventsDir, fsync: "never" });
+    deadLetters = await openDeadLetterLog({ dir: deadDir, fsync: "never" });
+  } catch (error) {
+    // Let go of what is open (and its directory's lock) before saying why.
+    workers?.close();
+    await events?.close().catch(() => {});
+    throw error;
+  }
   const pipeline = new Pipeline({
     events,
     deadLetters,
     dedupe: new DedupeWindow(options.dedupeCapacity ?? 1_000_000),
     onDurable: options.onDurable,
   });
-  const workers = await startDecodePool(options.workers ?? configuredWorkers({}));
   try {
     pipeline.add(concatInputs(options.inputs, options.onInput, startedAt, workers));
     pipeline.close();

@@ -187,7 +187,12 @@ export class IngestService {
       fsyncIntervalMs: config.log.fsyncIntervalMs,
     };
     const events = await openEventLog({ dir: config.log.dir, ...logOptions });
-    const deadLetters = await openDeadLetterLog({ dir: config.deadLetter.dir, ...logOptions });
+    const deadLetters = await openDeadLetterLog({ dir: config.deadLetter.dir, ...logOptions })
+      .catch(async (error) => {
+        // Let go of the event log (and its directory's lock) before saying why.
+        await events.close().catch(() => {});
+        throw error;
+      });
     log.info("Event log {dir} open at offset {offset}", {
       dir: config.log.dir,
       offset: events.nextOffset,

@@ -8,6 +8,10 @@
  * @module
  */
 
+import { getLogger } from "@logtape/logtape";
+
+const log = getLogger(["sda-ingest", "log"]);
+
 /** Another writer (a running service, a replay) has the directory open. */
 export class DirectoryInUseError extends Error {
   /** @param dir the directory */
@@ -49,6 +53,16 @@ export async function lockDirectory(dir: string): Promise<DirectoryLock> {
   let held = false;
   try {
     held = await handle.tryLock(true);
+  } catch (error) {
+    // A file system without flock on directories (NFS emulates it with
+    // fcntl locks, which want a file open for writing: EBADF): the lock
+    // guards against a mistake, so its absence must not stop the writer
+    // (the handle is closed below).
+    log.warn(
+      "Cannot lock {dir} ({error}): a second writer of this directory would not be refused — run one process per log directory",
+      { dir, error: error instanceof Error ? error.message : String(error) },
+    );
+    return { release() {} };
   } finally {
     if (!held) handle.close();
   }

@@ -113,7 +113,7 @@ function deferred(): Deferred {
 
 const SEGMENT_NAME = /^(\d{20})\.jsonl$/;
 /** The file written and removed at open to see whether the disk has room (not a segment). */
-const PROBE_NAME = ".space-probe";
+export const SPACE_PROBE_NAME = ".space-probe";
 /** Largest group written at once, in UTF-16 code units (~16 MB of JSON). */
 const GROUP_CHARS = 16 * 1024 * 1024;
 const RESOLVED = Promise.resolve();
@@ -680,7 +680,7 @@ export class SegmentLog<T> {
    * until it succeeds (or a write does).
    */
   async #probe(): Promise<void> {
-    const path = `${this.#dir}/${PROBE_NAME}`;
+    const path = `${this.#dir}/${SPACE_PROBE_NAME}`;
     const once = async () => {
       try {
         using file = await Deno.open(path, { create: true, write: true, truncate: true });

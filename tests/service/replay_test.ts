@@ -147,6 +147,36 @@ Deno.test("replay --out refuses a log it did not write and one a writer has open
   }
 });
 
+Deno.test("replay() replaces its own output whose first record is longer than 64 KiB, and one a killed writer left its space probe in", async () => {
+  // 30,000 CJK characters in an unmapped field: under the 65,536-character
+  // record bound, ~90 KB as UTF-8.
+  const page = JSON.stringify([{
+    id: "EO-1",
+    obTime: "2026-11-25T12:02:00.250Z",
+    idSensor: "MAUI-EO-1",
+    satNo: 41866,
+    ra: 280.1,
+    declination: -5.7,
+    source: "中".repeat(30_000),
+  }]);
+  const input: ReplayInput = {
+    kind: "optical",
+    name: "optical/page-001.json",
+    open: () => ReadableStream.from([new TextEncoder().encode(page)]),
+  };
+  const out = await Deno.makeTempDir({ prefix: "sda-replay-" });
+  try {
+    for (let run = 0; run < 2; run++) {
+      const result = await replay({ inputs: [input], out, workers: 0 });
+      assert.equal(result.observations, 1, `run ${run}`);
+      await Deno.writeTextFile(`${out}/events/.space-probe`, "");
+    }
+    assert.ok((await Deno.stat(`${out}/events/00000000000000000000.jsonl`)).size > 65_536);
+  } finally {
+    await removeDir(out);
+  }
+});
+
 /** A generated TDM stream of `n` messages, made while it is read. */
 function generatedRadar(messages: number): ReplayInput {
   const encoder = new TextEncoder();
