@@ -225,7 +225,10 @@ function crossCheck(input: unknown): ConfigProblem[] {
   // (`localhost` is 127.0.0.1) or one of them is every address.
   const address = (host: unknown) => {
     const text = typeof host === "string" ? host.toLowerCase() : "127.0.0.1";
-    return text === "localhost" ? "127.0.0.1" : text.replace(/^\[(.*)\]$/, "$1");
+    const bare = text.replace(/^\[(.*)\]$/, "$1");
+    // An IPv4-mapped IPv6 address is the IPv4 address to the kernel.
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(bare)?.[1];
+    return bare === "localhost" ? "127.0.0.1" : mapped ?? bare;
   };
   // `::` is every address of both families (dual stack), `0.0.0.0` every IPv4 one.
   const covers = (wide: string, host: string) =>

@@ -161,12 +161,16 @@ export async function validateConfig(
     // Checked on the raw input too, so that one run reports everything;
     // last, so that directories are created only for a configuration
     // without other problems (a refused start leaves nothing behind).
-    const create = (options.createDirs ?? false) && problems.length === 0;
+    const createDirs = options.createDirs ?? false;
+    const create = createDirs && problems.length === 0;
     for (const [section, fallback] of DIRS) {
       const raw = config
         ? (config[section] as { dir: string }).dir
         : valueOrDefault(input, section, fallback, baseDir);
       if (raw === undefined) continue;
+      // Not created because of other problems: a missing directory would
+      // have been, so it is no problem of its own.
+      if (createDirs && !create && !(await exists(raw))) continue;
       const problem = await checkDirectory(raw, create);
       if (problem) problems.push({ path: jsonPath([section, "dir"]), message: problem });
     }
@@ -259,6 +263,27 @@ function valueOrDefault(
   return value.startsWith("/") ? value : `${baseDir}/${value}`;
 }
 
+/** Whether anything is at `path`. */
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `path` with its `.` and `..` segments resolved (the file system is not asked). */
+function normalize(path: string): string {
+  const parts: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") parts.pop();
+    else parts.push(part);
+  }
+  return (path.startsWith("/") ? "/" : "") + parts.join("/");
+}
+
 /**
  * The data directories that are one another or inside one another: each
  * log needs a directory of its own (a dead letter in the event log would be
@@ -266,10 +291,10 @@ function valueOrDefault(
  */
 function sharedDirectories(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  const dirs = DIRS.map(([section]) => ({
-    section,
-    dir: (config[section] as { dir: string }).dir.replace(/\/+$/, "") || "/",
-  }));
+  // In cluster mode the state is in KV: state.dir is not used (SPEC §12).
+  const dirs = DIRS.filter(([section]) => !(section === "state" && config.nats)).map((
+    [section],
+  ) => ({ section, dir: normalize((config[section] as { dir: string }).dir) || "." }));
   const within = (inner: string, outer: string) =>
     inner === outer || inner.startsWith(outer === "/" ? "/" : `${outer}/`);
   for (const [i, a] of dirs.entries()) {

@@ -97,12 +97,15 @@ export function natsServerOptions(servers: readonly string[]): NatsServerOptions
  * ```
  */
 export function natsServerProblem(url: string): string | undefined {
-  const bare = url.replace(USERINFO, "$1$3");
-  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(bare)?.[1];
+  // The client trims a URL and reads its scheme in any case.
+  const bare = url.trim().replace(USERINFO, "$1$3");
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(bare)?.[1]?.toLowerCase();
   if (scheme !== undefined && scheme !== "nats" && scheme !== "tls") {
     return `must use nats:// or tls://, not ${scheme}://`;
   }
-  const parsed = URL.parse(scheme === undefined ? `nats://${bare}` : bare);
+  const parsed = URL.parse(
+    scheme === undefined ? `nats://${bare}` : `${scheme}${bare.slice(scheme.length)}`,
+  );
   if (parsed === null || parsed.hostname === "") {
     return "is not a server URL (nats://host:port, tls://host:port or host:port)";
   }

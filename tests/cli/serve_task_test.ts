@@ -58,3 +58,37 @@ Deno.test("serve with `deno task serve`'s permissions starts where no data/ exis
     await removeDir(cwd);
   }
 });
+
+Deno.test("serve with `deno task serve`'s permissions and another problem says only that one, and creates nothing", async () => {
+  const cwd = await Deno.realPath(await Deno.makeTempDir({ prefix: "sda-fresh-" }));
+  try {
+    await Deno.writeTextFile(
+      `${cwd}/ingest.json`,
+      JSON.stringify({ http: { port: freePort(), tokenEnv: "INGEST_HTTP_TOKEN" } }),
+    );
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--config",
+        `${repo}deno.json`,
+        ...await serveTaskFlags(),
+        `${repo}main.ts`,
+        "serve",
+      ],
+      cwd,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+      env: { NO_COLOR: "1", INGEST_HTTP_TOKEN: "" }, // set to nothing: no token
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 2, stderr);
+    // The data directories would have been created: no problem of theirs.
+    assert.deepEqual(stderr.split("\n").filter((line) => line.startsWith("  $")), [
+      "  $.http.tokenEnv: environment variable INGEST_HTTP_TOKEN is not set",
+    ]);
+    assert.deepEqual([...Deno.readDirSync(cwd)].map((entry) => entry.name), ["ingest.json"]);
+  } finally {
+    await removeDir(cwd);
+  }
+});

@@ -61,6 +61,8 @@ Deno.test("parseConfig() refuses NATS server URLs the client could never use, wi
         "http://127.0.0.1:4222",
         "nats://ingest:p@ss@127.0.0.1:4222",
         "127.0.0.1:4222",
+        "NATS://127.0.0.1:4222",
+        " tls://127.0.0.1:4222",
       ],
     },
   });

@@ -176,6 +176,23 @@ Deno.test("loadConfig() refuses data directories that are one another or inside 
       ]);
       return true;
     });
+    // Written with "..": the same directory.
+    await Deno.writeTextFile(
+      `${dir}/c.json`,
+      JSON.stringify({ log: { dir: "x/../same" }, deadLetter: { dir: "./same" } }),
+    );
+    await assert.rejects(loadConfig(`${dir}/c.json`), /is the same directory as \$\.log\.dir/);
+    // In cluster mode state.dir is not used: it may hold the logs.
+    await Deno.writeTextFile(
+      `${dir}/d.json`,
+      JSON.stringify({
+        log: { dir: "data/events" },
+        deadLetter: { dir: "data/dead-letter" },
+        state: { dir: "data" },
+        nats: { servers: ["nats://127.0.0.1:4222"] },
+      }),
+    );
+    assert.equal((await loadConfig(`${dir}/d.json`)).state.dir, `${dir}/data`);
     // Names that only share a prefix are different directories.
     await Deno.writeTextFile(
       `${dir}/b.json`,
@@ -255,6 +272,7 @@ Deno.test("parseConfig() reports listeners that would clash on a port: the same 
         radar("e", "::1", 17605),
         radar("f", "0.0.0.0", 17605),
         radar("g", "127.0.0.1", 9464),
+        radar("h", "::ffff:127.0.0.1", 17603),
       ],
     });
   } catch (e) {
@@ -268,6 +286,8 @@ Deno.test("parseConfig() reports listeners that would clash on a port: the same 
       message: "port 17604 is already used by $.sources[2].port (0.0.0.0 and 127.0.0.2 overlap)",
     },
     { path: "$.sources[6].port", message: "port 9464 is already used by $.http.port" },
+    // An IPv4-mapped address is the IPv4 address to the kernel.
+    { path: "$.sources[7].port", message: "port 17603 is already used by $.sources[0].port" },
   ]);
 });
 
