@@ -28,13 +28,18 @@ export interface LoggingOptions {
   onRecord?: (record: LogRecord) => void;
 }
 
+/** A string that reads unambiguously without quotes: not empty, no white space or quote. */
+const TOKEN = /^[^\s"]+$/;
+
 /**
- * The record with the strings in its message as plain text — `HTTP on
- * http://127.0.0.1:9464`, not `HTTP on "http"://"127.0.0.1":9464` as
- * LogTape renders a string value — their control characters escaped, so
- * that a value cannot start a line of its own on a terminal. Other values
- * (numbers, objects) are rendered by LogTape; `properties` keep every value
- * as it was.
+ * The record with the one-word strings in its message as plain text —
+ * `HTTP on http://127.0.0.1:9464`, not `HTTP on "http"://"127.0.0.1":9464`
+ * as LogTape renders a string value — their control characters escaped, so
+ * that a value cannot start a line of its own on a terminal. An empty
+ * string, or one with white space or a quote in it (an error's text, say),
+ * keeps LogTape's quotes: without them it would blend into the message.
+ * Other values (numbers, objects) are rendered by LogTape; `properties`
+ * keep every value as it was.
  *
  * @example
  * ```ts
@@ -45,12 +50,15 @@ export interface LoggingOptions {
  * const record = {
  *   category: ["sda-ingest"],
  *   level: "info",
- *   message: ["HTTP on ", "http", "://", "127.0.0.1", ":", 9464, " (", "a\nb", ")"],
- *   rawMessage: "HTTP on {scheme}://{hostname}:{port} ({note})",
- *   properties: { scheme: "http", hostname: "127.0.0.1", port: 9464, note: "a\nb" },
+ *   message: ["HTTP on ", "http", "://", "127.0.0.1", ":", 9464, " (", "a b", ", ", "\x1b[2J", ")"],
+ *   rawMessage: "HTTP on {scheme}://{hostname}:{port} ({note}, {other})",
+ *   properties: { scheme: "http", hostname: "127.0.0.1", port: 9464, note: "a b", other: "\x1b[2J" },
  *   timestamp: 0,
  * } as LogRecord;
- * assert.deepEqual(plainStrings(record).message, ["HTTP on http://127.0.0.1:", 9464, " (a\\nb)"]);
+ * assert.deepEqual(
+ *   plainStrings(record).message,
+ *   ["HTTP on http://127.0.0.1:", 9464, " (", "a b", ", \\u001b[2J)"],
+ * );
  * assert.equal(plainStrings(record).properties, record.properties);
  * ```
  */
@@ -60,7 +68,7 @@ export function plainStrings(record: LogRecord): LogRecord {
   const message: unknown[] = [parts[0]];
   for (let i = 1; i < parts.length; i += 2) {
     const value = parts[i];
-    if (typeof value === "string") {
+    if (typeof value === "string" && TOKEN.test(value)) {
       const text = escapeControls(value);
       message[message.length - 1] = `${message[message.length - 1]}${text}${parts[i + 1]}`;
     } else {

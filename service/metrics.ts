@@ -14,7 +14,6 @@ import type { SegmentLogStats } from "../sinks/segment_log.ts";
 import type { Source } from "../sources/source.ts";
 import type { Pipeline } from "./pipeline.ts";
 
-/** The prefix of a source counter of refused connections, before the reason. */
 /**
  * Source counters that go down as well as up (connections now, not ever):
  * a gauge, by state, rather than a counter Prometheus would take for resets.
@@ -23,6 +22,7 @@ const CONNECTION_GAUGES = new Map([
   ["connections_open", "open"],
   ["connections_handshaking", "handshake"],
 ]);
+/** The prefix of a source counter of refused connections, before the reason. */
 const REFUSED = "connections_refused_";
 
 /** Upper bounds of the latency histogram, seconds. */
