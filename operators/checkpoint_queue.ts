@@ -16,7 +16,11 @@ import { Ack } from "./ack.ts";
  *
  * If an acknowledgement fails, nothing after it is ever committed and
  * {@link CheckpointQueue.failure} holds the reason; the source must restart
- * from the last committed checkpoint.
+ * from the last committed checkpoint. A commit that fails (a full disk, a
+ * state store away) is tried again every `retryMs` — with the newest
+ * checkpoint by then — and {@link CheckpointQueue.problem} holds why until
+ * one succeeds: a moment without room must not freeze the checkpoint for
+ * the rest of the run (a restart would read everything since again).
  *
  * @example Checkpoints commit in order
  * ```ts
@@ -39,15 +43,24 @@ import { Ack } from "./ack.ts";
  */
 export class CheckpointQueue<C> {
   #commit: (value: C) => void | Promise<void>;
+  #retryMs: number;
   #queue: { ack: Ack; value: C }[] = [];
   #committed: C | undefined;
   #committing: Promise<void> | undefined;
   #failure: unknown;
   #failed = false;
+  /** A checkpoint whose commit failed, to be tried again unless a newer one comes first. */
+  #retry: { value: C } | undefined;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #problem: unknown;
 
-  /** @param commit persists a checkpoint (e.g. writes a state file) */
-  constructor(commit: (value: C) => void | Promise<void>) {
+  /**
+   * @param commit persists a checkpoint (e.g. writes a state file)
+   * @param options `retryMs`: wait before a failed commit is tried again (default 1000)
+   */
+  constructor(commit: (value: C) => void | Promise<void>, options: { retryMs?: number } = {}) {
     this.#commit = commit;
+    this.#retryMs = options.retryMs ?? 1000;
   }
 
   /** Registers the unit that ends at checkpoint `value`; returns its ack. */
@@ -83,6 +96,18 @@ export class CheckpointQueue<C> {
     return this.#failure;
   }
 
+  /** Why the last commit failed, until one succeeds (it is being retried). */
+  get problem(): unknown {
+    return this.#problem;
+  }
+
+  /** Stops retrying a failed commit (the source is stopping). */
+  close(): void {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#retry = undefined;
+  }
+
   /** Resolves once settled acks have been committed. */
   async idle(): Promise<void> {
     // Let `done` callbacks of already settled acks run first.
@@ -92,19 +117,31 @@ export class CheckpointQueue<C> {
 
   #advance(): void {
     if (this.#committing || this.#failed) return;
-    let latest: { value: C } | undefined;
+    let latest: { value: C } | undefined = this.#retry;
     while (this.#queue.length > 0 && this.#queue[0].ack.state === "done") {
       latest = this.#queue.shift();
     }
     if (latest === undefined) return;
+    this.#retry = undefined;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
     const value = latest.value;
     this.#committing = (async () => {
+      // Never settle before `#committing` is assigned (a commit that throws
+      // at once would otherwise leave it set for ever).
+      await null;
       try {
         await this.#commit(value);
         this.#committed = value;
+        this.#problem = undefined;
       } catch (error) {
-        this.#failed = true;
-        this.#failure = error;
+        this.#problem = error;
+        this.#retry = { value };
+        this.#retryTimer = setTimeout(() => {
+          this.#retryTimer = undefined;
+          this.#advance();
+        }, this.#retryMs);
+        return;
       } finally {
         this.#committing = undefined;
       }

@@ -223,6 +223,7 @@ export class GatewayStream {
     for (const ack of this.#inFlight) await ack.done.catch(() => {});
     this.#inFlight.length = 0;
     await this.#queue.idle();
+    if (this.#stopping) this.#queue.close();
   }
 
   async #start(): Promise<void> {
@@ -339,7 +340,11 @@ export class GatewayStream {
   #ended(progress: AnswerProgress): boolean {
     if (progress.complete) {
       this.#timeoutsInRow = 0;
-      this.#setState("up");
+      const saving = this.#queue.problem;
+      if (saving === undefined) this.#setState("up");
+      else {
+        this.#setState("degraded", `Cannot save the watermark of ${this.peer}: ${message(saving)}`);
+      }
       this.#nextPollAt = progress.full ? 0 : performance.now() + this.#options.pollIntervalMs;
       this.#logLoss();
       return true;
@@ -484,16 +489,25 @@ export class GatewayStream {
   }
 
   async #commit(value: IslGatewayState): Promise<void> {
+    const failing = this.#queue.problem !== undefined;
     try {
       await this.#options.checkpoint.save(value);
     } catch (error) {
+      // Tried again every second with the newest watermark (the queue):
+      // degraded until then, said once.
       this.counters.checkpoint_errors++;
       this.#setState("degraded", `Cannot save the watermark of ${this.peer}: ${message(error)}`);
-      log.error("Cannot save the watermark of ISL gateway {peer}: {error}", {
-        peer: this.peer,
-        error: message(error),
-      });
+      if (!failing) {
+        log.error(
+          "Cannot save the watermark of ISL gateway {peer}: {error}; trying again every second",
+          { peer: this.peer, error: message(error) },
+        );
+      }
       throw error;
+    }
+    if (failing) {
+      log.info("ISL gateway {peer} saves its watermark again", { peer: this.peer });
+      if (this.state === "degraded") this.#setState("up");
     }
   }
 

@@ -385,18 +385,26 @@ export class OpticalHttpSource implements Source {
     this.#random = options.random ?? Math.random;
     this.#now = options.now ?? (() => nowMicros());
     this.#queue = new CheckpointQueue<string>(async (cursor) => {
+      const failing = this.#queue.problem !== undefined;
       try {
         await this.#checkpoint.save(cursor);
       } catch (error) {
-        // The queue stops committing; a restart resumes from the last saved cursor.
+        // Tried again every second with the newest cursor (the queue):
+        // degraded until then, said once.
         this.#setState("degraded", `Cannot save the cursor: ${message(error)}`);
-        this.#log.error("Optical source {source} cannot save its cursor: {error}", {
-          source: this.name,
-          error: message(error),
-        });
+        if (!failing) {
+          this.#log.error(
+            "Optical source {source} cannot save its cursor: {error}; trying again every second",
+            { source: this.name, error: message(error) },
+          );
+        }
         throw error;
       }
       this.#counters.checkpoints++;
+      if (failing) {
+        this.#log.info("Optical source {source} saves its cursor again", { source: this.name });
+        if (this.#state === "degraded" && this.#pageProblem === undefined) this.#setState("up");
+      }
     });
 
     const started = Promise.withResolvers<void>();
@@ -471,6 +479,7 @@ export class OpticalHttpSource implements Source {
     this.#halt();
     if (!this.#pulling) this.#close();
     await this.checkpointed(this.#timeoutMs);
+    this.#queue.close();
     this.#setState("stopped");
   }
 
@@ -835,8 +844,11 @@ export class OpticalHttpSource implements Source {
         ? `The last page from the archive was a dead letter: ${first}`
         : `All ${page.deadLetters.length} records of the last page from the archive were dead letters (first: ${first})`;
     }
+    const saving = this.#queue.problem;
     if (this.#pageProblem !== undefined) this.#setState("degraded", this.#pageProblem);
-    else this.#setState("up");
+    else if (saving !== undefined) {
+      this.#setState("degraded", `Cannot save the cursor: ${message(saving)}`);
+    } else this.#setState("up");
     this.#cursor = next;
     // SPEC §5: a full page is followed at once by the next; after an empty
     // or short one the archive has nothing newer yet. A full one that does

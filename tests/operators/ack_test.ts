@@ -64,3 +64,28 @@ Deno.test("CheckpointQueue() stops at a failed ack", async () => {
   assert.deepEqual(commits, ["a"]);
   assert.match(String(queue.failure), /log write failed/);
 });
+
+Deno.test("CheckpointQueue() tries a failed commit again, with the newest checkpoint by then, and says why until one succeeds", async () => {
+  const attempts: string[] = [];
+  let failures = 2;
+  const queue = new CheckpointQueue<string>((value) => {
+    attempts.push(value);
+    if (failures-- > 0) throw new Error("No space left on device");
+  }, { retryMs: 20 });
+  queue.add("a").release();
+  await queue.idle();
+  assert.deepEqual(attempts, ["a"]);
+  assert.match(String(queue.problem), /No space left/);
+  assert.equal(queue.committed, undefined);
+  queue.add("b").release(); // newer, while "a" waits for its retry
+  const deadline = performance.now() + 2_000;
+  while (queue.committed === undefined && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assert.equal(queue.committed, "b");
+  assert.equal(queue.problem, undefined);
+  assert.equal(queue.failure, undefined, "a commit that failed is no failed ack");
+  assert.deepEqual(attempts.at(-1), "b");
+  assert.ok(attempts.length >= 3 && attempts.length <= 4, attempts.join());
+  queue.close();
+});

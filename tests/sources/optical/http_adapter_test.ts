@@ -217,6 +217,43 @@ Deno.test("OpticalHttpSource() with decode workers drops the page asked ahead of
   }
 });
 
+Deno.test("OpticalHttpSource() saves its cursor again once the state store works again (a full disk for a moment), degraded meanwhile", async () => {
+  const sim = new ArchiveSim({ count: 300 });
+  try {
+    const saves: string[] = [];
+    let failures = 3;
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: sim.url,
+      pageSize: 100,
+      pollIntervalMs: 50,
+      checkpoint: {
+        load: () => Promise.resolve(undefined),
+        save: (cursor) => {
+          if (failures-- > 0) {
+            return Promise.reject(new Error("No space left on device (os error 28)"));
+          }
+          saves.push(cursor);
+          return Promise.resolve();
+        },
+      },
+    });
+    const reader = source.readable.getReader();
+    let observations = 0;
+    while (observations < 300) observations += (await take(reader)).observations.length;
+    await until(() => source.status().state === "degraded", 5_000, "degraded while saves fail");
+    assert.match(source.status().lastError ?? "", /Cannot save the cursor: No space left/);
+    // Tried again every second, with the newest cursor: the last page's.
+    await until(() => saves.at(-1) === ArchiveSim.cursorAt(300), 10_000, "the last cursor saved");
+    assert.equal(source.savedCursor, ArchiveSim.cursorAt(300));
+    await until(() => source.status().state === "up", 5_000, "up once saving works");
+    reader.releaseLock();
+    await source.stop();
+  } finally {
+    await sim.stop();
+  }
+});
+
 Deno.test("OpticalHttpSource() resumes from the saved cursor and saves a page's cursor only once it is durable", async () => {
   const sim = new ArchiveSim({ count: 1000 });
   try {
