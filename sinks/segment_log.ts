@@ -448,6 +448,30 @@ export class SegmentLog<T> {
       return;
     }
     const [base, path] = segments[segments.length - 1];
+    if (segments.length >= 2) {
+      // The segment before must end where this one starts: a gap or an
+      // overlap (a segment lost, cut short, or made by hand) would have
+      // this writer give out offsets that are missing or taken — readers
+      // stop there. Checked on the last two only: the whole log can be
+      // gigabytes (`tail` checks all of them as it reads).
+      const [previousBase, previousPath] = segments[segments.length - 2];
+      const previous = await scanSegment(previousPath);
+      const end = previousBase + previous.lines;
+      const damage = previous.validBytes < previous.size
+        ? `${previousPath} ends inside record ${end} (no line end), and ${path} follows it`
+        : end < base
+        ? `records ${end}…${
+          base - 1
+        } are missing: ${previousPath} ends at record ${end}, ${path} starts at ${base}`
+        : end > base
+        ? `${path} starts at record ${base}, inside ${previousPath} (which ends at record ${end})`
+        : undefined;
+      if (damage !== undefined) {
+        throw new Error(
+          `Damaged log: ${damage}. Not writing over it: restore or move the segments aside (tail --dir shows where the damage is)`,
+        );
+      }
+    }
     const { lines, validBytes, size } = await scanSegment(path);
     if (validBytes < size) {
       // A torn write: the process died between writing and finishing a line.

@@ -327,6 +327,56 @@ Deno.test("SegmentLog() refuses a second writer of its directory at once, in thi
   }
 });
 
+Deno.test("SegmentLog() refuses to open over a gap or an overlap between its last two segments, or a torn record before the last", async () => {
+  const serialize = (n: number) => JSON.stringify({ n });
+  const make = async () => {
+    const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+    const log = await SegmentLog.open({ dir, serialize, segmentBytes: 20 });
+    await log.append([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    await log.close();
+    return dir;
+  };
+  const dirs: string[] = [];
+  try {
+    const healthy = await make();
+    dirs.push(healthy);
+    const segments = [...Deno.readDirSync(healthy)].map((e) => e.name).sort();
+    assert.ok(segments.length >= 3, segments.join());
+    const reopened = await SegmentLog.open({ dir: healthy, serialize, segmentBytes: 20 });
+    assert.equal(reopened.nextOffset, 10);
+    await reopened.close();
+
+    const gap = await make();
+    dirs.push(gap);
+    await Deno.writeTextFile(`${gap}/${segmentName(99)}`, "");
+    await assert.rejects(
+      SegmentLog.open({ dir: gap, serialize }),
+      /^Error: Damaged log: records 10…98 are missing: .* Not writing over it/,
+    );
+    const overlap = await make();
+    dirs.push(overlap);
+    await Deno.writeTextFile(`${overlap}/${segmentName(9)}`, "");
+    await assert.rejects(
+      SegmentLog.open({ dir: overlap, serialize }),
+      /Damaged log: .*00000000000000000009\.jsonl starts at record 9, inside /,
+    );
+    const torn = await make();
+    dirs.push(torn);
+    const names = [...Deno.readDirSync(torn)].map((e) => e.name).sort();
+    const beforeLast = `${torn}/${names.at(-2)}`;
+    const text = await Deno.readTextFile(beforeLast);
+    await Deno.writeTextFile(beforeLast, text.slice(0, -3));
+    await assert.rejects(
+      SegmentLog.open({ dir: torn, serialize }),
+      /Damaged log: .* ends inside record \d+ \(no line end\)/,
+    );
+    // Nothing was changed by the refusals.
+    assert.equal(await Deno.readTextFile(beforeLast), text.slice(0, -3));
+  } finally {
+    for (const dir of dirs) await removeDir(dir);
+  }
+});
+
 Deno.test("SegmentLog() group-commits appends queued during a sync into one write and one sync", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
   try {
