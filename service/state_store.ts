@@ -49,13 +49,27 @@ export class StateStore {
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;
     }
+    let saved: unknown;
     try {
-      const value = (JSON.parse(text) as { value: T }).value;
-      this.#latest.set(key, value);
-      return value;
+      saved = JSON.parse(text);
     } catch (error) {
       throw new SyntaxError(`Cannot parse state file ${this.path(key)}`, { cause: error });
     }
+    // As `save` writes it: `{"value": …, "saved": …}`, the value never null.
+    // Anything else is damage, not a first start: starting over would read
+    // the whole archive or ring again, or count what it holds as lost.
+    const value = saved !== null && typeof saved === "object" && !Array.isArray(saved)
+      ? (saved as { value?: unknown }).value
+      : undefined;
+    if (value === undefined || value === null) {
+      throw new SyntaxError(
+        `State file ${
+          this.path(key)
+        } holds no saved value (expected {"value": …}); remove it to start over`,
+      );
+    }
+    this.#latest.set(key, value);
+    return value as T;
   }
 
   /** Saves `value` under `key` atomically and durably. */

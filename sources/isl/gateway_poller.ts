@@ -373,6 +373,19 @@ export class GatewayPoller {
 
   /** Resumes from a checkpoint (`undefined`: first start, `W` = 0). */
   restore(state: IslGatewayState | undefined): void {
+    // A saved state that is not a watermark (an optical cursor copied over
+    // it, `{}`) is damage, not a first start: W = 0 would count the whole
+    // ring as lost.
+    if (
+      state !== undefined &&
+      (state === null || typeof state !== "object" || !Object.hasOwn(state, "after"))
+    ) {
+      throw new RangeError(
+        `Cannot resume from a saved state that is not an ISL watermark: ${
+          String(JSON.stringify(state)).slice(0, 64)
+        }`,
+      );
+    }
     const after = state?.after ?? 0;
     if (!Number.isInteger(after) || after < 0 || after > 0xffffffff) {
       throw new RangeError(`Cannot resume from a watermark that is not a u32: ${after}`);

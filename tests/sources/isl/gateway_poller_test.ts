@@ -482,3 +482,18 @@ Deno.test("GatewayPoller() with deferMapping hands on the packets of exactly the
   assert.equal(deferred.counters.beacons, here.counters.beacons - 1);
   assert.equal(deferred.counters.rejected_beacons, 1);
 });
+
+Deno.test("GatewayPoller.restore() refuses a saved state that is not a watermark instead of starting from 0", () => {
+  const poller = new GatewayPoller({ ctx, maxPackets: 10 });
+  for (const state of ["v1.2989", {}, null, 42]) {
+    assert.throws(
+      () => poller.restore(state as never),
+      /Cannot resume from a saved state that is not an ISL watermark/,
+      JSON.stringify(state),
+    );
+  }
+  poller.restore(undefined); // a first start
+  assert.equal(poller.watermark, 0);
+  poller.restore({ after: 1981 });
+  assert.equal(poller.watermark, 1981);
+});
