@@ -132,9 +132,25 @@ export const serve: Command = {
         });
       }
       let service: IngestService;
-      // A signal while starting (in cluster mode: while waiting for NATS) gives up at once.
+      // A signal while starting (rebuilding the dedupe window, in cluster
+      // mode waiting for NATS) gives up at once; a second one exits.
       const starting = new AbortController();
-      const giveUp = () => starting.abort(new Error("signal received while starting"));
+      const startSignals = new StopSignals();
+      const giveUp = () => {
+        switch (startSignals.next()) {
+          case "first":
+            getLogger(["sda-ingest", "service"]).info(
+              "Signal received while starting: giving up (send again to exit at once)",
+            );
+            starting.abort(new Error("signal received while starting"));
+            break;
+          case "echo":
+            break;
+          case "again":
+            getLogger(["sda-ingest", "service"]).error("Second signal while starting: exiting");
+            Deno.exit(EXIT.failure);
+        }
+      };
       Deno.addSignalListener("SIGINT", giveUp);
       Deno.addSignalListener("SIGTERM", giveUp);
       try {

@@ -205,13 +205,14 @@ export class IngestService {
       // /health says why; nothing reaches the pipeline before it is done.
       service.#waiting = "rebuilding the dedupe window from the log";
       const t0 = performance.now();
-      await fillDedupeWindow(config.log.dir, dedupe);
+      await fillDedupeWindow(config.log.dir, dedupe, { signal: options.signal });
       service.#waiting = undefined;
       log.info("Dedupe window rebuilt from the log: {ids} ids in {ms} ms", {
         ids: dedupe.size,
         ms: Math.round(performance.now() - t0),
       });
       service.#workers = await startDecodePool(configuredWorkers(config));
+      options.signal?.throwIfAborted();
       const workers = service.#workers?.size ?? 0;
       log.info("Decoding on {where}", {
         where: workers === 0 ? "the main thread" : `${workers} worker threads`,

@@ -174,7 +174,7 @@ function idOfLine(bytes: Uint8Array, start: number, end: number): string | undef
  */
 export async function readRecentIds(dir: string, count: number): Promise<string[]> {
   const newestFirst: string[] = [];
-  await scanRecentLines(dir, count, (bytes, start, end) => {
+  await scanRecentLines(dir, count, undefined, (bytes, start, end) => {
     const id = idOfLine(bytes, start, end);
     if (id !== undefined) newestFirst.push(id);
   });
@@ -204,14 +204,18 @@ export async function readRecentIds(dir: string, count: number): Promise<string[
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function fillDedupeWindow(dir: string, window: DedupeWindow): Promise<number> {
+export async function fillDedupeWindow(
+  dir: string,
+  window: DedupeWindow,
+  options: { signal?: AbortSignal } = {},
+): Promise<number> {
   const count = window.capacity;
   // Newest first: the 32 id bytes of each prefixed line, or its id as text.
   let ids = new Uint8Array(32 * Math.min(count, 65536));
   const others = new Map<number, string>();
   let n = 0;
   let skipped = 0;
-  await scanRecentLines(dir, count, (bytes, start, end) => {
+  await scanRecentLines(dir, count, options.signal, (bytes, start, end) => {
     if (32 * (n + 1) > ids.length) {
       const grown = new Uint8Array(Math.min(32 * count, ids.length * 2));
       grown.set(ids);
@@ -255,12 +259,15 @@ export async function fillDedupeWindow(dir: string, window: DedupeWindow): Promi
 async function scanRecentLines(
   dir: string,
   count: number,
+  signal: AbortSignal | undefined,
   onLine: (bytes: Uint8Array, start: number, end: number) => void,
 ): Promise<void> {
   const segments = await listSegments(dir);
   let lines = 0;
   let buffer = new Uint8Array(0);
   for (let s = segments.length - 1; s >= 0 && lines < count; s--) {
+    // Seconds for a big log: a stop signal ends it between segments.
+    signal?.throwIfAborted();
     using file = await Deno.open(segments[s][1], { read: true });
     const { size } = await file.stat();
     if (buffer.length < size) buffer = new Uint8Array(size);

@@ -40,3 +40,57 @@ Deno.test("serve stops gracefully, exit 0, on a SIGINT delivered twice at once (
     await removeDir(dir);
   }
 });
+
+Deno.test("serve gives up at a SIGTERM while it rebuilds the dedupe window from a big log: no source started, exit 0", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-signals-" });
+  const httpPort = freePort();
+  // 3,000,000 id-first lines (as the serializer writes them) in 64 MB
+  // segments: seconds of rebuilding with a window that holds them all.
+  await Deno.mkdir(`${dir}/events`);
+  const perSegment = 1_000_000;
+  for (let segment = 0; segment < 3; segment++) {
+    const lines: string[] = [];
+    for (let i = 0; i < perSegment; i++) {
+      const n = segment * perSegment + i;
+      lines.push(`{"v":1,"id":"${n.toString(16).padStart(32, "0")}","kind":"radar"}\n`);
+    }
+    const base = String(segment * perSegment).padStart(20, "0");
+    await Deno.writeTextFile(`${dir}/events/${base}.jsonl`, lines.join(""));
+  }
+  await Deno.writeTextFile(
+    `${dir}/ingest.json`,
+    JSON.stringify({
+      sources: [{ name: "xr1", kind: "radar", port: freePort() }],
+      log: { dir: "events" },
+      deadLetter: { dir: "dead-letter" },
+      state: { dir: "state" },
+      http: { port: httpPort },
+      dedupe: { capacity: 3_000_000 },
+    }),
+  );
+  const child = spawnMain(["serve", "--config", `${dir}/ingest.json`]);
+  try {
+    const deadline = performance.now() + 30_000;
+    while (!/rebuilding the dedupe window/.test(await health()) && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    child.process.kill("SIGTERM");
+    const status = await child.status;
+    const stderr = child.stderr();
+    assert.equal(status.code, 0, stderr.slice(-2000));
+    assert.match(stderr, /Signal received while starting: giving up/);
+    assert.match(stderr, /Signal received while starting: not started/);
+    assert.doesNotMatch(stderr, /Dedupe window rebuilt|listening on/, "it went on starting");
+  } finally {
+    await child.stop("SIGKILL");
+    await removeDir(dir);
+  }
+
+  async function health(): Promise<string> {
+    try {
+      return await (await fetch(`http://127.0.0.1:${httpPort}/health`)).text();
+    } catch {
+      return ""; // not listening yet
+    }
+  }
+});
