@@ -16,11 +16,12 @@ import { Ack } from "./ack.ts";
  *
  * If an acknowledgement fails, nothing after it is ever committed and
  * {@link CheckpointQueue.failure} holds the reason; the source must restart
- * from the last committed checkpoint. A commit that fails (a full disk, a
- * state store away) is tried again every `retryMs` — with the newest
- * checkpoint by then — and {@link CheckpointQueue.problem} holds why until
- * one succeeds: a moment without room must not freeze the checkpoint for
- * the rest of the run (a restart would read everything since again).
+ * from the last committed checkpoint. With `retryMs`, a commit that fails
+ * (a full disk) is tried again that much later — with the newest checkpoint
+ * by then — and {@link CheckpointQueue.problem} holds why until one
+ * succeeds: a moment without room must not freeze the checkpoint for the
+ * rest of the run (a restart would read everything since again). Without
+ * it, a failed commit stops the commits like a failed ack.
  *
  * @example Checkpoints commit in order
  * ```ts
@@ -43,7 +44,7 @@ import { Ack } from "./ack.ts";
  */
 export class CheckpointQueue<C> {
   #commit: (value: C) => void | Promise<void>;
-  #retryMs: number;
+  #retryMs: number | undefined;
   #queue: { ack: Ack; value: C }[] = [];
   #committed: C | undefined;
   #committing: Promise<void> | undefined;
@@ -53,14 +54,15 @@ export class CheckpointQueue<C> {
   #retry: { value: C } | undefined;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #problem: unknown;
+  #closed = false;
 
   /**
    * @param commit persists a checkpoint (e.g. writes a state file)
-   * @param options `retryMs`: wait before a failed commit is tried again (default 1000)
+   * @param options `retryMs`: wait before a failed commit is tried again (default: never)
    */
   constructor(commit: (value: C) => void | Promise<void>, options: { retryMs?: number } = {}) {
     this.#commit = commit;
-    this.#retryMs = options.retryMs ?? 1000;
+    this.#retryMs = options.retryMs;
   }
 
   /** Registers the unit that ends at checkpoint `value`; returns its ack. */
@@ -101,8 +103,12 @@ export class CheckpointQueue<C> {
     return this.#problem;
   }
 
-  /** Stops retrying a failed commit (the source is stopping). */
+  /**
+   * Stops retrying failed commits (the source is stopping, or lost its
+   * lease): checkpoints still settling are committed once, not retried.
+   */
   close(): void {
+    this.#closed = true;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     this.#retry = undefined;
@@ -136,6 +142,12 @@ export class CheckpointQueue<C> {
         this.#problem = undefined;
       } catch (error) {
         this.#problem = error;
+        if (this.#retryMs === undefined) {
+          this.#failed = true;
+          this.#failure = error;
+          return;
+        }
+        if (this.#closed) return;
         this.#retry = { value };
         this.#retryTimer = setTimeout(() => {
           this.#retryTimer = undefined;

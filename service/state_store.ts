@@ -106,6 +106,8 @@ export class StateStore {
     return {
       load: () => this.load<T>(key),
       save: (value) => this.save(key, value),
+      // A full disk passes: the newest value is saved once there is room.
+      retryMs: 1000,
     };
   }
 }

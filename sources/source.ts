@@ -70,4 +70,12 @@ export interface Checkpoint<T> {
   load(): Promise<T | undefined>;
   /** Saves durably; resolves only once the value would survive a crash. */
   save(value: T): Promise<void>;
+  /**
+   * After a failed save, try again this much later (ms) with the newest
+   * value (a state file on a disk full for a moment). Undefined: a failed
+   * save stops the checkpoints until a restart — for a store that retries
+   * by itself or whose failure means another instance owns the source now
+   * (JetStream KV, SPEC §12).
+   */
+  retryMs?: number;
 }

@@ -156,7 +156,9 @@ export class GatewayStream {
       maxLossJump: options.maxLossJump,
       deferMapping: options.mapBeacons !== undefined,
     });
-    this.#queue = new CheckpointQueue((value) => this.#commit(value));
+    this.#queue = new CheckpointQueue((value) => this.#commit(value), {
+      retryMs: options.checkpoint.retryMs,
+    });
     this.#stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
     const started = Promise.withResolvers<void>();
     this.started = started.promise;
@@ -223,7 +225,6 @@ export class GatewayStream {
     for (const ack of this.#inFlight) await ack.done.catch(() => {});
     this.#inFlight.length = 0;
     await this.#queue.idle();
-    if (this.#stopping) this.#queue.close();
   }
 
   async #start(): Promise<void> {
@@ -523,6 +524,8 @@ export class GatewayStream {
   }
 
   #shutdown(): void {
+    // What settles from here is saved once, not retried.
+    this.#queue.close();
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const wake = this.#wake;

@@ -405,7 +405,7 @@ export class OpticalHttpSource implements Source {
         this.#log.info("Optical source {source} saves its cursor again", { source: this.name });
         if (this.#state === "degraded" && this.#pageProblem === undefined) this.#setState("up");
       }
-    });
+    }, { retryMs: this.#checkpoint.retryMs });
 
     const started = Promise.withResolvers<void>();
     this.started = started.promise;
@@ -479,7 +479,6 @@ export class OpticalHttpSource implements Source {
     this.#halt();
     if (!this.#pulling) this.#close();
     await this.checkpointed(this.#timeoutMs);
-    this.#queue.close();
     this.#setState("stopped");
   }
 
@@ -503,6 +502,8 @@ export class OpticalHttpSource implements Source {
   }
 
   #halt(): void {
+    // What settles from here is saved once, not retried.
+    this.#queue.close();
     if (!this.#stop.signal.aborted) this.#stop.abort(new StopError());
     if (this.#state !== "stopped") this.#setState("stopped");
     if (!this.#pulling) this.#closeClient();

@@ -236,6 +236,7 @@ Deno.test("OpticalHttpSource() saves its cursor again once the state store works
           saves.push(cursor);
           return Promise.resolve();
         },
+        retryMs: 200, // as a state file's (1 s), shorter
       },
     });
     const reader = source.readable.getReader();
