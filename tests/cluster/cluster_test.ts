@@ -230,11 +230,16 @@ Deno.test("owner cut off from NATS: it stops its leased sources before its lease
       const doc = await health(b);
       assert.equal(doc.sources.archive.owner, "ingest-b");
       assert.equal(doc.sources.isl.owner, "ingest-b");
-      // A, cut off, drives nothing and says why.
-      const aSources = (await health(a)).sources as Record<
-        string,
-        { state: string; last_error?: string | null }
-      >;
+      // A, cut off, drives nothing and says why — once its first attempt to
+      // take the lease back has failed: a request to the JetStream API of a
+      // server it cannot reach fails at its timeout (seconds), which can
+      // come after the stream is complete.
+      type Sources = Record<string, { state: string; last_error?: string | null }>;
+      let aSources: Sources = {};
+      await until("A says why it drives nothing", async () => {
+        aSources = (await health(a)).sources as Sources;
+        return ["archive", "isl"].every((name) => aSources[name].state !== "stopped");
+      });
       for (const name of ["archive", "isl"]) {
         assert.equal(aSources[name].state, "down");
         assert.match(aSources[name].last_error ?? "", /^Lease: cannot take the lease: /);
