@@ -44,15 +44,23 @@ Deno.test("serve stops gracefully, exit 0, on a SIGINT delivered twice at once (
 Deno.test("serve gives up at a SIGTERM while it rebuilds the dedupe window from a big log: no source started, exit 0", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sda-signals-" });
   const httpPort = freePort();
-  // 3,000,000 id-first lines (as the serializer writes them) in 64 MB
-  // segments: seconds of rebuilding with a window that holds them all.
+  // 3,000,000 id-first lines (as the serializer writes them) in three
+  // segments: a second or more of rebuilding with a window that holds them
+  // all. Random ids, as SHA-256 makes them: ids that differ in one word
+  // only would all share one probe run of the window's table (hours).
   await Deno.mkdir(`${dir}/events`);
   const perSegment = 1_000_000;
+  const hex = (bytes: Uint8Array) =>
+    Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  const random = new Uint8Array(16 * perSegment);
   for (let segment = 0; segment < 3; segment++) {
+    for (let at = 0; at < random.length; at += 65_536) {
+      crypto.getRandomValues(random.subarray(at, at + 65_536));
+    }
     const lines: string[] = [];
     for (let i = 0; i < perSegment; i++) {
-      const n = segment * perSegment + i;
-      lines.push(`{"v":1,"id":"${n.toString(16).padStart(32, "0")}","kind":"radar"}\n`);
+      const id = hex(random.subarray(16 * i, 16 * i + 16));
+      lines.push(`{"v":1,"id":"${id}","kind":"radar"}\n`);
     }
     const base = String(segment * perSegment).padStart(20, "0");
     await Deno.writeTextFile(`${dir}/events/${base}.jsonl`, lines.join(""));
