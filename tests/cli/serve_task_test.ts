@@ -13,6 +13,25 @@ async function serveTaskFlags(): Promise<string[]> {
   return words.slice(2, -2);
 }
 
+/** `deno task serve` as the task runs it, in `cwd` (with the repository's import map). */
+async function serveTask(cwd: string, env: Record<string, string> = {}): Promise<Deno.Command> {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--config",
+      `${repo}deno.json`,
+      ...await serveTaskFlags(),
+      `${repo}main.ts`,
+      "serve",
+    ],
+    cwd,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...env },
+  });
+}
+
 Deno.test("serve with `deno task serve`'s permissions starts where no data/ exists yet (a fresh checkout) and creates its directories", async () => {
   const cwd = await Deno.realPath(await Deno.makeTempDir({ prefix: "sda-fresh-" }));
   const httpPort = freePort();
@@ -24,21 +43,7 @@ Deno.test("serve with `deno task serve`'s permissions starts where no data/ exis
         http: { port: httpPort },
       }),
     );
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--config",
-        `${repo}deno.json`,
-        ...await serveTaskFlags(),
-        `${repo}main.ts`,
-        "serve",
-      ],
-      cwd,
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
+    const child = (await serveTask(cwd)).spawn();
     const stderr = new Response(child.stderr).text();
     const ready = await waitForOk(`http://127.0.0.1:${httpPort}/ready`, 30_000).then(
       () => true,
@@ -66,21 +71,8 @@ Deno.test("serve with `deno task serve`'s permissions and another problem says o
       `${cwd}/ingest.json`,
       JSON.stringify({ http: { port: freePort(), tokenEnv: "INGEST_HTTP_TOKEN" } }),
     );
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--config",
-        `${repo}deno.json`,
-        ...await serveTaskFlags(),
-        `${repo}main.ts`,
-        "serve",
-      ],
-      cwd,
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-      env: { NO_COLOR: "1", INGEST_HTTP_TOKEN: "" }, // set to nothing: no token
-    }).output();
+    // INGEST_HTTP_TOKEN set to nothing: no token.
+    const output = await (await serveTask(cwd, { INGEST_HTTP_TOKEN: "" })).output();
     const stderr = new TextDecoder().decode(output.stderr);
     assert.equal(output.code, 2, stderr);
     // The data directories would have been created: no problem of theirs.
