@@ -12,6 +12,15 @@ for (let i = 0; i < 10; i++) HEX_VALUE[48 + i] = i;
 for (let i = 0; i < 6; i++) HEX_VALUE[97 + i] = 10 + i;
 const textDecoder = new TextDecoder();
 
+/** Mixes one 32-bit word into a running hash (a murmur3 block). */
+function mixWord(h: number, word: number): number {
+  let k = Math.imul(word, 0xcc9e2d51);
+  k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
 /**
  * Remembers the last `capacity` distinct ids, evicting the oldest first
  * (SPEC §8: the dedupe window of the event log).
@@ -45,8 +54,8 @@ export class DedupeWindow {
    * Hash table, one word per slot: the id's ring position + 1 in the low
    * `#posMask` bits (0: a free slot) and the high bits of its second word
    * above them, which tell most ids apart without reading the ring. The
-   * home slot (linear probing) is {@link DedupeWindow.#home} of the first
-   * and third words. At most half full.
+   * home slot (linear probing) is {@link DedupeWindow.#home} of all four
+   * words. At most half full.
    */
   #table: Int32Array;
   #mask: number;
@@ -63,6 +72,8 @@ export class DedupeWindow {
    * whoever sends observations chooses their content, and ids ground to
    * share their first word's low bits would all probe one run (20,000 such
    * ids took 0.8 s to add instead of 0.04 s; it grows as their square).
+   * Every word counts too: ids that differ in their last word only once all
+   * shared one run, and a log of 3 million of them took hours to load.
    */
   #seed = crypto.getRandomValues(new Int32Array(2));
 
@@ -90,6 +101,24 @@ export class DedupeWindow {
   /** How many ids it remembers now. */
   get size(): number {
     return this.#size;
+  }
+
+  /**
+   * The longest run of occupied slots in the hash table: how many slots the
+   * slowest lookup reads. Stays short (tens) for any choice of ids; a long
+   * one means the ids crowd one home slot. Reads the whole table: for
+   * diagnostics and tests, not the hot path.
+   */
+  longestProbeRun(): number {
+    const table = this.#table;
+    let longest = 0;
+    let run = 0;
+    // Twice round, so a run that wraps past the end is counted whole.
+    for (let i = 0; i < table.length * 2; i++) {
+      run = table[i & this.#mask] === 0 ? 0 : run + 1;
+      if (run > longest) longest = run;
+    }
+    return Math.min(longest, table.length);
   }
 
   /** Whether `id` is in the window. */
@@ -183,7 +212,7 @@ export class DedupeWindow {
     const table = this.#table;
     const mask = this.#mask;
     const posMask = this.#posMask;
-    const home = this.#home(k0, k2);
+    const home = this.#home(k0, k1, k2, k3);
     let slot = home;
     for (let entry = table[slot]; entry !== 0; entry = table[slot]) {
       if (
@@ -213,12 +242,16 @@ export class DedupeWindow {
   }
 
   /**
-   * The home slot of an id from its first and third words and the window's
-   * seed (murmur3's finaliser): not predictable without the seed, so no
-   * choice of ids crowds one probe run.
+   * The home slot of an id from its four words and the window's seed
+   * (murmur3's block mixing and finaliser): not predictable without the
+   * seed, so no choice of ids crowds one probe run.
    */
-  #home(k0: number, k2: number): number {
-    let h = (k0 ^ this.#seed[0]) + Math.imul(k2 ^ this.#seed[1], 0x85ebca6b);
+  #home(k0: number, k1: number, k2: number, k3: number): number {
+    let h = this.#seed[0];
+    h = mixWord(h, k0);
+    h = mixWord(h, k1);
+    h = mixWord(h, k2);
+    h = mixWord(h, k3 ^ this.#seed[1]);
     h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
     h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
     return (h ^ (h >>> 16)) & this.#mask;
@@ -255,7 +288,7 @@ export class DedupeWindow {
     const table = this.#table;
     const posMask = this.#posMask;
     const k0 = key[0], k1 = key[1];
-    let slot = this.#home(k0, key[2]);
+    let slot = this.#home(k0, k1, key[2], key[3]);
     for (let entry = table[slot]; entry !== 0; entry = table[slot]) {
       if (
         ((entry ^ k1) & ~posMask) === 0 &&
@@ -276,11 +309,13 @@ export class DedupeWindow {
       this.#ringOther![index] = undefined;
       return;
     }
-    // The slot that points at this ring entry, in its first word's run.
+    // The slot that points at this ring entry, in its home slot's run.
     const table = this.#table;
     const mask = this.#mask;
     const posMask = this.#posMask;
-    let slot = this.#home(this.#ring[index * 4], this.#ring[index * 4 + 2]);
+    const ring = this.#ring;
+    const at = index * 4;
+    let slot = this.#home(ring[at], ring[at + 1], ring[at + 2], ring[at + 3]);
     while (table[slot] !== 0) {
       if ((table[slot] & posMask) === index + 1) {
         this.#remove(slot);
@@ -303,7 +338,7 @@ export class DedupeWindow {
     let next = (gap + 1) & mask;
     while (table[next] !== 0) {
       const at = ((table[next] & posMask) - 1) * 4;
-      const home = this.#home(ring[at], ring[at + 2]);
+      const home = this.#home(ring[at], ring[at + 1], ring[at + 2], ring[at + 3]);
       // Move `next` into the gap unless its home lies cyclically in (gap, next].
       const between = gap <= next ? gap < home && home <= next : gap < home || home <= next;
       if (!between) {

@@ -46,8 +46,7 @@ Deno.test("serve gives up at a SIGTERM while it rebuilds the dedupe window from 
   const httpPort = freePort();
   // 3,000,000 id-first lines (as the serializer writes them) in three
   // segments: a second or more of rebuilding with a window that holds them
-  // all. Random ids, as SHA-256 makes them: ids that differ in one word
-  // only would all share one probe run of the window's table (hours).
+  // all. Random ids, as SHA-256 makes them.
   await Deno.mkdir(`${dir}/events`);
   const perSegment = 1_000_000;
   const hex = (bytes: Uint8Array) =>

@@ -91,3 +91,23 @@ Deno.test("DedupeWindow() treats uppercase or short hex as plain strings, exactl
   assert.equal(window.add(id), false);
   assert.equal(window.size, 3);
 });
+
+Deno.test("DedupeWindow() keeps probe runs short for ids that differ in one word only", () => {
+  const count = 50_000;
+  for (let word = 0; word < 4; word++) {
+    const window = new DedupeWindow(count);
+    for (let n = 1; n <= count; n++) {
+      const words = ["0badc0de", "01234567", "89abcdef", "fedcba98"];
+      words[word] = n.toString(16).padStart(8, "0");
+      assert.equal(window.add(words.join("")), true);
+    }
+    assert.equal(window.size, count);
+    // 131,072 slots at most half full: a fair hash gives runs of tens;
+    // one that ignores the word puts all 50,000 ids in one run.
+    const longest = window.longestProbeRun();
+    assert.ok(longest < 500, `ids differing in word ${word} only: a probe run of ${longest}`);
+    const words = ["0badc0de", "01234567", "89abcdef", "fedcba98"];
+    words[word] = (count / 2).toString(16).padStart(8, "0");
+    assert.equal(window.has(words.join("")), true);
+  }
+});
