@@ -214,10 +214,8 @@ export class IngestService {
       service.#workers = await startDecodePool(configuredWorkers(config));
       options.signal?.throwIfAborted();
       const workers = service.#workers?.size ?? 0;
-      log.info("Decoding on {where}", {
-        where: workers === 0 ? "the main thread" : `${workers} worker threads`,
-        workers,
-      });
+      if (workers === 0) log.info("Decoding on the main thread", { workers });
+      else log.info("Decoding in worker threads: {workers}", { workers });
       service.status.start();
       const cluster = config.nats && await service.#connect(config.nats, options.signal);
       const create = options.createSource ?? createSource;

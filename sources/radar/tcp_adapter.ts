@@ -389,16 +389,23 @@ export class RadarTcpSource implements Source {
     const listening = this.#tls?.listening ?? Promise.resolve();
     this.started = listening.then(() => {
       this.#state = "up";
-      log.info("Radar source {source} listening on {hostname}:{port}{security}", {
-        source: this.name,
-        hostname: o.hostname,
-        port: this.port,
-        security: o.tls === undefined
-          ? ""
-          : this.#verifier === undefined
-          ? " (TLS)"
-          : " (TLS, client certificates)",
-      });
+      const security = o.tls === undefined
+        ? "plain TCP"
+        : this.#verifier === undefined
+        ? "TLS"
+        : "TLS with client certificates";
+      // One template per mode: a placeholder for the mode would be quoted.
+      const properties = { source: this.name, hostname: o.hostname, port: this.port, security };
+      if (o.tls === undefined) {
+        log.info("Radar source {source} listening on {hostname}:{port}", properties);
+      } else if (this.#verifier === undefined) {
+        log.info("Radar source {source} listening on {hostname}:{port} (TLS)", properties);
+      } else {
+        log.info(
+          "Radar source {source} listening on {hostname}:{port} (TLS, client certificates)",
+          properties,
+        );
+      }
     }, (error) => {
       this.#state = "down";
       this.#lastError = `Cannot listen on ${o.hostname}:${o.port}: ${(error as Error).message}`;

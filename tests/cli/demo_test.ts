@@ -30,6 +30,16 @@ Deno.test("demo runs for 10 s, leaves a log with all three kinds, its service lo
     const logLines = (await Deno.readTextFile(`${out}/service.log`)).trim().split("\n");
     const records = logLines.map((l) => JSON.parse(l));
     assert.ok(records.some((r) => /^Ready: 3 sources started/.test(r.message)), logLines[0]);
+    // Our own words print bare: `listening on 127.0.0.1:9001`, not `…:9001""`.
+    const messages = records.map((r) => r.message as string);
+    assert.ok(
+      messages.some((m) => /^Decoding (in worker threads: \d+|on the main thread)$/.test(m)),
+      messages.join("\n"),
+    );
+    assert.ok(
+      messages.some((m) => /^Radar source \S+ listening on [\d.]+:\d+$/.test(m)),
+      messages.join("\n"),
+    );
     const warnings = records.filter((r) =>
       ["WARN", "WARNING", "ERROR", "FATAL"].includes(r.level)
     ).length;
