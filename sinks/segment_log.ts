@@ -114,6 +114,9 @@ function deferred(): Deferred {
 const SEGMENT_NAME = /^(\d{20})\.jsonl$/;
 /** The file written and removed at open to see whether the disk has room (not a segment). */
 export const SPACE_PROBE_NAME = ".space-probe";
+
+/** What a failing file operation of the log was doing, as its log lines say it. */
+type Action = "open" | "write to" | "sync" | "find room in";
 /** Largest group written at once, in UTF-16 code units (~16 MB of JSON). */
 const GROUP_CHARS = 16 * 1024 * 1024;
 const RESOLVED = Promise.resolve();
@@ -488,7 +491,7 @@ export class SegmentLog<T> {
 
   async #openSegment(base: number, size: number): Promise<void> {
     const path = `${this.#dir}/${segmentName(base)}`;
-    this.#file = await this.#retrying(`open ${path}`, () => this.#openFile(path));
+    this.#file = await this.#retrying("open", path, () => this.#openFile(path));
     this.#segmentBase = base;
     this.#segmentSize = size;
     this.#stats.segments++;
@@ -632,7 +635,7 @@ export class SegmentLog<T> {
    */
   async #writeAll(bytes: Uint8Array, count: number): Promise<void> {
     let dirty = false;
-    await this.#retrying(`write to ${this.#dir}`, async () => {
+    await this.#retrying("write to", this.#dir, async () => {
       if (dirty) await this.#file.truncate(this.#segmentSize);
       dirty = true;
       let written = 0;
@@ -649,7 +652,7 @@ export class SegmentLog<T> {
   }
 
   async #syncFile(): Promise<void> {
-    await this.#retrying(`sync ${this.#dir}`, () => this.#file.syncData());
+    await this.#retrying("sync", this.#dir, () => this.#file.syncData());
     this.#stats.syncs++;
     this.#lastSync = Date.now();
   }
@@ -660,36 +663,39 @@ export class SegmentLog<T> {
    * attempt is repeated every `retryMs`; success clears the problem and says
    * so. Anything else (a bug, a closed log) is thrown.
    */
-  async #retrying<R>(what: string, attempt: () => Promise<R>): Promise<R> {
+  async #retrying<R>(action: Action, path: string, attempt: () => Promise<R>): Promise<R> {
     for (;;) {
       try {
         const result = await attempt();
-        if (this.#problem !== undefined) this.#resumed(what);
+        if (this.#problem !== undefined) this.#resumed(action, path);
         return result;
       } catch (error) {
         if (!isIoError(error)) throw error;
         this.#stats.retries++;
-        this.#failed(what, error);
+        this.#failed(action, path, error);
         await new Promise((resolve) => setTimeout(resolve, this.#retryMs));
       }
     }
   }
 
-  #failed(what: string, error: unknown): void {
+  #failed(action: Action, path: string, error: unknown): void {
     if (this.#problem !== undefined) return;
     const text = error instanceof Error ? error.message : String(error);
     this.#problem = { error: text, since: Date.now() };
+    // The action is one of a few fixed words: part of the template, so it
+    // prints bare (a placeholder's multi-word value is quoted).
     log.error(
-      "Cannot {what}: {error}; nothing more is acknowledged and ingestion is paused, retrying every {ms} ms",
-      { what, error: text, ms: this.#retryMs, dir: this.#dir },
+      `Cannot ${action} {path}: {error}; nothing more is acknowledged and ingestion is paused, retrying every {ms} ms`,
+      { action, path, error: text, ms: this.#retryMs, dir: this.#dir },
     );
   }
 
-  #resumed(what: string): void {
+  #resumed(action: Action, path: string): void {
     const problem = this.#problem!;
     this.#problem = undefined;
-    log.info("Can {what} again after {seconds} s: ingestion resumes", {
-      what,
+    log.info(`Can ${action} {path} again after {seconds} s: ingestion resumes`, {
+      action,
+      path,
       seconds: Math.round((Date.now() - problem.since) / 1000),
       dir: this.#dir,
       error: problem.error,
@@ -705,6 +711,19 @@ export class SegmentLog<T> {
    */
   async #probe(): Promise<void> {
     const path = `${this.#dir}/${SPACE_PROBE_NAME}`;
+    const found = await Deno.lstat(path).catch(() => undefined);
+    if (found !== undefined && !found.isFile) {
+      // Not a left-over probe file (that one is overwritten): something
+      // else by that name, which would read as a full disk for ever.
+      const what = found.isDirectory
+        ? "a directory"
+        : found.isSymlink
+        ? "a symbolic link"
+        : "not a file";
+      throw new Deno.errors.AlreadyExists(
+        `${path} is ${what}: the log writes and removes a file of that name at start to see that the disk has room; move it away`,
+      );
+    }
     const once = async () => {
       try {
         using file = await Deno.open(path, { create: true, write: true, truncate: true });
@@ -722,7 +741,7 @@ export class SegmentLog<T> {
     } catch (error) {
       if (!isIoError(error)) throw error;
       this.#stats.retries++;
-      this.#failed(`find room in ${this.#dir}`, error);
+      this.#failed("find room in", this.#dir, error);
     }
     this.#probing = true;
     (async () => {
@@ -731,7 +750,7 @@ export class SegmentLog<T> {
         if (!this.#probing || this.#problem === undefined) break;
         try {
           await once();
-          if (this.#problem !== undefined) this.#resumed(`find room in ${this.#dir}`);
+          if (this.#problem !== undefined) this.#resumed("find room in", this.#dir);
         } catch {
           this.#stats.retries++;
         }

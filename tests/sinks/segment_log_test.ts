@@ -327,6 +327,40 @@ Deno.test("SegmentLog() refuses a second writer of its directory at once, in thi
   }
 });
 
+Deno.test("SegmentLog() refuses to open with something else where its free-space probe file goes, and names it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  try {
+    // A directory by that name read as a full disk: open went on, not
+    // ready, retrying for ever; a symbolic link had its target truncated.
+    await Deno.mkdir(`${dir}/.space-probe/kept`, { recursive: true });
+    await assert.rejects(
+      SegmentLog.open({ dir, serialize: String }),
+      (error: Error) => {
+        assert.ok(error instanceof Deno.errors.AlreadyExists, String(error));
+        assert.match(error.message, /\.space-probe is a directory: .*move it away/);
+        return true;
+      },
+    );
+    // Nothing of it left behind, the directory unlocked: open works once it is moved.
+    assert.ok((await Deno.lstat(`${dir}/.space-probe/kept`)).isDirectory);
+    await Deno.remove(`${dir}/.space-probe`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/elsewhere`, "precious");
+    await Deno.symlink(`${dir}/elsewhere`, `${dir}/.space-probe`);
+    await assert.rejects(SegmentLog.open({ dir, serialize: String }), /is a symbolic link/);
+    assert.equal(await Deno.readTextFile(`${dir}/elsewhere`), "precious");
+    await Deno.remove(`${dir}/.space-probe`);
+    // A left-over probe file (a crash during the probe) is simply used again.
+    await Deno.writeTextFile(`${dir}/.space-probe`, "x");
+    const log = await SegmentLog.open({ dir, serialize: String });
+    assert.equal(log.problem, undefined);
+    await log.append(["a"]);
+    await log.close();
+    await assert.rejects(Deno.lstat(`${dir}/.space-probe`), Deno.errors.NotFound);
+  } finally {
+    await removeDir(dir);
+  }
+});
+
 Deno.test("SegmentLog() refuses to open over a gap or an overlap between its last two segments, or a torn record before the last", async () => {
   const serialize = (n: number) => JSON.stringify({ n });
   const make = async () => {
