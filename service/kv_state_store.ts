@@ -231,6 +231,7 @@ export class KvStateStore {
         };
         await write(encoder.encode(JSON.stringify(record)));
       },
+      where: `state key ${key} in NATS KV`,
     };
   }
 

@@ -106,6 +106,7 @@ export class StateStore {
     return {
       load: () => this.load<T>(key),
       save: (value) => this.save(key, value),
+      where: `state file ${this.path(key)}`,
       // A full disk passes: the newest value is saved once there is room.
       retryMs: 1000,
     };

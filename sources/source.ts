@@ -71,6 +71,11 @@ export interface Checkpoint<T> {
   /** Saves durably; resolves only once the value would survive a crash. */
   save(value: T): Promise<void>;
   /**
+   * Where the value is kept, for an operator reading an error about it
+   * (`state file /var/lib/sda-ingest/state/optical.archive.json`).
+   */
+  where?: string;
+  /**
    * After a failed save, try again this much later (ms) with the newest
    * value (a state file on a disk full for a moment). Undefined: a failed
    * save stops the checkpoints until a restart — for a store that retries

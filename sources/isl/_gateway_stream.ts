@@ -228,8 +228,19 @@ export class GatewayStream {
   }
 
   async #start(): Promise<void> {
-    const state = await this.#options.checkpoint.load();
-    this.poller.restore(state);
+    const checkpoint = this.#options.checkpoint;
+    const state = await checkpoint.load();
+    try {
+      this.poller.restore(state);
+    } catch (error) {
+      // Which file or key to look at: the poller cannot know.
+      throw new RangeError(
+        `${checkpoint.where ?? "the saved state"}: ${
+          error instanceof Error ? error.message : error
+        }`,
+        { cause: error },
+      );
+    }
     this.#channel = await this.#options.open();
     if (this.#stopping) {
       this.#channel.close();

@@ -425,7 +425,9 @@ export class OpticalHttpSource implements Source {
             : typeof saved !== "string"
             ? `it is not text: ${clip(JSON.stringify(saved) ?? String(saved), 64)}`
             : cursorProblem(saved, "the saved cursor");
-          if (problem !== undefined) throw new Error(problem);
+          if (problem !== undefined) {
+            throw new Error(`${this.#checkpoint.where ?? "the saved state"}: ${problem}`);
+          }
           this.#cursor = saved as string | undefined;
         } catch (error) {
           this.#setState("down", `Cannot load the saved cursor: ${message(error)}`);

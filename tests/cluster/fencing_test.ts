@@ -100,6 +100,7 @@ Deno.test("KvStateStore() says which key it cannot save, why and since when, whi
     const store = new KvStateStore(kv, "ingest-a", 20);
     const stop = new AbortController();
     const checkpoint = store.checkpoint<string>("optical.archive", { signal: stop.signal });
+    assert.equal(checkpoint.where, "state key optical.archive in NATS KV");
     await checkpoint.load();
     await checkpoint.save("c1");
     assert.equal(store.problem, undefined);

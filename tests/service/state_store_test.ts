@@ -11,6 +11,11 @@ Deno.test("StateStore.load() refuses a state file without a saved value, naming 
     assert.equal(await store.load("optical.archive"), "v1.2989");
     // A failed save of a state file (a disk full for a moment) is tried again.
     assert.equal(store.checkpoint("optical.archive").retryMs, 1000);
+    // Where it is, for the errors of a source that cannot use what it holds.
+    assert.equal(
+      store.checkpoint("optical.archive").where,
+      `state file ${store.path("optical.archive")}`,
+    );
     for (const text of ["{}", '{"value":null}', "[]", '"v1.2989"', "null"]) {
       await Deno.writeTextFile(store.path("optical.archive"), text);
       await assert.rejects(

@@ -588,3 +588,29 @@ Deno.test("IslUdpSource() from a config with sensors dead-letters the beacons of
     await removeDir(dir);
   }
 });
+
+Deno.test("IslUdpSource() refuses a saved state that is not a watermark, naming where it is kept, and polls nothing", async () => {
+  const sim = await startIslSim({ rate: 0, prefill: 10 });
+  const source = new IslUdpSource({
+    name: "isl",
+    gateways: [gatewayOf(sim)],
+    checkpoint: () => ({
+      // An optical cursor copied over the watermark.
+      load: () => Promise.resolve("v1.2989" as never),
+      save: () => Promise.resolve(),
+      where: "state file /s/isl.isl.127.0.0.1_9003.json",
+    }),
+  });
+  try {
+    await assert.rejects(
+      source.started,
+      new RangeError(
+        'state file /s/isl.isl.127.0.0.1_9003.json: Cannot resume from a saved state that is not an ISL watermark: "v1.2989"',
+      ),
+    );
+    assert.equal(sim.counters.polls, 0);
+  } finally {
+    await source.stop().catch(() => {});
+    await sim.stop();
+  }
+});

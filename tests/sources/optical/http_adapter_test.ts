@@ -819,14 +819,17 @@ Deno.test("OpticalHttpSource() refuses a saved cursor that is not one an archive
         checkpoint: {
           load: () => Promise.resolve(saved as unknown as string),
           save: async () => {},
+          where: "state file /s/optical.archive.json",
         },
       });
+      // Named, so the operator knows what to look at.
+      const error = `state file /s/optical.archive.json: ${problem}`;
       const reader = source.readable.getReader();
-      await assert.rejects(reader.read(), new Error(problem));
-      await assert.rejects(source.started, new Error(problem));
+      await assert.rejects(reader.read(), new Error(error));
+      await assert.rejects(source.started, new Error(error));
       const status = source.status();
       assert.equal(status.state, "down");
-      assert.equal(status.lastError, `Cannot load the saved cursor: ${problem}`);
+      assert.equal(status.lastError, `Cannot load the saved cursor: ${error}`);
       await source.stop();
     }
     // The old source sent requests with these (30 a second with a number, whose
