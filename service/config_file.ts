@@ -107,6 +107,8 @@ export function unsetTokens(config: Config): ConfigProblem[] {
       ? `environment variable ${name} is not set`
       : token.trim() !== token
       ? `environment variable ${name} has whitespace around its token (a trailing newline?): no Authorization header can carry it`
+      : !/^[\x21-\x7e]+$/.test(token)
+      ? `environment variable ${name} has white space, a control character or a non-ASCII character in its token (two lines of a file?): no Authorization header can carry it`
       : undefined;
     if (message) problems.push({ path: jsonPath(path), message });
   };

@@ -377,6 +377,12 @@ export class OpticalHttpSource implements Source {
     this.#authRetryMs = nonNegative(options.authRetryMs ?? 30_000, "authRetryMs");
     const maxPageBytes = positiveInteger(options.maxPageBytes ?? 64 * 1024 * 1024, "maxPageBytes");
     this.#readers = [new PageReader(maxPageBytes), new PageReader(maxPageBytes)];
+    if (options.token !== undefined && !HEADER_TOKEN.test(options.token)) {
+      // Never quoted: fetch would refuse the header and print it whole.
+      throw new TypeError(
+        "Cannot use the token: it must be printable ASCII without white space (an Authorization header carries it)",
+      );
+    }
     this.#token = options.token;
     this.#startTime = options.startTime;
     this.#checkpoint = options.checkpoint;
@@ -718,7 +724,7 @@ export class OpticalHttpSource implements Source {
       } else {
         reason = `${
           reading ? "Cannot read the page from the archive" : "Cannot fetch from the archive"
-        }: ${describeFetchError(error)}`;
+        }: ${describeFetchError(error, this.#token)}`;
       }
       return this.#failure(cursor, reason, raw, this.#now(), peer);
     } finally {
@@ -1066,7 +1072,10 @@ function statusLine(response: Response): string {
  * with just "fetch failed"; the detail (refused, reset, TLS, headers too
  * large) is in the error's `cause`.
  */
-function describeFetchError(error: unknown): string {
+/** What an `Authorization: Bearer` header can carry: visible ASCII, no white space. */
+const HEADER_TOKEN = /^[\x21-\x7e]+$/;
+
+function describeFetchError(error: unknown, token: string | undefined): string {
   let text = message(error);
   const cause = error instanceof Error ? error.cause : undefined;
   if (cause !== undefined && cause !== null) {
@@ -1074,6 +1083,9 @@ function describeFetchError(error: unknown): string {
     if (detail !== "" && detail !== text) text = detail;
   }
   text = redactUrl(text);
+  // A client error may quote the request's headers (an invalid header
+  // value is printed whole): the token must not reach a reason or a log.
+  if (token !== undefined && token !== "") text = text.replaceAll(token, "***");
   // hyper refuses a response head over ~400 KB; the one header here that
   // can grow without bound is the cursor.
   if (/message head is too large/i.test(text)) {

@@ -92,7 +92,7 @@ Deno.test("validate warns, exit 0, about token variables not set where it runs",
   );
 });
 
-Deno.test("serve refuses to start, exit 2, while a token variable is unset or its token has whitespace around it", async () => {
+Deno.test("serve refuses to start, exit 2, while a token variable is unset or its token cannot go in a header", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sda-serve-" });
   try {
     await Deno.writeTextFile(
@@ -111,6 +111,11 @@ Deno.test("serve refuses to start, exit 2, while a token variable is unset or it
       [{}, "is not set"],
       [{ SDA_TEST_UNSET_TOKEN: "" }, "is not set"],
       [{ SDA_TEST_UNSET_TOKEN: `${SENTINEL}\n` }, "has whitespace around its token"],
+      // Two lines of a secret file: fetch refused the header and printed
+      // it, token and all, into dead letters, logs and /health.
+      [{ SDA_TEST_UNSET_TOKEN: `${SENTINEL}\nline-2` }, "has white space, a control character"],
+      [{ SDA_TEST_UNSET_TOKEN: `${SENTINEL}\u0001x` }, "has white space, a control character"],
+      [{ SDA_TEST_UNSET_TOKEN: `${SENTINEL} x` }, "has white space, a control character"],
     ] as [Record<string, string>, string][];
     for (const [env, problem] of cases) {
       const output = await new Deno.Command(Deno.execPath(), {

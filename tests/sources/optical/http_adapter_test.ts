@@ -714,6 +714,47 @@ Deno.test("OpticalHttpSource() on 401 reports down and retries slowly, never log
   }
 });
 
+Deno.test("OpticalHttpSource() refuses a token no header can carry without quoting it, and never puts the token in a reason", async () => {
+  // Two lines of a secret file: fetch refused the header and quoted it,
+  // token and all, in every transport dead letter, /health and the log.
+  for (const token of ["SECRET-1\nSECRET-2", "SECRET\u0000", "SECRET 2", "SECRËT"]) {
+    assert.throws(
+      () =>
+        new OpticalHttpSource({
+          name: "archive",
+          url: "http://127.0.0.1:1/",
+          token,
+          checkpoint: memoryCheckpoint().checkpoint,
+        }),
+      (error: Error) => {
+        assert.ok(error instanceof TypeError);
+        assert.ok(!/SECR/.test(error.message), error.message);
+        return true;
+      },
+    );
+  }
+  // Whatever a client error quotes of the request, the token is starred out.
+  const token = "tok-9f8e7d6c5b4a";
+  const { checkpoint } = memoryCheckpoint();
+  const source = new OpticalHttpSource({
+    name: "archive",
+    url: "http://127.0.0.1:1/",
+    token,
+    checkpoint,
+    fetch: () => Promise.reject(new TypeError(`Invalid header value: "Bearer ${token}"`)),
+    sleep: () => Promise.resolve(),
+  });
+  const reader = source.readable.getReader();
+  const failed = await take(reader);
+  assert.equal(
+    failed.deadLetters[0].reason,
+    'Cannot fetch from the archive: Invalid header value: "Bearer ***"',
+  );
+  assert.ok(!JSON.stringify(source.status()).includes(token));
+  reader.releaseLock();
+  await source.stop();
+});
+
 Deno.test("OpticalHttpSource() keeps ingesting after a page with bad records and a page that is not CSV", async () => {
   const archive = scriptedArchive((_request, n) => {
     if (n === 1) {
