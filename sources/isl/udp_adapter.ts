@@ -18,6 +18,7 @@ import { isIP } from "node:net";
 import type { DecodePool } from "../../service/workers/decode_pool.ts";
 import { wireContext } from "../../service/workers/_protocol.ts";
 import type { DatagramChannel, IslGateway } from "./datagram_channel.ts";
+import { gatewayAddress } from "./_gateway_address.ts";
 import { IslPollSource, type IslPollSourceOptions } from "./isl_poll_source.ts";
 import { type MapBeacons, mapBeaconsHere } from "./map_beacons.ts";
 
@@ -141,15 +142,10 @@ export function beaconsInWorkers(workers: DecodePool): MapBeacons {
  * ```
  */
 export async function openUdpChannel(gateway: IslGateway): Promise<DatagramChannel> {
-  let address = gateway.hostname.replace(/^\[(.*)\]$/, "$1");
-  let family = isIP(address);
-  if (family === 0) {
-    const found = await lookup(address);
-    address = found.address;
-    family = found.family;
-  }
+  let ip = gateway.hostname.replace(/^\[(.*)\]$/, "$1");
+  if (isIP(ip) === 0) ip = (await lookup(ip)).address;
+  const { address, family, loopback } = gatewayAddress(ip);
   const socket = dgram.createSocket(family === 6 ? "udp6" : "udp4");
-  const loopback = family === 6 ? address === "::1" : address.startsWith("127.");
   const local = loopback ? (family === 6 ? "::1" : "127.0.0.1") : undefined;
   await new Promise<void>((resolve, reject) => {
     socket.once("error", reject);

@@ -6,7 +6,8 @@ import { createSource } from "../../../service/source_factory.ts";
 import { StateStore } from "../../../service/state_store.ts";
 import { type IslGatewaySim, startIslSim } from "../../../sim/isl.ts";
 import { encodeStatus } from "../../../sources/isl/status_packet.ts";
-import { IslUdpSource } from "../../../sources/isl/udp_adapter.ts";
+import { IslUdpSource, openUdpChannel } from "../../../sources/isl/udp_adapter.ts";
+import { gatewayAddress } from "../../../sources/isl/_gateway_address.ts";
 import { readAllLines, removeDir } from "../../_observations.ts";
 import { testWorkers } from "../../_workers.ts";
 import { beaconByHand, crc, statusByHand } from "./_hand_packets.ts";
@@ -612,5 +613,43 @@ Deno.test("IslUdpSource() refuses a saved state that is not a watermark, naming 
   } finally {
     await source.stop().catch(() => {});
     await sim.stop();
+  }
+});
+
+Deno.test("openUdpChannel() takes answers from a gateway however its address is spelled", async () => {
+  // Every answer was dropped as foreign when the configured address was
+  // not spelled as the kernel reports the sender (`0:0:0:0:0:0:0:1` for
+  // `::1`, an IPv4-mapped address for an IPv4 one).
+  assert.deepEqual(gatewayAddress("0:0:0:0:0:0:0:1"), {
+    address: "::1",
+    family: 6,
+    loopback: true,
+  });
+  assert.deepEqual(gatewayAddress("2001:DB8:0::1"), {
+    address: "2001:db8::1",
+    family: 6,
+    loopback: false,
+  });
+  assert.deepEqual(gatewayAddress("127.0.0.2"), {
+    address: "127.0.0.2",
+    family: 4,
+    loopback: true,
+  });
+  const echo = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => echo.bind(0, "127.0.0.1", resolve));
+  echo.on("message", (message, from) => echo.send(message, from.port, from.address));
+  try {
+    for (const hostname of ["::ffff:127.0.0.1", "[::ffff:7f00:1]"]) {
+      const channel = await openUdpChannel({ hostname, port: echo.address().port });
+      try {
+        await channel.send(new Uint8Array([1, 2, 3]));
+        assert.deepEqual([...(await channel.receive(2000))!], [1, 2, 3], hostname);
+        assert.equal(channel.counters.foreign_datagrams, 0);
+      } finally {
+        channel.close();
+      }
+    }
+  } finally {
+    echo.close();
   }
 });
