@@ -1,6 +1,7 @@
 /**
  * Client certificates of radar connections checked against the configured
- * CA (`tls.clientCaFile`, SPEC §15): chain, validity period, key usage.
+ * CA (`tls.clientCaFile`, SPEC §15): chain, validity period, CA constraints,
+ * key usage.
  *
  * Deno's `node:tls` requests a client certificate and hands it over, but
  * does not verify it against a CA (it reports `authorized: false` for a
@@ -42,6 +43,7 @@ export type CertificateVerdict =
 const ID_BASIC_CONSTRAINTS = "2.5.29.19";
 const ID_KEY_USAGE = "2.5.29.15";
 const ID_EXT_KEY_USAGE = "2.5.29.37";
+const ANY_EXTENDED_KEY_USAGE = "2.5.29.37.0";
 /** Intermediates between a client certificate and the CA, at most. */
 const MAX_DEPTH = 4;
 
@@ -51,11 +53,34 @@ const MAX_DEPTH = 4;
  *
  * A chain is accepted when the client's certificate (followed by any
  * intermediates the client sent) leads by issuer name and signature to one
- * of the CA certificates, every certificate on the way is valid at the
- * time of the check, intermediates are CAs, and the client's certificate
- * may be used for TLS client authentication (key usage `digitalSignature`
- * and extended key usage `clientAuth`, where those extensions are present).
- * Its subject CN is the client identity.
+ * of the CA certificates (or is one of them, as OpenSSL takes a certificate
+ * it trusts as it is), and, after RFC 5280 §6.1 and OpenSSL's checks for a
+ * TLS client (`openssl verify -purpose sslclient`):
+ *
+ * - every certificate on the way, the CA's included, is valid at the time
+ *   of the check;
+ * - the client's certificate is not a CA, and may be used for TLS client
+ *   authentication (key usage `digitalSignature` and extended key usage
+ *   `clientAuth`, where those extensions are present);
+ * - every certificate that issued one on the way is a CA (basicConstraints
+ *   `cA`; RFC 5280 §6.1.4 (k)), its key may sign certificates (key usage
+ *   `keyCertSign` where present; (n)), and its extended key usage, where
+ *   present, allows `clientAuth` too, as OpenSSL requires of a client's CAs;
+ * - no CA has more intermediates below it than its `pathLenConstraint`
+ *   allows, self-issued ones (a CA's key rollover) not counted ((l), (m)).
+ *
+ * The configured CA certificate is held to the same constraints as the
+ * intermediates, as OpenSSL does, except that one without basicConstraints
+ * is taken when it is a version 1 root (no extensions at all) or has a key
+ * usage with `keyCertSign`. `anyExtendedKeyUsage` counts as `clientAuth`
+ * (RFC 5280 §4.2.1.12), where OpenSSL 3.0 wants `clientAuth` named.
+ *
+ * Its subject CN is the client identity. A chain that does not lead to the
+ * CA is refused as `untrusted_issuer`, as is one through a certificate that
+ * is not a CA or breaks a path length constraint; a certificate used for
+ * what its key usage or extended key usage does not allow (a client's key
+ * that may not sign, a CA certificate as the client's, a CA key that may
+ * not sign certificates) as `bad_key_usage`.
  *
  * @example A certificate issued by the CA, and a self-signed one with the same name
  * ```ts
@@ -127,37 +152,54 @@ export class ClientCertificateVerifier {
       };
     }
     const leaf = certificates[0];
-    const usage = usageProblem(leaf);
-    if (usage !== undefined) return { ok: false, reason: "bad_key_usage", detail: usage };
-    let current = leaf;
-    for (let depth = 0; depth <= MAX_DEPTH; depth++) {
-      const time = timeProblem(current, now);
-      if (time !== undefined) return time;
-      const authority = await this.#issuedByAuthority(current);
-      if (authority !== undefined) {
-        const caTime = timeProblem(authority, now);
-        if (caTime !== undefined) return caTime;
-        const client = commonName(leaf);
-        if (client === undefined) {
-          return {
-            ok: false,
-            reason: "no_identity",
-            detail: `the certificate of ${leaf.subject} has no subject CN`,
-          };
-        }
-        return { ok: true, client };
-      }
-      // Not the CA's own: an intermediate the client sent may have issued it.
-      const next = certificates.find((c) => c !== current && c.subject === current.issuer);
-      if (next === undefined || !isCa(next) || !(await signedBy(current, next))) break;
-      current = next;
+    const path = await this.#path(certificates);
+    if (path === undefined) {
+      return {
+        ok: false,
+        reason: "untrusted_issuer",
+        detail:
+          `the certificate of ${leaf.subject} (issuer ${leaf.issuer}) does not chain to the client CA`,
+      };
     }
-    return {
-      ok: false,
-      reason: "untrusted_issuer",
-      detail:
-        `the certificate of ${leaf.subject} (issuer ${leaf.issuer}) does not chain to the client CA`,
-    };
+    const problem = pathProblem(path, now);
+    if (problem !== undefined) return problem;
+    const client = commonName(leaf);
+    if (client === undefined) {
+      return {
+        ok: false,
+        reason: "no_identity",
+        detail: `the certificate of ${leaf.subject} has no subject CN`,
+      };
+    }
+    return { ok: true, client };
+  }
+
+  /**
+   * The certificates from the client's to a CA certificate, each issued by
+   * the next (by name and signature): the client's, the intermediates, the
+   * CA's — or the client's alone when it is in the CA file itself. None if
+   * there is no such path.
+   */
+  async #path(certificates: X509Certificate[]): Promise<X509Certificate[] | undefined> {
+    const path = [certificates[0]];
+    if (this.#authorities.some((authority) => authority.equal(path[0]))) return path;
+    for (;;) {
+      const current = path[path.length - 1];
+      const authority = await this.#issuedByAuthority(current);
+      if (authority !== undefined) return [...path, authority];
+      if (path.length > MAX_DEPTH) return undefined;
+      // Not the CA's own: an intermediate the client sent may have issued it.
+      let next: X509Certificate | undefined;
+      for (const candidate of certificates) {
+        if (path.includes(candidate) || candidate.subject !== current.issuer) continue;
+        if (await signedBy(current, candidate)) {
+          next = candidate;
+          break;
+        }
+      }
+      if (next === undefined) return undefined;
+      path.push(next);
+    }
   }
 
   async #issuedByAuthority(certificate: X509Certificate): Promise<X509Certificate | undefined> {
@@ -176,6 +218,67 @@ async function signedBy(certificate: X509Certificate, issuer: X509Certificate): 
     // An algorithm WebCrypto does not have, or a malformed key: not trusted.
     return false;
   }
+}
+
+/**
+ * The first reason to refuse a path (the client's certificate first, the
+ * CA's last), looking from the client's certificate up.
+ */
+function pathProblem(path: X509Certificate[], now: Date): CertificateVerdict | undefined {
+  const leaf = path[0];
+  const usage = clientUsageProblem(leaf);
+  if (usage !== undefined) return { ok: false, reason: "bad_key_usage", detail: usage };
+  const leafTime = timeProblem(leaf, now);
+  if (leafTime !== undefined) return leafTime;
+  // Non-self-issued intermediates between the CA at `i` and the client's
+  // certificate: what its pathLenConstraint limits (RFC 5280 §6.1.4 (l), (m)).
+  let below = 0;
+  for (let i = 1; i < path.length; i++) {
+    const ca = path[i];
+    const issued = path[i - 1];
+    const basic = ca.getExtension<BasicConstraintsExtension>(ID_BASIC_CONSTRAINTS);
+    if (!isCa(ca, basic, i === path.length - 1)) {
+      return {
+        ok: false,
+        reason: "untrusted_issuer",
+        detail: `${ca.subject}, which issued ${issued.subject}, is not a CA (${
+          basic === null ? "no basicConstraints" : "basicConstraints cA is false"
+        })`,
+      };
+    }
+    const usage = caUsageProblem(ca, issued);
+    if (usage !== undefined) return { ok: false, reason: "bad_key_usage", detail: usage };
+    const limit = basic?.pathLength;
+    if (limit !== undefined && below > limit) {
+      return {
+        ok: false,
+        reason: "untrusted_issuer",
+        detail: `path length constraint exceeded: ${ca.subject} allows ${limit} intermediate ${
+          limit === 1 ? "CA" : "CAs"
+        } below it (pathLenConstraint), the chain to ${leaf.subject} has ${below}`,
+      };
+    }
+    const time = timeProblem(ca, now);
+    if (time !== undefined) return time;
+    if (ca.subject !== ca.issuer) below++;
+  }
+  return undefined;
+}
+
+/**
+ * RFC 5280 §6.1.4 (k): whether a certificate that issued another is a CA.
+ * Without basicConstraints, OpenSSL still takes the CA it trusts (`anchor`)
+ * when it is a version 1 root (which cannot have extensions) or has a key
+ * usage (checked apart for `keyCertSign`); an intermediate, never.
+ */
+function isCa(
+  certificate: X509Certificate,
+  basic: BasicConstraintsExtension | null,
+  anchor: boolean,
+): boolean {
+  if (basic !== null) return basic.ca;
+  return anchor && (certificate.extensions.length === 0 ||
+    certificate.getExtension<KeyUsagesExtension>(ID_KEY_USAGE) !== null);
 }
 
 function timeProblem(certificate: X509Certificate, now: Date): CertificateVerdict | undefined {
@@ -198,25 +301,44 @@ function timeProblem(certificate: X509Certificate, now: Date): CertificateVerdic
   return undefined;
 }
 
-function isCa(certificate: X509Certificate): boolean {
+/**
+ * RFC 5280 §4.2.1.3, §4.2.1.9 and §4.2.1.12: what the key of a client
+ * certificate may be used for, and that it is not a CA's.
+ */
+function clientUsageProblem(certificate: X509Certificate): string | undefined {
   const basic = certificate.getExtension<BasicConstraintsExtension>(ID_BASIC_CONSTRAINTS);
-  return basic !== null && basic.ca;
-}
-
-/** RFC 5280 §4.2.1.3 and §4.2.1.12: what the key of a client certificate may be used for. */
-function usageProblem(certificate: X509Certificate): string | undefined {
+  if (basic !== null && basic.ca) {
+    return `the certificate of ${certificate.subject} is a CA certificate (basicConstraints cA), not a client's`;
+  }
   const keyUsage = certificate.getExtension<KeyUsagesExtension>(ID_KEY_USAGE);
   if (keyUsage !== null && (keyUsage.usages & KeyUsageFlags.digitalSignature) === 0) {
     return `the key of ${certificate.subject} may not sign (no digitalSignature key usage)`;
   }
-  const extended = certificate.getExtension<ExtendedKeyUsageExtension>(ID_EXT_KEY_USAGE);
-  if (
-    extended !== null && !extended.usages.includes(ExtendedKeyUsage.clientAuth) &&
-    !extended.usages.includes("2.5.29.37.0") // anyExtendedKeyUsage
-  ) {
+  if (!allowsClientAuth(certificate)) {
     return `the certificate of ${certificate.subject} is not for TLS clients (no clientAuth extended key usage)`;
   }
   return undefined;
+}
+
+/**
+ * RFC 5280 §6.1.4 (n) and OpenSSL's purpose check of a TLS client's CAs:
+ * what the key of a certificate that issued `issued` must be allowed.
+ */
+function caUsageProblem(ca: X509Certificate, issued: X509Certificate): string | undefined {
+  const keyUsage = ca.getExtension<KeyUsagesExtension>(ID_KEY_USAGE);
+  if (keyUsage !== null && (keyUsage.usages & KeyUsageFlags.keyCertSign) === 0) {
+    return `the key of ${ca.subject}, which issued ${issued.subject}, may not sign certificates (no keyCertSign key usage)`;
+  }
+  if (!allowsClientAuth(ca)) {
+    return `${ca.subject}, which issued ${issued.subject}, is not for TLS client certificates (no clientAuth extended key usage)`;
+  }
+  return undefined;
+}
+
+function allowsClientAuth(certificate: X509Certificate): boolean {
+  const extended = certificate.getExtension<ExtendedKeyUsageExtension>(ID_EXT_KEY_USAGE);
+  return extended === null || extended.usages.includes(ExtendedKeyUsage.clientAuth) ||
+    extended.usages.includes(ANY_EXTENDED_KEY_USAGE);
 }
 
 function commonName(certificate: X509Certificate): string | undefined {

@@ -1,7 +1,7 @@
 /**
  * A throwaway PKI for TLS tests, made fresh by every test run (no key is
  * committed): a radar CA, a server certificate for 127.0.0.1, and client
- * certificates good and bad.
+ * certificates good and bad, issued by the CA or by intermediates under it.
  */
 
 import * as x509 from "../../../sources/radar/_x509.ts";
@@ -11,18 +11,28 @@ const HOUR = 3_600_000;
 
 /** A certificate and its key, PEM. */
 export interface Issued {
+  /**
+   * The certificate, followed by the intermediates between it and the radar
+   * CA, if any (what a client sends).
+   */
   cert: string;
   key: string;
 }
 
+/** A CA that issues certificates: the radar CA, or an intermediate under it. */
+export interface Authority {
+  /** Issues a client certificate (or a self-signed one), as asked. */
+  client(cn: string, options?: ClientOptions): Promise<Issued>;
+  /** Issues an intermediate CA certificate, as asked. */
+  intermediate(cn: string, options?: CaOptions): Promise<Authority>;
+}
+
 /** What {@link makePki} makes. */
-export interface Pki {
+export interface Pki extends Authority {
   /** The radar CA's certificate (PEM): `tls.clientCa`. */
   ca: string;
   /** The listener's certificate and key, for 127.0.0.1. */
   server: Issued;
-  /** Issues a client certificate with the CA (or self-signed), as asked. */
-  client(cn: string, options?: ClientOptions): Promise<Issued>;
 }
 
 /** How {@link Pki.client} makes a certificate. */
@@ -34,6 +44,24 @@ export interface ClientOptions {
   /** Sign it with its own key instead of the CA's. */
   selfSigned?: boolean;
   /** Extended key usage (default clientAuth). */
+  extendedKeyUsage?: string[];
+  /** Mark it a CA (basicConstraints cA, key usage keyCertSign too). */
+  ca?: boolean;
+}
+
+/** How {@link makePki} makes the radar CA, and {@link Authority.intermediate} an intermediate. */
+export interface CaOptions {
+  /** Valid from (default an hour ago). */
+  notBefore?: Date;
+  /** Valid until (default in an hour). */
+  notAfter?: Date;
+  /** basicConstraints cA (default true); `null` leaves basicConstraints out. */
+  ca?: boolean | null;
+  /** basicConstraints pathLenConstraint (default none). */
+  pathLength?: number;
+  /** Key usage (default keyCertSign and cRLSign); `null` leaves it out. */
+  keyUsage?: x509.KeyUsageFlags | null;
+  /** Extended key usage (default none). */
   extendedKeyUsage?: string[];
 }
 
@@ -48,70 +76,132 @@ function nextSerial(): string {
   return (serial++).toString(16).padStart(4, "0");
 }
 
-/** A CA and a server certificate signed by it. */
-export async function makePki(): Promise<Pki> {
-  const now = Date.now();
-  const caKeys = await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]);
-  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+function caExtensions(options: CaOptions): x509.Extension[] {
+  const extensions: x509.Extension[] = [];
+  if (options.ca !== null) {
+    extensions.push(
+      new x509.BasicConstraintsExtension(options.ca ?? true, options.pathLength, true),
+    );
+  }
+  const keyUsage = options.keyUsage === undefined
+    ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign
+    : options.keyUsage;
+  if (keyUsage !== null) extensions.push(new x509.KeyUsagesExtension(keyUsage, true));
+  if (options.extendedKeyUsage !== undefined) {
+    extensions.push(new x509.ExtendedKeyUsageExtension(options.extendedKeyUsage));
+  }
+  return extensions;
+}
+
+interface Made {
+  cert: x509.X509Certificate;
+  keys: CryptoKeyPair;
+}
+
+/** A certificate for `cn` with a new key, issued by `issuer` (or self-signed). */
+async function make(
+  issuer: Made,
+  cn: string,
+  extensions: x509.Extension[],
+  options: { notBefore?: Date; notAfter?: Date; selfSigned?: boolean },
+  now: number,
+): Promise<Made> {
+  const keys = await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]);
+  const common = {
     serialNumber: nextSerial(),
-    name: "CN=Test Radar CA",
-    keys: caKeys,
     signingAlgorithm: ALG,
-    notBefore: new Date(now - HOUR),
-    notAfter: new Date(now + HOUR),
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
-        true,
-      ),
+    notBefore: options.notBefore ?? new Date(now - HOUR),
+    notAfter: options.notAfter ?? new Date(now + HOUR),
+    extensions: options.selfSigned ? extensions : [
+      ...extensions,
+      // Key identifiers tell a CA from its self-issued successor (same
+      // name, new key), which OpenSSL otherwise takes for a root.
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(issuer.keys.publicKey),
     ],
-  });
-  const issue = async (
-    cn: string,
-    extensions: x509.Extension[],
-    options: ClientOptions = {},
-  ): Promise<Issued> => {
-    const keys = await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]);
-    const common = {
+  };
+  const cert = options.selfSigned
+    ? await x509.X509CertificateGenerator.createSelfSigned({ ...common, name: `CN=${cn}`, keys })
+    : await x509.X509CertificateGenerator.create({
+      ...common,
+      subject: `CN=${cn}`,
+      issuer: issuer.cert.subject,
+      publicKey: keys.publicKey,
+      signingKey: issuer.keys.privateKey,
+    });
+  return { cert, keys };
+}
+
+/**
+ * The CA `ca`; `above` are the PEM certificates of the intermediates from
+ * it up to the radar CA (its own first, if it is one).
+ */
+function authority(ca: Made, above: string[], now: number): Authority {
+  return {
+    async client(cn, options = {}) {
+      const { cert, keys } = await make(
+        ca,
+        cn,
+        [
+          ...(options.ca ? [new x509.BasicConstraintsExtension(true, undefined, true)] : []),
+          new x509.KeyUsagesExtension(
+            x509.KeyUsageFlags.digitalSignature |
+              (options.ca ? x509.KeyUsageFlags.keyCertSign : 0),
+            true,
+          ),
+          new x509.ExtendedKeyUsageExtension(
+            options.extendedKeyUsage ?? [x509.ExtendedKeyUsage.clientAuth],
+          ),
+        ],
+        options,
+        now,
+      );
+      const chain = options.selfSigned ? [] : above;
+      return {
+        cert: [cert.toString("pem"), ...chain].join("\n") + "\n",
+        key: await pem(keys.privateKey),
+      };
+    },
+    async intermediate(cn, options = {}) {
+      const made = await make(ca, cn, caExtensions(options), options, now);
+      return authority(made, [made.cert.toString("pem"), ...above], now);
+    },
+  };
+}
+
+/** A CA (as asked) and a server certificate signed by it. */
+export async function makePki(options: CaOptions = {}): Promise<Pki> {
+  const now = Date.now();
+  const keys = await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]);
+  const ca = {
+    cert: await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: nextSerial(),
+      name: "CN=Test Radar CA",
+      keys,
       signingAlgorithm: ALG,
       notBefore: options.notBefore ?? new Date(now - HOUR),
       notAfter: options.notAfter ?? new Date(now + HOUR),
-      extensions,
-    };
-    const cert = options.selfSigned
-      ? await x509.X509CertificateGenerator.createSelfSigned({
-        ...common,
-        name: `CN=${cn}`,
-        keys,
-      })
-      : await x509.X509CertificateGenerator.create({
-        ...common,
-        subject: `CN=${cn}`,
-        issuer: ca.subject,
-        publicKey: keys.publicKey,
-        signingKey: caKeys.privateKey,
-      });
-    return { cert: cert.toString("pem"), key: await pem(keys.privateKey) };
+      extensions: caExtensions(options),
+    }),
+    keys,
   };
-  const server = await issue("localhost", [
-    new x509.SubjectAlternativeNameExtension([
-      { type: "ip", value: "127.0.0.1" },
-      { type: "dns", value: "localhost" },
-    ]),
-    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-  ]);
+  const server = await make(
+    ca,
+    "localhost",
+    [
+      new x509.SubjectAlternativeNameExtension([
+        { type: "ip", value: "127.0.0.1" },
+        { type: "dns", value: "localhost" },
+      ]),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+    ],
+    {},
+    now,
+  );
   return {
-    ca: ca.toString("pem"),
-    server,
-    client: (cn, options = {}) =>
-      issue(cn, [
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension(
-          options.extendedKeyUsage ?? [x509.ExtendedKeyUsage.clientAuth],
-        ),
-      ], options),
+    ca: ca.cert.toString("pem"),
+    server: { cert: server.cert.toString("pem"), key: await pem(server.keys.privateKey) },
+    ...authority(ca, [], now),
   };
 }
 
@@ -119,6 +209,12 @@ export async function makePki(): Promise<Pki> {
 export function der(pem: string): Uint8Array<ArrayBuffer> {
   const b64 = pem.replace(/-----BEGIN [^-]+-----|-----END [^-]+-----[\s\S]*|\s/g, "");
   return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
+
+/** The DER bytes of every PEM certificate in `pem`, in order (a client's chain). */
+export function chainDer(pem: string): Uint8Array<ArrayBuffer>[] {
+  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [])
+    .map(der);
 }
 
 /** The ECDSA P-256 signing key of an {@link Issued} certificate. */

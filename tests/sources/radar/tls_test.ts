@@ -20,6 +20,7 @@ import { RadarSim } from "../../../sim/radar.ts";
 import { logText, withLogs } from "../../_logs.ts";
 import { testWorkers } from "../../_workers.ts";
 import { readAllLines, removeDir } from "../../_observations.ts";
+import { KeyUsageFlags } from "../../../sources/radar/_x509.ts";
 import { type Issued, makePki } from "./_pki.ts";
 
 const enc = new TextEncoder();
@@ -181,6 +182,37 @@ async function refusedByReason(records: LogRecord[]): Promise<void> {
   assert.equal(last.properties.count, 5);
   assert.equal(last.properties.reason, "not_tls");
 }
+
+Deno.test("RadarTcpSource() with client certificates takes a chain through an intermediate CA and refuses one whose CA may not sign certificates or exceeds its pathLenConstraint", async () => {
+  const t = await setup();
+  const port = t.source.port;
+  // A CA:TRUE certificate whose key may only sign (not certificates), and a
+  // CA allowed no CA below it: neither may lend its name to XR1-OPS.
+  const signer = await pki.intermediate("Signer", { keyUsage: KeyUsageFlags.digitalSignature });
+  await sendTls(port, await signer.client("XR1-OPS"), message("BAD-1", "XR1", 0));
+  await until(() => t.counters().connections_refused_bad_key_usage === 1);
+  const subCa = await pki.intermediate("Radar Sub CA", { pathLength: 0 });
+  const rogue = await subCa.intermediate("Rogue CA");
+  await sendTls(port, await rogue.client("XR1-OPS"), message("BAD-2", "XR1", 1));
+  await until(() => t.counters().connections_refused_untrusted_issuer === 1);
+  // The same CA with pathLenConstraint 0 may issue the client itself, and
+  // one allowed a CA below it a chain of two intermediates (which shows
+  // that the listener hands the verifier the whole chain the client sent).
+  await sendTls(port, await subCa.client("XR1-OPS"), message("OK-1", "XR1", 2));
+  await until(() => t.counters().connections_closed_peer === 1);
+  const siteCa = await (await pki.intermediate("Radar Region CA", { pathLength: 1 }))
+    .intermediate("Radar Site CA");
+  await sendTls(port, await siteCa.client("XR1-OPS"), message("OK-2", "XR1", 3));
+  await until(() => t.counters().connections_closed_peer === 2);
+  assert.equal(t.counters().connections_refused, 2);
+  assert.equal(t.counters().connections_accepted, 2);
+  const { observations, deadLetters } = await t.finish();
+  assert.deepEqual(
+    observations.map((o) => [o.provenance.client, o.sensor]),
+    [["XR1-OPS", "XR1"], ["XR1-OPS", "XR1"]],
+  );
+  assert.deepEqual(deadLetters, []);
+});
 
 Deno.test("RadarTcpSource() over TLS gives a slot back at once when the peer closes mid-handshake, and counts it as handshake_closed", async () => {
   // Two slots and a 10 s handshake timeout: peers that connect and leave
