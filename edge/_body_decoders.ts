@@ -27,6 +27,8 @@ export interface OrderedOutput {
 export interface BodyDecoder {
   /** The format its dead letters name. */
   readonly format: Format;
+  /** What the body should be, for the reason a body of junk is cut off with: `a TDM stream`. */
+  readonly expected: string;
   /** Feeds the next bytes of the body. */
   push(bytes: Uint8Array): void;
   /** Ends the body. */
@@ -44,6 +46,7 @@ export function radarBody(ctx: DecodeContext): BodyDecoder {
   const decoder = new TdmDecoder(ctx, MAX_LINE_BYTES);
   return {
     format: "ccsds-tdm-kvn",
+    expected: "a TDM stream",
     push(bytes) {
       const lines = splitter.push(bytes);
       if (lines.length > 0) decoder.push(lines, receiveTime(ctx));
@@ -62,8 +65,10 @@ export function radarBody(ctx: DecodeContext): BodyDecoder {
 /** An archive page body, CSV or JSON by its Content-Type. */
 export function opticalBody(ctx: DecodeContext, contentType: string): BodyDecoder {
   const decoder = new OpticalStreamDecoder(ctx, contentType);
+  const format = mediaType(contentType).format ?? "udl-eo-csv";
   return {
-    format: mediaType(contentType).format ?? "udl-eo-csv",
+    format,
+    expected: format === "udl-eo-json" ? "a UDL EO JSON page" : "a UDL EO CSV page",
     push: (bytes) => decoder.push(bytes),
     end: () => decoder.end(),
     take: () => decoder.take(),
@@ -75,6 +80,7 @@ export function islBody(ctx: DecodeContext): BodyDecoder {
   const decoder = new IslStreamDecoder(ctx);
   return {
     format: "isl-spp",
+    expected: "an ISL packet stream",
     push: (bytes) => decoder.push(bytes),
     end: () => decoder.end(),
     take: () => decoder.take(),

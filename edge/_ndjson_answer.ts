@@ -9,6 +9,7 @@
 
 import { serializeDeadLetter, serializeObservation } from "../envelope/serialize.ts";
 import { type DecodeContext, makeDeadLetter } from "../sources/decode_context.ts";
+import { DEAD_LETTERS_IN_A_ROW } from "../sources/dead_letters_in_a_row.ts";
 import type { BodyDecoder, OrderedOutput } from "./_body_decoders.ts";
 
 /**
@@ -32,35 +33,58 @@ const TIMEOUT = Symbol("timeout");
  */
 const PIECE_CHARS = 16 * 1024;
 
+/** Dead letters since the last observation of an answer, counted across its pieces. */
+export interface DeadLetterRun {
+  /** Dead letters since the last observation (or the start). */
+  inARow: number;
+}
+
 /**
  * `out` as NDJSON lines, each dead letter at its place among the
  * observations, handed to `emit` in pieces of about {@link PIECE_CHARS}.
+ * With `run`, the lines stop after the dead letter that makes
+ * {@link DEAD_LETTERS_IN_A_ROW} in a row, and it returns true: as the
+ * count follows input order, the cut falls at the same line whatever the
+ * chunking of the body.
  */
-export function ndjsonLines(out: OrderedOutput, emit: (text: string) => void): void {
+export function ndjsonLines(
+  out: OrderedOutput,
+  emit: (text: string) => void,
+  run?: DeadLetterRun,
+): boolean {
   const { observations, deadLetters, deadLetterAt } = out;
   let text = "";
   let k = 0;
-  for (let i = 0; i < observations.length; i++) {
-    while (k < deadLetters.length && deadLetterAt[k] <= i) {
+  for (let i = 0; i <= observations.length; i++) {
+    while (k < deadLetters.length && (i === observations.length || deadLetterAt[k] <= i)) {
       text += serializeDeadLetter(deadLetters[k++]) + "\n";
+      if (run !== undefined && ++run.inARow >= DEAD_LETTERS_IN_A_ROW) {
+        emit(text);
+        return true;
+      }
     }
+    if (i === observations.length) break;
     text += serializeObservation(observations[i]) + "\n";
+    if (run !== undefined) run.inARow = 0;
     if (text.length >= PIECE_CHARS) {
       emit(text);
       text = "";
     }
   }
-  while (k < deadLetters.length) text += serializeDeadLetter(deadLetters[k++]) + "\n";
   if (text.length > 0) emit(text);
+  return false;
 }
 
 /**
  * The NDJSON answer to `body`: each pull reads what has arrived (up to
  * {@link GATHER_BYTES}), decodes it and enqueues the lines it completed —
  * so the body is read only as fast as the client takes the answer
- * (backpressure both ways), and neither is ever held whole. Past
- * `maxBodyBytes` the body is no longer read: the answer ends with a
- * `transport` dead letter saying so.
+ * (backpressure both ways), and neither is ever held whole. The body is
+ * read no further, and the answer ends with a `transport` dead letter
+ * saying why, past `maxBodyBytes` (its bytes up to the limit are decoded,
+ * whichever chunk crossed it) and after {@link DEAD_LETTERS_IN_A_ROW} dead
+ * letters in a row and no observation. Both cuts fall at the same place of
+ * the answer whatever the chunking of the body (SPEC §13).
  */
 export function ndjsonAnswer(
   body: ReadableStream<Uint8Array> | null,
@@ -71,8 +95,21 @@ export function ndjsonAnswer(
   const input = body === null ? undefined : openReader(body);
   let reading: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
   let received = 0;
+  const run: DeadLetterRun = { inARow: 0 };
+  const notFeed = `Not ${decoder.expected}: ${DEAD_LETTERS_IN_A_ROW} dead letters in a row ` +
+    "and no observation; the rest was not read";
   // Room for a gathering that a last read took past GATHER_BYTES.
   let gathered = new Uint8Array(2 * GATHER_BYTES);
+  let size = 0;
+  const gather = (bytes: Uint8Array) => {
+    if (size + bytes.length > gathered.length) {
+      const grown = new Uint8Array(size + bytes.length);
+      grown.set(gathered.subarray(0, size));
+      gathered = grown;
+    }
+    gathered.set(bytes, size);
+    size += bytes.length;
+  };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       let emitted = false;
@@ -80,21 +117,23 @@ export function ndjsonAnswer(
         controller.enqueue(encoder.encode(text));
         emitted = true;
       };
-      const flush = () => {
-        const out = decoder.take();
-        if (out !== undefined) ndjsonLines(out, emit);
-      };
       const fail = (stage: "transport" | "decoding", reason: string) => {
         const letter = makeDeadLetter(ctx, decoder.format, { stage, reason, raw: "" });
         emit(serializeDeadLetter(letter) + "\n");
         input?.reader.cancel().catch(() => {});
         controller.close();
       };
+      /** Hands on what the decoder completed; false once the answer is cut off. */
+      const flush = () => {
+        const out = decoder.take();
+        if (out === undefined || !ndjsonLines(out, emit, run)) return true;
+        fail("transport", notFeed);
+        return false;
+      };
       try {
         if (input === undefined) {
           decoder.end();
-          flush();
-          controller.close();
+          if (flush()) controller.close();
           return;
         }
         // Until this pull has answered something: a pull that enqueues
@@ -102,8 +141,9 @@ export function ndjsonAnswer(
         // after input that completed no line (comments, blank lines, the
         // start of a long record) left the request hanging for ever.
         while (!emitted) {
-          let size = 0;
+          size = 0;
           let done = false;
+          let over = false;
           let timer: ReturnType<typeof setTimeout> | undefined;
           let deadline: Promise<typeof TIMEOUT> | undefined;
           while (size < GATHER_BYTES) {
@@ -126,26 +166,25 @@ export function ndjsonAnswer(
             const chunk = result.value;
             received += chunk.length;
             if (received > maxBodyBytes) {
-              clearTimeout(timer);
-              decoder.push(gathered.subarray(0, size));
-              flush();
-              fail("transport", `Body larger than ${maxBodyBytes} bytes: the rest was not read`);
-              return;
+              // The chunk's bytes below the limit are input like any
+              // other: dropping them with the rest made the answer depend
+              // on where the sender's chunks happened to be cut.
+              gather(chunk.subarray(0, chunk.length - (received - maxBodyBytes)));
+              over = true;
+              break;
             }
-            if (size + chunk.length > gathered.length) {
-              const grown = new Uint8Array(size + chunk.length);
-              grown.set(gathered.subarray(0, size));
-              gathered = grown;
-            }
-            gathered.set(chunk, size);
-            size += chunk.length;
+            gather(chunk);
             input.recycle(chunk);
           }
           clearTimeout(timer);
           // One decoder pass for the gathering, not one per chunk.
           if (size > 0) decoder.push(gathered.subarray(0, size));
           if (done) decoder.end();
-          flush();
+          if (!flush()) return;
+          if (over) {
+            fail("transport", `Body larger than ${maxBodyBytes} bytes: the rest was not read`);
+            return;
+          }
           if (done) {
             controller.close();
             return;

@@ -7,6 +7,7 @@
  */
 
 import type { DecodeContext } from "../sources/decode_context.ts";
+import { clientAddress } from "./_client_address.ts";
 import { type BodyDecoder, islBody, opticalBody, radarBody } from "./_body_decoders.ts";
 import { ndjsonAnswer } from "./_ndjson_answer.ts";
 
@@ -15,8 +16,9 @@ export interface EdgeWorkerOptions {
   /**
    * Largest request body read, bytes (default {@link DEFAULT_MAX_BODY_BYTES}).
    * A larger declared `Content-Length` is answered 413; a body that turns
-   * out larger is read up to the limit and its answer ends with a
-   * `transport` dead letter. Memory does not depend on it: bodies stream.
+   * out larger is read and decoded up to the limit (whatever its chunking)
+   * and its answer ends with a `transport` dead letter. Memory does not
+   * depend on it: bodies stream.
    */
   maxBodyBytes?: number;
 }
@@ -41,12 +43,10 @@ function problem(status: number, message: string, headers: HeadersInit = {}): Re
 }
 
 function context(request: Request, url: URL, source: string): DecodeContext {
-  const forwarded = request.headers.get("cf-connecting-ip") ??
-    request.headers.get("x-forwarded-for")?.split(",")[0].trim();
   return {
     source,
     transport: "worker",
-    peer: forwarded || `${url.origin}${url.pathname}`,
+    peer: clientAddress(request.headers) ?? `${url.origin}${url.pathname}`,
   };
 }
 
@@ -60,8 +60,17 @@ function context(request: Request, url: URL, source: string): DecodeContext {
  * decoded as it arrives and the answer streams out as it is produced, read
  * only as fast as the client takes it: memory does not grow with the body.
  * `?source=NAME` sets `provenance.source` (default `edge`);
- * `provenance.peer` is the client address when a proxy header
- * (`CF-Connecting-IP`, `X-Forwarded-For`) carries it, else the request URL.
+ * `provenance.peer` is the client address when a proxy header carries a
+ * valid IP address (`CF-Connecting-IP`, else the last `X-Forwarded-For`
+ * entry: the one the nearest proxy appended), else the request URL. It is
+ * only as trustworthy as the proxy in front: without one that sets or
+ * rewrites these headers, they are whatever the client sent.
+ *
+ * A body that turns out to be junk — 1,000 dead letters in a row and no
+ * observation (`DEAD_LETTERS_IN_A_ROW`) — is read no further: its answer
+ * ends with a `transport` dead letter (`Not a TDM stream: 1000 dead letters
+ * in a row and no observation; the rest was not read`), as the radar TCP
+ * source closes such a connection (SPEC §3).
  *
  * @example A body over the limit is refused before it is read
  * ```ts

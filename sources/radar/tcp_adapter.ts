@@ -12,6 +12,7 @@ import type { IngestBatch } from "../../operators/ingest_batch.ts";
 import { MergeStream } from "../../operators/merge_stream.ts";
 import type { Source, SourceState, SourceStatus } from "../source.ts";
 import type { DecodeContext } from "../decode_context.ts";
+import { DEAD_LETTERS_IN_A_ROW } from "../dead_letters_in_a_row.ts";
 import { PeerEventLog } from "./_peer_event_log.ts";
 import { type HandshakeFailure, type TlsConnection, TlsListener } from "./_tls_listener_adapter.ts";
 import { AllowList } from "./allow_list.ts";
@@ -85,7 +86,7 @@ export interface RadarTcpSourceOptions {
  * observation is closed as "not a TDM stream" (SPEC §3): junk must not be
  * turned into dead letters for as long as a peer cares to send it.
  */
-export const NOT_TDM_DEAD_LETTERS = 1000;
+export const NOT_TDM_DEAD_LETTERS = DEAD_LETTERS_IN_A_ROW;
 
 /** Bytes of one connection, read on demand. */
 interface ByteSocket {

@@ -71,6 +71,56 @@ Deno.test("edge worker in workerd answers every fixture line for line as under D
   }
 });
 
+Deno.test("edge worker in workerd cuts a junk body off after 1,000 dead letters and takes peer only from an IP address", async () => {
+  const workerd = await startWorkerd();
+  try {
+    const junk = async (route: string, type: string, body: Uint8Array<ArrayBuffer>) => {
+      const response = await fetch(`${workerd.base}/ingest/${route}`, {
+        method: "POST",
+        body,
+        headers: { "content-type": type },
+      });
+      assert.equal(response.status, 200);
+      return (await response.text()).trim().split("\n").map((line) => JSON.parse(line));
+    };
+    const enc = new TextEncoder();
+    for (
+      const [route, type, body] of [
+        ["radar", "text/plain", enc.encode("x\n".repeat(100_000))],
+        ["optical", "text/csv", enc.encode("id,obTime\n" + "junk\n".repeat(100_000))],
+        ["optical", "application/json", enc.encode(`[${"1,".repeat(100_000)}1]`)],
+        ["isl", "application/octet-stream", new Uint8Array(200_000)],
+      ] as const
+    ) {
+      const lines = await junk(route, type, body);
+      // The old worker answered 100,000 dead letters (~20 MB) to each.
+      assert.equal(lines.length, 1001, `${route} ${type}`);
+      assert.equal(lines[1000].stage, "transport");
+      assert.match(lines[1000].reason, /: 1000 dead letters in a row and no observation;/);
+    }
+
+    const peer = async (headers: Record<string, string>) => {
+      const response = await fetch(`${workerd.base}/ingest/radar`, {
+        method: "POST",
+        body: "x\n",
+        headers,
+      });
+      return JSON.parse(await response.text()).peer;
+    };
+    assert.equal(
+      await peer({ "x-forwarded-for": "10.20.0.5:7001 (XR1 trusted), 1.2.3.4" }),
+      "1.2.3.4",
+    );
+    assert.equal(
+      await peer({ "cf-connecting-ip": "totally-not-an-ip" }),
+      `${workerd.base}/ingest/radar`,
+    );
+    assert.equal(await peer({ "cf-connecting-ip": "2001:db8::1" }), "2001:db8::1");
+  } finally {
+    await workerd.stop();
+  }
+});
+
 /**
  * Posts a generated body to workerd and reads the answer as it streams,
  * counting lines; the peak RSS of workerd while it does, over its RSS before.
