@@ -16,7 +16,14 @@ import type { Beacon } from "./beacon.ts";
 import { apidAt, declaredLength, packetFault } from "./_frame.ts";
 import { faultIndex } from "./_infer_index.ts";
 import { BeaconMapper } from "./_beacon_mapper.ts";
-import { BEACON_BYTES, HEADER_BYTES, SERVICE_APID, viewOf } from "./_layout.ts";
+import {
+  BEACON_BYTES,
+  HEADER_BYTES,
+  SERVICE_APID,
+  STATUS_BYTES,
+  UNSEGMENTED,
+  viewOf,
+} from "./_layout.ts";
 import { readBeaconInto } from "./_read.ts";
 
 /** What one {@link IslStreamDecoder.take} hands on. */
@@ -69,8 +76,12 @@ export class IslStreamDecoder {
   /** A packet cut by a chunk boundary: its first `#partLength` bytes. */
   #part = new Uint8Array(256);
   #partLength = 0;
-  /** After a packet of an unknown version: the rest of the input is one fault. */
-  #rest: { head: Uint8Array; length: number; slot: number; receivedAt: number } | undefined;
+  /** After a packet of an unknown version: the bytes skipped until a sound packet starts. */
+  #skip:
+    | { version: number; head: Uint8Array; length: number; slot: number; receivedAt: number }
+    | undefined;
+  /** Bytes of a skip not scanned yet: a candidate packet at their start runs past the chunk. */
+  #carry = new Uint8Array(0);
   /** Ordinal of the next packet, and sound status packets so far (not slots). */
   #position = 0;
   #statuses = 0;
@@ -111,15 +122,22 @@ export class IslStreamDecoder {
   }
 
   #consume(chunk: Uint8Array): void {
-    if (this.#rest !== undefined) {
-      this.#addRest(chunk, 0);
-      return;
-    }
     let offset = 0;
-    if (this.#partLength > 0) {
+    if (this.#skip !== undefined) {
+      if (this.#carry.length > 0) {
+        chunk = concat(this.#carry, chunk);
+        this.#carry = new Uint8Array(0);
+      }
+      offset = this.#scan(chunk, 0, false);
+      if (offset < 0) return;
+    } else if (this.#partLength > 0) {
       offset = this.#fill(chunk);
       if (offset < 0) return;
     }
+    this.#parse(chunk, offset);
+  }
+
+  #parse(chunk: Uint8Array, offset: number): void {
     const view = viewOf(chunk);
     const length = chunk.length;
     while (offset < length) {
@@ -129,8 +147,10 @@ export class IslStreamDecoder {
         return;
       }
       if (chunk[offset] >> 5 !== 0) {
-        this.#startRest(chunk, offset);
-        return;
+        this.#startSkip(chunk, offset);
+        offset = this.#scan(chunk, offset + 1, false);
+        if (offset < 0) return;
+        continue;
       }
       const total = declaredLength(chunk, offset);
       if (total > left) {
@@ -142,19 +162,88 @@ export class IslStreamDecoder {
     }
   }
 
+  /** A packet version other than 0: it, and the bytes after it up to a sound packet, are one fault. */
+  #startSkip(bytes: Uint8Array, offset: number): void {
+    this.#skip = {
+      version: bytes[offset] >> 5,
+      head: new Uint8Array(0),
+      length: 0,
+      slot: this.#slot(),
+      receivedAt: this.#receivedAt,
+    };
+    this.#addSkip(bytes, offset, offset + 1);
+  }
+
+  #addSkip(bytes: Uint8Array, from: number, to: number): void {
+    const skip = this.#skip!;
+    const room = MAX_RAW_BYTES - skip.head.length;
+    if (room > 0 && from < to) {
+      skip.head = concat(skip.head, bytes.subarray(from, Math.min(to, from + room)));
+    }
+    skip.length += to - from;
+  }
+
+  /**
+   * Skips from `from` to the next offset where a sound status or beacon
+   * packet starts (version 0, TM, unsegmented, its kind's length, a good
+   * CRC); there the skip ends as one fault and the offset is returned. −1
+   * when none starts in `bytes`: the undecided tail is carried to the next
+   * chunk, or, when `final`, the skip ends at the end of the input.
+   */
+  #scan(bytes: Uint8Array, from: number, final: boolean): number {
+    const length = bytes.length;
+    for (let p = from; p < length; p++) {
+      const left = length - p;
+      if (left < HEADER_BYTES) {
+        if (final) break;
+        return this.#carryFrom(bytes, from, p);
+      }
+      if ((bytes[p] & 0xf0) !== 0 || bytes[p + 2] >> 6 !== UNSEGMENTED) continue;
+      const total = declaredLength(bytes, p);
+      if (total !== BEACON_BYTES && total !== STATUS_BYTES) continue;
+      if (total > left) {
+        if (final) continue;
+        return this.#carryFrom(bytes, from, p);
+      }
+      if (packetFault(bytes, p, total) !== undefined) continue;
+      this.#addSkip(bytes, from, p);
+      this.#endSkip(`${this.#skip!.length} bytes skipped to the next sound packet`);
+      return p;
+    }
+    this.#addSkip(bytes, from, length);
+    if (final) {
+      this.#endSkip(`${this.#skip!.length} bytes skipped to the end, no sound packet among them`);
+    }
+    return -1;
+  }
+
+  #carryFrom(bytes: Uint8Array, from: number, p: number): number {
+    this.#addSkip(bytes, from, p);
+    this.#carry = bytes.slice(p);
+    return -1;
+  }
+
+  #endSkip(detail: string): void {
+    const skip = this.#skip!;
+    this.#skip = undefined;
+    this.#fault(
+      skip.slot,
+      `Unknown packet version ${skip.version} (expected 0): ${detail}`,
+      binaryRaw(skip.head, skip.length),
+      skip.length === BEACON_BYTES,
+      skip.receivedAt,
+    );
+    this.#position++;
+  }
+
   #finish(): void {
-    const rest = this.#rest;
-    if (rest !== undefined) {
-      const version = rest.head[0] >> 5;
-      this.#fault(
-        rest.slot,
-        `Unknown packet version ${version} (expected 0): the rest of the datagram cannot be split into packets`,
-        binaryRaw(rest.head, rest.length),
-        rest.length === BEACON_BYTES,
-        rest.receivedAt,
-      );
-      this.#rest = undefined;
-    } else if (this.#partLength > 0) {
+    while (this.#skip !== undefined) {
+      const carry = this.#carry;
+      this.#carry = new Uint8Array(0);
+      const at = this.#scan(carry, 0, true);
+      if (at >= 0) this.#parse(carry, at);
+    }
+    if (this.#partLength > 0) {
       const part = this.#part.subarray(0, this.#partLength);
       const reason = part.length < HEADER_BYTES
         ? `Truncated packet: ${part.length} bytes left, a primary header needs 6`
@@ -201,10 +290,9 @@ export class IslStreamDecoder {
       offset = take;
       if (this.#partLength < HEADER_BYTES) return -1;
       if (this.#part[0] >> 5 !== 0) {
-        const head = this.#part.slice(0, this.#partLength);
+        const bytes = concat(this.#part.subarray(0, this.#partLength), chunk.subarray(offset));
         this.#partLength = 0;
-        this.#startRest(head, 0);
-        this.#addRest(chunk, offset);
+        this.#parse(bytes, 0);
         return -1;
       }
     }
@@ -235,30 +323,6 @@ export class IslStreamDecoder {
   #keep(chunk: Uint8Array, from: number, to: number): void {
     this.#partLength = 0;
     this.#append(chunk, from, to);
-  }
-
-  /** A packet version other than 0: nothing after it can be split into packets. */
-  #startRest(bytes: Uint8Array, offset: number): void {
-    this.#rest = {
-      head: new Uint8Array(0),
-      length: 0,
-      slot: this.#slot(),
-      receivedAt: this.#receivedAt,
-    };
-    this.#addRest(bytes, offset);
-  }
-
-  #addRest(bytes: Uint8Array, offset: number): void {
-    const rest = this.#rest!;
-    const room = MAX_RAW_BYTES - rest.head.length;
-    if (room > 0 && offset < bytes.length) {
-      const add = bytes.subarray(offset, offset + room);
-      const head = new Uint8Array(rest.head.length + add.length);
-      head.set(rest.head);
-      head.set(add, rest.head.length);
-      rest.head = head;
-    }
-    rest.length += bytes.length - offset;
   }
 
   /** The slot of the next packet: its position among all but sound status packets. */
@@ -357,4 +421,11 @@ export class IslStreamDecoder {
     this.#deadLetterAt.push(this.#observations.length);
     this.#deadLetters.push(letter);
   }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
