@@ -54,7 +54,20 @@ const worker: {
   fetch(request: Request, env?: Record<string, unknown>): Response | Promise<Response>;
 } = {
   fetch(request: Request, env?: Record<string, unknown>): Response | Promise<Response> {
-    return workerFor(env).fetch(request);
+    let configuredWorker: EdgeWorker;
+    try {
+      configuredWorker = workerFor(env);
+    } catch (error) {
+      // The deployment's fault, not the request's: say so to the client
+      // and in the runtime's log (a bare 500 said nothing).
+      const message = `${error instanceof Error ? error.message : error}: fix the worker's binding`;
+      console.error(message);
+      return new Response(JSON.stringify({ error: message }) + "\n", {
+        status: 500,
+        headers: { "content-type": "application/json" },
+      });
+    }
+    return configuredWorker.fetch(request);
   },
 };
 

@@ -130,7 +130,12 @@ Deno.test("edge worker takes MAX_BODY_BYTES from the environment (Workers bindin
   const fine = await worker.fetch(request(), { MAX_BODY_BYTES: "10" });
   assert.equal(fine.status, 200);
   await fine.body?.cancel();
-  assert.throws(() => worker.fetch(request(), { MAX_BODY_BYTES: "lots" }), RangeError);
+  // A bad binding: every request is told why (it was a bare 500).
+  const bad = await worker.fetch(request(), { MAX_BODY_BYTES: "lots" });
+  assert.equal(bad.status, 500);
+  assert.deepEqual(await bad.json(), {
+    error: 'Invalid MAX_BODY_BYTES setting: "lots": fix the worker\'s binding',
+  });
 });
 
 Deno.test("edge worker reads the body only as fast as the answer is taken", async () => {
