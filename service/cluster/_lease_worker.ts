@@ -11,8 +11,14 @@
 
 /// <reference lib="deno.worker" />
 
-import { configure, type LogRecord } from "@logtape/logtape";
-import { jetstream, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { configure, getLogger, type LogRecord } from "@logtape/logtape";
+import {
+  jetstream,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamManager,
+  jetstreamManager,
+} from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { natsServerOptions } from "../../sinks/nats_servers.ts";
@@ -26,6 +32,8 @@ export type ToLeaseWorker =
     bucket: string;
     instance: string;
     leaseMs: number;
+    /** Replicas of the bucket, should it have to be created again. */
+    replicas: number;
     /** One BigInt64 per lease: valid-until, Unix ms. */
     validity: SharedArrayBuffer;
   }
@@ -64,6 +72,7 @@ export type FromLeaseWorker =
   };
 
 const post = (message: FromLeaseWorker) => self.postMessage(message);
+const log = getLogger(["sda-ingest", "cluster"]);
 
 let nc: NatsConnection | undefined;
 let validity: BigInt64Array | undefined;
@@ -120,6 +129,47 @@ setInterval(() => {
   for (const lease of leases.values()) reportIfChanged(lease);
 }, 100);
 
+/**
+ * Creates the bucket again when it is gone while leases fail — a whole
+ * cluster restarted with the bucket in memory (as before file storage), or
+ * an operator deleted it: nothing else would, and every optical and ISL
+ * source stayed down until the instance was restarted ("cannot take the
+ * lease: jetstream is not enabled").
+ */
+function watchBucket(bucket: string, replicas: number): void {
+  let checking = false;
+  setInterval(async () => {
+    if (checking || ![...leases.values()].some((lease) => lease.error !== undefined)) return;
+    checking = true;
+    try {
+      await jsm!.streams.info(`KV_${bucket}`);
+    } catch (error) {
+      if (
+        !(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)
+      ) {
+        return; // NATS unreachable, say: the leases say so already
+      }
+      try {
+        await new Kvm(jetstream(nc!)).create(bucket, {
+          history: 1,
+          replicas,
+          ttl: leaseMs,
+          storage: "file",
+        });
+        log.warn("Lease bucket {bucket} was gone: created it again", { bucket, instance });
+      } catch (created) {
+        log.warn("Lease bucket {bucket} is gone and cannot be created: {error}", {
+          bucket,
+          instance,
+          error: created instanceof Error ? created.message : String(created),
+        });
+      }
+    } finally {
+      checking = false;
+    }
+  }, Math.max(500, Math.floor(leaseMs / 3)));
+}
+
 self.onmessage = async (event: MessageEvent<ToLeaseWorker>) => {
   const message = event.data;
   try {
@@ -139,6 +189,7 @@ self.onmessage = async (event: MessageEvent<ToLeaseWorker>) => {
           timeout: Math.max(250, Math.floor(leaseMs / 3)),
         });
         jsm = await jetstreamManager(nc);
+        watchBucket(message.bucket, message.replicas);
         post({ type: "ready" });
         break;
       }

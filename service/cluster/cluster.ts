@@ -81,7 +81,15 @@ async function ensureBucket(
         ttl,
         leaseMs: options.ttl,
       });
-      await jsm.streams.update(stream, { ...info.config, max_age: options.ttl * 1_000_000 });
+      // JetStream refuses a duplicate window longer than max_age, and a
+      // bucket keeps the one it was made with (its first ttl): a shorter
+      // leaseMs was refused for ever, read as "NATS not ready".
+      const maxAge = options.ttl * 1_000_000;
+      await jsm.streams.update(stream, {
+        ...info.config,
+        max_age: maxAge,
+        duplicate_window: Math.min(info.config.duplicate_window, maxAge),
+      });
     }
   }
   return kv;
@@ -92,7 +100,7 @@ async function ensureBucket(
  * for as long as it takes), the observation stream (created with the
  * configured replicas and duplicate window if missing), bucket
  * `<stream>_state` (file storage) for cursors and watermarks, and bucket
- * `<stream>_leases` (memory storage, entries expiring `leaseMs` after their
+ * `<stream>_leases` (file storage, entries expiring `leaseMs` after their
  * last write) for leases.
  *
  * @example Connect an instance: stream, buckets, leases
@@ -238,13 +246,16 @@ export class Cluster {
       await ensureBucket(js, jsm, bucket, {
         replicas: config.replicas,
         ttl: config.leaseMs,
-        storage: "memory",
+        // Not memory: a cluster restarted as a whole would come back
+        // without it (the lease thread creates it again if it is gone).
+        storage: "file",
       });
       const leases = await LeaseThread.start({
         servers: config.servers,
         bucket,
         instance: config.instance,
         leaseMs: config.leaseMs,
+        replicas: config.replicas,
       });
       log.info(
         "Cluster mode: instance {instance} on NATS {servers}, stream {stream} (R{replicas}), lease {leaseMs} ms",

@@ -18,6 +18,8 @@ export interface LeaseThreadOptions {
   instance: string;
   /** Lease time-to-live, ms. */
   leaseMs: number;
+  /** Replicas of the bucket, should it have to be created again (default 1). */
+  replicas?: number;
   /** Most leases it will hold (default 256). */
   maxLeases?: number;
   /** Give up starting after this long, ms (default 60000: under `deno test` or `--check` the worker is type-checked first). */
@@ -188,6 +190,7 @@ export class LeaseThread {
       bucket: options.bucket,
       instance: options.instance,
       leaseMs: options.leaseMs,
+      replicas: options.replicas ?? 1,
       validity: shared,
     });
   }
