@@ -80,10 +80,21 @@ function packedMessages(
   }
 }
 
+/** The longest sensor token of a subject: see {@link natsSubject}. */
+export const MAX_SENSOR_TOKEN = 128;
+
 /**
  * The subject of an observation: `<prefix>.<kind>.<sensor>`, the sensor with
  * every character outside `[A-Za-z0-9_-]` replaced by `_` — one `_` per
  * character (code point), also for one outside the BMP.
+ *
+ * A sensor token longer than {@link MAX_SENSOR_TOKEN} characters is cut to
+ * its first 111, `_` and 16 hex digits of a hash of the whole sensor id (so
+ * different long ids stay apart). A sensor id is whatever a record says (up
+ * to a radar line or an archive record long): uncut, one of ~4 KB made the
+ * `HPUB` line longer than nats-server's `max_control_line` (4096); the
+ * server closed the connection at every try, and every later observation
+ * of every source waited behind it for ever.
  *
  * @example
  * ```ts
@@ -92,10 +103,28 @@ function packedMessages(
  *
  * assert.equal(natsSubject("sda.obs", "isl", "isl:25544"), "sda.obs.isl.isl_25544");
  * assert.equal(natsSubject("sda.obs", "radar", "X\u{1F600}é"), "sda.obs.radar.X__");
+ * const long = natsSubject("sda.obs", "radar", "S".repeat(4000));
+ * assert.match(long, /^sda\.obs\.radar\.S{111}_[0-9a-f]{16}$/);
  * ```
  */
 export function natsSubject(prefix: string, kind: string, sensor: string): string {
-  return `${prefix}.${kind}.${sensor.replace(/[^A-Za-z0-9_-]/gu, "_")}`;
+  let token = sensor.replace(/[^A-Za-z0-9_-]/gu, "_");
+  if (token.length > MAX_SENSOR_TOKEN) {
+    token = `${token.slice(0, MAX_SENSOR_TOKEN - 17)}_${fnv1a(sensor, 0x811c9dc5)}${
+      fnv1a(sensor, 0x01000193)
+    }`;
+  }
+  return `${prefix}.${kind}.${token}`;
+}
+
+/** 32-bit FNV-1a of the UTF-16 code units of `text`, from `seed`, as 8 hex digits. */
+function fnv1a(text: string, seed: number): string {
+  let h = seed;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, "0");
 }
 
 /**
