@@ -9,10 +9,12 @@ import { z } from "zod";
 import { natsServerProblem } from "../sinks/nats_servers.ts";
 import { AllowList } from "../sources/radar/allow_list.ts";
 
-const NAME = /^[A-Za-z0-9_.-]+$/;
+// Dots only between other characters: a source name is a NATS KV key in
+// cluster mode (its lease), and KV refuses `a.`, `.a` and `a..b`.
+const NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
 const name = z.string().regex(NAME, {
-  message: "must be 1 or more letters, digits, '_', '.' or '-'",
+  message: "must be letters, digits, '_', '-', and '.' between them (not first, last or twice)",
 });
 const port = z.number().int({ message: "must be an integer port number 0–65535" }).min(0, {
   message: "must be an integer port number 0–65535",
@@ -220,6 +222,11 @@ function crossCheck(input: unknown): ConfigProblem[] {
   const root = isObject(input) ? input : {};
   const sources = Array.isArray(root.sources) ? root.sources : [];
   const names = new Map<string, number>();
+  // State keys of ISL gateways as files and KV keys spell them: names and
+  // hostnames may hold dots, so two sources can meet on one key
+  // (`isl` + `gw1.site-a` and `isl.gw1` + `site-a`) and overwrite each
+  // other's watermark.
+  const stateKeys = new Map<string, string>();
   const listeners: { host: string; port: number; path: string }[] = [];
   // Two listeners clash on one port when their addresses are the same
   // (`localhost` is 127.0.0.1) or one of them is every address.
@@ -264,6 +271,26 @@ function crossCheck(input: unknown): ConfigProblem[] {
       } else {
         names.set(source.name, i);
       }
+    }
+    if (
+      source.kind === "isl" && typeof source.name === "string" && Array.isArray(source.gateways)
+    ) {
+      source.gateways.forEach((gateway: unknown, g: number) => {
+        if (!isObject(gateway)) return;
+        const key = `isl.${source.name}.${gateway.hostname}:${gateway.port}`
+          .replace(/[^A-Za-z0-9._-]/g, "_");
+        const path = jsonPath(["sources", i, "gateways", g]);
+        const other = stateKeys.get(key);
+        if (other !== undefined) {
+          problems.push({
+            path,
+            message:
+              `keeps its watermark under the same state key as ${other} (${key}): rename a source`,
+          });
+        } else {
+          stateKeys.set(key, path);
+        }
+      });
     }
     if (source.kind === "radar") {
       listen(source.hostname, source.port, ["sources", i, "port"]);

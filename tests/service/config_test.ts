@@ -317,3 +317,41 @@ Deno.test("parseConfig() takes startTime only as an ISO-8601 time of a real day,
     }, bad);
   }
 });
+
+Deno.test("parseConfig() refuses source names NATS KV cannot take as keys and ISL sources that share a state key", () => {
+  const problems = (input: unknown) => {
+    try {
+      parseConfig(input);
+      return [];
+    } catch (error) {
+      assert.ok(error instanceof Error && error.name === "ConfigError", String(error));
+      return (error as ConfigError).problems;
+    }
+  };
+  const optical = (name: string) => ({ name, kind: "optical", url: "http://127.0.0.1:1/eo" });
+  // A lease key in cluster mode: `a.` passed validate, and the source never
+  // ran ("cannot take the lease: invalid key: a.").
+  for (const bad of [".", "a.", ".a", "a..b"]) {
+    assert.deepEqual(problems({ sources: [optical(bad)] }).map((p) => p.path), [
+      "$.sources[0].name",
+    ], bad);
+  }
+  for (const good of ["a", "a.b", "archive-2.site_a"]) {
+    assert.deepEqual(problems({ sources: [optical(good)] }), [], good);
+  }
+  // `isl` + `gw1.site-a:7003` and `isl.gw1` + `site-a:7003`: one state key,
+  // each overwriting the other's watermark.
+  assert.deepEqual(
+    problems({
+      sources: [
+        { name: "isl", kind: "isl", gateways: [{ hostname: "gw1.site-a", port: 7003 }] },
+        { name: "isl.gw1", kind: "isl", gateways: [{ hostname: "site-a", port: 7003 }] },
+      ],
+    }),
+    [{
+      path: "$.sources[1].gateways[0]",
+      message:
+        "keeps its watermark under the same state key as $.sources[0].gateways[0] (isl.isl.gw1.site-a_7003): rename a source",
+    }],
+  );
+});
