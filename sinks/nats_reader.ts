@@ -135,6 +135,12 @@ export function readNatsLines(options: NatsReaderOptions): ReadableStream<NatsLi
             }),
           signal,
         );
+        // Nothing to read from `from` on (the messages up to the last
+        // sequence deleted, say): the last sequence would never arrive.
+        if (!options.follow && (await consumer.info()).num_pending === 0) {
+          await cleanup();
+          return;
+        }
         const iterator = await consumer.consume({ max_messages: 1024 });
         stopMessages = () => iterator.stop();
         messages = iterator[Symbol.asyncIterator]();
@@ -159,7 +165,9 @@ export function readNatsLines(options: NatsReaderOptions): ReadableStream<NatsLi
       }
       const msg = next.value;
       controller.enqueue({ offset: msg.seq, line: decoder.decode(msg.data), subject: msg.subject });
-      if (msg.seq >= last) {
+      // The last sequence, or the last message there is: a deleted last
+      // message keeps its sequence as the stream's last and never comes.
+      if (msg.seq >= last || (!options.follow && msg.info.pending === 0)) {
         await cleanup();
         controller.close();
       }

@@ -69,6 +69,21 @@ Deno.test("tail --config FILE --nats --from 1 prints exactly what the stream hol
       "120",
     ]);
 
+    // The last messages deleted: their sequences stay the stream's last and
+    // never come; tail waited for them for ever, printing nothing.
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.deleteMessage("SDA_TAIL", 120);
+    await jsm.streams.deleteMessage("SDA_TAIL", 119);
+    const afterDelete = await tail(["--config", config, "--nats", "--from", "117", "--offsets"]);
+    assert.equal(afterDelete.code, 0, afterDelete.stderr);
+    assert.deepEqual(afterDelete.stdout.trimEnd().split("\n").map((l) => l.split("\t")[0]), [
+      "117",
+      "118",
+    ]);
+    const none = await tail(["--config", config, "--nats", "--from", "119"]);
+    assert.equal(none.code, 0, none.stderr);
+    assert.equal(none.stdout, "");
+
     const usage = await tail(["--nats", "--from", "1"]);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /--nats needs --config FILE/);
