@@ -16,6 +16,7 @@ import type { Source } from "../sources/source.ts";
 import { LateWritable } from "../operators/late_writable.ts";
 import { serversForLog } from "../sinks/nats_servers.ts";
 import { Cluster } from "./cluster/cluster.ts";
+import { LeasedSource } from "./cluster/leased_source.ts";
 import type { Config, SourceConfig } from "./config.ts";
 import { type HttpOptions, serveHttp } from "./http_server.ts";
 import { LogDiskUsage } from "./log_disk_usage.ts";
@@ -368,6 +369,39 @@ export class IngestService {
   }
 
   /**
+   * Waits for the pipeline to drain. One that has not after
+   * {@link DRAIN_NOTICE_MS} (NATS refusing publishes, a full disk) is said
+   * to be waiting, and the leases are released then rather than after it:
+   * a standby takes over now (what it reads again is dropped by the
+   * duplicate window, and a late cursor save of this instance is fenced by
+   * its compare-and-set) instead of whenever the drain ends. A second
+   * signal exits at once.
+   */
+  async #drain(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), DRAIN_NOTICE_MS);
+    });
+    const done = this.pipeline.done.then(() => "done" as const);
+    if (await Promise.race([done, late]) === "late") {
+      const problem = this.#cluster?.publisher.problem?.error ?? this.events.problem?.error ??
+        this.deadLetters.problem?.error;
+      const leased = this.sources.filter((s) => s instanceof LeasedSource);
+      // Fixed words in the template, so they print bare; the error quoted.
+      const leases = leased.length === 0 ? "" : "; releasing the leases for a standby";
+      log.warn(
+        `Stopping: what the sources read is not all written after {seconds} s${
+          problem === undefined ? "" : ": {error}"
+        }${leases}; send the signal again to exit now`,
+        { seconds: DRAIN_NOTICE_MS / 1000, error: problem },
+      );
+      await Promise.allSettled(leased.map((s) => (s as LeasedSource).releaseLease()));
+    }
+    clearTimeout(timer);
+    await done;
+  }
+
+  /**
    * Graceful shutdown: stop sources (no more accepting or reading; open
    * groups flushed), drain the pipeline, sync and close the logs, save state.
    */
@@ -386,7 +420,7 @@ export class IngestService {
         }
       }
       this.pipeline.close();
-      await this.pipeline.done;
+      await this.#drain();
       this.#workers?.close();
       // The last acks were released by the final sync: let the sources save
       // the resume points they cover before the process exits.
@@ -417,6 +451,9 @@ export class IngestService {
     return this.#stopping;
   }
 }
+
+/** How long a stopping service drains before it says so and releases its leases, ms. */
+const DRAIN_NOTICE_MS = 5000;
 
 /**
  * The HTTP port's options: the token is read from its environment variable

@@ -246,6 +246,15 @@ export class LeasedSource implements Source {
     this.#wake.resolve();
   }
 
+  /**
+   * Deletes the lease now, while what was emitted is still being written (a
+   * stop that cannot drain): a standby takes over at once. Later cursor
+   * saves of this tenure fail their compare-and-set once it claims the key.
+   */
+  async releaseLease(): Promise<void> {
+    await this.lease.release();
+  }
+
   /** Once everything emitted is durable and saved, deletes the lease so a standby takes over at once. */
   async settled(): Promise<void> {
     await this.#current?.source.settled?.().catch(() => {});
