@@ -468,6 +468,9 @@ export class Lease implements SourceLease {
   #lost(reason: string): void {
     if (!this.#owned) return;
     this.#owned = false;
+    // Not known until learned again (/health named this instance the
+    // owner of a lease it had just given up).
+    this.#owner = undefined;
     this.#setValidUntil(0);
     this.#changes++;
     clearTimeout(this.#watchdog);

@@ -36,6 +36,8 @@ Deno.test("Lease() gives the lease up leaseMs / 2 after its last renewal when NA
     const lostAt = performance.timeOrigin + performance.now();
     assert.match(reason, /not renewed for/);
     assert.equal(lease.owned, false);
+    // Who holds it now is not known (it named itself, for /health).
+    assert.equal(lease.owner, undefined);
     assert.equal(lease.valid(), false);
     assert.equal(lease.changes, 2);
     assert.ok(lastWriteSentAt <= cutAt);
