@@ -121,7 +121,13 @@ export function readNatsLines(options: NatsReaderOptions): ReadableStream<NatsLi
         const jsm = await jetstreamManager(nc);
         // A cluster electing a leader answers "timeout" or 503 for a few
         // seconds: ask again rather than fail the reader.
-        const info = await retrying(() => jsm.streams.info(options.stream), signal);
+        const info = await retrying(() => jsm.streams.info(options.stream), signal).catch(
+          (error) => {
+            // "stream not found" named no stream.
+            if (!/stream not found/i.test(String(error?.message))) throw error;
+            throw new Error(`No JetStream stream ${options.stream} on this NATS`, { cause: error });
+          },
+        );
         if (!options.follow) last = info.state.last_seq;
         if (!options.follow && (info.state.messages === 0 || from > last)) {
           done = true;

@@ -60,13 +60,26 @@ export async function ensureObservationStream(
     info = await jsm.streams.info(options.stream);
   } catch (error) {
     if (!/not found/i.test(String((error as Error)?.message))) throw error;
-    info = await jsm.streams.add({
-      name: options.stream,
-      subjects,
-      storage: StorageType.File,
-      num_replicas: replicas,
-      duplicate_window: duplicateWindowMs * 1_000_000,
-    });
+    try {
+      info = await jsm.streams.add({
+        name: options.stream,
+        subjects,
+        storage: StorageType.File,
+        num_replicas: replicas,
+        duplicate_window: duplicateWindowMs * 1_000_000,
+      });
+    } catch (added) {
+      if (!/overlap/i.test(String((added as Error)?.message))) throw added;
+      // JetStream names neither stream: say which one takes the subjects.
+      const other = await jsm.streams.find(subjects[0]).catch(() => undefined) ??
+        await jsm.streams.find(`${options.subjectPrefix}.radar.x`).catch(() => undefined);
+      throw new Error(
+        `Cannot create JetStream stream ${options.stream} for ${subjects[0]}: ${
+          other === undefined ? "another stream" : `stream ${other}`
+        } takes some of those subjects; remove it or choose another nats.subjectPrefix`,
+        { cause: added },
+      );
+    }
     log.info(
       "Created JetStream stream {stream} for {subjects} (R{replicas}, duplicate window {window} ms)",
       {
@@ -77,6 +90,16 @@ export async function ensureObservationStream(
       },
     );
     return info;
+  }
+  if (!(info.config.subjects ?? []).some((subject) => covers(subject, subjects[0]))) {
+    // Publishes would be refused (no stream for their subject) for ever.
+    throw new Error(
+      `JetStream stream ${options.stream} takes ${
+        (info.config.subjects ?? []).join(", ") || "no subjects"
+      }, not ${
+        subjects[0]
+      }: observations published there would not be stored; add that subject to the stream or change nats.subjectPrefix`,
+    );
   }
   const window = Math.round(info.config.duplicate_window / 1_000_000);
   if (info.config.num_replicas !== replicas || window !== duplicateWindowMs) {
@@ -92,4 +115,16 @@ export async function ensureObservationStream(
     );
   }
   return info;
+}
+
+/** Whether subject filter `pattern` takes every subject `filter` takes (`>` and `*` wildcards). */
+function covers(pattern: string, filter: string): boolean {
+  const have = pattern.split(".");
+  const want = filter.split(".");
+  for (let i = 0; i < want.length; i++) {
+    if (have[i] === ">") return true;
+    if (i >= have.length || want[i] === ">" || want[i] === "*" && have[i] !== "*") return false;
+    if (have[i] !== "*" && have[i] !== want[i]) return false;
+  }
+  return have.length === want.length;
 }

@@ -84,6 +84,16 @@ Deno.test("tail --config FILE --nats --from 1 prints exactly what the stream hol
     assert.equal(none.code, 0, none.stderr);
     assert.equal(none.stdout, "");
 
+    // A stream that is not there is named ("stream not found" named none).
+    const otherConfig = `${dir}/other.json`;
+    await Deno.writeTextFile(
+      otherConfig,
+      JSON.stringify({ nats: { servers: nats.urls, stream: "SDA_NONE" } }),
+    );
+    const missing = await tail(["--config", otherConfig, "--nats"]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^tail: No JetStream stream SDA_NONE on this NATS$/m);
+
     const usage = await tail(["--nats", "--from", "1"]);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /--nats needs --config FILE/);
