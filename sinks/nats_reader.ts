@@ -20,8 +20,14 @@ export interface NatsReaderOptions {
   stream: string;
   /** Stream sequence of the first message to read (default 1, the first). */
   from?: number;
-  /** Keep waiting for new messages at the end instead of closing. */
+  /**
+   * Keep waiting for new messages at the end instead of closing. A
+   * follower errors when the stream is deleted (or deleted and created
+   * again, its sequences starting over), checked every `checkEveryMs`.
+   */
   follow?: boolean;
+  /** How often a follower checks that its stream is still the one it reads, ms (default 2000). */
+  checkEveryMs?: number;
   /** Aborting closes the stream (a follower's way to stop). */
   signal?: AbortSignal;
 }
@@ -105,10 +111,14 @@ export function readNatsLines(options: NatsReaderOptions): ReadableStream<NatsLi
   let stopMessages: (() => void) | undefined;
   let last = Infinity;
   let done = false;
+  /** Why a followed stream ended: it was deleted (and maybe created again). */
+  let gone: Error | undefined;
+  let watchdog: ReturnType<typeof setInterval> | undefined;
   const onAbort = () => stopMessages?.();
 
   const cleanup = async () => {
     done = true;
+    clearInterval(watchdog);
     signal?.removeEventListener("abort", onAbort);
     stopMessages?.();
     if (options.connection === undefined) await nc?.close().catch(() => {});
@@ -152,6 +162,23 @@ export function readNatsLines(options: NatsReaderOptions): ReadableStream<NatsLi
         messages = iterator[Symbol.asyncIterator]();
         if (signal?.aborted) stopMessages();
         signal?.addEventListener("abort", onAbort, { once: true });
+        if (options.follow) {
+          // A deleted stream ends no consume: a follower waited for ever,
+          // deaf also to the stream created again under the same name.
+          watchdog = setInterval(async () => {
+            try {
+              const now = await jsm.streams.info(options.stream);
+              if (now.created === info.created) return;
+              gone = new Error(
+                `JetStream stream ${options.stream} was deleted and created again: its sequences started over (read it again from 1)`,
+              );
+            } catch (error) {
+              if (!/stream not found/i.test(String((error as Error)?.message))) return;
+              gone = new Error(`JetStream stream ${options.stream} was deleted`);
+            }
+            stopMessages?.();
+          }, options.checkEveryMs ?? 2000);
+        }
       } catch (error) {
         await cleanup();
         throw error;
@@ -164,8 +191,9 @@ export function readNatsLines(options: NatsReaderOptions): ReadableStream<NatsLi
         return;
       }
       const next = await messages.next();
-      if (next.done || signal?.aborted) {
+      if (next.done || signal?.aborted || gone !== undefined) {
         await cleanup();
+        if (gone !== undefined) throw gone;
         controller.close();
         return;
       }

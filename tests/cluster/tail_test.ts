@@ -103,3 +103,52 @@ Deno.test("tail --config FILE --nats --from 1 prints exactly what the stream hol
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("readNatsLines() with follow reads what is published after it started, and errors when the stream is deleted or made again", async () => {
+  const nats = await LocalNats.start();
+  const nc = await connect({ servers: nats.urls });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const options = { stream: "SDA_FOLLOW", subjectPrefix: "sda.obs" };
+    await ensureObservationStream(jsm, options);
+    const publisher = new NatsPublisher(nc);
+    const publish = (from: number, count: number) =>
+      publisher.publish(Array.from({ length: count }, (_, i) => {
+        const o = radarObservation(from + i);
+        return {
+          subject: natsSubject("sda.obs", o.kind, o.sensor),
+          payload: new TextEncoder().encode(serializeObservation(o)),
+          id: o.id,
+        };
+      }));
+    await publish(0, 3);
+    const follow = () =>
+      readNatsLines({ connection: nc, stream: "SDA_FOLLOW", follow: true, checkEveryMs: 100 })
+        .getReader();
+    const reader = follow();
+    for (const offset of [1, 2, 3]) assert.equal((await reader.read()).value?.offset, offset);
+    await publish(3, 2);
+    for (const offset of [4, 5]) assert.equal((await reader.read()).value?.offset, offset);
+    // A follower of a deleted stream waited for ever, deaf to the stream
+    // created again under its name.
+    await jsm.streams.delete("SDA_FOLLOW");
+    await assert.rejects(reader.read(), /^Error: JetStream stream SDA_FOLLOW was deleted$/);
+
+    await ensureObservationStream(jsm, options);
+    await publish(10, 1);
+    const again = follow();
+    assert.equal((await again.read()).value?.offset, 1);
+    const waiting = again.read();
+    await jsm.streams.delete("SDA_FOLLOW");
+    await ensureObservationStream(jsm, options);
+    // Seen as made again, or (should a check fall between the two) as deleted.
+    await assert.rejects(
+      waiting,
+      /^Error: JetStream stream SDA_FOLLOW was deleted( and created again: its sequences started over)?/,
+    );
+    publisher.close();
+  } finally {
+    await nc.close();
+    await nats.stop();
+  }
+});
