@@ -43,6 +43,12 @@ export interface NatsPublisherOptions {
    * acknowledging it from there, and the publisher retries and logs why.
    */
   stream?: string;
+  /**
+   * The stream's duplicate window, ms: messages held across a disconnection
+   * longer than that may be stored twice (another instance may have read
+   * and published them meanwhile), which is logged as a warning.
+   */
+  duplicateWindowMs?: number;
 }
 
 /** Counters of a {@link NatsPublisher}, monotonic. */
@@ -243,6 +249,7 @@ export class NatsPublisher {
   readonly #timeoutMs: number;
   readonly #retryMs: number;
   readonly #stream: string | undefined;
+  readonly #duplicateWindowMs: number | undefined;
   /** See {@link headerStart}. */
   readonly #headerStart: Uint8Array;
   readonly #stats: NatsPublisherStats = { published: 0, duplicates: 0, errors: 0, refused: 0 };
@@ -271,6 +278,7 @@ export class NatsPublisher {
     this.#timeoutMs = options.timeoutMs ?? 2000;
     this.#retryMs = options.retryMs ?? 100;
     this.#stream = options.stream;
+    this.#duplicateWindowMs = options.duplicateWindowMs;
     this.#headerStart = headerStart(options.stream);
     if (!Number.isInteger(this.#maxInFlight) || this.#maxInFlight < 1) {
       throw new RangeError(`maxInFlight must be a positive integer: ${this.#maxInFlight}`);
@@ -302,6 +310,24 @@ export class NatsPublisher {
       } else if (status.type === "reconnect") {
         this.#connected = true;
         const now = performance.now();
+        const downMs = now - this.#disconnectedAt;
+        if (
+          this.#duplicateWindowMs !== undefined && downMs > this.#duplicateWindowMs &&
+          this.#pending.size > 0
+        ) {
+          // What an instance holds through a cut longer than the window is
+          // no longer recognised as a repeat: if another instance read it
+          // again meanwhile (a leased source it took over), it is stored
+          // twice. Said, since it cannot be undone here.
+          log.warn(
+            "NATS is back after {seconds} s, longer than the {window} s duplicate window: the {count} observations held since may be stored twice where another instance read them again meanwhile (raise nats.duplicateWindowMs above the longest cut to expect)",
+            {
+              seconds: Math.round(downMs / 1000),
+              window: Math.round(this.#duplicateWindowMs / 1000),
+              count: this.#pending.size,
+            },
+          );
+        }
         for (const [token, entry] of this.#pending) {
           if (entry.sentAt <= this.#disconnectedAt) {
             this.#fail(

@@ -159,7 +159,10 @@ export class Cluster {
     this.instance = config.instance;
     this.nc = nc;
     this.control = control;
-    this.publisher = new NatsPublisher(nc, { stream: config.stream });
+    this.publisher = new NatsPublisher(nc, {
+      stream: config.stream,
+      duplicateWindowMs: config.duplicateWindowMs,
+    });
     this.state = new KvStateStore(state, config.instance);
     this.leases = leases;
   }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { observationId } from "../../envelope/observation_id.ts";
@@ -325,7 +326,13 @@ Deno.test("NatsPublisher() with a stream publishes only into it, not into anothe
   }
 });
 
-Deno.test("NatsPublisher() publishes again once the server is back, without piling retries up while it is down", async () => {
+Deno.test("NatsPublisher() publishes again once the server is back, without piling retries up while it is down, and warns of a cut longer than the duplicate window", async () => {
+  const records: LogRecord[] = [];
+  await configure({
+    reset: true,
+    sinks: { memory: (record) => records.push(record) },
+    loggers: [{ category: ["sda-ingest"], lowestLevel: "warning", sinks: ["memory"] }],
+  });
   const nats = await LocalNats.start();
   const nc = await connect({
     servers: nats.urls,
@@ -335,7 +342,11 @@ Deno.test("NatsPublisher() publishes again once the server is back, without pili
   try {
     const jsm = await jetstreamManager(nc);
     await ensureObservationStream(jsm, { stream: "SDA_TEST", subjectPrefix: "sda.obs" });
-    const publisher = new NatsPublisher(nc, { timeoutMs: 300, retryMs: 50 });
+    const publisher = new NatsPublisher(nc, {
+      timeoutMs: 300,
+      retryMs: 50,
+      duplicateWindowMs: 1000,
+    });
     const message = (i: number) => ({
       subject: "sda.obs.radar.XR1",
       payload: new TextEncoder().encode(`{"n":${i}}`),
@@ -353,9 +364,19 @@ Deno.test("NatsPublisher() publishes again once the server is back, without pili
     await nats.restart(0);
     await done;
     assert.equal((await jsm.streams.info("SDA_TEST")).state.messages, 101);
+    // Down longer than the window: what it held may be stored twice
+    // elsewhere (a leased source read again by another instance).
+    const warnings = records.map((r) => r.rawMessage);
+    assert.equal(
+      warnings.filter((m) => /longer than the \{window\} s duplicate window/.test(String(m)))
+        .length,
+      1,
+      JSON.stringify(warnings),
+    );
     publisher.close();
   } finally {
     await nc.close();
     await nats.stop();
+    await reset();
   }
 });
