@@ -37,7 +37,13 @@ export type CertificateProblem =
 
 /** What {@link ClientCertificateVerifier.verify} found. */
 export type CertificateVerdict =
-  | { ok: true; /** The subject CN: the client identity. */ client: string }
+  | {
+    ok: true;
+    /** The subject CN: the client identity. */
+    client: string;
+    /** When the first certificate of the chain (the CA's included) expires. */
+    validUntil: Date;
+  }
   | { ok: false; reason: CertificateProblem; /** In words, for the log. */ detail: string };
 
 const ID_BASIC_CONSTRAINTS = "2.5.29.19";
@@ -106,7 +112,10 @@ const MAX_DEPTH = 4;
  *   notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 3_600_000),
  * });
  * const verifier = new ClientCertificateVerifier(ca.toString("pem"));
- * assert.deepEqual(await verifier.verify([new Uint8Array(client.rawData)]), { ok: true, client: "XR1-OPS" });
+ * const verdict = await verifier.verify([new Uint8Array(client.rawData)]);
+ * assert.ok(verdict.ok);
+ * assert.equal(verdict.client, "XR1-OPS");
+ * assert.deepEqual(verdict.validUntil, client.notAfter); // the connection is closed then
  * assert.equal((await verifier.verify([new Uint8Array(forged.rawData)])).ok, false);
  * ```
  */
@@ -171,7 +180,8 @@ export class ClientCertificateVerifier {
         detail: `the certificate of ${leaf.subject} has no subject CN`,
       };
     }
-    return { ok: true, client };
+    const validUntil = new Date(Math.min(...path.map((c) => c.notAfter.getTime())));
+    return { ok: true, client, validUntil };
   }
 
   /**

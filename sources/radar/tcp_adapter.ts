@@ -109,6 +109,8 @@ interface Connection {
   decoder: Decoder;
   /** Tells a decode worker whether a read is outstanding (the idle rule). */
   onReading: ((on: boolean) => void) | undefined;
+  /** When its client certificate chain expires (Unix ms): it is closed then. */
+  certificateUntil: number | undefined;
 }
 
 /** A connection's decoder, on this thread or in a worker: what is counted of it. */
@@ -126,6 +128,7 @@ const CLOSE_REASONS = {
   error: "read error",
   stop: "the source stopped",
   cancelled: "the pipeline cancelled it",
+  certificate_expired: "its client certificate (or one of its chain) expired",
 } as const;
 type CloseReason = keyof typeof CLOSE_REASONS;
 
@@ -488,9 +491,14 @@ export class RadarTcpSource implements Source {
     // delivered yet, so "nothing arrived" cannot be told apart. Look again next time.
     if (late) return;
     const timeout = this.#options.idleTimeoutMs;
+    const wall = Date.now();
     for (const connection of this.#connections) {
       if (connection.reading && now - connection.readSince >= timeout) {
         this.#end(connection, "idle");
+      } else if (connection.certificateUntil !== undefined && wall >= connection.certificateUntil) {
+        // Valid when it connected (SPEC §15) is not valid for ever: what
+        // it sends after its certificate expired is no longer authenticated.
+        this.#end(connection, "certificate_expired");
       }
     }
   }
@@ -586,6 +594,7 @@ export class RadarTcpSource implements Source {
     const host = connection.host;
     const peer = peerOf(host, connection.port);
     let client: string | undefined;
+    let until: number | undefined;
     try {
       if (this.#verifier !== undefined) {
         const verdict = await this.#verifier.verify(chain);
@@ -595,6 +604,7 @@ export class RadarTcpSource implements Source {
           return;
         }
         client = verdict.client;
+        until = verdict.validUntil.getTime();
       }
       if (this.#stopping) {
         connection.close();
@@ -604,7 +614,7 @@ export class RadarTcpSource implements Source {
     } finally {
       this.#handshakeDone(host);
     }
-    this.#open(connection, peer, host, client);
+    this.#open(connection, peer, host, client, until);
   }
 
   async #accept(): Promise<void> {
@@ -643,7 +653,13 @@ export class RadarTcpSource implements Source {
     }
   }
 
-  #open(socket: ByteSocket, peer: string, host: string, client?: string): void {
+  #open(
+    socket: ByteSocket,
+    peer: string,
+    host: string,
+    client?: string,
+    certificateUntil?: number,
+  ): void {
     const o = this.#options;
     const counters = this.#counters;
     counters.connections_accepted++;
@@ -689,6 +705,7 @@ export class RadarTcpSource implements Source {
       bytes: 0,
       decoder,
       onReading,
+      certificateUntil,
     };
     this.#connections.add(connection);
     this.#live.add(decoder);

@@ -48,7 +48,8 @@ async function check(client: Issued, ca: string = pki.ca): Promise<Checked> {
 }
 
 function assertAccepted(checked: Checked, client = "XR1-OPS"): void {
-  assert.deepEqual(checked.verdict, { ok: true, client });
+  assert.ok(checked.verdict.ok, JSON.stringify(checked.verdict));
+  assert.equal(checked.verdict.client, client);
   assert.match(checked.openssl, /: OK$/, checked.openssl);
 }
 
@@ -214,7 +215,7 @@ Deno.test("ClientCertificateVerifier.verify() wants an intermediate's extended k
   // RFC 5280 §4.2.1.12: any purpose. OpenSSL 3.0 wants clientAuth named.
   const any = await pki.intermediate("Any CA", { extendedKeyUsage: ["2.5.29.37.0"] });
   const checked = await check(await any.client("XR1-OPS"));
-  assert.deepEqual(checked.verdict, { ok: true, client: "XR1-OPS" });
+  assert.ok(checked.verdict.ok && checked.verdict.client === "XR1-OPS");
   assert.match(checked.openssl, /unsuitable certificate purpose/);
 });
 

@@ -367,3 +367,32 @@ Deno.test("RadarTcpSource() over TLS stops reading while the sink stalls and del
     await removeDir(dir);
   }
 });
+
+Deno.test("RadarTcpSource() with client certificates closes a connection when its certificate expires, and logs nothing it sends after", async () => {
+  const t = await setup({ idleTimeoutMs: 60_000 });
+  // Valid for 2 s from now: accepted, then closed at its expiry.
+  const short = await pki.client("XR1-OPS", { notAfter: new Date(Date.now() + 2000) });
+  const conn = await Deno.connectTls({
+    hostname: "127.0.0.1",
+    port: t.source.port,
+    caCerts: [pki.ca],
+    cert: short.cert,
+    key: short.key,
+  });
+  try {
+    await conn.handshake();
+    await conn.write(enc.encode(message("BEFORE", "XR1", 0)));
+    await until(() => t.counters().connections_closed_certificate_expired === 1, 10_000);
+    // Kept open, it went on being read as XR1-OPS after the certificate
+    // had expired (SPEC §15: a certificate "valid now").
+    await conn.write(enc.encode(message("AFTER", "XR1", 1))).catch(() => {});
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // Closed already.
+    }
+  }
+  const { observations } = await t.finish();
+  assert.deepEqual(observations.map((o) => o.provenance.meta?.MESSAGE_ID), ["BEFORE"]);
+});
