@@ -10,26 +10,16 @@
  * header cannot put arbitrary text (`10.0.0.5 (XR1 trusted)`) into every
  * observation's provenance.
  *
- * Portable: web APIs only (and the pure-JS `ipaddr.js`).
+ * Portable: web APIs only.
  *
  * @module
  */
 
-import ipaddr from "ipaddr.js";
+import { canonicalIp } from "../sources/ip_address.ts";
 
-/**
- * `text` as an IP address in its canonical form (an IPv4-mapped IPv6
- * address as IPv4), or undefined when it is not exactly one: a port, a
- * bracket, a leading zero (`01.2.3.4`, octal to some parsers), a short
- * (`127.1`) or hexadecimal IPv4 form, or anything around it is refused.
- */
+/** `text`, trimmed, as one IP address in its canonical spelling (see {@link canonicalIp}). */
 function ipAddress(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  const trimmed = text.trim();
-  if (ipaddr.IPv4.isValidFourPartDecimal(trimmed)) return trimmed;
-  if (!ipaddr.IPv6.isValid(trimmed)) return undefined;
-  const address = ipaddr.IPv6.parse(trimmed);
-  return address.isIPv4MappedAddress() ? address.toIPv4Address().toString() : address.toString();
+  return text === undefined ? undefined : canonicalIp(text.trim())?.address;
 }
 
 /**

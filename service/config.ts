@@ -8,6 +8,8 @@
 import { z } from "zod";
 import { natsServerProblem } from "../sinks/nats_servers.ts";
 import { AllowList } from "../sources/radar/allow_list.ts";
+import { gatewayPeer } from "../sources/isl/datagram_channel.ts";
+import { islStateKey, stateFileKey } from "./state_keys.ts";
 
 // Dots only between other characters: a source name is a NATS KV key in
 // cluster mode (its lease), and KV refuses `a.`, `.a` and `a..b`.
@@ -276,9 +278,9 @@ function crossCheck(input: unknown): ConfigProblem[] {
       source.kind === "isl" && typeof source.name === "string" && Array.isArray(source.gateways)
     ) {
       source.gateways.forEach((gateway: unknown, g: number) => {
-        if (!isObject(gateway)) return;
-        const key = `isl.${source.name}.${gateway.hostname}:${gateway.port}`
-          .replace(/[^A-Za-z0-9._-]/g, "_");
+        if (!isObject(gateway) || typeof gateway.hostname !== "string") return;
+        const peer = gatewayPeer({ hostname: gateway.hostname, port: Number(gateway.port) });
+        const key = stateFileKey(islStateKey(source.name as string, peer));
         const path = jsonPath(["sources", i, "gateways", g]);
         const other = stateKeys.get(key);
         if (other !== undefined) {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { isBearerToken } from "../sources/bearer_token.ts";
 import {
   type Config,
   ConfigError,
@@ -107,7 +108,7 @@ export function unsetTokens(config: Config): ConfigProblem[] {
       ? `environment variable ${name} is not set`
       : token.trim() !== token
       ? `environment variable ${name} has whitespace around its token (a trailing newline?): no Authorization header can carry it`
-      : !/^[\x21-\x7e]+$/.test(token)
+      : !isBearerToken(token)
       ? `environment variable ${name} has white space, a control character or a non-ASCII character in its token (two lines of a file?): no Authorization header can carry it`
       : undefined;
     if (message) problems.push({ path: jsonPath(path), message });

@@ -383,7 +383,15 @@ export class IngestService {
       timer = setTimeout(() => resolve("late"), DRAIN_NOTICE_MS);
     });
     const done = this.pipeline.done.then(() => "done" as const);
-    if (await Promise.race([done, late]) === "late") {
+    let first: "done" | "late";
+    try {
+      first = await Promise.race([done, late]);
+    } finally {
+      // A failed pipeline rejects the race: the timer must not keep the
+      // process alive for 5 s more.
+      clearTimeout(timer);
+    }
+    if (first === "late") {
       const problem = this.#cluster?.publisher.problem?.error ?? this.events.problem?.error ??
         this.deadLetters.problem?.error;
       const leased = this.sources.filter((s) => s instanceof LeasedSource);
@@ -397,7 +405,6 @@ export class IngestService {
       );
       await Promise.allSettled(leased.map((s) => (s as LeasedSource).releaseLease()));
     }
-    clearTimeout(timer);
     await done;
   }
 

@@ -17,6 +17,7 @@ import { RadarTcpSource } from "../sources/radar/tcp_adapter.ts";
 import type { Checkpoint, Source } from "../sources/source.ts";
 import type { SourceConfig } from "./config.ts";
 import type { DecodePool } from "./workers/decode_pool.ts";
+import { islStateKey, opticalStateKey } from "./state_keys.ts";
 
 /**
  * Where sources keep their resume points: the file `StateStore`, or JetStream
@@ -92,7 +93,7 @@ export function createSource(
         caCerts: config.caFile === undefined ? undefined : [Deno.readTextFileSync(config.caFile)],
         sensors: config.sensors,
         workers: options.workers,
-        checkpoint: state.checkpoint(`optical.${config.name}`),
+        checkpoint: state.checkpoint(opticalStateKey(config.name)),
         ...(options.userAgent === undefined && options.mayRequest === undefined
           ? {}
           : { fetch: guardedFetch(options.userAgent, options.mayRequest) }),
@@ -106,7 +107,7 @@ export function createSource(
         maxPackets: config.maxPackets,
         maxLossJump: config.maxLossJump,
         sensors: config.sensors,
-        checkpoint: (gateway) => state.checkpoint(`isl.${config.name}.${gateway}`),
+        checkpoint: (gateway) => state.checkpoint(islStateKey(config.name, gateway)),
       };
       const { mayRequest, workers } = options;
       return mayRequest === undefined

@@ -5,6 +5,7 @@
  */
 
 import type { Checkpoint } from "../sources/source.ts";
+import { stateFileKey } from "./state_keys.ts";
 
 /**
  * One JSON file per key in a directory. A save writes a temporary file,
@@ -37,7 +38,7 @@ export class StateStore {
 
   /** The file that holds `key`. */
   path(key: string): string {
-    return `${this.#dir}/${key.replace(/[^A-Za-z0-9._-]/g, "_")}.json`;
+    return `${this.#dir}/${stateFileKey(key)}.json`;
   }
 
   /** Reads `key`; undefined when it was never saved. */

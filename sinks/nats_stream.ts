@@ -91,14 +91,19 @@ export async function ensureObservationStream(
     );
     return info;
   }
-  if (!(info.config.subjects ?? []).some((subject) => covers(subject, subjects[0]))) {
+  // What is published: `<prefix>.<kind>.<sensor>`, the sensor without dots.
+  const have = info.config.subjects ?? [];
+  const missing = ["radar", "optical", "isl"].filter((kind) =>
+    !have.some((subject) => covers(subject, `${options.subjectPrefix}.${kind}.*`))
+  );
+  if (missing.length > 0) {
     // Publishes would be refused (no stream for their subject) for ever.
     throw new Error(
-      `JetStream stream ${options.stream} takes ${
-        (info.config.subjects ?? []).join(", ") || "no subjects"
-      }, not ${
+      `JetStream stream ${options.stream} takes ${have.join(", ") || "no subjects"}, not ${
+        missing.map((kind) => `${options.subjectPrefix}.${kind}.*`).join(", ")
+      }: those observations would not be stored; add ${
         subjects[0]
-      }: observations published there would not be stored; add that subject to the stream or change nats.subjectPrefix`,
+      } to the stream or change nats.subjectPrefix`,
     );
   }
   const window = Math.round(info.config.duplicate_window / 1_000_000);

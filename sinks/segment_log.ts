@@ -726,7 +726,10 @@ export class SegmentLog<T> {
     }
     const once = async () => {
       try {
-        using file = await Deno.open(path, { create: true, write: true, truncate: true });
+        // A file left by a crash mid-probe goes first; then only a new one
+        // is written: a link put there meanwhile is not followed.
+        await Deno.remove(path).catch(() => {});
+        using file = await Deno.open(path, { createNew: true, write: true });
         const bytes = new Uint8Array(this.#probeBytes);
         let written = 0;
         while (written < bytes.length) written += await file.write(bytes.subarray(written));

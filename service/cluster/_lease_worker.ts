@@ -22,6 +22,7 @@ import {
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { natsServerOptions } from "../../sinks/nats_servers.ts";
+import { ensureBucket } from "./ensure_bucket.ts";
 import { Lease } from "./lease.ts";
 
 /** Messages to the worker. */
@@ -150,8 +151,7 @@ function watchBucket(bucket: string, replicas: number): void {
         return; // NATS unreachable, say: the leases say so already
       }
       try {
-        await new Kvm(jetstream(nc!)).create(bucket, {
-          history: 1,
+        await ensureBucket(jetstream(nc!), jsm!, bucket, {
           replicas,
           ttl: leaseMs,
           storage: "file",

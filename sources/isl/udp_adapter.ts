@@ -18,7 +18,7 @@ import { isIP } from "node:net";
 import type { DecodePool } from "../../service/workers/decode_pool.ts";
 import { wireContext } from "../../service/workers/_protocol.ts";
 import type { DatagramChannel, IslGateway } from "./datagram_channel.ts";
-import { gatewayAddress } from "./_gateway_address.ts";
+import { canonicalIp } from "../ip_address.ts";
 import { IslPollSource, type IslPollSourceOptions } from "./isl_poll_source.ts";
 import { type MapBeacons, mapBeaconsHere } from "./map_beacons.ts";
 
@@ -144,7 +144,9 @@ export function beaconsInWorkers(workers: DecodePool): MapBeacons {
 export async function openUdpChannel(gateway: IslGateway): Promise<DatagramChannel> {
   let ip = gateway.hostname.replace(/^\[(.*)\]$/, "$1");
   if (isIP(ip) === 0) ip = (await lookup(ip)).address;
-  const { address, family, loopback } = gatewayAddress(ip);
+  const canonical = canonicalIp(ip);
+  if (canonical === undefined) throw new TypeError(`Cannot use gateway address ${ip}`);
+  const { address, family, loopback } = canonical;
   const socket = dgram.createSocket(family === 6 ? "udp6" : "udp4");
   const local = loopback ? (family === 6 ? "::1" : "127.0.0.1") : undefined;
   await new Promise<void>((resolve, reject) => {

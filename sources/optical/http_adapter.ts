@@ -8,6 +8,7 @@
  * @module
  */
 
+import { isBearerToken } from "../bearer_token.ts";
 import { getLogger } from "@logtape/logtape";
 import type { DeadLetter } from "../../envelope/dead_letter.ts";
 import { nowMicros } from "../../envelope/time.ts";
@@ -377,7 +378,7 @@ export class OpticalHttpSource implements Source {
     this.#authRetryMs = nonNegative(options.authRetryMs ?? 30_000, "authRetryMs");
     const maxPageBytes = positiveInteger(options.maxPageBytes ?? 64 * 1024 * 1024, "maxPageBytes");
     this.#readers = [new PageReader(maxPageBytes), new PageReader(maxPageBytes)];
-    if (options.token !== undefined && !HEADER_TOKEN.test(options.token)) {
+    if (options.token !== undefined && !isBearerToken(options.token)) {
       // Never quoted: fetch would refuse the header and print it whole.
       throw new TypeError(
         "Cannot use the token: it must be printable ASCII without white space (an Authorization header carries it)",
@@ -1072,9 +1073,6 @@ function statusLine(response: Response): string {
  * with just "fetch failed"; the detail (refused, reset, TLS, headers too
  * large) is in the error's `cause`.
  */
-/** What an `Authorization: Bearer` header can carry: visible ASCII, no white space. */
-const HEADER_TOKEN = /^[\x21-\x7e]+$/;
-
 function describeFetchError(error: unknown, token: string | undefined): string {
   let text = message(error);
   const cause = error instanceof Error ? error.cause : undefined;

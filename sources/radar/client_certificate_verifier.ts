@@ -162,6 +162,13 @@ export class ClientCertificateVerifier {
     }
     const leaf = certificates[0];
     const path = await this.#path(certificates);
+    if (path === "too long") {
+      return {
+        ok: false,
+        reason: "untrusted_issuer",
+        detail: `the chain of ${leaf.subject} has more than ${MAX_DEPTH} intermediate CAs`,
+      };
+    }
     if (path === undefined) {
       return {
         ok: false,
@@ -188,16 +195,18 @@ export class ClientCertificateVerifier {
    * The certificates from the client's to a CA certificate, each issued by
    * the next (by name and signature): the client's, the intermediates, the
    * CA's — or the client's alone when it is in the CA file itself. None if
-   * there is no such path.
+   * there is no such path; `"too long"` past {@link MAX_DEPTH} intermediates.
    */
-  async #path(certificates: X509Certificate[]): Promise<X509Certificate[] | undefined> {
+  async #path(
+    certificates: X509Certificate[],
+  ): Promise<X509Certificate[] | "too long" | undefined> {
     const path = [certificates[0]];
     if (this.#authorities.some((authority) => authority.equal(path[0]))) return path;
     for (;;) {
       const current = path[path.length - 1];
       const authority = await this.#issuedByAuthority(current);
       if (authority !== undefined) return [...path, authority];
-      if (path.length > MAX_DEPTH) return undefined;
+      if (path.length > MAX_DEPTH) return "too long";
       // Not the CA's own: an intermediate the client sent may have issued it.
       let next: X509Certificate | undefined;
       for (const candidate of certificates) {
@@ -236,7 +245,9 @@ async function signedBy(certificate: X509Certificate, issuer: X509Certificate): 
  */
 function pathProblem(path: X509Certificate[], now: Date): CertificateVerdict | undefined {
   const leaf = path[0];
-  const usage = clientUsageProblem(leaf);
+  // A certificate in the CA file sent as it is (pinned) is trusted as it
+  // is, as OpenSSL does — `openssl req -x509` marks such one a CA.
+  const usage = clientUsageProblem(leaf, path.length === 1);
   if (usage !== undefined) return { ok: false, reason: "bad_key_usage", detail: usage };
   const leafTime = timeProblem(leaf, now);
   if (leafTime !== undefined) return leafTime;
@@ -315,9 +326,9 @@ function timeProblem(certificate: X509Certificate, now: Date): CertificateVerdic
  * RFC 5280 §4.2.1.3, §4.2.1.9 and §4.2.1.12: what the key of a client
  * certificate may be used for, and that it is not a CA's.
  */
-function clientUsageProblem(certificate: X509Certificate): string | undefined {
+function clientUsageProblem(certificate: X509Certificate, pinned: boolean): string | undefined {
   const basic = certificate.getExtension<BasicConstraintsExtension>(ID_BASIC_CONSTRAINTS);
-  if (basic !== null && basic.ca) {
+  if (basic !== null && basic.ca && !pinned) {
     return `the certificate of ${certificate.subject} is a CA certificate (basicConstraints cA), not a client's`;
   }
   const keyUsage = certificate.getExtension<KeyUsagesExtension>(ID_KEY_USAGE);

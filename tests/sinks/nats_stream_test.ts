@@ -23,10 +23,19 @@ Deno.test("ensureObservationStream() says which stream is in the way, and refuse
     await jsm.streams.add({ name: "SDA_OBS", subjects: ["sda.obs.radar.>"] });
     await assert.rejects(
       ensureObservationStream(jsm, options),
-      /^Error: JetStream stream SDA_OBS takes sda\.obs\.radar\.>, not sda\.obs\.>: observations published there would not be stored/,
+      /^Error: JetStream stream SDA_OBS takes sda\.obs\.radar\.>, not sda\.obs\.optical\.\*, sda\.obs\.isl\.\*: those observations would not be stored/,
     );
     // Wider subjects store them.
-    for (const subjects of [["sda.>"], ["sda.*.>"], ["x.y", "sda.obs.>"]]) {
+    // Any subjects that take every <prefix>.<kind>.<sensor> (no dot in a sensor).
+    for (
+      const subjects of [
+        ["sda.>"],
+        ["sda.*.>"],
+        ["x.y", "sda.obs.>"],
+        ["sda.obs.*.*"],
+        ["sda.obs.radar.>", "sda.obs.optical.*", "sda.obs.isl.>"],
+      ]
+    ) {
       await jsm.streams.update("SDA_OBS", { subjects });
       assert.deepEqual(
         (await ensureObservationStream(jsm, options)).config.subjects,

@@ -7,7 +7,7 @@ import { StateStore } from "../../../service/state_store.ts";
 import { type IslGatewaySim, startIslSim } from "../../../sim/isl.ts";
 import { encodeStatus } from "../../../sources/isl/status_packet.ts";
 import { IslUdpSource, openUdpChannel } from "../../../sources/isl/udp_adapter.ts";
-import { gatewayAddress } from "../../../sources/isl/_gateway_address.ts";
+import { canonicalIp } from "../../../sources/ip_address.ts";
 import { readAllLines, removeDir } from "../../_observations.ts";
 import { testWorkers } from "../../_workers.ts";
 import { beaconByHand, crc, statusByHand } from "./_hand_packets.ts";
@@ -620,17 +620,17 @@ Deno.test("openUdpChannel() takes answers from a gateway however its address is 
   // Every answer was dropped as foreign when the configured address was
   // not spelled as the kernel reports the sender (`0:0:0:0:0:0:0:1` for
   // `::1`, an IPv4-mapped address for an IPv4 one).
-  assert.deepEqual(gatewayAddress("0:0:0:0:0:0:0:1"), {
+  assert.deepEqual(canonicalIp("0:0:0:0:0:0:0:1"), {
     address: "::1",
     family: 6,
     loopback: true,
   });
-  assert.deepEqual(gatewayAddress("2001:DB8:0::1"), {
+  assert.deepEqual(canonicalIp("2001:DB8:0::1"), {
     address: "2001:db8::1",
     family: 6,
     loopback: false,
   });
-  assert.deepEqual(gatewayAddress("127.0.0.2"), {
+  assert.deepEqual(canonicalIp("127.0.0.2"), {
     address: "127.0.0.2",
     family: 4,
     loopback: true,

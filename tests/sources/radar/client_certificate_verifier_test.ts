@@ -245,6 +245,10 @@ Deno.test("ClientCertificateVerifier.verify() refuses a chain whose intermediate
 Deno.test("ClientCertificateVerifier.verify() takes a client certificate that is itself in the CA file", async () => {
   const pinned = await pki.client("XR1-OPS", { selfSigned: true });
   assertAccepted(await check(pinned, pinned.cert));
+  // As `openssl req -x509` makes one: marked a CA. Trusted as it is, as
+  // OpenSSL does (it was refused as "a CA certificate, not a client's").
+  const x509req = await pki.client("XR1-OPS", { selfSigned: true, ca: true });
+  assertAccepted(await check(x509req, x509req.cert));
 });
 
 Deno.test("ClientCertificateVerifier.verify() refuses more than four intermediates", async () => {
@@ -255,4 +259,9 @@ Deno.test("ClientCertificateVerifier.verify() refuses more than four intermediat
   const { verdict } = await check(await authority.client("XR1-OPS"));
   assert.equal(verdict.ok, false);
   assert.equal(!verdict.ok && verdict.reason, "untrusted_issuer");
+  // It does chain to the CA: the detail says what is wrong.
+  assert.equal(
+    !verdict.ok && verdict.detail,
+    "the chain of CN=XR1-OPS has more than 4 intermediate CAs",
+  );
 });
