@@ -93,9 +93,14 @@ export async function main(args: string[]): Promise<number> {
     return EXIT.usage;
   }
   const command = await entry.load();
-  // `sim <kind> --help` is the simulator's own help: the sim command handles it.
+  // `sim <kind> --help` is the simulator's own help: the sim command handles
+  // it; `demo --cluster --help` is the cluster demo's.
   if (name !== "sim" && (rest.includes("--help") || rest.includes("-h"))) {
-    console.log(command.help);
+    console.log(
+      name === "demo" && rest.includes("--cluster")
+        ? (await import("./cli/demo_cluster.ts")).demoCluster.help
+        : command.help,
+    );
     return EXIT.ok;
   }
   try {

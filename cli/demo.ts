@@ -32,7 +32,9 @@ service log) and, at the end, what was written where.
 Options:
   --duration S  stop after S seconds (default 30; Ctrl-C stops earlier)
   --out DIR     data directory: DIR/events, DIR/dead-letter, DIR/state, and the
-                service's log lines in DIR/service.log (default ./data)
+                service's log lines in DIR/service.log (default ./data); the
+                logs grow from run to run, DIR/state starts afresh (each run
+                has new simulators, so an earlier run's cursor means nothing)
   --verbose     also print the service's log lines on stderr
   --cluster     cluster mode instead: a 3-node JetStream cluster, two service
                 instances, the owner of the archive and gateway leases killed
@@ -72,6 +74,12 @@ export const demo: Command = {
     const out = values.out ?? "data";
     // The service's own log lines go to a file, not between the summary lines.
     await Deno.mkdir(out, { recursive: true });
+    // A new archive and gateway each run: an earlier run's saved cursor lay
+    // beyond everything the new archive holds, and a second demo into the
+    // same directory logged no optical observation at all.
+    await Deno.remove(`${out}/state`, { recursive: true }).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
     const logFile = `${out}/service.log`;
     const warnings = new WarningCounter();
     await setupLogging({

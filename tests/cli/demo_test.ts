@@ -106,6 +106,20 @@ Deno.test("demo runs for 10 s, leaves a log with all three kinds, its service lo
       recent.stdout,
       new RegExp(`: ${letters.length.toLocaleString("en-US")} dead letter`),
     );
+
+    // Again into the same directory: the archive is read again (the first
+    // run's cursor lay beyond what the new archive holds: 0 optical).
+    const optical = () =>
+      readAllLines(`${out}/events`).then((lines) =>
+        lines.filter((l) => (JSON.parse(l) as Observation).kind === "optical").length
+      );
+    const before = await optical();
+    const again = await run(
+      ["demo", "--duration", "4", "--out", out],
+      ["--allow-net=127.0.0.1", "--allow-read", "--allow-write", "--allow-sys=statfs"],
+    );
+    assert.equal(again.code, 0, again.stderr);
+    assert.ok((await optical()) > before, "the second demo logged no optical observation");
   } finally {
     await removeDir(out);
   }

@@ -22,6 +22,10 @@ Deno.test("--help on every command and simulator prints its usage and exits 0 (S
       assert.equal(result.stderr, "", what);
     }
   }
+  // `demo --help` points at `demo --cluster --help`: the cluster demo's own.
+  const cluster = await run(["demo", "--cluster", "--help"]);
+  assert.equal(cluster.code, 0, cluster.stderr);
+  assert.match(cluster.stdout, /^Usage: main\.ts demo --cluster/);
 });
 
 Deno.test("a simulator's bad --port is bad usage in one line, exit 2, not a stack", async () => {
