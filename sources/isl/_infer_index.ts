@@ -17,10 +17,18 @@ import { BEACON_BYTES } from "./_layout.ts";
  * side only, a beacon-sized (96-byte) packet still takes it; anything else
  * (a damaged status packet, a run that is not consecutive) stays unknown.
  * Positions count every packet except sound status packets.
+ *
+ * `anchor`, when known, is the index of the packet in slot 0 — the one
+ * right after the poll's status, whose `first` it is — so a malformed
+ * packet there takes it whatever its size (one whose length field took the
+ * rest of the datagram, the answer's only beacon), and it counts as a sound
+ * beacon before the others: without it, such a packet's index was never
+ * known, it was never counted lost, and `W` stayed before it for good.
  */
 export function inferFaultIndexes(
   packets: readonly IslPacket[],
   faults: readonly PacketFault[],
+  anchor?: number,
 ): (number | undefined)[] {
   const out: (number | undefined)[] = new Array(faults.length);
   if (faults.length === 0) return out;
@@ -55,9 +63,17 @@ export function inferFaultIndexes(
       }
     }
   }
+  if (anchor !== undefined && slots[0] !== 0) {
+    slots.unshift(0);
+    indexes.unshift(anchor);
+  }
   let next = 0;
   for (let k = 0; k < faults.length; k++) {
     const slot = faultSlots[k];
+    if (anchor !== undefined && slot === 0) {
+      out[k] = anchor;
+      continue;
+    }
     while (next < slots.length && slots[next] < slot) next++;
     const before = next - 1;
     const hasAfter = next < slots.length;

@@ -470,6 +470,9 @@ export class GatewayPoller {
       }
     }
     let stale = false;
+    // The index of the packet right after this poll's status, in the
+    // datagram that carries it: the answer's first (SPEC §6).
+    let anchor: number | undefined;
     if (status !== undefined) {
       if (status.seq !== this.#pollSeq) {
         // An answer to an earlier poll (late, or not ours at all). Until
@@ -486,6 +489,7 @@ export class GatewayPoller {
         if (begun === BEGIN_SUSPECT) {
           return { advanced: false, complete: false, full: false, retry: true };
         }
+        if (begun === BEGIN_OK && this.#count > 0) anchor = this.#last - this.#count + 1;
         this.#staleRun = false;
       }
     }
@@ -498,7 +502,7 @@ export class GatewayPoller {
     }
     const inWindow = decoded === undefined
       ? this.#takeFramed(datagram, receivedAt, out)
-      : this.#take(decoded.packets, decoded.faults, datagram, receivedAt, out);
+      : this.#take(decoded.packets, decoded.faults, datagram, receivedAt, out, anchor);
     // A datagram of this answer with room for one more beacon is its last.
     if (inWindow && datagram.length + BEACON_BYTES <= MAX_DATAGRAM_BYTES) {
       this.#sawShort = true;
@@ -721,6 +725,7 @@ export class GatewayPoller {
     datagram: Uint8Array,
     receivedAt: number,
     out: Out,
+    anchor?: number,
   ): boolean {
     const max = this.#max;
     const w = this.#w;
@@ -743,7 +748,7 @@ export class GatewayPoller {
       this.#takeBeacon(packet.beacon, datagram, packet.offset, receivedAt, tRx, out);
     }
     if (faults.length > 0) {
-      const indexes = inferFaultIndexes(packets, faults);
+      const indexes = inferFaultIndexes(packets, faults, anchor);
       for (let k = 0; k < faults.length; k++) {
         const fault = faults[k];
         const index = indexes[k];

@@ -158,6 +158,41 @@ Deno.test("GatewayPoller() asks again for a corrupt beacon and counts it lost af
   });
 });
 
+Deno.test("GatewayPoller() takes the index of a malformed packet right after the status from the status, and moves on after 3 answers", () => {
+  // The answer's only beacon corrupt, or one whose length field took the
+  // rest of the datagram: with no sound beacon beside it, its index was
+  // never known, never counted lost, and W stayed before it for good (the
+  // gateway sent the same answer every second).
+  const swallowing = (index: number) => {
+    const bytes = datagram([beacon(index), beacon(index + 1), beacon(index + 2)]);
+    bytes[4] = 0xff; // data length 0xFFxx: past the end of the datagram
+    return bytes;
+  };
+  for (
+    const [what, answer] of [
+      ["the only beacon, corrupt", (first: number) => [beacon(first, plain, true)]],
+      ["a length that takes the rest", (first: number) => [swallowing(first)]],
+    ] as const
+  ) {
+    const poller = new GatewayPoller({ ctx, maxPackets: 5 });
+    poller.restore({ after: 4 });
+    const letters: DeadLetter[] = [];
+    for (let round = 1; round <= 3; round++) {
+      const poll = decodePoll(poller.poll());
+      assert.equal(poll.after, 4, what);
+      const out = sink();
+      const count = what.startsWith("the only") ? 1 : 3;
+      poller.receive(datagram([status(poll.seq, 1, 4 + count, count), ...answer(5)]), RX, out);
+      letters.push(...out.deadLetters);
+    }
+    assert.deepEqual(letters.map((d) => [d.stage, d.ref]), Array(3).fill(["framing", "5"]), what);
+    assert.equal(poller.lost.corrupt, 1, what);
+    assert.equal(poller.watermark, 5, what);
+    // The next poll asks after it.
+    assert.equal(decodePoll(poller.poll()).after, 5, what);
+  }
+});
+
 Deno.test("GatewayPoller() counts a link gap once, in index order, whatever is sent again", () => {
   // Link 1 counts 10, 11, 12, then 16: 13, 14, 15 never reached the gateway.
   const seqs: Seqs = (i) => (i <= 3 ? 9 + i : 12 + i);
