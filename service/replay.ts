@@ -502,48 +502,54 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
   };
 }
 
-/** The first difference between a log directory and an expected `.jsonl` file. */
+/**
+ * The first difference between a log directory and an expected `.jsonl`
+ * file, byte for byte (SPEC §10): a blank line, a missing or extra line
+ * end, a missing expected file are differences too.
+ */
 export async function compareLog(dir: string, expectedFile: string): Promise<string | undefined> {
-  const actual = await readLines(dir, true);
-  const expected = await readLines(expectedFile, false);
-  const n = Math.max(actual.length, expected.length);
-  for (let i = 0; i < n; i++) {
-    if (actual[i] !== expected[i]) {
-      if (expected[i] === undefined) {
-        return `line ${
-          i + 1
-        }: not expected (expected ${expected.length} lines, got ${actual.length})\n  actual:   ${
-          actual[i]
-        }`;
-      }
-      if (actual[i] === undefined) {
-        return `line ${
-          i + 1
-        }: missing (expected ${expected.length} lines, got ${actual.length})\n  expected: ${
-          expected[i]
-        }`;
-      }
-      return `line ${i + 1} differs:\n  expected: ${expected[i]}\n  actual:   ${actual[i]}`;
-    }
+  const actual = await logText(dir);
+  let expected: string;
+  try {
+    expected = await Deno.readTextFile(expectedFile);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    return `${expectedFile} is missing (the replay wrote ${lines(actual).length} lines)`;
   }
-  return undefined;
+  if (actual === expected) return undefined;
+  if (actual.replace(/\n$/, "") === expected.replace(/\n$/, "")) {
+    return `the last line ends differently: a line end ${
+      actual.endsWith("\n") ? "the expected file lacks" : "missing"
+    } at the end`;
+  }
+  const a = lines(actual);
+  const e = lines(expected);
+  let i = 0;
+  while (i < a.length && i < e.length && a[i] === e[i]) i++;
+  const counts = `expected ${e.length} lines, got ${a.length}`;
+  if (i >= e.length) {
+    return `line ${i + 1}: not expected (${counts})\n  actual:   ${JSON.stringify(a[i])}`;
+  }
+  if (i >= a.length) {
+    return `line ${i + 1}: missing (${counts})\n  expected: ${JSON.stringify(e[i])}`;
+  }
+  return `line ${i + 1} differs:\n  expected: ${e[i]}\n  actual:   ${a[i]}`;
 }
 
-async function readLines(path: string, isDir: boolean): Promise<string[]> {
+/** The lines of a log's text, without their line ends. */
+function lines(text: string): string[] {
+  const all = text.split("\n");
+  if (text.endsWith("\n")) all.pop();
+  return all;
+}
+
+/** The segments of a log directory, back to back. */
+async function logText(dir: string): Promise<string> {
+  const names = [];
+  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
   let text = "";
-  if (isDir) {
-    const names = [];
-    for await (const entry of Deno.readDir(path)) names.push(entry.name);
-    for (const name of names.filter((n) => n.endsWith(".jsonl")).sort()) {
-      text += await Deno.readTextFile(`${path}/${name}`);
-    }
-  } else {
-    try {
-      text = await Deno.readTextFile(path);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return [];
-      throw error;
-    }
+  for (const name of names.filter((n) => n.endsWith(".jsonl")).sort()) {
+    text += await Deno.readTextFile(`${dir}/${name}`);
   }
-  return text.split("\n").filter((line) => line !== "");
+  return text;
 }

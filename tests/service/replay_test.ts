@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { DeadLetter } from "../../envelope/dead_letter.ts";
 import type { Observation } from "../../envelope/observation.ts";
-import { decodeInput, replay, type ReplayInput } from "../../service/replay.ts";
+import { compareLog, decodeInput, replay, type ReplayInput } from "../../service/replay.ts";
 import { DecodePool } from "../../service/workers/decode_pool.ts";
 import { spawnMain } from "../../bench/_processes.ts";
 import { openEventLog } from "../../sinks/event_log.ts";
@@ -342,5 +342,39 @@ Deno.test("decodeInput() cancelled while it reads an optical page for a worker c
     }
   } finally {
     pool.close();
+  }
+});
+
+Deno.test("compareLog() compares byte for byte: a blank line, a line end, a missing file are differences", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-compare-" });
+  try {
+    await Deno.mkdir(`${dir}/log`);
+    await Deno.writeTextFile(`${dir}/log/00000000000000000000.jsonl`, "A\nB\n");
+    const against = async (expected: string | undefined) => {
+      if (expected !== undefined) await Deno.writeTextFile(`${dir}/expected.jsonl`, expected);
+      return await compareLog(`${dir}/log`, `${dir}/expected.jsonl`);
+    };
+    // Each passed the line-by-line check (blank lines dropped, a missing
+    // expected file read as empty).
+    assert.equal(
+      await against(undefined),
+      `${dir}/expected.jsonl is missing (the replay wrote 2 lines)`,
+    );
+    assert.equal(await against("A\nB\n"), undefined);
+    assert.equal(await against("A\n\nB\n"), "line 2 differs:\n  expected: \n  actual:   B");
+    assert.equal(
+      await against("A\nB"),
+      "the last line ends differently: a line end the expected file lacks at the end",
+    );
+    assert.equal(
+      await against("A\nB\n\n"),
+      'line 3: missing (expected 3 lines, got 2)\n  expected: ""',
+    );
+    assert.equal(
+      await against("A\n"),
+      'line 2: not expected (expected 1 lines, got 2)\n  actual:   "B"',
+    );
+  } finally {
+    await removeDir(dir);
   }
 });
