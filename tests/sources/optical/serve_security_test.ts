@@ -284,7 +284,7 @@ Deno.test("serve prints the archive URL's password and api_key nowhere: logs, /h
     assert.match(stderr, /api_key=\*\*\*/, "the URL is logged, redacted");
     // Not allowed to read the code, the decode workers cannot load: the
     // service says so once and decodes on the main thread.
-    assert.match(stderr, /Decode workers cannot start|"where":"the main thread"/);
+    assert.match(stderr, /Decode workers cannot start|"message":"Decoding on the main thread"/);
     assert.doesNotMatch(stderr, /crashed/);
     assert.ok(dead.every((d) => d.peer.includes("ops:***@") && d.peer.includes("api_key=***")));
 
