@@ -139,7 +139,19 @@ export async function validateConfig(
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.problems);
   }
-  if (config) problems.push(...sharedDirectories(config));
+  // Also when the schema found problems: every problem at once (SPEC §9),
+  // from the raw values (defaults where absent).
+  problems.push(...sharedDirectories(
+    config
+      ? DIRS.map(([section]) => ({ section, dir: config[section].dir }))
+      : DIRS.flatMap(([section, fallback]) => {
+        const dir = valueOrDefault(input, section, fallback, baseDir);
+        return dir === undefined ? [] : [{ section, dir }];
+      }),
+    config
+      ? config.nats !== undefined
+      : input !== null && typeof input === "object" && "nats" in input,
+  ));
   if (config && (options.checkEnv ?? true)) problems.push(...unsetTokens(config));
   if (config && (options.checkDirs ?? true)) {
     // SPEC §15: the TLS files of radar listeners and of the HTTP server,
@@ -292,12 +304,15 @@ function normalize(path: string): string {
  * log needs a directory of its own (a dead letter in the event log would be
  * read as an observation, and the offsets of both would be wrong).
  */
-function sharedDirectories(config: Config): ConfigProblem[] {
+function sharedDirectories(
+  given: readonly { section: typeof DIRS[number][0]; dir: string }[],
+  cluster: boolean,
+): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   // In cluster mode the state is in KV: state.dir is not used (SPEC §12).
-  const dirs = DIRS.filter(([section]) => !(section === "state" && config.nats)).map((
-    [section],
-  ) => ({ section, dir: normalize((config[section] as { dir: string }).dir) || "." }));
+  const dirs = given.filter(({ section }) => !(section === "state" && cluster)).map((
+    { section, dir },
+  ) => ({ section, dir: normalize(dir) || "." }));
   const within = (inner: string, outer: string) =>
     inner === outer || inner.startsWith(outer === "/" ? "/" : `${outer}/`);
   for (const [i, a] of dirs.entries()) {

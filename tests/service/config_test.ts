@@ -176,6 +176,16 @@ Deno.test("loadConfig() refuses data directories that are one another or inside 
       ]);
       return true;
     });
+    // With a schema problem beside it: reported too, in one run (SPEC §9:
+    // every problem); it was found only once the rest was fixed.
+    await Deno.writeTextFile(
+      `${dir}/e.json`,
+      JSON.stringify({ log: { dir: "same", fsynk: "always" }, deadLetter: { dir: "same" } }),
+    );
+    await assert.rejects(loadConfig(`${dir}/e.json`), (error: ConfigError) => {
+      assert.deepEqual(error.problems.map((p) => p.path), ["$.log.fsynk", "$.deadLetter.dir"]);
+      return true;
+    });
     // Written with "..": the same directory.
     await Deno.writeTextFile(
       `${dir}/c.json`,
