@@ -96,6 +96,15 @@ export const tail: Command = {
     try {
       try {
         for await (const { offset, line } of lines) {
+          // A line that is no record (a block of zeros after a crash, an
+          // edit by hand): what comes before it, then why it stops.
+          if (!isRecord(line)) {
+            throw new SyntaxError(
+              `Damaged log: record ${offset} is not a JSON object: ${
+                JSON.stringify(line.slice(0, 80))
+              }`,
+            );
+          }
           text += values.offsets ? `${offset}\t${line}\n` : `${line}\n`;
           if (text.length > 65536) {
             await out.write(encoder.encode(text));
@@ -125,3 +134,14 @@ export const tail: Command = {
     return EXIT.ok;
   },
 };
+
+/** Whether a log line is a JSON object, as every record is. */
+function isRecord(line: string): boolean {
+  if (line.charCodeAt(0) !== 0x7b /* { */) return false;
+  try {
+    const value = JSON.parse(line);
+    return value !== null && typeof value === "object" && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}

@@ -93,7 +93,7 @@ export function readEventLog(
   return readLogLines(dir, options).pipeThrough(
     new MapStream(({ offset, line }) => ({
       offset,
-      observation: JSON.parse(line) as Observation,
+      observation: parseRecord(dir, offset, line) as Observation,
     })),
   );
 }
@@ -118,9 +118,35 @@ export function readDeadLetterLog(
   return readLogLines(dir, options).pipeThrough(
     new MapStream(({ offset, line }) => ({
       offset,
-      deadLetter: JSON.parse(line) as DeadLetter,
+      deadLetter: parseRecord(dir, offset, line) as DeadLetter,
     })),
   );
+}
+
+/**
+ * One record of a log, parsed; a line that is not a JSON object is damage,
+ * said with where it is (a bare SyntaxError named neither log nor record).
+ */
+function parseRecord(dir: string, offset: number, line: string): unknown {
+  let record: unknown;
+  try {
+    record = JSON.parse(line);
+  } catch (error) {
+    throw new SyntaxError(
+      `Damaged log: record ${offset} in ${dir} is not JSON (${
+        error instanceof Error ? error.message : error
+      }): ${JSON.stringify(line.slice(0, 80))}`,
+      { cause: error },
+    );
+  }
+  if (record === null || typeof record !== "object" || Array.isArray(record)) {
+    throw new SyntaxError(
+      `Damaged log: record ${offset} in ${dir} is not a JSON object: ${
+        JSON.stringify(line.slice(0, 80))
+      }`,
+    );
+  }
+  return record;
 }
 
 const log = getLogger(["sda-ingest", "log"]);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readEventLog } from "../../sinks/event_log.ts";
 import { removeDir } from "../_observations.ts";
 import { runMain } from "./_run_main.ts";
 
@@ -69,6 +70,30 @@ Deno.test("tail --dir on a damaged log prints what comes before the damage, then
     assert.equal(
       bad.stderr.trim(),
       `tail: Damaged log: record 3 in ${dir}/00000000000000000002.jsonl is not valid UTF-8`,
+    );
+    // A line that is no record, within a segment (it was printed, exit 0).
+    await Deno.remove(`${dir}/00000000000000000002.jsonl`);
+    await Deno.remove(`${dir}/00000000000000000005.jsonl`);
+    await Deno.writeTextFile(`${dir}/00000000000000000002.jsonl`, '{"n":2}\n{not json}\n{"n":4}\n');
+    const junk = await tail(["--dir", dir]);
+    assert.equal(junk.code, 1);
+    assert.equal(junk.stdout, '{"n":0}\n{"n":1}\n{"n":2}\n');
+    assert.equal(
+      junk.stderr.trim(),
+      'tail: Damaged log: record 3 is not a JSON object: "{not json}"',
+    );
+    // The library reader says where, too (a bare SyntaxError did not).
+    await assert.rejects(
+      Array.fromAsync(readEventLog(dir)),
+      (error: Error) => {
+        assert.ok(error instanceof SyntaxError);
+        assert.ok(
+          error.message.startsWith(`Damaged log: record 3 in ${dir} is not JSON (`),
+          error.message,
+        );
+        assert.ok(error.message.endsWith(`): "{not json}"`), error.message);
+        return true;
+      },
     );
   } finally {
     await removeDir(dir);
