@@ -234,6 +234,14 @@ export const deadLetters: Command = {
       console.error(`dead-letters: ${report.damaged}; the report covers the records before it`);
       return EXIT.failure;
     }
+    if (report.total === 0 && report.unreadable > 0) {
+      // An event log given for a dead-letter log, say: "0 dead letters"
+      // with exit 0 read as a clean bill to a script.
+      console.error(
+        `dead-letters: no line of ${values.dir} is a dead letter (${report.unreadable} are not): is it a dead-letter log?`,
+      );
+      return EXIT.failure;
+    }
     return EXIT.ok;
   },
 };

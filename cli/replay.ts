@@ -68,6 +68,16 @@ export const replayCommand: Command = {
       }
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
+    try {
+      if (!(await Deno.stat(fixtures)).isDirectory) {
+        throw new UsageError(`--fixtures is not a directory: ${fixtures}`);
+      }
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new UsageError(`--fixtures does not exist: ${fixtures}`);
+      }
+      throw error;
+    }
     const inputs = await fixtureInputs(fixtures);
     if (inputs.length === 0) {
       console.error(`replay: no fixtures under ${fixtures}/{radar,optical,isl}`);

@@ -245,7 +245,14 @@ export class IngestService {
       await Promise.all(service.sources.map((s) => s.started));
       service.#ready = true;
       service.#phase = "running";
-      log.info("Ready: {count} sources started", { count: service.sources.length });
+      if (service.ready) {
+        log.info("Ready: {count} sources started", { count: service.sources.length });
+      } else {
+        // A full disk at start, say: /ready answers 503 until it clears.
+        log.warn("Started {count} sources, not ready yet: the logs cannot be written", {
+          count: service.sources.length,
+        });
+      }
       return service;
     } catch (error) {
       await service.stop().catch(() => {});

@@ -136,6 +136,19 @@ Deno.test("dead-letters exits 2 on bad usage and prints its help", async () => {
   const since = await run(["dead-letters", "--dir", ".", "--since", "yesterday"], read);
   assert.equal(since.code, 2);
   assert.match(since.stderr, /--since must be an ISO-8601 time or a duration/);
+  // An event log given for a dead-letter log: not "0 dead letters", exit 0.
+  const dir = await Deno.makeTempDir({ prefix: "sda-dead-" });
+  try {
+    await Deno.writeTextFile(`${dir}/00000000000000000000.jsonl`, '{"v":1,"id":"a"}\n'.repeat(3));
+    const events = await run(["dead-letters", "--dir", dir], read);
+    assert.equal(events.code, 1, events.stderr);
+    assert.match(
+      events.stderr,
+      /no line of .* is a dead letter \(3 are not\): is it a dead-letter log\?/,
+    );
+  } finally {
+    await removeDir(dir);
+  }
   const help = await run(["dead-letters", "--help"], read);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Usage: main\.ts dead-letters --dir DIR/);

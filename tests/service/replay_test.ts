@@ -87,6 +87,13 @@ Deno.test("replay --check exits 1 and prints the first difference", async () => 
 Deno.test("replay --out naming a file is bad usage, said in one line", async () => {
   const out = await Deno.makeTempFile({ prefix: "sda-replay-" });
   try {
+    // So is --fixtures naming nothing (it exited 1, "no fixtures under").
+    const nowhere = spawnMain(["replay", "--fixtures", "/nonexistent/sda-fixtures"]);
+    assert.equal((await nowhere.status).code, 2);
+    assert.equal(
+      nowhere.stderr().split("\n")[0],
+      "replay: --fixtures does not exist: /nonexistent/sda-fixtures",
+    );
     const child = spawnMain(["replay", "--fixtures", fixtures, "--out", out]);
     assert.equal((await child.status).code, 2);
     assert.equal(child.stderr().split("\n")[0], `replay: --out is not a directory: ${out}`);
