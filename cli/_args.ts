@@ -43,8 +43,9 @@ export function integerOption(
   fallback: number,
 ): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 0) {
+  // Digits only: Number() also takes "1e3", "0x10", " 7 " and "" (0).
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n)) {
     throw new UsageError(`--${name} must be a non-negative integer: "${value}"`);
   }
   return n;
@@ -57,8 +58,9 @@ export function numberOption(
   fallback: number,
 ): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) {
+  // Decimal only: Number() also takes "1e3", "0x10", " 7 " and "" (0).
+  const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+  if (!Number.isFinite(n)) {
     throw new UsageError(`--${name} must be a non-negative number: "${value}"`);
   }
   return n;

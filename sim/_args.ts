@@ -59,7 +59,8 @@ export function parseOptions<T extends NonNullable<ParseArgsConfig["options"]>>(
 /** A non-negative integer option, or `fallback` when absent. */
 export function integerOption(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
+  // Digits only: Number() also takes "1e3", "0x10", " 7 " and "" (0).
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n) || n < 0) {
     throw new UsageError(`--${name} must be a non-negative integer: "${value}"`);
   }
@@ -69,7 +70,8 @@ export function integerOption(value: string | undefined, name: string, fallback:
 /** A non-negative number option, or `fallback` when absent. */
 export function numberOption(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
+  // Decimal only: Number() also takes "1e3", "0x10", " 7 " and "" (0).
+  const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
   if (!Number.isFinite(n) || n < 0) {
     throw new UsageError(`--${name} must be a non-negative number: "${value}"`);
   }

@@ -128,3 +128,22 @@ Deno.test("dead-letters on a damaged log reports the dead letters before the dam
     await removeDir(dir);
   }
 });
+
+Deno.test("tail --from takes digits only", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-tail-" });
+  try {
+    await Deno.writeTextFile(`${dir}/00000000000000000000.jsonl`, '{"n":0}\n');
+    // Number() took "1e3" as 1000, "0x10" as 16 and "" as 0.
+    for (const from of ["1e3", "0x10", "", " 7", "1.5"]) {
+      const result = await tail(["--dir", dir, "--from", from]);
+      assert.equal(result.code, 2, from);
+      assert.ok(
+        result.stderr.startsWith(`tail: --from must be a non-negative integer: "${from}"`),
+        result.stderr,
+      );
+    }
+    assert.equal((await tail(["--dir", dir, "--from", "0"])).stdout, '{"n":0}\n');
+  } finally {
+    await removeDir(dir);
+  }
+});
