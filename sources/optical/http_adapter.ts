@@ -18,6 +18,7 @@ import type { IngestBatch } from "../../operators/ingest_batch.ts";
 import { type DecodeContext, makeDeadLetter } from "../decode_context.ts";
 import type { Checkpoint, Source, SourceState, SourceStatus } from "../source.ts";
 import { redactCursor, redactUrl } from "../redact_url.ts";
+import { cutShort } from "./_cut_short.ts";
 import { PageReader } from "./_page_reader.ts";
 import { backoffMs, retryAfterMs } from "./_retry.ts";
 import { decodeOpticalPage } from "./decode_optical_page.ts";
@@ -121,6 +122,8 @@ export interface OpticalCounters {
   redirects_refused: number;
   /** Pages refused for exceeding `maxPageBytes` (after decompression). */
   too_large: number;
+  /** JSON pages whose array was never closed (cut short): asked for again. */
+  cut_pages: number;
   /** Pages with a compressed Content-Encoding, inflated. */
   compressed_pages: number;
   /** `200` answers whose `X-Next-Cursor` was refused (over-long or malformed). */
@@ -322,6 +325,7 @@ export class OpticalHttpSource implements Source {
     redirects: 0,
     redirects_refused: 0,
     too_large: 0,
+    cut_pages: 0,
     compressed_pages: 0,
     bad_cursors: 0,
     dead_pages: 0,
@@ -710,6 +714,12 @@ export class OpticalHttpSource implements Source {
       }
       if (read.encoding !== "" && read.encoding !== "identity") counters.compressed_pages++;
       counters.bytes += read.bytes.length;
+      const cut = cutShort(read.bytes, this.#contentType(response));
+      if (cut !== undefined) {
+        counters.cut_pages++;
+        decoded?.catch(() => {}); // a worker's decoding of it, started ahead
+        return this.#failure(cursor, cut, statusLine(response), this.#now(), peer);
+      }
       // Decoding copies what it keeps: the buffer is freed in finish().
       return await this.#page(cursor, response, next, read.bytes, receivedAt, peer, decoded);
     } catch (error) {

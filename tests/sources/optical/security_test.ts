@@ -15,6 +15,7 @@ import { removeDir } from "../../_observations.ts";
 import { makeCertificate } from "../../ops/_service.ts";
 import { csvPage, gzipBomb, memoryCheckpoint, scriptedArchive } from "./_helpers.ts";
 import { freePort } from "../../../bench/_processes.ts";
+import { testWorkers } from "../../_workers.ts";
 
 /** Reads one batch and releases its acks, as the pipeline's sink would. */
 async function take(reader: ReadableStreamDefaultReader<IngestBatch>): Promise<IngestBatch> {
@@ -633,5 +634,58 @@ Deno.test("OpticalHttpSource() waits at most an hour for a Retry-After and keeps
     await source.stop();
   } finally {
     await archive.close();
+  }
+});
+
+Deno.test("OpticalHttpSource() asks again for a JSON page cut short instead of moving its cursor past the records it lost, with workers and without", async () => {
+  const records = Array.from({ length: 10 }, (_, i) => ({
+    id: `EO-${i}`,
+    obTime: `2026-11-25T12:00:0${i}Z`,
+    idSensor: "MAUI-EO-1",
+    satNo: 25544,
+    ra: 10 + i,
+    declination: 5,
+  }));
+  const page = JSON.stringify(records);
+  const headers = { "content-type": "application/json", "x-next-cursor": "c1" };
+  for (const workers of [undefined, await testWorkers(1)]) {
+    // A 200 whose body broke off mid-array, then the whole page. The cut
+    // page was one dead letter (the record under way) and the cursor went
+    // on to c1: the records after the cut were in neither log.
+    const archive = scriptedArchive((_request, n) =>
+      new Response(n === 1 ? page.slice(0, Math.floor(page.length * 0.55)) : page, { headers })
+    );
+    try {
+      const { checkpoint } = memoryCheckpoint("c0");
+      const source = new OpticalHttpSource({
+        name: "archive",
+        url: archive.url,
+        accept: "json",
+        pageSize: 10,
+        checkpoint,
+        workers,
+        now: () => Date.parse("2026-11-25T13:00:00Z") * 1000,
+        sleep: () => Promise.resolve(),
+      });
+      const reader = source.readable.getReader();
+      const first = await take(reader);
+      assert.equal(first.observations.length, 0);
+      assert.deepEqual(first.deadLetters.map((d) => [d.stage, d.ref]), [["transport", "c0"]]);
+      assert.match(first.deadLetters[0].reason, /^The JSON page ends before its array is closed/);
+      assert.equal(source.status().counters.cut_pages, 1);
+      const second = await take(reader);
+      const ids = second.packed === undefined
+        ? second.observations.map((o) => o.provenance.ref)
+        : [...new TextDecoder().decode(second.packed.lines).matchAll(/"ref":"(EO-\d+)"/g)].map(
+          (m) => m[1],
+        );
+      assert.deepEqual(ids, records.map((r) => r.id));
+      assert.deepEqual(archive.seen.map((s) => s.url.searchParams.get("cursor")), ["c0", "c0"]);
+      reader.releaseLock();
+      await source.stop();
+    } finally {
+      workers?.close();
+      await archive.close();
+    }
   }
 });
