@@ -352,7 +352,8 @@ export class ServiceMetrics {
     });
     new client.Counter({
       name: "sda_ingest_isl_lost_total",
-      help: "ISL beacons counted lost: gateway ring overrun, link sequence gap, or corrupt 3 times",
+      help:
+        "ISL beacons counted lost: gateway ring overrun, link sequence gap, or delivered corrupt in 3 answers in a row",
       labelNames: ["source", "cause"],
       registers,
       collect() {
