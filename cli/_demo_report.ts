@@ -94,7 +94,9 @@ export function printFinalReport(
   console.log(
     `  dead-letter log  ${config.deadLetter.dir}  (${fmt(service.deadLetters.nextOffset)} records)`,
   );
-  console.log(`  state            ${config.state.dir}  (optical cursor, ISL watermark)`);
+  console.log(
+    `  state            ${config.state.dir}  (optical cursor, ISL watermark; this run's own, removed at exit)`,
+  );
   console.log(
     `  service log      ${logFile}  (warnings and errors: ${fmt(warnings.count)})`,
   );

@@ -31,10 +31,11 @@ service log) and, at the end, what was written where.
 
 Options:
   --duration S  stop after S seconds (default 30; Ctrl-C stops earlier)
-  --out DIR     data directory: DIR/events, DIR/dead-letter, DIR/state, and the
-                service's log lines in DIR/service.log (default ./data); the
-                logs grow from run to run, DIR/state starts afresh (each run
-                has new simulators, so an earlier run's cursor means nothing)
+  --out DIR     data directory: DIR/events, DIR/dead-letter, and the service's
+                log lines in DIR/service.log (default ./data); the logs grow
+                from run to run. The cursor and watermark of the run's own
+                simulators are kept in a temporary directory, removed at the
+                end (an earlier run's mean nothing to new simulators)
   --verbose     also print the service's log lines on stderr
   --cluster     cluster mode instead: a 3-node JetStream cluster, two service
                 instances, the owner of the archive and gateway leases killed
@@ -74,12 +75,11 @@ export const demo: Command = {
     const out = values.out ?? "data";
     // The service's own log lines go to a file, not between the summary lines.
     await Deno.mkdir(out, { recursive: true });
-    // A new archive and gateway each run: an earlier run's saved cursor lay
-    // beyond everything the new archive holds, and a second demo into the
-    // same directory logged no optical observation at all.
-    await Deno.remove(`${out}/state`, { recursive: true }).catch((error) => {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    });
+    // A new archive and gateway each run, so a state directory of this run
+    // alone: an earlier run's saved cursor lay beyond everything the new
+    // archive holds (a second demo into the same directory logged no
+    // optical observation), and DIR/state may be a real service's.
+    const state = await Deno.makeTempDir({ prefix: "sda-demo-state-" });
     const logFile = `${out}/service.log`;
     const warnings = new WarningCounter();
     await setupLogging({
@@ -101,12 +101,15 @@ export const demo: Command = {
     let onSignal: (() => void) | undefined;
     try {
       const config = await validateConfig(
-        builtInConfig(out, {
-          radar: 0,
-          archive: archive.port,
-          isl: isl.port,
-          http: httpPort(),
-        }),
+        {
+          ...builtInConfig(out, {
+            radar: 0,
+            archive: archive.port,
+            isl: isl.port,
+            http: httpPort(),
+          }),
+          state: { dir: state },
+        },
         Deno.cwd(),
         { checkEnv: false },
       );
@@ -152,6 +155,7 @@ export const demo: Command = {
       radar?.stop();
       await service?.stop().catch(() => {});
       await Promise.all([archive.stop(), isl.stop()]);
+      await Deno.remove(state, { recursive: true }).catch(() => {});
       await closeLogging();
     }
   },

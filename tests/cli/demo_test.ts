@@ -7,6 +7,9 @@ import { runMain as run } from "./_run_main.ts";
 Deno.test("demo runs for 10 s, leaves a log with all three kinds, its service log in a file, and dead-letters groups its faults", async () => {
   const out = await Deno.makeTempDir({ prefix: "sda-demo-" });
   try {
+    // A service's state in the same directory is none of the demo's business.
+    await Deno.mkdir(`${out}/state`);
+    await Deno.writeTextFile(`${out}/state/optical.archive.json`, '{"value":"v1.99"}\n');
     const demo = await run(
       ["demo", "--duration", "10", "--out", out],
       ["--allow-net=127.0.0.1", "--allow-read", "--allow-write", "--allow-sys=statfs"],
@@ -120,6 +123,10 @@ Deno.test("demo runs for 10 s, leaves a log with all three kinds, its service lo
     );
     assert.equal(again.code, 0, again.stderr);
     assert.ok((await optical()) > before, "the second demo logged no optical observation");
+    assert.equal(
+      await Deno.readTextFile(`${out}/state/optical.archive.json`),
+      '{"value":"v1.99"}\n',
+    );
   } finally {
     await removeDir(out);
   }
