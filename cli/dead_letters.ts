@@ -26,7 +26,8 @@ Options:
   --json        one JSON document for scripts instead of text
   --help        show this help
 
-Exit status: 0 success (also when there are none), 1 the log cannot be read,
+Exit status: 0 success (also when there are none), 1 the log cannot be read
+(damaged, or no line of it is a dead letter: not a dead-letter log),
 2 bad usage (including a --dir that does not exist or holds no log segment).
 `;
 
@@ -56,8 +57,10 @@ export interface DeadLetterReport {
   since: string | null;
   /** The `--source` filter, if any. */
   sources: string[] | null;
-  /** Dead letters counted. */
+  /** Dead letters counted (those the filters let through). */
   total: number;
+  /** Dead letters read, filtered out or not. */
+  read: number;
   /** Records that were not dead letters (unparseable lines): counted, never skipped silently. */
   unreadable: number;
   /** Per source, per stage. */
@@ -91,6 +94,7 @@ export async function deadLetterReport(
   const groups = new Map<string, DeadLetterGroup>();
   const bySource: Record<string, Record<string, number>> = {};
   let total = 0;
+  let read = 0;
   let unreadable = 0;
   const wanted = options.sources && options.sources.length > 0
     ? new Set(options.sources)
@@ -117,6 +121,7 @@ export async function deadLetterReport(
       unreadable++;
       continue;
     }
+    read++;
     if (wanted && !wanted.has(letter.source)) continue;
     if (options.since !== undefined && !(Date.parse(letter.t_rx) >= options.since)) continue;
     total++;
@@ -156,6 +161,7 @@ export async function deadLetterReport(
     since: options.since === undefined ? null : new Date(options.since).toISOString(),
     sources: wanted ? [...wanted] : null,
     total,
+    read,
     unreadable,
     by_source: bySource,
     groups: sorted,
@@ -234,7 +240,7 @@ export const deadLetters: Command = {
       console.error(`dead-letters: ${report.damaged}; the report covers the records before it`);
       return EXIT.failure;
     }
-    if (report.total === 0 && report.unreadable > 0) {
+    if (report.read === 0 && report.unreadable > 0) {
       // An event log given for a dead-letter log, say: "0 dead letters"
       // with exit 0 read as a clean bill to a script.
       console.error(

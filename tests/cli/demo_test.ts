@@ -153,6 +153,24 @@ Deno.test("dead-letters exits 2 on bad usage and prints its help", async () => {
       events.stderr,
       /no line of .* is a dead letter \(3 are not\): is it a dead-letter log\?/,
     );
+    // A dead-letter log with a bad line, and a filter that matches nothing:
+    // no dead letter to report, exit 0 (the filter, not the log).
+    await Deno.writeTextFile(
+      `${dir}/00000000000000000000.jsonl`,
+      JSON.stringify({
+        v: 1,
+        t_rx: "2026-11-25T12:00:00Z",
+        source: "xr1",
+        format: "ccsds-tdm-kvn",
+        peer: "p",
+        stage: "decoding",
+        reason: "bad",
+        ref: "r",
+        raw: "x",
+      }) + '\n{"junk":1}\n',
+    );
+    const filtered = await run(["dead-letters", "--dir", dir, "--source", "isl"], read);
+    assert.equal(filtered.code, 0, filtered.stderr);
   } finally {
     await removeDir(dir);
   }
