@@ -76,6 +76,9 @@ export const replayCommand: Command = {
       if (error instanceof Deno.errors.NotFound) {
         throw new UsageError(`--fixtures does not exist: ${fixtures}`);
       }
+      if (error instanceof Deno.errors.NotADirectory) {
+        throw new UsageError(`--fixtures is under a file, not a directory: ${fixtures}`);
+      }
       throw error;
     }
     const inputs = await fixtureInputs(fixtures);

@@ -508,32 +508,42 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
  * end, a missing expected file are differences too.
  */
 export async function compareLog(dir: string, expectedFile: string): Promise<string | undefined> {
-  const actual = await logText(dir);
-  let expected: string;
+  const actual = await logBytes(dir);
+  let expected: Uint8Array;
   try {
-    expected = await Deno.readTextFile(expectedFile);
+    expected = await Deno.readFile(expectedFile);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
-    return `${expectedFile} is missing (the replay wrote ${lines(actual).length} lines)`;
+    return `is missing (the replay wrote ${lines(textOf(actual)).length} lines)`;
   }
-  if (actual === expected) return undefined;
-  if (actual.replace(/\n$/, "") === expected.replace(/\n$/, "")) {
-    return `the last line ends differently: a line end ${
-      actual.endsWith("\n") ? "the expected file lacks" : "missing"
-    } at the end`;
+  if (sameBytes(actual, expected)) return undefined;
+  // Different bytes: the first line that differs, in words (text decoded
+  // with U+FFFD for what is not UTF-8, shown as JSON where it might hide).
+  const a = textOf(actual);
+  const e = textOf(expected);
+  if (a.replace(/\n$/, "") === e.replace(/\n$/, "")) {
+    return a === e
+      ? "differs in bytes that are not UTF-8 (the text reads the same)"
+      : `the last line ends differently: a line end ${
+        a.endsWith("\n") ? "the expected file lacks" : "missing"
+      } at the end`;
   }
-  const a = lines(actual);
-  const e = lines(expected);
+  const al = lines(a);
+  const el = lines(e);
   let i = 0;
-  while (i < a.length && i < e.length && a[i] === e[i]) i++;
-  const counts = `expected ${e.length} lines, got ${a.length}`;
-  if (i >= e.length) {
-    return `line ${i + 1}: not expected (${counts})\n  actual:   ${JSON.stringify(a[i])}`;
+  while (i < al.length && i < el.length && al[i] === el[i]) i++;
+  const counts = `expected ${el.length} lines, got ${al.length}`;
+  if (i >= el.length) {
+    return `line ${i + 1}: not expected (${counts})\n  actual:   ${JSON.stringify(al[i])}`;
   }
-  if (i >= a.length) {
-    return `line ${i + 1}: missing (${counts})\n  expected: ${JSON.stringify(e[i])}`;
+  if (i >= al.length) {
+    return `line ${i + 1}: missing (${counts})\n  expected: ${JSON.stringify(el[i])}`;
   }
-  return `line ${i + 1} differs:\n  expected: ${e[i]}\n  actual:   ${a[i]}`;
+  // Quoted when the difference could be invisible (a CR, a control byte).
+  const hidden = /[\x00-\x1f\x7f\ufffd]/;
+  const quote = hidden.test(el[i]) || hidden.test(al[i]);
+  const show = (line: string) => quote ? JSON.stringify(line) : line;
+  return `line ${i + 1} differs:\n  expected: ${show(el[i])}\n  actual:   ${show(al[i])}`;
 }
 
 /** The lines of a log's text, without their line ends. */
@@ -544,12 +554,28 @@ function lines(text: string): string[] {
 }
 
 /** The segments of a log directory, back to back. */
-async function logText(dir: string): Promise<string> {
+async function logBytes(dir: string): Promise<Uint8Array> {
   const names = [];
   for await (const entry of Deno.readDir(dir)) names.push(entry.name);
-  let text = "";
+  const parts: Uint8Array[] = [];
   for (const name of names.filter((n) => n.endsWith(".jsonl")).sort()) {
-    text += await Deno.readTextFile(`${dir}/${name}`);
+    parts.push(await Deno.readFile(`${dir}/${name}`));
   }
-  return text;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function textOf(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes);
 }

@@ -365,9 +365,19 @@ Deno.test("compareLog() compares byte for byte: a blank line, a line end, a miss
     // expected file read as empty).
     assert.equal(
       await against(undefined),
-      `${dir}/expected.jsonl is missing (the replay wrote 2 lines)`,
+      "is missing (the replay wrote 2 lines)", // after the file's name, as replay prints it
     );
     assert.equal(await against("A\nB\n"), undefined);
+    // Bytes, not text: a byte that is not UTF-8 reads as U+FFFD either way.
+    await Deno.writeFile(`${dir}/log/00000000000000000000.jsonl`, new Uint8Array([0x41, 0xff, 10]));
+    await Deno.writeFile(`${dir}/expected.jsonl`, new Uint8Array([0x41, 0xfe, 10]));
+    assert.equal(
+      await compareLog(`${dir}/log`, `${dir}/expected.jsonl`),
+      "differs in bytes that are not UTF-8 (the text reads the same)",
+    );
+    await Deno.writeTextFile(`${dir}/log/00000000000000000000.jsonl`, "A\nB\n");
+    // A CR is shown, not hidden.
+    assert.equal(await against("A\r\nB\n"), 'line 1 differs:\n  expected: "A\\r"\n  actual:   "A"');
     assert.equal(await against("A\n\nB\n"), "line 2 differs:\n  expected: \n  actual:   B");
     assert.equal(
       await against("A\nB"),
