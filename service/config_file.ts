@@ -145,12 +145,14 @@ export async function validateConfig(
     config
       ? DIRS.map(([section]) => ({ section, dir: config[section].dir }))
       : DIRS.flatMap(([section, fallback]) => {
+        // A section that is there but no object has no directory to check
+        // (its own problem is reported): not the default's.
+        const value = isRecordObject(input) ? input[section] : undefined;
+        if (value !== undefined && !isRecordObject(value)) return [];
         const dir = valueOrDefault(input, section, fallback, baseDir);
         return dir === undefined ? [] : [{ section, dir }];
       }),
-    config
-      ? config.nats !== undefined
-      : input !== null && typeof input === "object" && "nats" in input,
+    config ? config.nats !== undefined : isRecordObject(input) && isRecordObject(input.nats),
   ));
   if (config && (options.checkEnv ?? true)) problems.push(...unsetTokens(config));
   if (config && (options.checkDirs ?? true)) {
@@ -276,6 +278,11 @@ function valueOrDefault(
   const value = dir === undefined ? fallback : dir;
   if (typeof value !== "string" || value === "") return undefined;
   return value.startsWith("/") ? value : `${baseDir}/${value}`;
+}
+
+/** Whether `value` is a JSON object (not null, not an array). */
+function isRecordObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
 /** Whether anything is at `path`. */

@@ -186,6 +186,16 @@ Deno.test("loadConfig() refuses data directories that are one another or inside 
       assert.deepEqual(error.problems.map((p) => p.path), ["$.log.fsynk", "$.deadLetter.dir"]);
       return true;
     });
+    // A section that is no object is its own problem, not the default's
+    // directory ("log": "oops" was taken for data/events).
+    await Deno.writeTextFile(
+      `${dir}/f.json`,
+      JSON.stringify({ log: "oops", deadLetter: { dir: "data/events" } }),
+    );
+    await assert.rejects(loadConfig(`${dir}/f.json`), (error: ConfigError) => {
+      assert.deepEqual(error.problems.map((p) => p.path), ["$.log"]);
+      return true;
+    });
     // Written with "..": the same directory.
     await Deno.writeTextFile(
       `${dir}/c.json`,
