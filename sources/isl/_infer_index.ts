@@ -23,7 +23,9 @@ import { BEACON_BYTES } from "./_layout.ts";
  * packet there takes it whatever its size (one whose length field took the
  * rest of the datagram, the answer's only beacon), and it counts as a sound
  * beacon before the others: without it, such a packet's index was never
- * known, it was never counted lost, and `W` stayed before it for good.
+ * known, it was never counted lost, and `W` stayed before it for good. A
+ * sound beacon of the datagram that disagrees with it (index − anchor ≠
+ * its slot) voids it.
  */
 export function inferFaultIndexes(
   packets: readonly IslPacket[],
@@ -62,6 +64,11 @@ export function inferFaultIndexes(
         slotOf(packet.position);
       }
     }
+  }
+  // Only a status its own beacons agree with anchors anything (one out of
+  // spec, or forged, would blame the wrong index).
+  if (anchor !== undefined && slots.length > 0 && indexes[0] - anchor !== slots[0]) {
+    anchor = undefined;
   }
   if (anchor !== undefined && slots[0] !== 0) {
     slots.unshift(0);

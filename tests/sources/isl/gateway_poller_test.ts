@@ -191,6 +191,18 @@ Deno.test("GatewayPoller() takes the index of a malformed packet right after the
     // The next poll asks after it.
     assert.equal(decodePoll(poller.poll()).after, 5, what);
   }
+  // A status its beacons contradict anchors nothing: the corrupt packet
+  // before beacon 8 is 7, as the beacons say, not the status's first (5).
+  const poller = new GatewayPoller({ ctx, maxPackets: 5 });
+  poller.restore({ after: 4 });
+  const poll = decodePoll(poller.poll());
+  const out = sink();
+  poller.receive(
+    datagram([status(poll.seq, 1, 9, 3), beacon(7, plain, true), beacon(8), beacon(9)]),
+    RX,
+    out,
+  );
+  assert.deepEqual(out.deadLetters.map((d) => d.ref), ["7"]);
 });
 
 Deno.test("GatewayPoller() counts a link gap once, in index order, whatever is sent again", () => {
