@@ -249,8 +249,12 @@ export class IngestService {
         log.info("Ready: {count} sources started", { count: service.sources.length });
       } else {
         // A full disk at start, say: /ready answers 503 until it clears.
-        log.warn("Started {count} sources, not ready yet: the logs cannot be written", {
+        const publish = service.publishProblem();
+        const error = service.events.problem?.error ?? service.deadLetters.problem?.error ??
+          (publish === undefined ? undefined : `NATS stream ${publish.stream}: ${publish.error}`);
+        log.warn("Started {count} sources, not ready yet: {error}", {
           count: service.sources.length,
+          error: error ?? "unknown",
         });
       }
       return service;
