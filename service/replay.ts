@@ -540,8 +540,14 @@ export async function compareLog(dir: string, expectedFile: string): Promise<str
     return `line ${i + 1}: missing (${counts})\n  expected: ${JSON.stringify(el[i])}`;
   }
   // Quoted when the difference could be invisible (a CR, a control byte).
-  const hidden = /[\x00-\x1f\x7f\ufffd]/;
-  const quote = hidden.test(el[i]) || hidden.test(al[i]);
+  const hidden = (line: string) => {
+    for (let c = 0; c < line.length; c++) {
+      const code = line.charCodeAt(c);
+      if (code < 0x20 || code === 0x7f || code === 0xfffd) return true;
+    }
+    return false;
+  };
+  const quote = hidden(el[i]) || hidden(al[i]);
   const show = (line: string) => quote ? JSON.stringify(line) : line;
   return `line ${i + 1} differs:\n  expected: ${show(el[i])}\n  actual:   ${show(al[i])}`;
 }
