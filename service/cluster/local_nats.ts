@@ -148,6 +148,20 @@ export class LocalNats {
 
   /** Starts the servers; resolves once JetStream is available. */
   static async start(options: LocalNatsOptions = {}): Promise<LocalNats> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await LocalNats.#startOnce(options);
+      } catch (error) {
+        // A free port taken between picking it and nats-server binding it
+        // (another connection's ephemeral port, say: seen once in CI, a
+        // route port): new ports, a few times.
+        const clash = /address already in use/.test(String((error as Error)?.message));
+        if (!clash || attempt >= 3) throw error;
+      }
+    }
+  }
+
+  static async #startOnce(options: LocalNatsOptions): Promise<LocalNats> {
     const count = options.nodes ?? 1;
     if (!Number.isInteger(count) || count < 1) {
       throw new RangeError(`Cannot start a NATS cluster of ${count} nodes`);
