@@ -34,8 +34,8 @@ Options:
   --out DIR     data directory: DIR/events, DIR/dead-letter, and the service's
                 log lines in DIR/service.log (default ./data); the logs grow
                 from run to run. The cursor and watermark of the run's own
-                simulators are kept in a temporary directory, removed at the
-                end (an earlier run's mean nothing to new simulators)
+                simulators are kept in DIR/.demo-state-*, removed at the end
+                (an earlier run's mean nothing to new simulators)
   --verbose     also print the service's log lines on stderr
   --cluster     cluster mode instead: a 3-node JetStream cluster, two service
                 instances, the owner of the archive and gateway leases killed
@@ -79,7 +79,8 @@ export const demo: Command = {
     // alone: an earlier run's saved cursor lay beyond everything the new
     // archive holds (a second demo into the same directory logged no
     // optical observation), and DIR/state may be a real service's.
-    const state = await Deno.makeTempDir({ prefix: "sda-demo-state-" });
+    // Under DIR: `deno task demo` may write there only.
+    const state = await Deno.makeTempDir({ dir: out, prefix: ".demo-state-" });
     const logFile = `${out}/service.log`;
     const warnings = new WarningCounter();
     await setupLogging({

@@ -10,9 +10,10 @@ Deno.test("demo runs for 10 s, leaves a log with all three kinds, its service lo
     // A service's state in the same directory is none of the demo's business.
     await Deno.mkdir(`${out}/state`);
     await Deno.writeTextFile(`${out}/state/optical.archive.json`, '{"value":"v1.99"}\n');
+    // Writing under --out only, as `deno task demo` may (--allow-write=.).
     const demo = await run(
       ["demo", "--duration", "10", "--out", out],
-      ["--allow-net=127.0.0.1", "--allow-read", "--allow-write", "--allow-sys=statfs"],
+      ["--allow-net=127.0.0.1", "--allow-read", `--allow-write=${out}`, "--allow-sys=statfs"],
     );
     assert.equal(demo.code, 0, demo.stderr);
     const stdout = demo.stdout;
@@ -119,13 +120,18 @@ Deno.test("demo runs for 10 s, leaves a log with all three kinds, its service lo
     const before = await optical();
     const again = await run(
       ["demo", "--duration", "4", "--out", out],
-      ["--allow-net=127.0.0.1", "--allow-read", "--allow-write", "--allow-sys=statfs"],
+      ["--allow-net=127.0.0.1", "--allow-read", `--allow-write=${out}`, "--allow-sys=statfs"],
     );
     assert.equal(again.code, 0, again.stderr);
     assert.ok((await optical()) > before, "the second demo logged no optical observation");
     assert.equal(
       await Deno.readTextFile(`${out}/state/optical.archive.json`),
       '{"value":"v1.99"}\n',
+    );
+    // Its own state went with it.
+    assert.deepEqual(
+      [...Deno.readDirSync(out)].map((e) => e.name).filter((n) => n.startsWith(".demo-state")),
+      [],
     );
   } finally {
     await removeDir(out);
