@@ -14,6 +14,7 @@ import { lockDirectory } from "../sinks/dir_lock.ts";
 import { openDeadLetterLog, openEventLog } from "../sinks/event_log.ts";
 import { readLogLines } from "../sinks/log_reader.ts";
 import { listSegments, SPACE_PROBE_NAME } from "../sinks/segment_log.ts";
+import { concatBytes } from "../sources/_concat_bytes.ts";
 import type { DurableBatch } from "../sinks/ingest_sink.ts";
 import type { DecodeContext } from "../sources/decode_context.ts";
 import { decodeIslPackets } from "../sources/isl/mod.ts";
@@ -145,7 +146,7 @@ function decodeInWorker(
         if (ended) {
           const batch = await workers.page(
             { kind: "optical", ctx: wire, contentType },
-            concat(chunks),
+            concatBytes(chunks),
           );
           return ReadableStream.from([batch]);
         }
@@ -267,16 +268,6 @@ async function readUpTo(
     bytes += value.length;
   }
   return { chunks, ended: false };
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
 }
 
 /**
@@ -567,13 +558,7 @@ async function logBytes(dir: string): Promise<Uint8Array> {
   for (const name of names.filter((n) => n.endsWith(".jsonl")).sort()) {
     parts.push(await Deno.readFile(`${dir}/${name}`));
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

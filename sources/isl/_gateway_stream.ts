@@ -7,6 +7,7 @@
  * @module
  */
 
+import { concatBytes } from "../_concat_bytes.ts";
 import { getLogger } from "@logtape/logtape";
 import { nowMicros } from "../../envelope/time.ts";
 import { Ack } from "../../operators/ack.ts";
@@ -426,7 +427,7 @@ export class GatewayStream {
       mapped: Promise.resolve(),
       answer: this.#answers,
     };
-    entry.mapped = this.#map(concat(packets), lastAt, batch).then(() => {
+    entry.mapped = this.#map(concatBytes(packets), lastAt, batch).then(() => {
       entry.ready = true;
       while (this.#emitted.length > 0 && this.#emitted[0].ready) {
         this.#enqueue(controller, this.#emitted.shift()!.batch);
@@ -636,17 +637,4 @@ function ended(progress: AnswerProgress): boolean {
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-/** The parts back to back in one new array. */
-function concat(parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const whole = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    whole.set(part, offset);
-    offset += part.length;
-  }
-  return whole;
 }

@@ -7,6 +7,7 @@
  *
  * @module */
 
+import { concatBytes } from "../_concat_bytes.ts";
 import type { DeadLetter, Raw } from "../../envelope/dead_letter.ts";
 import type { Observation } from "../../envelope/observation.ts";
 import { binaryRaw, MAX_RAW_BYTES } from "../../envelope/raw.ts";
@@ -125,7 +126,7 @@ export class IslStreamDecoder {
     let offset = 0;
     if (this.#skip !== undefined) {
       if (this.#carry.length > 0) {
-        chunk = concat(this.#carry, chunk);
+        chunk = concatBytes([this.#carry, chunk]);
         this.#carry = new Uint8Array(0);
       }
       offset = this.#scan(chunk, 0, false);
@@ -178,7 +179,7 @@ export class IslStreamDecoder {
     const skip = this.#skip!;
     const room = MAX_RAW_BYTES - skip.head.length;
     if (room > 0 && from < to) {
-      skip.head = concat(skip.head, bytes.subarray(from, Math.min(to, from + room)));
+      skip.head = concatBytes([skip.head, bytes.subarray(from, Math.min(to, from + room))]);
     }
     skip.length += to - from;
   }
@@ -290,7 +291,10 @@ export class IslStreamDecoder {
       offset = take;
       if (this.#partLength < HEADER_BYTES) return -1;
       if (this.#part[0] >> 5 !== 0) {
-        const bytes = concat(this.#part.subarray(0, this.#partLength), chunk.subarray(offset));
+        const bytes = concatBytes([
+          this.#part.subarray(0, this.#partLength),
+          chunk.subarray(offset),
+        ]);
         this.#partLength = 0;
         this.#parse(bytes, 0);
         return -1;
@@ -421,11 +425,4 @@ export class IslStreamDecoder {
     this.#deadLetterAt.push(this.#observations.length);
     this.#deadLetters.push(letter);
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
