@@ -52,14 +52,29 @@ export interface NatsStreamRecord {
 
 const decoder = new TextDecoder();
 
-/** Runs `attempt` until it succeeds, for up to 30 s, unless the error says the stream is not there. */
-async function retrying<T>(attempt: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  const deadline = Date.now() + 30_000;
+/**
+ * Timeout of one JetStream API request of the reader, ms. A consumer is
+ * created in milliseconds on a healthy cluster; nats-server 2.9 may place
+ * it on a node that died and is not yet marked offline (observed after
+ * killing one of three nodes: about half the creations unanswered for more
+ * than 45 s), and such a request is only over at its timeout. A short one
+ * lets the reader try again (on another node, chosen at random) sooner.
+ */
+const REQUEST_TIMEOUT_MS = 2000;
+
+/** Runs `attempt` until it succeeds, for up to `forMs`, unless the error says the stream (or JetStream) is not there. */
+async function retrying<T>(
+  attempt: () => Promise<T>,
+  signal: AbortSignal | undefined,
+  forMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + forMs;
   for (let delay = 100;; delay = Math.min(delay * 2, 2000)) {
     try {
       return await attempt();
     } catch (error) {
-      if (/not found/i.test(String((error as Error)?.message)) || Date.now() + delay > deadline) {
+      const message = String((error as Error)?.message);
+      if (/not found|not enabled/i.test(message) || Date.now() + delay > deadline) {
         throw error;
       }
       if (signal?.aborted) throw error;
@@ -128,9 +143,9 @@ export function readNatsLines(options: NatsReaderOptions): ReadableStream<NatsLi
     async start() {
       nc = options.connection ?? await connect(natsServerOptions(options.servers!));
       try {
-        const jsm = await jetstreamManager(nc);
         // A cluster electing a leader answers "timeout" or 503 for a few
         // seconds: ask again rather than fail the reader.
+        const jsm = await retrying(() => jetstreamManager(nc!), signal);
         const info = await retrying(() => jsm.streams.info(options.stream), signal).catch(
           (error) => {
             // "stream not found" named no stream.
@@ -143,13 +158,17 @@ export function readNatsLines(options: NatsReaderOptions): ReadableStream<NatsLi
           done = true;
           return;
         }
+        // Placed on a dead node, a creation stays unanswered: ask again,
+        // for a minute (see REQUEST_TIMEOUT_MS).
+        const js = jetstream(nc, { timeout: REQUEST_TIMEOUT_MS });
         const consumer = await retrying(
           () =>
-            jetstream(nc!).consumers.get(options.stream, {
+            js.consumers.get(options.stream, {
               deliver_policy: DeliverPolicy.StartSequence,
               opt_start_seq: from,
             }),
           signal,
+          60_000,
         );
         // Nothing to read from `from` on (the messages up to the last
         // sequence deleted, say): the last sequence would never arrive.

@@ -258,6 +258,27 @@ export class LocalNats {
     if (this.#temporary) await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
 
+  /**
+   * Index of the running node that leads the JetStream meta group (the one
+   * that answers the JetStream API's account and placement requests), as
+   * the nodes' logs say: the last to log "Self is new JetStream cluster
+   * metadata leader"; -1 when none has.
+   */
+  async metaLeader(): Promise<number> {
+    let leader = -1;
+    let since = "";
+    for (let i = 0; i < this.nodes.length; i++) {
+      if (!this.nodes[i].running) continue;
+      for (const line of (await this.log(i)).split("\n")) {
+        if (!line.endsWith("Self is new JetStream cluster metadata leader")) continue;
+        // "[pid] 2026/12/03 19:50:06.833799 [INF] …": the time sorts as text.
+        const time = line.split(" ").slice(1, 3).join(" ");
+        if (time > since) [leader, since] = [i, time];
+      }
+    }
+    return leader;
+  }
+
   /** The log of node `i` (for a test's failure message). */
   async log(i: number): Promise<string> {
     return await Deno.readTextFile(`${this.dir}/${this.nodes[i].name}.log`).catch(() => "");

@@ -152,3 +152,41 @@ Deno.test("readNatsLines() with follow reads what is published after it started,
     await nats.stop();
   }
 });
+
+Deno.test("readNatsLines() reads the whole stream right after the node leading the cluster was killed", async () => {
+  const nats = await LocalNats.start({ nodes: 3 });
+  try {
+    const nc = await connect({ servers: nats.urls });
+    const jsm = await jetstreamManager(nc);
+    await ensureObservationStream(jsm, {
+      stream: "SDA_KILLED",
+      subjectPrefix: "sda.killed",
+      replicas: 3,
+    });
+    const publisher = new NatsPublisher(nc);
+    const lines = Array.from({ length: 300 }, (_, i) => `{"n":${i + 1}}`);
+    await publisher.publish(lines.map((line, i) => ({
+      subject: "sda.killed.radar.XR1",
+      payload: new TextEncoder().encode(line),
+      id: `n${i + 1}`,
+    })));
+    publisher.close();
+    await nc.close();
+    // The meta leader: the cluster elects another one first (seconds in
+    // which the JetStream API does not answer).
+    const victim = await nats.metaLeader();
+    assert.ok(victim >= 0, "a node logged that it leads the meta group");
+    await nats.kill(victim);
+
+    // nats-server 2.9 then places a reader's consumer on any of the
+    // stream's nodes, the dead one too, for a while: each read stays whole.
+    const alive = nats.urls.filter((_, i) => i !== victim);
+    for (let read = 0; read < 4; read++) {
+      const got = await Array.fromAsync(readNatsLines({ servers: alive, stream: "SDA_KILLED" }));
+      assert.deepEqual(got.map((l) => l.offset), lines.map((_, i) => i + 1), `read ${read}`);
+      assert.deepEqual(got.map((l) => l.line), lines);
+    }
+  } finally {
+    await nats.stop();
+  }
+});
