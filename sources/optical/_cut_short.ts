@@ -14,14 +14,18 @@ function isJsonSpace(byte: number): boolean {
 }
 
 /**
- * Why `body` reads as a page cut short, or undefined: a JSON page that
- * opens its array but does not close it (after trailing white space).
- * Decoded, such a page keeps the records before the cut, makes the one
- * under way a dead letter and never shows the records after it — and its
- * cursor moved past them (a 200 with `X-Next-Cursor` whose body broke off:
- * 45 of 50 records logged, 5 gone). Asked for again instead, as a transport
- * failure. (A CSV page has no such end marker: its last record may lack a
- * line end.)
+ * Why `body` reads as a page cut short, or undefined. Decoded, a page cut
+ * short keeps the records before the cut, makes the one under way a dead
+ * letter and never shows the records after it — and its cursor moved past
+ * them (a 200 with `X-Next-Cursor` whose body broke off: 45 of 50 records
+ * logged, 5 gone). Asked for again instead, as a transport failure.
+ *
+ * - JSON: the page opens its array but does not close it (after trailing
+ *   white space).
+ * - CSV: the body ends inside a quoted field, or its last record has no
+ *   line end and fewer fields than the header. (A cut inside the last
+ *   field of a record, or just after a line end, leaves a page that reads
+ *   whole: CSV has no end marker.)
  *
  * @example
  * ```ts
@@ -31,18 +35,71 @@ function isJsonSpace(byte: number): boolean {
  * const text = (s: string) => new TextEncoder().encode(s);
  * assert.equal(cutShort(text('[{"id":"EO-1"}]\n'), "application/json"), undefined);
  * assert.match(cutShort(text('[{"id":"EO-1"},{"id":"EO'), "application/json")!, /cut short/);
- * assert.equal(cutShort(text("id,obTime\nEO-1,2026"), "text/csv"), undefined);
+ * assert.equal(cutShort(text("id,obTime\nEO-1,2026-11-25T12:00:00Z"), "text/csv"), undefined);
+ * assert.match(cutShort(text("id,obTime\nEO-1,2026-11-25T12:00:00Z\nEO-2"), "text/csv")!, /1 of its 2 fields/);
+ * assert.match(cutShort(text('id,obTime\nEO-1,"2026-11-25'), "text/csv")!, /inside a quoted field/);
  * ```
  */
 export function cutShort(body: Uint8Array, contentType: string): string | undefined {
-  if (mediaType(contentType).format !== "udl-eo-json") return undefined;
-  let start = 0;
-  // A UTF-8 byte order mark.
-  if (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) start = 3;
+  const format = mediaType(contentType).format;
+  if (format === "udl-eo-json") return jsonCutShort(body);
+  if (format === "udl-eo-csv") return csvCutShort(body);
+  return undefined;
+}
+
+function bomLength(body: Uint8Array): number {
+  return body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
+}
+
+function jsonCutShort(body: Uint8Array): string | undefined {
+  let start = bomLength(body);
   while (start < body.length && isJsonSpace(body[start])) start++;
   if (body[start] !== 0x5b /* [ */) return undefined; // not an array: the decoder says so
   let end = body.length - 1;
   while (end > start && isJsonSpace(body[end])) end--;
   if (body[end] === 0x5d /* ] */) return undefined;
   return "The JSON page ends before its array is closed (cut short in transit?): asking for the same cursor again";
+}
+
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const LF = 0x0a;
+
+/**
+ * Fields are counted as the CSV decoder (papaparse) reads them: a quote
+ * opens a quoted field only at the field's start; inside, `""` is a quote
+ * and a quote closes it when what follows is not a letter of the field
+ * (a comma, a line end, space or the end). Every other quote is text.
+ */
+function csvCutShort(body: Uint8Array): string | undefined {
+  let header = -1;
+  let fields = 1;
+  let atFieldStart = true;
+  let quoted = false;
+  for (let i = bomLength(body); i < body.length; i++) {
+    const byte = body[i];
+    if (quoted) {
+      if (byte !== QUOTE) continue;
+      const next = body[i + 1];
+      if (next === QUOTE) i++;
+      else if (next === undefined || next === COMMA || next === LF || next <= 0x20) quoted = false;
+      continue;
+    }
+    if (byte === COMMA) {
+      fields++;
+      atFieldStart = true;
+    } else if (byte === LF) {
+      if (header < 0) header = fields;
+      fields = 1;
+      atFieldStart = true;
+    } else {
+      quoted = byte === QUOTE && atFieldStart;
+      atFieldStart = false;
+    }
+  }
+  if (quoted) {
+    return "The CSV page ends inside a quoted field (cut short in transit?): asking for the same cursor again";
+  }
+  if (body.at(-1) === LF || header < 0 || fields >= header) return undefined;
+  return `The CSV page's last record has ${fields} of its ${header} fields and no line end (cut short in transit?): asking for the same cursor again`;
 }

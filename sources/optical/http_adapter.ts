@@ -122,7 +122,7 @@ export interface OpticalCounters {
   redirects_refused: number;
   /** Pages refused for exceeding `maxPageBytes` (after decompression). */
   too_large: number;
-  /** JSON pages whose array was never closed (cut short): asked for again. */
+  /** Pages that read cut short (a JSON array never closed, a CSV body ending inside a quoted field or a record): asked for again. */
   cut_pages: number;
   /** Pages with a compressed Content-Encoding, inflated. */
   compressed_pages: number;
@@ -204,6 +204,12 @@ const MAX_CURSOR_LENGTH = 4096;
 const CURSOR_CHARS = /^[\x20-\x7e]+$/;
 /** The longest wait a `Retry-After` gets. */
 const MAX_RETRY_AFTER_MS = 3_600_000;
+/**
+ * How often a page that reads cut short is asked for again before it is
+ * taken as it came: a cut in transit passes; an archive that always serves
+ * the page so must not stop the source for ever.
+ */
+const CUT_SHORT_READS = 5;
 
 /**
  * The optical source: a {@link Source} whose readable yields one
@@ -336,6 +342,8 @@ export class OpticalHttpSource implements Source {
   #lastReceive: number | undefined;
   #cursor: string | undefined;
   #failures = 0;
+  /** The cursor whose page read cut short the last time, and how often in a row. */
+  #cutReads: { cursor: string | undefined; reads: number } = { cursor: undefined, reads: 0 };
   #nextAtMs = 0;
   #lastAck: Ack | undefined;
   #controller: ReadableStreamDefaultController<IngestBatch> | undefined;
@@ -716,10 +724,24 @@ export class OpticalHttpSource implements Source {
       counters.bytes += read.bytes.length;
       const cut = cutShort(read.bytes, this.#contentType(response));
       if (cut !== undefined) {
-        counters.cut_pages++;
-        decoded?.catch(() => {}); // a worker's decoding of it, started ahead
-        return this.#failure(cursor, cut, statusLine(response), this.#now(), peer);
+        const again = this.#cutReads.cursor === cursor ? this.#cutReads.reads : 0;
+        this.#cutReads = { cursor, reads: again + 1 };
+        if (again < CUT_SHORT_READS) {
+          counters.cut_pages++;
+          decoded?.catch(() => {}); // a worker's decoding of it, started ahead
+          return this.#failure(cursor, cut, statusLine(response), this.#now(), peer);
+        }
+        this.#log.warn(
+          "Archive page of {source} at cursor {cursor} read cut short {reads} times in a row: taken as it came, its broken end a dead letter ({reason})",
+          {
+            source: this.name,
+            cursor: cursor === undefined ? null : redactCursor(cursor),
+            reads: again + 1,
+            reason: cut,
+          },
+        );
       }
+      this.#cutReads = { cursor: undefined, reads: 0 };
       // Decoding copies what it keeps: the buffer is freed in finish().
       return await this.#page(cursor, response, next, read.bytes, receivedAt, peer, decoded);
     } catch (error) {

@@ -637,6 +637,124 @@ Deno.test("OpticalHttpSource() waits at most an hour for a Retry-After and keeps
   }
 });
 
+Deno.test("OpticalHttpSource() asks again for a CSV page cut short (inside a record or a quoted field), with workers and without", async () => {
+  const header = "id,obTime,idSensor,satNo,ra,declination\n";
+  const rows = Array.from(
+    { length: 10 },
+    (_, i) => `EO-${i},2026-11-25T12:00:0${i}Z,"MAUI-EO-1, dome ""A""",25544,${10 + i},5\n`,
+  );
+  const page = header + rows.join("");
+  const cuts = [
+    // Mid-record: 7 rows whole, the 8th without its last three fields.
+    page.slice(0, page.indexOf(",25544,17,5")),
+    // Inside the quoted sensor name of the 4th row.
+    page.slice(0, page.indexOf("dome", page.indexOf("EO-3"))),
+  ];
+  const headers = { "content-type": "text/csv", "x-next-cursor": "c1" };
+  for (const workers of [undefined, await testWorkers(1)]) {
+    const archive = scriptedArchive((_request, n) =>
+      new Response(cuts[n - 1] ?? page, { headers })
+    );
+    try {
+      const { checkpoint } = memoryCheckpoint("c0");
+      const source = new OpticalHttpSource({
+        name: "archive",
+        url: archive.url,
+        pageSize: 10,
+        checkpoint,
+        workers,
+        now: () => Date.parse("2026-11-25T13:00:00Z") * 1000,
+        sleep: () => Promise.resolve(),
+      });
+      const reader = source.readable.getReader();
+      const reasons = [];
+      for (const _ of cuts) {
+        const cut = await take(reader);
+        assert.equal(cut.observations.length + (cut.packed?.count ?? 0), 0);
+        assert.deepEqual(cut.deadLetters.map((d) => [d.stage, d.ref]), [["transport", "c0"]]);
+        reasons.push(cut.deadLetters[0].reason);
+      }
+      assert.match(reasons[0], /^The CSV page's last record has 3 of its 6 fields and no line end/);
+      assert.match(reasons[1], /^The CSV page ends inside a quoted field/);
+      assert.equal(source.status().counters.cut_pages, 2);
+      const whole = await take(reader);
+      const ids = whole.packed === undefined
+        ? whole.observations.map((o) => o.provenance.ref)
+        : [...new TextDecoder().decode(whole.packed.lines).matchAll(/"ref":"(EO-\d+)"/g)].map(
+          (m) => m[1],
+        );
+      assert.deepEqual(ids, rows.map((_, i) => `EO-${i}`));
+      assert.deepEqual(whole.deadLetters, []);
+      assert.deepEqual(archive.seen.map((s) => s.url.searchParams.get("cursor")), [
+        "c0",
+        "c0",
+        "c0",
+      ]);
+      reader.releaseLock();
+      await source.stop();
+    } finally {
+      workers?.close();
+      await archive.close();
+    }
+  }
+});
+
+Deno.test("OpticalHttpSource() takes a page that reads cut short 5 times in a row as it came, the broken record a dead letter", async () => {
+  const page = "id,obTime,idSensor,satNo,ra,declination\n" +
+    "EO-0,2026-11-25T12:00:00Z,MAUI-EO-1,25544,10,5\n" +
+    "EO-1,2026-11-25T12:00:01Z,MAUI-EO-1";
+  const archive = scriptedArchive((_request, n) =>
+    n <= 6
+      ? new Response(page, { headers: { "content-type": "text/csv", "x-next-cursor": "c1" } })
+      : csvPage(2, 1, "c2")
+  );
+  const records: LogRecord[] = [];
+  await configure({
+    sinks: { memory: (record) => records.push(record) },
+    loggers: [
+      { category: ["sda-ingest"], lowestLevel: "warning", sinks: ["memory"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["memory"] },
+    ],
+    reset: true,
+  });
+  try {
+    const { checkpoint, saves } = memoryCheckpoint("c0");
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: archive.url,
+      pageSize: 10,
+      checkpoint,
+      now: () => Date.parse("2026-11-25T13:00:00Z") * 1000,
+      sleep: () => Promise.resolve(),
+    });
+    const reader = source.readable.getReader();
+    for (let read = 1; read <= 5; read++) {
+      const cut = await take(reader);
+      assert.deepEqual(cut.deadLetters.map((d) => d.stage), ["transport"], `read ${read}`);
+    }
+    const taken = await take(reader);
+    assert.deepEqual(taken.observations.map((o) => o.provenance.ref), ["EO-0"]);
+    assert.deepEqual(taken.deadLetters.map((d) => d.stage), ["decoding"]);
+    assert.equal(source.status().counters.cut_pages, 5);
+    const warning = records.find((r) => String(r.rawMessage).includes("read cut short"));
+    assert.ok(warning, "a warning says the page was taken as it came");
+    assert.equal(warning.properties.reads, 6);
+    // Then on as usual, from the cursor that page gave.
+    const next = await take(reader);
+    assert.deepEqual(next.observations.map((o) => o.provenance.ref), ["EO-2"]);
+    assert.deepEqual(archive.seen.map((s) => s.url.searchParams.get("cursor")), [
+      ...Array(6).fill("c0"),
+      "c1",
+    ]);
+    assert.ok(saves.includes("c1"));
+    reader.releaseLock();
+    await source.stop();
+  } finally {
+    await reset();
+    await archive.close();
+  }
+});
+
 Deno.test("OpticalHttpSource() asks again for a JSON page cut short instead of moving its cursor past the records it lost, with workers and without", async () => {
   const records = Array.from({ length: 10 }, (_, i) => ({
     id: `EO-${i}`,
