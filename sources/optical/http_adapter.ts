@@ -19,6 +19,7 @@ import { type DecodeContext, makeDeadLetter } from "../decode_context.ts";
 import type { Checkpoint, Source, SourceState, SourceStatus } from "../source.ts";
 import { redactCursor, redactUrl } from "../redact_url.ts";
 import { cutShort } from "./_cut_short.ts";
+import { mediaType } from "./_media_type.ts";
 import { PageReader } from "./_page_reader.ts";
 import { backoffMs, retryAfterMs } from "./_retry.ts";
 import { decodeOpticalPage } from "./decode_optical_page.ts";
@@ -124,6 +125,8 @@ export interface OpticalCounters {
   too_large: number;
   /** Pages that read cut short (a JSON array never closed, a CSV body ending inside a quoted field or a record): asked for again. */
   cut_pages: number;
+  /** `200` answers whose Content-Type is neither CSV nor JSON (no page): asked for again. */
+  wrong_type_pages: number;
   /** Pages with a compressed Content-Encoding, inflated. */
   compressed_pages: number;
   /** `200` answers whose `X-Next-Cursor` was refused (over-long or malformed). */
@@ -332,6 +335,7 @@ export class OpticalHttpSource implements Source {
     redirects_refused: 0,
     too_large: 0,
     cut_pages: 0,
+    wrong_type_pages: 0,
     compressed_pages: 0,
     bad_cursors: 0,
     dead_pages: 0,
@@ -713,6 +717,24 @@ export class OpticalHttpSource implements Source {
         counters.bad_cursors++;
         return this.#failure(cursor, badCursor, statusLine(response), receivedAt, peer);
       }
+      // A 200 that is no page (a proxy's HTML "maintenance" answer, say):
+      // taken, it was one dead letter of 1 KiB and its cursor moved past a
+      // page of records. Asked for again, as for a 5xx.
+      const contentType = this.#contentType(response);
+      if (mediaType(contentType).format === undefined) {
+        await response.body?.cancel().catch(() => {});
+        decoded?.catch(() => {}); // a worker's decoding of it, started ahead
+        counters.wrong_type_pages++;
+        return this.#failure(
+          cursor,
+          `Unsupported Content-Type: ${
+            JSON.stringify(contentType.slice(0, 128))
+          } (not a CSV or JSON page): asking for the same cursor again`,
+          statusLine(response),
+          receivedAt,
+          peer,
+        );
+      }
       reading = true;
       if (body !== undefined && "error" in body) throw body.error;
       const read = body?.read ?? await call.reader.read(response);
@@ -722,7 +744,7 @@ export class OpticalHttpSource implements Source {
       }
       if (read.encoding !== "" && read.encoding !== "identity") counters.compressed_pages++;
       counters.bytes += read.bytes.length;
-      const cut = cutShort(read.bytes, this.#contentType(response));
+      const cut = cutShort(read.bytes, contentType);
       if (cut !== undefined) {
         const again = this.#cutReads.cursor === cursor ? this.#cutReads.reads : 0;
         this.#cutReads = { cursor, reads: again + 1 };

@@ -755,7 +755,7 @@ Deno.test("OpticalHttpSource() refuses a token no header can carry without quoti
   await source.stop();
 });
 
-Deno.test("OpticalHttpSource() keeps ingesting after a page with bad records and a page that is not CSV", async () => {
+Deno.test("OpticalHttpSource() keeps ingesting after a page with bad records, and asks again for an answer that is no page (not CSV or JSON)", async () => {
   const archive = scriptedArchive((_request, n) => {
     if (n === 1) {
       return new Response(
@@ -784,13 +784,15 @@ Deno.test("OpticalHttpSource() keeps ingesting after a page with bad records and
     assert.deepEqual(first.observations.map((o) => o.provenance.ref), ["EO-2"]);
     assert.deepEqual(first.deadLetters.map((d) => d.stage), ["validation"]);
     const second = await take(reader);
-    assert.deepEqual(second.deadLetters.map((d) => d.reason), [
-      'Unsupported Content-Type: "text/html"',
-    ]);
-    // The page that was not CSV still moved the cursor on.
+    assert.deepEqual(second.deadLetters.map((d) => [d.stage, d.reason]), [[
+      "transport",
+      'Unsupported Content-Type: "text/html" (not a CSV or JSON page): asking for the same cursor again',
+    ]]);
+    assert.equal(source.status().counters.wrong_type_pages, 1);
+    // No page: its cursor was asked for again (moved on, a page of records was lost).
     const third = await take(reader);
     assert.deepEqual(third.observations.map((o) => o.provenance.ref), ["EO-10", "EO-11"]);
-    assert.deepEqual(archive.seen.map((s) => s.url.searchParams.get("cursor")), [null, "c1", "c2"]);
+    assert.deepEqual(archive.seen.map((s) => s.url.searchParams.get("cursor")), [null, "c1", "c1"]);
     await source.checkpointed();
     assert.equal(saves.at(-1), "c3");
     reader.releaseLock();

@@ -424,9 +424,10 @@ Deno.test("OpticalHttpSource() is degraded, with the reason, while every page is
     const reader = source.readable.getReader();
     await take(reader);
     assert.equal(source.status().state, "degraded");
+    // No page at all: a transport failure (asked for again), degraded too.
     assert.equal(
       source.status().lastError,
-      'The last page from the archive was a dead letter: Unsupported Content-Type: "text/html"',
+      'Unsupported Content-Type: "text/html" (not a CSV or JSON page): asking for the same cursor again',
     );
     await take(reader);
     assert.equal(source.status().state, "degraded");
@@ -441,12 +442,14 @@ Deno.test("OpticalHttpSource() is degraded, with the reason, while every page is
     );
     const fifth = await take(reader);
     assert.equal(archive.seen.length, 5);
-    // Waits after pages 1, 2 and the empty page 4 (page 3 was full): an
-    // empty page is no news, the source stayed degraded.
+    // Waits after the failed request 1, page 2 and the empty page 4 (page
+    // 3 was full): an empty page is no news, the source stayed degraded.
     assert.deepEqual(states, ["degraded", "degraded", "degraded"]);
     assert.equal(source.status().state, "up");
     assert.equal(fifth.observations.length, 1);
-    assert.equal(source.status().counters.dead_pages, 3);
+    // Pages 2 and 3; the first was none (wrong_type_pages).
+    assert.equal(source.status().counters.dead_pages, 2);
+    assert.equal(source.status().counters.wrong_type_pages, 1);
     reader.releaseLock();
     await source.stop();
   } finally {
