@@ -251,7 +251,8 @@ export class GatewayStream {
       peer: this.peer,
       after: this.poller.watermark,
     });
-    this.#setState("up");
+    // "starting" until the gateway answers: up is what it says, not what
+    // we hope (a gateway that never answers was "up" until timeouts).
   }
 
   async #pull(controller: ReadableStreamDefaultController<IngestBatch>): Promise<void> {

@@ -373,6 +373,40 @@ Deno.test("IslUdpSource() polls a silent gateway again from the same watermark a
   }
 });
 
+Deno.test("IslUdpSource() is starting, not up, until its gateway answers, and up once it has", async () => {
+  const silent = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => silent.bind(0, "127.0.0.1", resolve));
+  let polls = 0;
+  silent.on("message", () => polls++);
+  const sim = await startIslSim({ rate: 0, prefill: 10, ring: 100 });
+  const quiet = new IslUdpSource({
+    name: "isl",
+    gateways: [{ hostname: "127.0.0.1", port: silent.address().port }],
+    timeoutMs: 5000,
+    checkpoint: () => memoryCheckpoint(),
+  });
+  const answering = new IslUdpSource({
+    name: "isl2",
+    gateways: [gatewayOf(sim)],
+    checkpoint: () => memoryCheckpoint(),
+  });
+  const reader = quiet.readable.getReader();
+  const read = reader.read();
+  try {
+    await waitFor(() => polls >= 1, "the first poll");
+    assert.equal(quiet.status().state, "starting");
+    const first = await answering.readable.getReader().read();
+    assert.equal(first.value!.observations.length + (first.value!.packed?.count ?? 0), 10);
+    assert.equal(answering.status().state, "up");
+  } finally {
+    await quiet.stop();
+    await answering.stop();
+    assert.deepEqual(await read, { done: true, value: undefined });
+    silent.close();
+    await sim.stop();
+  }
+});
+
 Deno.test("IslUdpSource() does not act on forged status packets from the gateway's address with the poll's sequence count", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sda-isl-" });
   const sim = await startIslSim({ rate: 0, prefill: 3000, ring: 65536 });
