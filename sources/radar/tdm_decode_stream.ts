@@ -15,6 +15,8 @@ const lenient = new TextDecoder();
 
 /** How late an idle timer may run before its verdict is checked again, ms. */
 const CONFIRM_MS = 5;
+/** How long a group stays open for the rest of a line whose start arrived, ms. */
+const PARTIAL_LINE_MS = 1000;
 
 /** Options for {@link TdmDecodeStream}. */
 export interface TdmDecodeStreamOptions {
@@ -150,22 +152,25 @@ export class TdmDecodeStream extends TransformStream<Uint8Array, IngestBatch> {
       if (!decoder.groupOpen) return;
       const now = performance.now();
       const desired = controller.desiredSize;
-      if ((desired !== null && desired <= 0) || splitter.buffered > 0) {
-        // Either a batch waits for the consumer, so no input is taken —
-        // there may be more of this observation queued upstream
-        // (backpressure) — or the sender stopped in the middle of a line (a
-        // partial TCP write), so more of it is on its way. The spell starts
-        // again.
+      if (desired !== null && desired <= 0) {
+        // A batch waits for the consumer, so no input is taken: there may
+        // be more of this observation queued upstream (backpressure). The
+        // spell starts again.
         lastInput = now;
         arm(idleMs);
         return;
       }
-      let left = idleMs - (now - lastInput);
+      // The sender stopped in the middle of a line (a partial TCP write):
+      // the rest is on its way — a lost segment is sent again after 200 ms
+      // or more — unless the sender paused there, which must not hold the
+      // measurement back until the connection idles out (SPEC §4).
+      const spell = splitter.buffered > 0 ? Math.max(idleMs, PARTIAL_LINE_MS) : idleMs;
+      let left = spell - (now - lastInput);
       if (waitingSince) {
         const since = waitingSince();
         // Not reading: the sender may not be quiet at all. Reading: the
         // spell counts from when this read began.
-        left = since === undefined ? idleMs : Math.max(left, idleMs - (now - since));
+        left = since === undefined ? spell : Math.max(left, spell - (now - since));
       }
       if (left > 0.5) {
         arm(left);

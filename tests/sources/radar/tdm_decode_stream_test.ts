@@ -182,6 +182,28 @@ Deno.test("TdmDecodeStream() keeps a group open while the sender is in the middl
   await writer.close();
 });
 
+Deno.test("TdmDecodeStream() closes a group about a second after the sender paused in the middle of the next line", async () => {
+  const { writer, reader } = stream({ groupIdleMs: 20 });
+  const read = reader.read();
+  const start = performance.now();
+  await writer.write(enc.encode(HEAD + `RANGE = ${T} 1\nRCS = ${T} 2\nRANGE = ${T}.5`));
+  // Not at groupIdleMs: the rest of the line may be a lost segment away.
+  assert.equal(await Promise.race([read, timeout(300)]), "timeout");
+  // Not until the connection idles out either (it was: 10 minutes).
+  const { value } = await Promise.race([
+    read,
+    timeout(5000).then(() => assert.fail("held back while the next line is incomplete")),
+  ]);
+  assert.ok(performance.now() - start >= 1000);
+  assert.deepEqual(value!.observations.map((o) => o.measurement), [{ range_km: 1, rcs_m2: 2 }]);
+  // The line, finished later, is the next observation.
+  await writer.write(enc.encode(" 3\n"));
+  await writer.close();
+  assert.deepEqual((await reader.read()).value!.observations.map((o) => o.measurement), [
+    { range_km: 3 },
+  ]);
+});
+
 Deno.test("TdmDecodeStream() with waitingSince closes a group only after the transport itself waited groupIdleMs", async () => {
   let since: number | undefined = undefined;
   const { writer, reader } = stream({ groupIdleMs: 20, waitingSince: () => since });
