@@ -710,6 +710,10 @@ export class TdmDecoder {
         return;
       }
       same = group && time === this.#groupTime;
+      // Another timetag closes the open group, whatever the rest of this
+      // line turns out to be (SPEC §4): a bad value must not merge the
+      // lines before and after it into one observation.
+      if (group && !same) this.#emitGroup();
     }
     while (i < n && ((c = line.charCodeAt(i)) === 32 || c === 9)) i++;
     if (i === n) {
@@ -761,7 +765,6 @@ export class TdmDecoder {
       return;
     }
     if (!same) {
-      if (group) this.#emitGroup();
       this.#groupOpen = true;
       this.#groupText = text;
       this.#groupTime = time;

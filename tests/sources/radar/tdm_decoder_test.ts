@@ -57,6 +57,32 @@ Deno.test("decodeTdm() groups consecutive lines whose timetags are the same inst
   ]);
 });
 
+Deno.test("decodeTdm() closes a group at a line with another timetag even when that line's value is bad", () => {
+  const good = decode(message([...BASIC, "ANGLE_TYPE = AZEL"], [
+    `RANGE = ${T} 1000`,
+    `RANGE = ${T}.5 1001`,
+    `ANGLE_1 = ${T} 10`,
+  ]));
+  for (const bad of ["x", "-3", ""]) {
+    const { observations, deadLetters } = decode(message([...BASIC, "ANGLE_TYPE = AZEL"], [
+      `RANGE = ${T} 1000`,
+      `RANGE = ${T}.5 ${bad}`,
+      `ANGLE_1 = ${T} 10`,
+    ]));
+    // The same grouping as with a good middle line, less its observation:
+    // the first and last lines were one observation, {range 1000, az 10}.
+    assert.deepEqual(observations.map((o) => [o.measurement, o.provenance.ref]), [
+      [{ range_km: 1000 }, "M#0@9"],
+      [{ az_deg: 10 }, "M#0@11"],
+    ], `value "${bad}"`);
+    assert.deepEqual(
+      observations.map((o) => o.id),
+      [good.observations[0].id, good.observations[2].id],
+    );
+    assert.equal(deadLetters.length, 1);
+  }
+});
+
 Deno.test("decodeTdm() keeps every repeat of a keyword within a group as KEYWORD#2, #3, … in other", () => {
   assert.deepEqual(
     measurements(message(BASIC, [
