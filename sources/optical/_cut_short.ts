@@ -72,11 +72,20 @@ const LF = 0x0a;
  * (a comma, a line end, space or the end). Every other quote is text.
  */
 function csvCutShort(body: Uint8Array): string | undefined {
+  const start = bomLength(body);
+  // No quote anywhere (the usual page): only the first and last lines count.
+  if (body.indexOf(QUOTE, start) < 0) {
+    const firstEnd = body.indexOf(LF, start);
+    if (body.at(-1) === LF || firstEnd < 0) return undefined;
+    const header = commas(body, start, firstEnd) + 1;
+    const fields = commas(body, body.lastIndexOf(LF) + 1, body.length) + 1;
+    return fields >= header ? undefined : fewerFields(fields, header);
+  }
   let header = -1;
   let fields = 1;
   let atFieldStart = true;
   let quoted = false;
-  for (let i = bomLength(body); i < body.length; i++) {
+  for (let i = start; i < body.length; i++) {
     const byte = body[i];
     if (quoted) {
       if (byte !== QUOTE) continue;
@@ -101,5 +110,15 @@ function csvCutShort(body: Uint8Array): string | undefined {
     return "The CSV page ends inside a quoted field (cut short in transit?): asking for the same cursor again";
   }
   if (body.at(-1) === LF || header < 0 || fields >= header) return undefined;
+  return fewerFields(fields, header);
+}
+
+function commas(body: Uint8Array, from: number, to: number): number {
+  let count = 0;
+  for (let i = body.indexOf(COMMA, from); i >= 0 && i < to; i = body.indexOf(COMMA, i + 1)) count++;
+  return count;
+}
+
+function fewerFields(fields: number, header: number): string {
   return `The CSV page's last record has ${fields} of its ${header} fields and no line end (cut short in transit?): asking for the same cursor again`;
 }
