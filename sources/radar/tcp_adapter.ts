@@ -774,6 +774,17 @@ export class RadarTcpSource implements Source {
     // Count the decoder's work once it has flushed (the merge reads it to the end).
     const counted = batches.pipeThrough(
       new TransformStream<IngestBatch, IngestBatch>({
+        transform: (batch, controller) => {
+          controller.enqueue(batch);
+          // A worker's counts arrive with its batches, after the next read
+          // has begun: checked only before a read, a junk sender that then
+          // waited kept its connection (SPEC §3) for as long as it liked.
+          if (
+            !connection.ended && decoder.stats.deadLettersInARow >= NOT_TDM_DEAD_LETTERS
+          ) {
+            this.#end(connection, "not_tdm");
+          }
+        },
         flush: () => this.#retire(decoder),
         cancel: () => this.#retire(decoder),
       } as Transformer<IngestBatch, IngestBatch>),

@@ -16,6 +16,7 @@ import {
 } from "../../../sources/radar/tcp_adapter.ts";
 import { logText as text, withLogs } from "../../_logs.ts";
 import { readAllLines, removeDir } from "../../_observations.ts";
+import { testWorkers } from "../../_workers.ts";
 
 const enc = new TextEncoder();
 
@@ -164,6 +165,30 @@ Deno.test("RadarTcpSource() closes a connection of random bytes as not a TDM str
       await removeDir(t.dir);
     }
   });
+});
+
+Deno.test("RadarTcpSource() closes a junk connection that then waits, as not a TDM stream, with a decode worker and without", async () => {
+  for (const workers of [undefined, await testWorkers(1)]) {
+    const t = await setup({ workers });
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: t.source.port });
+    try {
+      // One burst, then the sender waits for an answer: no further read
+      // would come to look at the count.
+      await conn.write(enc.encode(
+        Array.from({ length: 1200 }, (_, i) => `JUNK ${i}\n`).join(""),
+      ));
+      await until(() => t.source.status().counters.connections_closed_not_tdm === 1, 5000);
+      // The peer sees the close.
+      assert.equal(await conn.read(new Uint8Array(16)), null);
+      const { observations, deadLetters } = await t.finish();
+      assert.equal(observations.length, 0);
+      assert.equal(deadLetters.length, 1200);
+    } finally {
+      conn.close();
+      workers?.close();
+      await removeDir(t.dir);
+    }
+  }
 });
 
 Deno.test("RadarTcpSource() keeps a connection whose dead letters are broken by observations", async () => {
