@@ -10,6 +10,7 @@ import type { Source } from "../sources/source.ts";
 import type { ServiceMetrics } from "./metrics.ts";
 import { BearerAuth } from "./http_auth.ts";
 import type { Pipeline } from "./pipeline.ts";
+import { sourceHealth } from "./source_health.ts";
 import type { StatusBoard } from "./status_board.ts";
 import { STATUS_PAGE_HTML } from "./status_page.ts";
 
@@ -54,15 +55,11 @@ export function healthDocument(target: HttpTarget): Record<string, unknown> {
     const status = source.status();
     // A standby of a source another instance drives is as it should be.
     const standby = status.owner !== undefined && status.owner !== target.instance;
-    // A source that failed and stopped, or whose recent inputs were all
-    // dead letters, is not up whatever its own state says (issue 11).
-    const failure = pipeline?.failure(source.name);
-    const deadLetters = failure === undefined ? pipeline?.degradation(source.name) : undefined;
-    const state = failure !== undefined
-      ? "down"
-      : deadLetters !== undefined && status.state === "up"
-      ? "degraded"
-      : status.state;
+    const { state, failure, degradedBy: deadLetters } = sourceHealth(
+      source.name,
+      status,
+      pipeline,
+    );
     if (state !== "up" && !standby) degraded = true;
     const counts = pipeline?.counts(source.name);
     sources[source.name] = {

@@ -13,6 +13,7 @@ import type { DurableBatch } from "../sinks/ingest_sink.ts";
 import type { SegmentLogStats } from "../sinks/segment_log.ts";
 import type { Source } from "../sources/source.ts";
 import type { Pipeline } from "./pipeline.ts";
+import { sourceHealth } from "./source_health.ts";
 
 /**
  * Source counters that go down as well as up (connections now, not ever):
@@ -371,13 +372,16 @@ export class ServiceMetrics {
     });
     new client.Gauge({
       name: "sda_ingest_source_up",
-      help: "1 when the source is up, 0 when starting, degraded, down or stopped",
+      help:
+        "1 when the source is up, 0 when starting, degraded (all its recent inputs dead letters, too), down (failed in the pipeline, too) or stopped",
       labelNames: ["source"],
       registers,
       collect() {
         this.reset();
-        for (const source of attached()?.sources() ?? []) {
-          this.set({ source: source.name }, source.status().state === "up" ? 1 : 0);
+        const from = attached();
+        for (const source of from?.sources() ?? []) {
+          const { state } = sourceHealth(source.name, source.status(), from?.pipeline);
+          this.set({ source: source.name }, state === "up" ? 1 : 0);
         }
       },
     });

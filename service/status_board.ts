@@ -21,6 +21,7 @@ import {
   type ServiceMetrics,
 } from "./metrics.ts";
 import type { Pipeline } from "./pipeline.ts";
+import { sourceHealth } from "./source_health.ts";
 
 /** Samples kept: one a second for five minutes, plus the one before. */
 const HISTORY = 301;
@@ -194,13 +195,15 @@ export class StatusBoard {
       const status = source.status();
       const c = counts?.counts(source.name);
       const standby = status.owner !== undefined && status.owner !== o.instance;
-      if (status.state !== "up" && !standby) degraded = true;
-      if (phase === "running" && (status.state === "down" || status.state === "degraded")) {
+      const health = sourceHealth(source.name, status, counts);
+      const state = health.state;
+      if (state !== "up" && !standby) degraded = true;
+      if (phase === "running" && (state === "down" || state === "degraded")) {
+        const why = health.failure ??
+          (state === status.state ? status.lastError : health.degradedBy) ?? status.lastError;
         banners.push({
-          level: status.state === "down" ? "error" : "warning",
-          text: `Source ${source.name} is ${status.state}${
-            status.lastError ? `: ${status.lastError}` : ""
-          }`,
+          level: state === "down" ? "error" : "warning",
+          text: `Source ${source.name} is ${state}${why ? `: ${why}` : ""}`,
         });
       }
       const rate: number[] = [];
@@ -234,7 +237,7 @@ export class StatusBoard {
       sources.push({
         name: source.name,
         kind: source.kind,
-        state: status.state,
+        state,
         ...(status.owner !== undefined ? { owner: status.owner } : {}),
         last_receive: status.lastReceive === undefined ? null : formatTimestamp(status.lastReceive),
         last_error: status.lastError ?? null,

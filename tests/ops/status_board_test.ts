@@ -33,7 +33,11 @@ function board(options: {
     metrics: options.metrics ?? new ServiceMetrics(),
     sources: () => options.sources,
     pipeline: () =>
-      ({ counts: () => ({ ...counts, observations: options.observations?.() ?? 0 }) }) as never,
+      ({
+        counts: () => ({ ...counts, observations: options.observations?.() ?? 0 }),
+        failure: () => undefined,
+        degradation: () => undefined,
+      }) as never,
     offsets: () => ({ events: options.observations?.() ?? 0, deadLetters: deadLetters++ * 0 }),
     ready: options.ready ?? (() => true),
     phase: () => "running",

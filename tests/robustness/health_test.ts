@@ -9,6 +9,7 @@ import type { DeadLetter } from "../../envelope/dead_letter.ts";
 import { DedupeWindow } from "../../operators/dedupe_window.ts";
 import { type IngestBatch, ingestBatch } from "../../operators/ingest_batch.ts";
 import { healthDocument } from "../../service/http_server.ts";
+import { StatusBoard } from "../../service/status_board.ts";
 import { ServiceMetrics } from "../../service/metrics.ts";
 import { DEGRADED_AFTER_INPUTS, Pipeline } from "../../service/pipeline.ts";
 import { openDeadLetterLog, openEventLog } from "../../sinks/event_log.ts";
@@ -100,6 +101,36 @@ Deno.test("healthDocument() reports a source degraded, with the reason, when its
     );
     assert.equal(doc.sources.xr1.state, "up");
     assert.equal("degraded_by" in doc.sources.xr1, false);
+    // The status page and sda_ingest_source_up say the same (they read the
+    // source's own "up").
+    const sources = () => ["archive", "xr1"].map(source);
+    const board = new StatusBoard({
+      metrics: new ServiceMetrics(),
+      sources,
+      pipeline: () => t.pipeline,
+      offsets: () => ({ events: 0, deadLetters: 0 }),
+      ready: () => true,
+      phase: () => "running",
+      logs: { events: "e", deadLetters: "d", fsync: "always", fsyncIntervalMs: 100 },
+      startedAt: Date.now(),
+    });
+    board.sample();
+    const page = await board.document();
+    assert.equal(page.status, "degraded");
+    assert.deepEqual(page.sources.map((s) => [s.name, s.state]), [
+      ["archive", "degraded"],
+      ["xr1", "up"],
+    ]);
+    assert.match(
+      page.banners[0].text,
+      /^Source archive is degraded: Every input for \d+ s was a dead letter/,
+    );
+    const metrics = new ServiceMetrics();
+    const log = { nextOffset: 0, stats: {} as never };
+    metrics.attach({ pipeline: t.pipeline, sources, events: log, deadLetters: log });
+    const text = await metrics.text();
+    assert.match(text, /^sda_ingest_source_up\{source="archive"\} 0$/m);
+    assert.match(text, /^sda_ingest_source_up\{source="xr1"\} 1$/m);
     // One observation and it is up again.
     await t.send(ingestBatch("archive", [radarObservation(2, "archive")]));
     assert.equal(health(t.pipeline, ["archive", "xr1"]).status, "ok");
