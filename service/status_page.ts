@@ -33,6 +33,7 @@ export const STATUS_PAGE_HTML: string = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>SDA ingest — status</title>
+<link rel="icon" href="data:,">
 <style>
   :root {
     --bg: #f4f5f7; --card: #fff; --ink: #1c2330; --muted: #667085; --line: #d0d5dd;
@@ -83,6 +84,7 @@ export const STATUS_PAGE_HTML: string = `<!doctype html>
   ul.reasons time { color: var(--muted); margin-right: .3rem; }
   .muted { color: var(--muted); }
   #conn.lost { color: var(--err); font-weight: 600; }
+  main.stale > section { opacity: .45; }
 </style>
 </head>
 <body>
@@ -232,17 +234,37 @@ function render(doc) {
     " obs/s · up " + seconds(doc.uptime_s) + " · quantiles over " + doc.window_s + " s";
   document.title = (doc.banners.length ? "⚠ " : "") + "SDA ingest — " + doc.status;
 }
+/** HH:MM:SS UTC, as the dead letters' times. */
+function utc(ms) {
+  return new Date(ms).toISOString().slice(11, 19) + " UTC";
+}
+let lastSeen;
 async function tick() {
   const conn = document.getElementById("conn");
+  const main = document.getElementById("main");
   try {
     const response = await fetch("status", { cache: "no-store", credentials: "same-origin" });
     if (!response.ok) throw new Error("HTTP " + response.status);
     render(await response.json());
-    conn.textContent = "updated " + new Date().toLocaleTimeString();
+    lastSeen = Date.now();
+    conn.textContent = "updated " + utc(lastSeen);
     conn.className = "meta";
+    main.className = "";
   } catch (error) {
-    conn.textContent = "cannot reach the service: " + error.message;
+    // What the page shows is as it was when last seen: say so where one
+    // looks (title, summary, a banner), not only in a small line.
+    const since = lastSeen === undefined ? "" : " since " + utc(lastSeen);
+    conn.textContent = "cannot reach the service" + since + ": " + error.message;
     conn.className = "meta lost";
+    main.className = "stale";
+    document.title = "✖ SDA ingest — unreachable";
+    document.getElementById("summary").textContent = "unreachable" + since +
+      (lastSeen === undefined ? "" : " · below: as it was then");
+    const banners = document.getElementById("banners");
+    if (banners && !banners.querySelector("[data-unreachable]")) {
+      banners.prepend(el("div", { class: "banner error", role: "alert", "data-unreachable": "" },
+        "Cannot reach the service" + since + " (" + error.message + "): it may have stopped; what follows is as it was then"));
+    }
   } finally {
     setTimeout(tick, 1000);
   }

@@ -5,6 +5,9 @@
 
 import assert from "node:assert/strict";
 import { scrape, sumMetric } from "../../bench/_processes.ts";
+import { ServiceMetrics } from "../../service/metrics.ts";
+import { StatusBoard } from "../../service/status_board.ts";
+import { STATUS_PAGE_HTML } from "../../service/status_page.ts";
 import { chromium, hasChromium } from "./_chromium.ts";
 import { eventually, startService } from "./_service.ts";
 
@@ -95,6 +98,51 @@ Deno.test({
       }
     } finally {
       await service.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "the status page says, in its title, summary and a banner, that the service went away",
+  ignore: !hasChromium(),
+  async fn() {
+    // The page and its first /status from a real StatusBoard, then no
+    // answer: the service stopped.
+    const board = new StatusBoard({
+      metrics: new ServiceMetrics(),
+      sources: () => [],
+      pipeline: () => undefined,
+      offsets: () => ({ events: 0, deadLetters: 0 }),
+      ready: () => true,
+      phase: () => "running",
+      logs: { events: "e", deadLetters: "d", fsync: "always", fsyncIntervalMs: 100 },
+      startedAt: Date.now(),
+    });
+    board.sample();
+    let statuses = 0;
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (r) => {
+      const path = new URL(r.url).pathname;
+      if (path === "/") {
+        return new Response(STATUS_PAGE_HTML, { headers: { "content-type": "text/html" } });
+      }
+      if (path === "/status" && ++statuses === 1) return Response.json(await board.document());
+      return new Response("gone", { status: 503 });
+    });
+    try {
+      const dom = await chromium(`http://127.0.0.1:${server.addr.port}/`, { dumpDom: true });
+      assert.ok(statuses >= 2, `${statuses} requests for /status`);
+      assert.match(dom, /<title>✖ SDA ingest — unreachable<\/title>/);
+      assert.match(
+        dom,
+        /id="summary">unreachable since \d\d:\d\d:\d\d UTC · below: as it was then</,
+      );
+      assert.match(
+        dom,
+        /class="banner error" role="alert" data-unreachable="">Cannot reach the service since \d\d:\d\d:\d\d UTC \(HTTP 503\)/,
+      );
+      assert.match(dom, /<main id="main" class="stale">/);
+    } finally {
+      await server.shutdown();
     }
   },
 });
