@@ -4,7 +4,13 @@
  * @module
  */
 
-import { compareLog, fixtureInputs, replay, ReplayOutputError } from "../service/replay.ts";
+import {
+  compareLog,
+  fixtureInputs,
+  replay,
+  ReplayOutputError,
+  unreadFixtures,
+} from "../service/replay.ts";
 import { listSegments } from "../sinks/segment_log.ts";
 import { type Command, EXIT, parseOptions, UsageError } from "./_args.ts";
 
@@ -32,8 +38,8 @@ Options:
 Exit status: 0 done (and equal, with --check), 1 a difference or a failure, 2 bad usage.
 `;
 
-function plural(n: number, word: string): string {
-  return `${n.toLocaleString("en-US")} ${word}${n === 1 ? "" : "s"}`;
+function plural(n: number, word: string, words = `${word}s`): string {
+  return `${n.toLocaleString("en-US")} ${n === 1 ? word : words}`;
 }
 
 /** The `replay` command. */
@@ -82,6 +88,16 @@ export const replayCommand: Command = {
       throw error;
     }
     const inputs = await fixtureInputs(fixtures);
+    // Said, not skipped without a word: a capture saved as .KVN or .txt
+    // would otherwise be missing from the log with nothing to tell why.
+    const unread = await unreadFixtures(fixtures);
+    if (unread.length > 0) {
+      const shown = unread.slice(0, 10).join(", ") + (unread.length > 10 ? ", …" : "");
+      console.error(
+        `replay: not replayed: ${plural(unread.length, "entry", "entries")} under ${fixtures} ` +
+          `(replay reads radar/*.kvn, optical/*.csv|*.json, isl/*.spp): ${shown}`,
+      );
+    }
     if (inputs.length === 0) {
       console.error(`replay: no fixtures under ${fixtures}/{radar,optical,isl}`);
       return EXIT.failure;

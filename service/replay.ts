@@ -74,6 +74,44 @@ export async function fixtureInputs(dir: string): Promise<ReplayInput[]> {
 }
 
 /**
+ * What lies in the kind directories under `dir` (`radar/`, `optical/`,
+ * `isl/`) that {@link fixtureInputs} does not read — a file with another
+ * extension or case, a subdirectory — as paths relative to `dir`, sorted.
+ * Hidden files (`.gitattributes`) and whatever lies beside the kind
+ * directories (`expected/`, a corpus, notes) are left out.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { unreadFixtures } from "./replay.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.mkdir(`${dir}/radar/old`, { recursive: true });
+ * await Deno.writeTextFile(`${dir}/radar/a.kvn`, "");
+ * await Deno.writeTextFile(`${dir}/radar/b.KVN`, "");
+ * await Deno.writeTextFile(`${dir}/radar/.gitattributes`, "");
+ * await Deno.writeTextFile(`${dir}/notes.txt`, "");
+ * assert.deepEqual(await unreadFixtures(dir), ["radar/b.KVN", "radar/old/"]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function unreadFixtures(dir: string): Promise<string[]> {
+  const unread: string[] = [];
+  for (const kind of Object.keys(EXTENSIONS) as ObservationKind[]) {
+    try {
+      for await (const entry of Deno.readDir(`${dir}/${kind}`)) {
+        if (entry.name.startsWith(".")) continue;
+        if (entry.isFile && EXTENSIONS[kind].test(entry.name)) continue;
+        unread.push(`${kind}/${entry.name}${entry.isDirectory ? "/" : ""}`);
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+  return unread.sort();
+}
+
+/**
  * The batches one input decodes to, with the context of SPEC §10; `startedAt`
  * (µs, default now) is when the replay started: no `t_obs` may be more than
  * a day after it (SPEC §14).

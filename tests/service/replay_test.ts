@@ -84,6 +84,30 @@ Deno.test("replay --check exits 1 and prints the first difference", async () => 
   }
 });
 
+Deno.test("replay names what it does not read under --fixtures, and replays the rest", async () => {
+  const copy = await Deno.makeTempDir({ prefix: "sda-replay-" });
+  const out = await Deno.makeTempDir({ prefix: "sda-replay-" });
+  try {
+    await Deno.mkdir(`${copy}/radar/old`, { recursive: true });
+    const kvn = [...Deno.readDirSync(`${fixtures}/radar`)].map((e) => e.name)
+      .filter((n) => n.endsWith(".kvn")).sort()[0];
+    await Deno.copyFile(`${fixtures}/radar/${kvn}`, `${copy}/radar/${kvn}`);
+    await Deno.copyFile(`${fixtures}/radar/${kvn}`, `${copy}/radar/capture.KVN`);
+    await Deno.writeTextFile(`${copy}/radar/old/x.kvn`, "");
+    await Deno.writeTextFile(`${copy}/README.txt`, "");
+    const child = spawnMain(["replay", "--fixtures", copy, "--out", out]);
+    assert.equal((await child.status).code, 0, child.stderr());
+    assert.match(
+      child.stderr(),
+      /^replay: not replayed: 2 entries under .* \(replay reads radar\/\*\.kvn, optical\/\*\.csv\|\*\.json, isl\/\*\.spp\): radar\/capture\.KVN, radar\/old\/$/m,
+    );
+    assert.match(child.stderr(), /^replay: 1 fixture → /m);
+  } finally {
+    await removeDir(copy);
+    await removeDir(out);
+  }
+});
+
 Deno.test("replay --out naming a file is bad usage, said in one line", async () => {
   const out = await Deno.makeTempFile({ prefix: "sda-replay-" });
   try {
