@@ -41,10 +41,22 @@ function isJsonSpace(byte: number): boolean {
  * ```
  */
 export function cutShort(body: Uint8Array, contentType: string): string | undefined {
-  const format = mediaType(contentType).format;
+  const { format, charset } = mediaType(contentType);
+  // The checks read bytes as ASCII: UTF-16 pages (LF is 0a 00) are not
+  // looked at, nor are pages in a charset the decoder does not know (it
+  // makes them a dead letter of their own).
+  if (charset !== undefined && !asciiCompatible(charset)) return undefined;
   if (format === "udl-eo-json") return jsonCutShort(body);
   if (format === "udl-eo-csv") return csvCutShort(body);
   return undefined;
+}
+
+function asciiCompatible(charset: string): boolean {
+  try {
+    return !new TextDecoder(charset).encoding.startsWith("utf-16");
+  } catch {
+    return false;
+  }
 }
 
 function bomLength(body: Uint8Array): number {

@@ -209,7 +209,7 @@ const CURSOR_CHARS = /^[\x20-\x7e]+$/;
 const MAX_RETRY_AFTER_MS = 3_600_000;
 /**
  * How often a page that reads cut short is asked for again before it is
- * taken as it came: a cut in transit passes; an archive that always serves
+ * taken as it came (the read after the fifth retry): a cut in transit passes; an archive that always serves
  * the page so must not stop the source for ever.
  */
 const CUT_SHORT_READS = 5;
@@ -717,24 +717,7 @@ export class OpticalHttpSource implements Source {
         counters.bad_cursors++;
         return this.#failure(cursor, badCursor, statusLine(response), receivedAt, peer);
       }
-      // A 200 that is no page (a proxy's HTML "maintenance" answer, say):
-      // taken, it was one dead letter of 1 KiB and its cursor moved past a
-      // page of records. Asked for again, as for a 5xx.
       const contentType = this.#contentType(response);
-      if (mediaType(contentType).format === undefined) {
-        await response.body?.cancel().catch(() => {});
-        decoded?.catch(() => {}); // a worker's decoding of it, started ahead
-        counters.wrong_type_pages++;
-        return this.#failure(
-          cursor,
-          `Unsupported Content-Type: ${
-            JSON.stringify(contentType.slice(0, 128))
-          } (not a CSV or JSON page): asking for the same cursor again`,
-          statusLine(response),
-          receivedAt,
-          peer,
-        );
-      }
       reading = true;
       if (body !== undefined && "error" in body) throw body.error;
       const read = body?.read ?? await call.reader.read(response);
@@ -744,6 +727,23 @@ export class OpticalHttpSource implements Source {
       }
       if (read.encoding !== "" && read.encoding !== "identity") counters.compressed_pages++;
       counters.bytes += read.bytes.length;
+      // A 200 with a body that is no page (a proxy's HTML "maintenance"
+      // answer, say): taken, it was one dead letter of 1 KiB and its cursor
+      // moved past a page of records. Asked for again, as for a 5xx. (An
+      // empty answer is an empty page whatever its type: nothing newer.)
+      if (read.bytes.length > 0 && mediaType(contentType).format === undefined) {
+        decoded?.catch(() => {}); // a worker's decoding of it, started ahead
+        counters.wrong_type_pages++;
+        return this.#failure(
+          cursor,
+          `Unsupported Content-Type: ${
+            JSON.stringify(contentType.slice(0, 128))
+          } (not a CSV or JSON page): asking for the same cursor again`,
+          statusLine(response),
+          this.#now(),
+          peer,
+        );
+      }
       const cut = cutShort(read.bytes, contentType);
       if (cut !== undefined) {
         const again = this.#cutReads.cursor === cursor ? this.#cutReads.reads : 0;

@@ -702,6 +702,60 @@ Deno.test("OpticalHttpSource() asks again for a CSV page cut short (inside a rec
   }
 });
 
+Deno.test("OpticalHttpSource() takes an empty answer of any type as an empty page, and a UTF-16 page as it is", async () => {
+  const utf16 = (text: string) => {
+    const bytes = new Uint8Array(text.length * 2);
+    for (let i = 0; i < text.length; i++) bytes[2 * i] = text.charCodeAt(i);
+    return bytes;
+  };
+  const csv = "id,obTime,idSensor,satNo,ra,declination\n" +
+    "EO-1,2026-11-25T12:00:01Z,MAUI-EO-1,25544,10,5\n";
+  const json =
+    '[{"id":"EO-2","obTime":"2026-11-25T12:00:02Z","idSensor":"S","ra":1,"declination":2}]';
+  const archive = scriptedArchive((_request, n) => {
+    const next = { "x-next-cursor": `c${n}` };
+    switch (n) {
+      case 1: // "nothing newer", whatever a proxy put in its Content-Type
+        return new Response(null, { status: 204, headers: { "content-type": "text/html" } });
+      case 2:
+        return new Response("", { headers: { ...next, "content-type": "text/plain" } });
+      case 3:
+        return new Response(utf16(csv), {
+          headers: { ...next, "content-type": "text/csv; charset=utf-16le" },
+        });
+      default:
+        return new Response(utf16(json), {
+          headers: { ...next, "content-type": "application/json; charset=UTF-16LE" },
+        });
+    }
+  });
+  try {
+    const { checkpoint } = memoryCheckpoint("c0");
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: archive.url,
+      pageSize: 10,
+      checkpoint,
+      sleep: () => Promise.resolve(),
+    });
+    const reader = source.readable.getReader();
+    const first = await take(reader);
+    assert.deepEqual(first.deadLetters, []);
+    assert.deepEqual(first.observations.map((o) => o.provenance.ref), ["EO-1"]);
+    const second = await take(reader);
+    assert.deepEqual(second.deadLetters, []);
+    assert.deepEqual(second.observations.map((o) => o.provenance.ref), ["EO-2"]);
+    const counters = source.status().counters;
+    assert.equal(counters.empty_pages, 2);
+    assert.equal(counters.cut_pages + counters.wrong_type_pages + counters.errors, 0);
+    assert.equal(source.status().state, "up");
+    reader.releaseLock();
+    await source.stop();
+  } finally {
+    await archive.close();
+  }
+});
+
 Deno.test("OpticalHttpSource() takes a page that reads cut short 5 times in a row as it came, the broken record a dead letter", async () => {
   const page = "id,obTime,idSensor,satNo,ra,declination\n" +
     "EO-0,2026-11-25T12:00:00Z,MAUI-EO-1,25544,10,5\n" +
