@@ -79,11 +79,12 @@ export function ndjsonLines(
  * The NDJSON answer to `body`: each pull reads what has arrived (up to
  * {@link GATHER_BYTES}), decodes it and enqueues the lines it completed —
  * so the body is read only as fast as the client takes the answer
- * (backpressure both ways), and neither is ever held whole. The body is
- * read no further, and the answer ends with a `transport` dead letter
- * saying why, past `maxBodyBytes` (its bytes up to the limit are decoded,
- * whichever chunk crossed it) and after {@link DEAD_LETTERS_IN_A_ROW} dead
- * letters in a row and no observation. Both cuts fall at the same place of
+ * (backpressure both ways), and neither is ever held whole. The answer
+ * ends with a `transport` dead letter saying why, past `maxBodyBytes` (its
+ * bytes up to the limit are decoded, whichever chunk crossed it; the body
+ * is read no further) and after {@link DEAD_LETTERS_IN_A_ROW} dead letters
+ * in a row and no observation (the rest is read, up to `maxBodyBytes`, but
+ * not decoded: the sender still writing it gets the answer). Both cuts fall at the same place of
  * the answer whatever the chunking of the body (SPEC §13).
  */
 export function ndjsonAnswer(
@@ -97,7 +98,7 @@ export function ndjsonAnswer(
   let received = 0;
   const run: DeadLetterRun = { inARow: 0 };
   const notFeed = `Not ${decoder.expected}: ${DEAD_LETTERS_IN_A_ROW} dead letters in a row ` +
-    "and no observation; the rest was not read";
+    "and no observation; the rest was not decoded";
   // Room for a gathering that a last read took past GATHER_BYTES.
   let gathered = new Uint8Array(2 * GATHER_BYTES);
   let size = 0;
@@ -123,17 +124,44 @@ export function ndjsonAnswer(
         input?.reader.cancel().catch(() => {});
         controller.close();
       };
+      /**
+       * Reads the rest of a junk body without decoding it (up to
+       * `maxBodyBytes` in all), then ends the answer: a body cancelled
+       * under a sender still writing it broke its pipe (fetch failed
+       * with EPIPE), so it never read the answer that says why.
+       */
+      const discardRest = async () => {
+        const letter = makeDeadLetter(ctx, decoder.format, {
+          stage: "transport",
+          reason: notFeed,
+          raw: "",
+        });
+        emit(serializeDeadLetter(letter) + "\n");
+        try {
+          while (input !== undefined && received <= maxBodyBytes) {
+            const result = await (reading ?? input.read());
+            reading = undefined;
+            if (result.done) break;
+            received += result.value.length;
+            input.recycle(result.value);
+          }
+        } catch {
+          // The sender went away: nothing left to answer.
+        }
+        input?.reader.cancel().catch(() => {});
+        controller.close();
+      };
       /** Hands on what the decoder completed; false once the answer is cut off. */
-      const flush = () => {
+      const flush = async () => {
         const out = decoder.take();
         if (out === undefined || !ndjsonLines(out, emit, run)) return true;
-        fail("transport", notFeed);
+        await discardRest();
         return false;
       };
       try {
         if (input === undefined) {
           decoder.end();
-          if (flush()) controller.close();
+          if (await flush()) controller.close();
           return;
         }
         // Until this pull has answered something: a pull that enqueues
@@ -180,7 +208,7 @@ export function ndjsonAnswer(
           // One decoder pass for the gathering, not one per chunk.
           if (size > 0) decoder.push(gathered.subarray(0, size));
           if (done) decoder.end();
-          if (!flush()) return;
+          if (!(await flush())) return;
           if (over) {
             fail("transport", `Body larger than ${maxBodyBytes} bytes: the rest was not read`);
             return;

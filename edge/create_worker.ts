@@ -67,10 +67,12 @@ function context(request: Request, url: URL, source: string): DecodeContext {
  * rewrites these headers, they are whatever the client sent.
  *
  * A body that turns out to be junk — 1,000 dead letters in a row and no
- * observation (`DEAD_LETTERS_IN_A_ROW`) — is read no further: its answer
- * ends with a `transport` dead letter (`Not a TDM stream: 1000 dead letters
- * in a row and no observation; the rest was not read`), as the radar TCP
- * source closes such a connection (SPEC §3).
+ * observation (`DEAD_LETTERS_IN_A_ROW`) — is decoded no further, as the
+ * radar TCP source closes such a connection (SPEC §3): its answer ends with
+ * a `transport` dead letter (`Not a TDM stream: 1000 dead letters in a row
+ * and no observation; the rest was not decoded`), sent once the rest of the
+ * body (up to `maxBodyBytes`) has been read and dropped, so that a sender
+ * still writing it reads the answer rather than a broken pipe.
  *
  * @example A body over the limit is refused before it is read
  * ```ts
