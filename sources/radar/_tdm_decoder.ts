@@ -700,7 +700,6 @@ export class TdmDecoder {
       const timeSystem = this.#segment!.timeSystem;
       try {
         time = toUtc(this.#parseTimetag(text), timeSystem);
-        tObs = this.#tObs(text, time, timeSystem);
       } catch (error) {
         this.#lineLetter(
           "decoding",
@@ -714,6 +713,23 @@ export class TdmDecoder {
       // line turns out to be (SPEC §4): a bad value must not merge the
       // lines before and after it into one observation.
       if (group && !same) this.#emitGroup();
+      try {
+        tObs = this.#tObs(text, time, timeSystem);
+      } catch {
+        // A valid timetag whose instant has no envelope form (past 9999 or
+        // before 0000 once in UTC, or so near that microseconds round it
+        // over): outside SPEC §14's range either way, like any t_obs there.
+        this.#lineLetter(
+          "validation",
+          time < 0
+            ? `t_obs ${text} (${timeSystem}) is before 1957-10-04T00:00:00Z, earlier than any orbital observation`
+            : `t_obs ${text} (${timeSystem}) is more than one day after ${
+              this.#ctx.deterministic ? "the replay started" : "it was received"
+            }`,
+          line,
+        );
+        return;
+      }
     }
     while (i < n && ((c = line.charCodeAt(i)) === 32 || c === 9)) i++;
     if (i === n) {

@@ -57,6 +57,21 @@ Deno.test("decodeTdm() groups consecutive lines whose timetags are the same inst
   ]);
 });
 
+Deno.test("decodeTdm() makes a timetag whose instant has no envelope form (year 9999 rounded over) a validation dead letter, as any t_obs out of range", () => {
+  for (const t of ["9999-12-31T23:59:59.9999999", "9999-365T23:59:59.9999999"]) {
+    assert.deepEqual(reasons(message(BASIC, [`RANGE = ${t} 1`])), [[
+      "validation",
+      `t_obs ${t} (UTC) is more than one day after it was received`,
+      "M#0@8",
+    ]]);
+  }
+  // The same instant written to the microsecond: the same stage.
+  assert.equal(
+    reasons(message(BASIC, [`RANGE = 9999-12-31T23:59:59.999999 1`]))[0][0],
+    "validation",
+  );
+});
+
 Deno.test("decodeTdm() closes a group at a line with another timetag even when that line's value is bad", () => {
   const good = decode(message([...BASIC, "ANGLE_TYPE = AZEL"], [
     `RANGE = ${T} 1000`,
