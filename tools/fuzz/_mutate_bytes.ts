@@ -6,6 +6,7 @@
  * @module
  */
 
+import { concatBytes } from "../../sources/_concat_bytes.ts";
 import type { Prng } from "./_prng.ts";
 
 /** A mutation: input bytes → new bytes; `corpus` is there for splicing. */
@@ -59,15 +60,7 @@ const INTERESTING_BYTES = [
 
 /** Concatenates byte arrays. */
 export function concat(...parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** Cuts a result back to {@link MAX_INPUT_BYTES}. */

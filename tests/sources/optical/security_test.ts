@@ -17,6 +17,13 @@ import { csvPage, gzipBomb, memoryCheckpoint, scriptedArchive } from "./_helpers
 import { freePort } from "../../../bench/_processes.ts";
 import { testWorkers } from "../../_workers.ts";
 
+/** The `provenance.ref` of a batch's observations, in order, packed (from a worker) or not. */
+function refs(batch: IngestBatch): (string | undefined)[] {
+  if (batch.packed === undefined) return batch.observations.map((o) => o.provenance.ref);
+  const lines = new TextDecoder().decode(batch.packed.lines);
+  return [...lines.matchAll(/"ref":"(EO-\d+)"/g)].map((m) => m[1]);
+}
+
 /** Reads one batch and releases its acks, as the pipeline's sink would. */
 async function take(reader: ReadableStreamDefaultReader<IngestBatch>): Promise<IngestBatch> {
   const { value, done } = await reader.read();
@@ -681,11 +688,7 @@ Deno.test("OpticalHttpSource() asks again for a CSV page cut short (inside a rec
       assert.match(reasons[1], /^The CSV page ends inside a quoted field/);
       assert.equal(source.status().counters.cut_pages, 2);
       const whole = await take(reader);
-      const ids = whole.packed === undefined
-        ? whole.observations.map((o) => o.provenance.ref)
-        : [...new TextDecoder().decode(whole.packed.lines).matchAll(/"ref":"(EO-\d+)"/g)].map(
-          (m) => m[1],
-        );
+      const ids = refs(whole);
       assert.deepEqual(ids, rows.map((_, i) => `EO-${i}`));
       assert.deepEqual(whole.deadLetters, []);
       assert.deepEqual(archive.seen.map((s) => s.url.searchParams.get("cursor")), [
@@ -849,11 +852,7 @@ Deno.test("OpticalHttpSource() asks again for a JSON page cut short instead of m
       assert.match(first.deadLetters[0].reason, /^The JSON page ends before its array is closed/);
       assert.equal(source.status().counters.cut_pages, 1);
       const second = await take(reader);
-      const ids = second.packed === undefined
-        ? second.observations.map((o) => o.provenance.ref)
-        : [...new TextDecoder().decode(second.packed.lines).matchAll(/"ref":"(EO-\d+)"/g)].map(
-          (m) => m[1],
-        );
+      const ids = refs(second);
       assert.deepEqual(ids, records.map((r) => r.id));
       assert.deepEqual(archive.seen.map((s) => s.url.searchParams.get("cursor")), ["c0", "c0"]);
       reader.releaseLock();
