@@ -98,7 +98,7 @@ const MAX_DEPTH = 4;
  * const caKeys = await crypto.subtle.generateKey(alg, true, ["sign", "verify"]);
  * const ca = await x509.X509CertificateGenerator.createSelfSigned({
  *   name: "CN=Radar CA", keys: caKeys, signingAlgorithm: alg,
- *   notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 3_600_000),
+ *   notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 7_200_000),
  *   extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
  * });
  * const keys = await crypto.subtle.generateKey(alg, true, ["sign", "verify"]);
