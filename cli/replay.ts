@@ -9,6 +9,7 @@ import {
   fixtureInputs,
   replay,
   ReplayOutputError,
+  type ReplayResult,
   unreadFixtures,
 } from "../service/replay.ts";
 import { listSegments } from "../sinks/segment_log.ts";
@@ -40,6 +41,16 @@ Exit status: 0 done (and equal, with --check), 1 a difference or a failure, 2 ba
 
 function plural(n: number, word: string, words = `${word}s`): string {
   return `${n.toLocaleString("en-US")} ${n === 1 ? word : words}`;
+}
+
+/**
+ * `, N duplicates dropped` when dedupe dropped repeats (a capture recorded
+ * twice, say): without it the counts would not add up to what was fed in.
+ */
+function duplicatesNote(result: ReplayResult): string {
+  let duplicates = 0;
+  for (const counts of Object.values(result.counts)) duplicates += counts.duplicates;
+  return duplicates === 0 ? "" : `, ${plural(duplicates, "duplicate")} dropped`;
 }
 
 /** The `replay` command. */
@@ -145,9 +156,9 @@ export const replayCommand: Command = {
     console.error(
       `replay: ${plural(inputs.length, "fixture")} → ${
         plural(result.observations, "observation")
-      } in ${out}/events, ${
-        plural(result.deadLetters, "dead letter")
-      } in ${out}/dead-letter (${seconds} s)`,
+      } in ${out}/events, ${plural(result.deadLetters, "dead letter")} in ${out}/dead-letter${
+        duplicatesNote(result)
+      } (${seconds} s)`,
     );
     const expected = `${fixtures}/expected`;
     if (values["update-expected"]) {

@@ -419,3 +419,36 @@ Deno.test("compareLog() compares byte for byte: a blank line, a line end, a miss
     await removeDir(dir);
   }
 });
+
+Deno.test("replay takes an empty page file as an empty page, like the live source an empty answer, and counts the duplicates it dropped", async () => {
+  const copy = await Deno.makeTempDir({ prefix: "sda-replay-" });
+  const out = await Deno.makeTempDir({ prefix: "sda-replay-" });
+  try {
+    await Deno.mkdir(`${copy}/radar`);
+    await Deno.mkdir(`${copy}/optical`);
+    // The same capture twice: its second reading is all repeats.
+    for (const name of ["a.kvn", "b.kvn"]) {
+      await Deno.copyFile(`${fixtures}/radar/tdm2_azel_xsye.kvn`, `${copy}/radar/${name}`);
+    }
+    await Deno.writeTextFile(`${copy}/optical/page-001.json`, "");
+    await Deno.writeTextFile(`${copy}/optical/page-002.csv`, "");
+    for (const workers of ["0", "1"]) {
+      const child = spawnMain(["replay", "--fixtures", copy, "--out", out, "--workers", workers]);
+      assert.equal((await child.status).code, 0, child.stderr());
+      const events = await readAllLines(`${out}/events`);
+      const deadLetters = await readAllLines(`${out}/dead-letter`);
+      assert.equal(deadLetters.length, 0, deadLetters.join("\n"));
+      assert.ok(events.length > 0);
+      assert.match(
+        child.stderr(),
+        new RegExp(
+          `^replay: 4 fixtures → ${events.length} observations? in .*/events, 0 dead letters in .*/dead-letter, ${events.length} duplicates? dropped \\(`,
+          "m",
+        ),
+      );
+    }
+  } finally {
+    await removeDir(copy);
+    await removeDir(out);
+  }
+});
