@@ -82,6 +82,7 @@ export function healthDocument(target: HttpTarget): Record<string, unknown> {
       counters: status.counters,
       ...(status.lost ? { lost: status.lost } : {}),
       last_error: status.lastError ?? null,
+      last_error_at: status.lastErrorAt === undefined ? null : formatTimestamp(status.lastErrorAt),
     };
   }
   const phase = target.phase();

@@ -241,6 +241,9 @@ export class StatusBoard {
         ...(status.owner !== undefined ? { owner: status.owner } : {}),
         last_receive: status.lastReceive === undefined ? null : formatTimestamp(status.lastReceive),
         last_error: status.lastError ?? null,
+        last_error_at: status.lastErrorAt === undefined
+          ? null
+          : formatTimestamp(status.lastErrorAt),
         rate,
         rate_now: rate.length > 0 ? rate[rate.length - 1] : 0,
         observations: c?.observations ?? 0,
@@ -330,6 +333,8 @@ export interface SourceStatusDocument {
   last_receive: string | null;
   /** Last error in words, or null. */
   last_error: string | null;
+  /** When it happened, or null. */
+  last_error_at: string | null;
   /** Observations per second, one value per second, oldest first (up to five minutes). */
   rate: number[];
   /** The last value of `rate`. */

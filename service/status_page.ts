@@ -193,7 +193,11 @@ function sourceCard(s) {
         shown, "position"));
     }
   }
-  if (s.last_error) t.append(row("last error", s.last_error, "last-error"));
+  if (s.last_error) {
+    // When, so that an error long past reads as such on a source that recovered.
+    const at = s.last_error_at ? " (" + ago(s.last_error_at) + ")" : "";
+    t.append(row("last error", s.last_error + at, "last-error"));
+  }
   card.append(t);
   if (s.recent_dead_letters.length > 0) {
     const ul = el("ul", { class: "reasons", "aria-label": "recent dead letters" });

@@ -20,6 +20,8 @@ export interface SourceStatus {
   lastReceive?: number;
   /** The last error, in words (never a secret). */
   lastError?: string;
+  /** When {@link lastError} happened, µs since the Unix epoch. */
+  lastErrorAt?: number;
   /** Source-specific counters (connections, requests, polls, …), monotonic. */
   counters: Record<string, number>;
   /** ISL only: observations counted lost, by cause (SPEC §6). */

@@ -52,6 +52,8 @@ export interface LeaseReport {
   changes: number;
   /** Why the lease does not work, if so (see `Lease.error`). */
   error?: string;
+  /** When `error` was last seen, µs since the Unix epoch. */
+  errorAt?: number;
 }
 
 /** Messages from the worker. */
@@ -92,6 +94,7 @@ function report(lease: Lease): LeaseReport {
     changes: lease.changes,
   };
   if (lease.error !== undefined) r.error = lease.error;
+  if (lease.errorAt !== undefined) r.errorAt = lease.errorAt;
   return r;
 }
 

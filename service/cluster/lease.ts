@@ -152,6 +152,7 @@ export class Lease implements SourceLease {
   #changes = 0;
   /** Why the last attempt could not tell who holds the lease (not "someone else does"), if so. */
   #error: string | undefined;
+  #errorAt = 0;
   #errorLogged = { at: 0, error: "" };
   /** No attempt to win the lease before this (monotonic ms): see {@link Lease.abandon}. */
   #holdUntil = 0;
@@ -202,11 +203,17 @@ export class Lease implements SourceLease {
     return this.#error;
   }
 
+  /** When {@link error} was last seen, µs since the Unix epoch. */
+  get errorAt(): number | undefined {
+    return this.#error === undefined ? undefined : this.#errorAt;
+  }
+
   /** Notes (and logs, when it changes or every 30 s) why the lease does not work, or that it does. */
   #problem(error: string | undefined): void {
     this.#error = error;
     if (error === undefined) return;
     const now = Date.now();
+    this.#errorAt = now * 1000;
     if (error === this.#errorLogged.error && now - this.#errorLogged.at < 30_000) return;
     this.#errorLogged = { at: now, error };
     log.warn("Lease {key}: {error}", { key: this.key, instance: this.instance, error });

@@ -39,6 +39,7 @@ class WorkerLease implements SourceLease {
   owner: string | undefined;
   changes = 0;
   error: string | undefined;
+  errorAt: number | undefined;
   readonly #thread: LeaseThread;
   readonly #index: number;
   readonly #validity: BigInt64Array;
@@ -109,6 +110,7 @@ class WorkerLease implements SourceLease {
     this.owner = report.owner;
     this.changes = report.changes;
     this.error = report.error;
+    this.errorAt = report.errorAt;
   }
 
   #request(op: "release" | "abandon", message: ToLeaseWorker): Promise<void> {

@@ -26,6 +26,8 @@ export interface SourceLease {
   readonly changes: number;
   /** Why this instance can neither take the lease nor tell who holds it, if so. */
   readonly error?: string;
+  /** When `error` was last seen, µs since the Unix epoch. */
+  readonly errorAt?: number;
   /** Called when this instance wins the lease. */
   onAcquire: (() => void) | undefined;
   /** Called when this instance stops owning it (not on release). */
@@ -195,7 +197,7 @@ export class LeasedSource implements Source {
   #lost = { gateway: 0, link: 0, corrupt: 0 };
   #hasLost = false;
   #lastReceive: number | undefined;
-  #lastError: string | undefined;
+  #lastError: { text: string; at: number } | undefined;
   #starting: Promise<void> | undefined;
   /** Tenures in a row that could not be created, started or read (reset by a batch). */
   #failures = 0;
@@ -262,6 +264,11 @@ export class LeasedSource implements Source {
     await this.lease.release();
   }
 
+  /** Remembers `text` as the last error, with when it happened. */
+  #error(text: string): void {
+    this.#lastError = { text, at: Date.now() * 1000 };
+  }
+
   /** The inner source's status with the lease owner; counters summed over tenures. */
   status(): SourceStatus {
     const inner = this.#current?.source.status();
@@ -281,9 +288,14 @@ export class LeasedSource implements Source {
     const lastReceive = inner?.lastReceive ?? this.#lastReceive;
     if (lastReceive !== undefined) status.lastReceive = lastReceive;
     const lastError = leaseError !== undefined
-      ? `Lease: ${leaseError}`
-      : inner?.lastError ?? this.#lastError;
-    if (lastError !== undefined) status.lastError = lastError;
+      ? { text: `Lease: ${leaseError}`, at: this.lease.errorAt }
+      : inner?.lastError !== undefined
+      ? { text: inner.lastError, at: inner.lastErrorAt }
+      : this.#lastError;
+    if (lastError !== undefined) {
+      status.lastError = lastError.text;
+      if (lastError.at !== undefined) status.lastErrorAt = lastError.at;
+    }
     if (inner?.lost || this.#hasLost) {
       status.lost = {
         gateway: this.#lost.gateway + (inner?.lost?.gateway ?? 0),
@@ -311,7 +323,7 @@ export class LeasedSource implements Source {
       valid: () => !abort.signal.aborted && this.lease.valid(),
       fenced: (reason) => {
         if (mine.current !== undefined) mine.current.fenced = `Fenced: ${message(reason)}`;
-        this.#lastError = `Fenced: ${message(reason)}`;
+        this.#error(`Fenced: ${message(reason)}`);
         // Another instance wrote the state: give the lease up so that
         // whoever wins it next resumes from what is in KV.
         this.lease.abandon(`state written by another instance`);
@@ -320,7 +332,7 @@ export class LeasedSource implements Source {
     try {
       source = await this.#create(tenure);
     } catch (error) {
-      this.#lastError = `Cannot create the source: ${message(error)}`;
+      this.#error(`Cannot create the source: ${message(error)}`);
       const holdOffMs = this.#holdOff();
       log.error("Cannot create source {source}: {error}; trying again in {seconds} s", {
         source: this.name,
@@ -355,7 +367,7 @@ export class LeasedSource implements Source {
     try {
       await source.started;
     } catch (error) {
-      this.#lastError = `Cannot start the source: ${message(error)}`;
+      this.#error(`Cannot start the source: ${message(error)}`);
       if (!abort.signal.aborted) {
         const holdOffMs = current.holdOffMs ??= this.#holdOff();
         log.error("Cannot start source {source}: {error}; trying again in {seconds} s", {
@@ -416,7 +428,11 @@ export class LeasedSource implements Source {
       this.#lost.corrupt += status.lost.corrupt;
     }
     this.#lastReceive = status.lastReceive ?? this.#lastReceive;
-    this.#lastError = current.fenced ?? status.lastError ?? this.#lastError;
+    if (current.fenced !== undefined) {
+      if (this.#lastError?.text !== current.fenced) this.#error(current.fenced);
+    } else if (status.lastError !== undefined) {
+      this.#lastError = { text: status.lastError, at: status.lastErrorAt ?? Date.now() * 1000 };
+    }
     this.#current = undefined;
     const stopped = current.stopping ? current.source.stop().catch(() => {}) : Promise.resolve();
     // Settle before the next tenure so that its saves cannot race ours.
@@ -453,7 +469,7 @@ export class LeasedSource implements Source {
         result = await current.reader!.read();
       } catch (error) {
         // A failed tenure ends; the lease goes to whoever can do better.
-        this.#lastError = `Source failed: ${message(error)}`;
+        this.#error(`Source failed: ${message(error)}`);
         log.error("Source {source} failed: {error}", { source: this.name, error: message(error) });
         await this.#stopInner(current);
         this.#retire(current);

@@ -90,6 +90,8 @@ export class GatewayStream {
   state: SourceState = "starting";
   lastReceive: number | undefined;
   lastError: string | undefined;
+  /** When {@link lastError} happened, µs since the Unix epoch. */
+  lastErrorAt: number | undefined;
   /** Counters kept here rather than by the poller. */
   readonly counters = {
     timeouts: 0,
@@ -572,7 +574,10 @@ export class GatewayStream {
   }
 
   #setState(state: SourceState, error?: string): void {
-    if (error !== undefined) this.lastError = error;
+    if (error !== undefined) {
+      this.lastError = error;
+      this.lastErrorAt = this.#now();
+    }
     if (state === this.state || this.state === "stopped") return;
     const previous = this.state;
     this.state = state;

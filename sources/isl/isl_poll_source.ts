@@ -208,12 +208,20 @@ export class IslPollSource implements Source {
     let state: SourceState = "up";
     let lastReceive: number | undefined;
     let lastError: string | undefined;
+    let lastErrorAt: number | undefined;
     for (const gateway of this.#gateways) {
       if (STATE_RANK[gateway.state] > STATE_RANK[state]) state = gateway.state;
       if (gateway.lastReceive !== undefined && !(gateway.lastReceive <= (lastReceive ?? -1))) {
         lastReceive = gateway.lastReceive;
       }
-      lastError = gateway.lastError ?? lastError;
+      // The most recent of the gateways' errors.
+      if (
+        gateway.lastError !== undefined && gateway.lastErrorAt !== undefined &&
+        !(gateway.lastErrorAt < (lastErrorAt ?? -Infinity))
+      ) {
+        lastError = gateway.lastError;
+        lastErrorAt = gateway.lastErrorAt;
+      }
       const poller = gateway.poller;
       add(counters, poller.counters);
       add(counters, gateway.counters);
@@ -226,6 +234,7 @@ export class IslPollSource implements Source {
     const status: SourceStatus = { state, counters, lost };
     if (lastReceive !== undefined) status.lastReceive = lastReceive;
     if (lastError !== undefined) status.lastError = lastError;
+    if (lastErrorAt !== undefined) status.lastErrorAt = lastErrorAt;
     return status;
   }
 }

@@ -342,7 +342,7 @@ export class OpticalHttpSource implements Source {
   };
 
   #state: SourceState = "starting";
-  #lastError: string | undefined;
+  #lastError: { text: string; at: number } | undefined;
   #lastReceive: number | undefined;
   #cursor: string | undefined;
   #failures = 0;
@@ -490,7 +490,10 @@ export class OpticalHttpSource implements Source {
   status(): SourceStatus {
     const status: SourceStatus = { state: this.#state, counters: { ...this.#counters } };
     if (this.#lastReceive !== undefined) status.lastReceive = this.#lastReceive;
-    if (this.#lastError !== undefined) status.lastError = this.#lastError;
+    if (this.#lastError !== undefined) {
+      status.lastError = this.#lastError.text;
+      status.lastErrorAt = this.#lastError.at;
+    }
     return status;
   }
 
@@ -1078,7 +1081,7 @@ export class OpticalHttpSource implements Source {
   }
 
   #setState(state: SourceState, error?: string): void {
-    if (error !== undefined) this.#lastError = error;
+    if (error !== undefined) this.#lastError = { text: error, at: this.#now() };
     if (state === this.#state) return;
     // Stopped is final: a page still being decoded in a worker when the
     // stop came must not report the source up again.

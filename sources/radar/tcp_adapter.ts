@@ -263,7 +263,7 @@ export class RadarTcpSource implements Source {
   #lastSweep = 0;
   #state: SourceState = "starting";
   #lastReceive: number | undefined;
-  #lastError: string | undefined;
+  #lastError: { text: string; at: number } | undefined;
   #counters: Record<string, number> = {
     connections_accepted: 0,
     connections_refused: 0,
@@ -412,7 +412,7 @@ export class RadarTcpSource implements Source {
       }
     }, (error) => {
       this.#state = "down";
-      this.#lastError = `Cannot listen on ${o.hostname}:${o.port}: ${(error as Error).message}`;
+      this.#error(`Cannot listen on ${o.hostname}:${o.port}: ${(error as Error).message}`);
       throw listenError(error, o.name, o.hostname, o.port);
     });
     if (this.#listener !== undefined) this.#state = "up";
@@ -426,6 +426,11 @@ export class RadarTcpSource implements Source {
   /** The port the listener is bound to (useful with `port: 0`). */
   get port(): number {
     return this.#listener ? (this.#listener.addr as Deno.NetAddr).port : this.#tls!.port;
+  }
+
+  /** Remembers `text` as the last error, with when it happened. */
+  #error(text: string): void {
+    this.#lastError = { text, at: this.#options.now ? this.#options.now() : nowMicros() };
   }
 
   /** State, last receive time, last error and counters. */
@@ -448,7 +453,10 @@ export class RadarTcpSource implements Source {
       },
     };
     if (this.#lastReceive !== undefined) status.lastReceive = this.#lastReceive;
-    if (this.#lastError !== undefined) status.lastError = this.#lastError;
+    if (this.#lastError !== undefined) {
+      status.lastError = this.#lastError.text;
+      status.lastErrorAt = this.#lastError.at;
+    }
     return status;
   }
 
@@ -625,8 +633,9 @@ export class RadarTcpSource implements Source {
       } catch (error) {
         if (this.#stopping || error instanceof Deno.errors.BadResource) return;
         // E.g. out of file descriptors: say so, and do not spin.
-        this.#lastError = `Cannot accept a connection: ${(error as Error).message}`;
-        log.error("Radar source {source}: {error}", { source: this.name, error: this.#lastError });
+        const text = `Cannot accept a connection: ${(error as Error).message}`;
+        this.#error(text);
+        log.error("Radar source {source}: {error}", { source: this.name, error: text });
         await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
       }
@@ -745,7 +754,7 @@ export class RadarTcpSource implements Source {
             controller.close();
           } else {
             counters.connection_errors++;
-            this.#lastError = `Connection from ${peer} failed: ${(error as Error).message}`;
+            this.#error(`Connection from ${peer} failed: ${(error as Error).message}`);
             this.#end(connection, "error");
           }
           return;

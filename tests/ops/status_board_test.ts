@@ -76,7 +76,12 @@ Deno.test("StatusBoard banners a down source, a stalled pipeline and a long sile
       fakeSource(
         "isl",
         "isl",
-        () => ({ state: "down", counters: {}, lastError: "gateway silent" }),
+        () => ({
+          state: "down",
+          counters: {},
+          lastError: "gateway silent",
+          lastErrorAt: Date.UTC(2026, 11, 3, 12, 0, 5) * 1000,
+        }),
       ),
     ],
     observations: () => n,
@@ -89,7 +94,10 @@ Deno.test("StatusBoard banners a down source, a stalled pipeline and a long sile
     t += 1000;
     b.sample();
   }
-  let texts = (await b.document()).banners.map((x) => `${x.level}: ${x.text}`);
+  const doc = await b.document();
+  assert.equal(doc.sources[1].last_error_at, "2026-12-03T12:00:05.000000Z");
+  assert.equal(doc.sources[0].last_error_at, null);
+  let texts = doc.banners.map((x) => `${x.level}: ${x.text}`);
   assert.deepEqual(texts, [
     "error: Source isl is down: gateway silent",
     "warning: Nothing written to the logs for 39 s (it was before)",

@@ -366,6 +366,8 @@ Deno.test("IslUdpSource() polls a silent gateway again from the same watermark a
     assert.ok(status.counters.timeouts >= 3);
     assert.equal(status.state, "degraded");
     assert.match(status.lastError!, /did not complete an answer within 10 ms/);
+    const ago = Date.now() * 1000 - status.lastErrorAt!;
+    assert.ok(ago >= 0 && ago < 5_000_000, `the last error's time, ${ago} µs ago`);
   } finally {
     await source.stop();
     assert.deepEqual(await read, { done: true, value: undefined });

@@ -696,6 +696,7 @@ Deno.test("OpticalHttpSource() on 401 reports down and retries slowly, never log
     const status = source.status();
     assert.equal(status.state, "down");
     assert.match(status.lastError!, /401/);
+    assert.equal(status.lastErrorAt, T0_US, "when it happened, on the source's clock");
     await take(reader);
     assert.equal((await take(reader)).observations.length, 1);
     assert.equal(source.status().state, "up");

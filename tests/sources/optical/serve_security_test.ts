@@ -145,6 +145,9 @@ Deno.test("serve refuses 2 GiB gzip bombs at maxPageBytes with bounded memory, g
       health.sources.archive.last_error,
       /exceeds maxPageBytes \(67108864 bytes\) after gzip/,
     );
+    // Up again, the error is dated: an operator sees it is past.
+    const at = Date.parse(health.sources.archive.last_error_at);
+    assert.ok(at <= Date.now() && at > Date.now() - 120_000, health.sources.archive.last_error_at);
     // Bounded: 64 MiB of page at most, whatever the bomb inflates to
     // (today's main peaked above 1 GB, and stayed there).
     assert.ok(
