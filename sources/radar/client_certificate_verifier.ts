@@ -25,6 +25,7 @@ import {
   type KeyUsagesExtension,
   X509Certificate,
 } from "./_x509.ts";
+import { nameConstraintProblem, parseNameConstraints } from "./_name_constraints.ts";
 
 /** Why a client certificate was refused (`connections_refused_<reason>`). */
 export type CertificateProblem =
@@ -50,6 +51,28 @@ const ID_BASIC_CONSTRAINTS = "2.5.29.19";
 const ID_KEY_USAGE = "2.5.29.15";
 const ID_EXT_KEY_USAGE = "2.5.29.37";
 const ANY_EXTENDED_KEY_USAGE = "2.5.29.37.0";
+const ID_SUBJECT_ALT_NAME = "2.5.29.17";
+const ID_NAME_CONSTRAINTS = "2.5.29.30";
+/**
+ * Extensions a certificate on the path may mark critical: those checked
+ * here, the key identifiers and alternative names (information), and the
+ * policy extensions — no policy is required of a client, and without one
+ * required RFC 5280's policy processing refuses nothing.
+ */
+const UNDERSTOOD = new Set([
+  ID_BASIC_CONSTRAINTS,
+  ID_KEY_USAGE,
+  ID_EXT_KEY_USAGE,
+  ID_SUBJECT_ALT_NAME,
+  ID_NAME_CONSTRAINTS,
+  "2.5.29.14", // subjectKeyIdentifier
+  "2.5.29.35", // authorityKeyIdentifier
+  "2.5.29.18", // issuerAltName
+  "2.5.29.32", // certificatePolicies
+  "2.5.29.33", // policyMappings
+  "2.5.29.36", // policyConstraints
+  "2.5.29.54", // inhibitAnyPolicy
+]);
 /** Intermediates between a client certificate and the CA, at most. */
 const MAX_DEPTH = 4;
 
@@ -73,7 +96,14 @@ const MAX_DEPTH = 4;
  *   `keyCertSign` where present; (n)), and its extended key usage, where
  *   present, allows `clientAuth` too, as OpenSSL requires of a client's CAs;
  * - no CA has more intermediates below it than its `pathLenConstraint`
- *   allows, self-issued ones (a CA's key rollover) not counted ((l), (m)).
+ *   allows, self-issued ones (a CA's key rollover) not counted ((l), (m));
+ * - the names of every certificate below a CA with `nameConstraints` — its
+ *   subject name (whose CN is the client identity), e-mail addresses in it,
+ *   and its subject alternative names — lie within the CA's permitted
+ *   subtrees and outside its excluded ones (§4.2.1.10, §6.1.4 (g); the
+ *   configured CA's too, as OpenSSL does; self-issued intermediates are
+ *   not held to them);
+ * - no certificate has a critical extension not understood here (§4.2).
  *
  * The configured CA certificate is held to the same constraints as the
  * intermediates, as OpenSSL does, except that one without basicConstraints
@@ -251,6 +281,17 @@ function pathProblem(path: X509Certificate[], now: Date): CertificateVerdict | u
   if (usage !== undefined) return { ok: false, reason: "bad_key_usage", detail: usage };
   const leafTime = timeProblem(leaf, now);
   if (leafTime !== undefined) return leafTime;
+  for (const certificate of path) {
+    const unknown = certificate.extensions.find((e) => e.critical && !UNDERSTOOD.has(e.type));
+    if (unknown !== undefined) {
+      return {
+        ok: false,
+        reason: "untrusted_issuer",
+        detail:
+          `the certificate of ${certificate.subject} has a critical extension this service does not understand (${unknown.type})`,
+      };
+    }
+  }
   // Non-self-issued intermediates between the CA at `i` and the client's
   // certificate: what its pathLenConstraint limits (RFC 5280 §6.1.4 (l), (m)).
   let below = 0;
@@ -281,7 +322,44 @@ function pathProblem(path: X509Certificate[], now: Date): CertificateVerdict | u
     }
     const time = timeProblem(ca, now);
     if (time !== undefined) return time;
+    const names = namesProblem(path, i);
+    if (names !== undefined) return { ok: false, reason: "untrusted_issuer", detail: names };
     if (ca.subject !== ca.issuer) below++;
+  }
+  return undefined;
+}
+
+/**
+ * Why a certificate below the CA at `path[i]` breaks the CA's name
+ * constraints, if it has any and one does (RFC 5280 §6.1.4 (g)): the
+ * client's certificate and every intermediate between, but self-issued ones.
+ */
+function namesProblem(path: X509Certificate[], i: number): string | undefined {
+  const ca = path[i];
+  const extension = ca.getExtension(ID_NAME_CONSTRAINTS);
+  if (extension === null) return undefined;
+  let constraints;
+  try {
+    constraints = parseNameConstraints(new Uint8Array(extension.value));
+  } catch (error) {
+    return `cannot read the name constraints of ${ca.subject}: ${(error as Error).message}`;
+  }
+  for (let j = i - 1; j >= 0; j--) {
+    const certificate = path[j];
+    if (j > 0 && certificate.subject === certificate.issuer) continue;
+    const altNames = certificate.getExtension(ID_SUBJECT_ALT_NAME);
+    let problem;
+    try {
+      problem = nameConstraintProblem(constraints, {
+        subject: new Uint8Array(certificate.subjectName.toArrayBuffer()),
+        ...(altNames !== null ? { altNames: new Uint8Array(altNames.value) } : {}),
+      });
+    } catch (error) {
+      problem = `its names cannot be read (${(error as Error).message})`;
+    }
+    if (problem !== undefined) {
+      return `the certificate of ${certificate.subject} breaks the name constraints of ${ca.subject}: ${problem}`;
+    }
   }
   return undefined;
 }

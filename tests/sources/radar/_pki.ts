@@ -47,6 +47,10 @@ export interface ClientOptions {
   extendedKeyUsage?: string[];
   /** Mark it a CA (basicConstraints cA, key usage keyCertSign too). */
   ca?: boolean;
+  /** Its subject name in full (default `CN=<cn>`). */
+  subject?: string;
+  /** More extensions. */
+  extensions?: x509.Extension[];
 }
 
 /** How {@link makePki} makes the radar CA, and {@link Authority.intermediate} an intermediate. */
@@ -63,6 +67,10 @@ export interface CaOptions {
   keyUsage?: x509.KeyUsageFlags | null;
   /** Extended key usage (default none). */
   extendedKeyUsage?: string[];
+  /** Its subject name in full (default `CN=<cn>`). */
+  subject?: string;
+  /** More extensions (name constraints, say). */
+  extensions?: x509.Extension[];
 }
 
 async function pem(key: CryptoKey): Promise<string> {
@@ -90,7 +98,7 @@ function caExtensions(options: CaOptions): x509.Extension[] {
   if (options.extendedKeyUsage !== undefined) {
     extensions.push(new x509.ExtendedKeyUsageExtension(options.extendedKeyUsage));
   }
-  return extensions;
+  return [...extensions, ...options.extensions ?? []];
 }
 
 interface Made {
@@ -103,7 +111,7 @@ async function make(
   issuer: Made,
   cn: string,
   extensions: x509.Extension[],
-  options: { notBefore?: Date; notAfter?: Date; selfSigned?: boolean },
+  options: { notBefore?: Date; notAfter?: Date; selfSigned?: boolean; subject?: string },
   now: number,
 ): Promise<Made> {
   const keys = await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]);
@@ -121,10 +129,14 @@ async function make(
     ],
   };
   const cert = options.selfSigned
-    ? await x509.X509CertificateGenerator.createSelfSigned({ ...common, name: `CN=${cn}`, keys })
+    ? await x509.X509CertificateGenerator.createSelfSigned({
+      ...common,
+      name: options.subject ?? `CN=${cn}`,
+      keys,
+    })
     : await x509.X509CertificateGenerator.create({
       ...common,
-      subject: `CN=${cn}`,
+      subject: options.subject ?? `CN=${cn}`,
       issuer: issuer.cert.subject,
       publicKey: keys.publicKey,
       signingKey: issuer.keys.privateKey,
@@ -152,6 +164,7 @@ function authority(ca: Made, above: string[], now: number): Authority {
           new x509.ExtendedKeyUsageExtension(
             options.extendedKeyUsage ?? [x509.ExtendedKeyUsage.clientAuth],
           ),
+          ...options.extensions ?? [],
         ],
         options,
         now,
@@ -176,7 +189,7 @@ export async function makePki(options: CaOptions = {}): Promise<Pki> {
   const ca = {
     cert: await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: nextSerial(),
-      name: "CN=Test Radar CA",
+      name: options.subject ?? "CN=Test Radar CA",
       keys,
       signingAlgorithm: ALG,
       notBefore: options.notBefore ?? new Date(now - HOUR),

@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import * as x509 from "../../../sources/radar/_x509.ts";
 import { KeyUsageFlags } from "../../../sources/radar/_x509.ts";
 import {
   type CertificateVerdict,
@@ -263,5 +264,163 @@ Deno.test("ClientCertificateVerifier.verify() refuses more than four intermediat
   assert.equal(
     !verdict.ok && verdict.detail,
     "the chain of CN=XR1-OPS has more than 4 intermediate CAs",
+  );
+});
+
+/** A DER element: tag, length, content. */
+function tlv(tag: number, ...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const length = parts.reduce((n, p) => n + p.length, 0);
+  const head = length < 0x80
+    ? [tag, length]
+    : length < 0x100
+    ? [tag, 0x81, length]
+    : [tag, 0x82, length >> 8, length & 0xff];
+  const out = new Uint8Array(head.length + length);
+  out.set(head);
+  let at = head.length;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+const ascii = (text: string) => new TextEncoder().encode(text);
+const directory = (dn: string) => tlv(0xa4, new Uint8Array(new x509.Name(dn).toArrayBuffer()));
+const dns = (name: string) => tlv(0x82, ascii(name));
+const ipRange = (...bytes: number[]) => tlv(0x87, Uint8Array.from(bytes));
+
+/** A critical nameConstraints extension (RFC 5280 §4.2.1.10) of these subtrees' base names. */
+function nameConstraints(
+  { permitted = [], excluded = [] }: { permitted?: Uint8Array[]; excluded?: Uint8Array[] },
+): x509.Extension {
+  const subtrees = (tag: number, bases: Uint8Array[]) =>
+    bases.length === 0 ? [] : [tlv(tag, ...bases.map((base) => tlv(0x30, base)))];
+  return new x509.Extension(
+    "2.5.29.30",
+    true,
+    tlv(0x30, ...subtrees(0xa0, permitted), ...subtrees(0xa1, excluded)),
+  );
+}
+
+Deno.test("ClientCertificateVerifier.verify() holds a client to an intermediate's permitted directory names: a partner CA cannot mint another organisation's identity", async () => {
+  const partner = await pki.intermediate("Partner CA", {
+    extensions: [nameConstraints({ permitted: [directory("O=Partner")] })],
+  });
+  assertAccepted(
+    await check(await partner.client("XR1-OPS", { subject: "O=Partner, CN=XR1-OPS" })),
+  );
+  assertAccepted(
+    await check(await partner.client("XR1-OPS", { subject: "O=partner,  CN=XR1-OPS" })),
+    "XR1-OPS",
+  );
+  for (const subject of ["O=Agency, CN=XR1-OPS", "CN=XR1-OPS"]) {
+    assertRefused(
+      await check(await partner.client("XR1-OPS", { subject })),
+      "untrusted_issuer",
+      /^the certificate of .*CN=XR1-OPS breaks the name constraints of CN=Partner CA: its subject name is not within a permitted subtree$/,
+      /permitted subtree violation/,
+    );
+  }
+});
+
+Deno.test("ClientCertificateVerifier.verify() applies the configured CA's excluded DNS names and permitted IP ranges to subject alternative names", async () => {
+  const constrained = await makePki({
+    extensions: [
+      nameConstraints({
+        permitted: [ipRange(10, 20, 0, 0, 255, 255, 0, 0)],
+        excluded: [dns("evil.example")],
+      }),
+    ],
+  });
+  const altNames = (...names: { type: "dns" | "ip"; value: string }[]) => ({
+    extensions: [new x509.SubjectAlternativeNameExtension(names)],
+  });
+  const checked = (client: Issued) => check(client, constrained.ca);
+  assertAccepted(await checked(await constrained.client("XR1-OPS")));
+  assertAccepted(
+    await checked(
+      await constrained.client(
+        "XR1-OPS",
+        altNames({ type: "dns", value: "xr1.radar.example" }, { type: "ip", value: "10.20.3.4" }),
+      ),
+    ),
+  );
+  assertRefused(
+    await checked(
+      await constrained.client("XR1-OPS", altNames({ type: "dns", value: "a.evil.example" })),
+    ),
+    "untrusted_issuer",
+    /: dNSName a\.evil\.example is within an excluded subtree$/,
+    /excluded subtree violation/,
+  );
+  assertRefused(
+    await checked(
+      await constrained.client("XR1-OPS", altNames({ type: "ip", value: "10.30.3.4" })),
+    ),
+    "untrusted_issuer",
+    /: iPAddress 0a1e0304 is not within a permitted subtree$/,
+    /permitted subtree violation/,
+  );
+});
+
+Deno.test("ClientCertificateVerifier.verify() refuses a certificate with a critical extension it does not understand, as RFC 5280 §4.2 asks", async () => {
+  const unknown = new x509.Extension("1.3.6.1.4.1.55555.1", true, tlv(0x05));
+  assertRefused(
+    await check(await pki.client("XR1-OPS", { extensions: [unknown] })),
+    "untrusted_issuer",
+    /^the certificate of CN=XR1-OPS has a critical extension this service does not understand \(1\.3\.6\.1\.4\.1\.55555\.1\)$/,
+    /unhandled critical extension|unsupported certificate extension/i,
+  );
+  // Not critical: may be ignored.
+  const informational = new x509.Extension("1.3.6.1.4.1.55555.1", false, tlv(0x05));
+  assertAccepted(await check(await pki.client("XR1-OPS", { extensions: [informational] })));
+});
+
+Deno.test("ClientCertificateVerifier.verify() checks e-mail addresses, in alternative names and in the subject, and URIs against their constraints", async () => {
+  const ops = await pki.intermediate("Ops CA", {
+    extensions: [
+      nameConstraints({
+        permitted: [tlv(0x81, ascii(".radar.example")), tlv(0x86, ascii("ops.radar.example"))],
+      }),
+    ],
+  });
+  const names = (...list: { type: "email" | "url"; value: string }[]) => [
+    new x509.SubjectAlternativeNameExtension(list),
+  ];
+  assertAccepted(
+    await check(
+      await ops.client("XR1-OPS", {
+        extensions: names(
+          { type: "email", value: "ops@xr1.radar.example" },
+          { type: "url", value: "https://ops.radar.example/xr1" },
+        ),
+      }),
+    ),
+  );
+  assertRefused(
+    await check(
+      await ops.client("XR1-OPS", {
+        extensions: names({ type: "email", value: "ops@radar.example" }),
+      }),
+    ),
+    "untrusted_issuer",
+    /: rfc822Name ops@radar\.example is not within a permitted subtree$/,
+    /permitted subtree violation/,
+  );
+  assertRefused(
+    await check(
+      await ops.client("XR1-OPS", {
+        extensions: names({ type: "url", value: "https://evil.example/xr1" }),
+      }),
+    ),
+    "untrusted_issuer",
+    /: uniformResourceIdentifier https:\/\/evil\.example\/xr1 is not within a permitted subtree$/,
+    /permitted subtree violation/,
+  );
+  assertRefused(
+    await check(await ops.client("XR1-OPS", { subject: "CN=XR1-OPS, E=ops@evil.example" })),
+    "untrusted_issuer",
+    /: rfc822Name ops@evil\.example is not within a permitted subtree$/,
+    /permitted subtree violation/,
   );
 });
