@@ -27,12 +27,25 @@ export interface OrderedOutput {
 export interface BodyDecoder {
   /** The format its dead letters name. */
   readonly format: Format;
-  /** What the body should be, for the reason a body of junk is cut off with: `a TDM stream`. */
-  readonly expected: string;
+  /**
+   * What the body should be — `a TDM stream` — where a body of junk is cut
+   * off after 1,000 dead letters in a row and no observation, as SPEC §3
+   * cuts off a radar connection; absent where the feed's bodies are read
+   * to their end, as an archive page or a gateway's answer is (§3: the next
+   * good record on the same page or datagram is still ingested).
+   */
+  readonly junkCutAs?: string;
   /** Feeds the next bytes of the body. */
   push(bytes: Uint8Array): void;
   /** Ends the body. */
   end(): void;
+  /**
+   * Ends a body cut off at the size limit: what its input completed is
+   * handed on — a radar measurement whose lines all came, as a connection
+   * that closes ends it — while an input the cut left unfinished is not
+   * decoded (its value may be cut short): it is part of the rest, unread.
+   */
+  cut(): void;
   /** What was completed since the last call, or undefined. */
   take(): OrderedOutput | undefined;
 }
@@ -46,7 +59,7 @@ export function radarBody(ctx: DecodeContext): BodyDecoder {
   const decoder = new TdmDecoder(ctx, MAX_LINE_BYTES);
   return {
     format: "ccsds-tdm-kvn",
-    expected: "a TDM stream",
+    junkCutAs: "a TDM stream",
     push(bytes) {
       const lines = splitter.push(bytes);
       if (lines.length > 0) decoder.push(lines, receiveTime(ctx));
@@ -58,6 +71,9 @@ export function radarBody(ctx: DecodeContext): BodyDecoder {
       if (last.length > 0) decoder.push(last, receivedAt);
       decoder.end(receivedAt);
     },
+    cut() {
+      decoder.end(receiveTime(ctx));
+    },
     take: () => decoder.take(),
   };
 }
@@ -68,9 +84,10 @@ export function opticalBody(ctx: DecodeContext, contentType: string): BodyDecode
   const format = mediaType(contentType).format ?? "udl-eo-csv";
   return {
     format,
-    expected: format === "udl-eo-json" ? "a UDL EO JSON page" : "a UDL EO CSV page",
     push: (bytes) => decoder.push(bytes),
     end: () => decoder.end(),
+    // Each record is handed on as it completes: nothing to end.
+    cut() {},
     take: () => decoder.take(),
   };
 }
@@ -80,9 +97,10 @@ export function islBody(ctx: DecodeContext): BodyDecoder {
   const decoder = new IslStreamDecoder(ctx);
   return {
     format: "isl-spp",
-    expected: "an ISL packet stream",
     push: (bytes) => decoder.push(bytes),
     end: () => decoder.end(),
+    // Each packet is handed on as it completes: nothing to end.
+    cut() {},
     take: () => decoder.take(),
   };
 }

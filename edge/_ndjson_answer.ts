@@ -81,10 +81,12 @@ export function ndjsonLines(
  * so the body is read only as fast as the client takes the answer
  * (backpressure both ways), and neither is ever held whole. The answer
  * ends with a `transport` dead letter saying why, past `maxBodyBytes` (its
- * bytes up to the limit are decoded, whichever chunk crossed it; the body
- * is read no further) and after {@link DEAD_LETTERS_IN_A_ROW} dead letters
- * in a row and no observation (the rest is read, up to `maxBodyBytes`, but
- * not decoded: the sender still writing it gets the answer). Both cuts fall at the same place of
+ * bytes up to the limit are decoded, whichever chunk crossed it, and what
+ * they completed is ended — see {@link BodyDecoder.cut}; the body is read
+ * no further) and, for a decoder with a `junkCutAs`, after
+ * {@link DEAD_LETTERS_IN_A_ROW} dead letters in a row and no observation
+ * (the rest is read, up to `maxBodyBytes`, but not decoded: the sender
+ * still writing it gets the answer). Both cuts fall at the same place of
  * the answer whatever the chunking of the body (SPEC §13).
  */
 export function ndjsonAnswer(
@@ -96,8 +98,10 @@ export function ndjsonAnswer(
   const input = body === null ? undefined : openReader(body);
   let reading: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
   let received = 0;
-  const run: DeadLetterRun = { inARow: 0 };
-  const notFeed = `Not ${decoder.expected}: ${DEAD_LETTERS_IN_A_ROW} dead letters in a row ` +
+  const run: DeadLetterRun | undefined = decoder.junkCutAs === undefined
+    ? undefined
+    : { inARow: 0 };
+  const notFeed = `Not ${decoder.junkCutAs}: ${DEAD_LETTERS_IN_A_ROW} dead letters in a row ` +
     "and no observation; the rest was not decoded";
   // Room for a gathering that a last read took past GATHER_BYTES.
   let gathered = new Uint8Array(2 * GATHER_BYTES);
@@ -208,6 +212,7 @@ export function ndjsonAnswer(
           // One decoder pass for the gathering, not one per chunk.
           if (size > 0) decoder.push(gathered.subarray(0, size));
           if (done) decoder.end();
+          else if (over) decoder.cut();
           if (!(await flush())) return;
           if (over) {
             fail("transport", `Body larger than ${maxBodyBytes} bytes: the rest was not read`);

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { DEAD_LETTERS_IN_A_ROW } from "../../sources/dead_letters_in_a_row.ts";
 import { createWorker, type EdgeWorker } from "../../edge/create_worker.ts";
-import { opticalBody, radarBody } from "./_bodies.ts";
+import { islBody, opticalBody, radarBody } from "./_bodies.ts";
 
 const FIXTURES = new URL("../../fixtures/", import.meta.url).pathname;
 const enc = new TextEncoder();
@@ -108,51 +108,62 @@ Deno.test("createWorker() answers the observations that a body completes within 
   assert.deepEqual(records.map((r) => r.kind ?? r.stage), ["isl", "isl", "isl", "transport"]);
 });
 
-/** A junk body that is no feed at all, per route, each line or element a dead letter. */
-const JUNK = [
-  { route: "radar", type: "text/plain", bytes: enc.encode("x\n".repeat(100_000)) },
-  {
-    route: "optical",
-    type: "text/csv",
-    bytes: enc.encode("id,obTime,idSensor,satNo,ra,declination\n" + "junk\n".repeat(100_000)),
-  },
-  {
-    route: "optical",
-    type: "application/json",
-    bytes: enc.encode(`[${Array.from({ length: 100_000 }, (_, i) => i).join(",")}]`),
-  },
-  // Six zero bytes are a version-0 header declaring a 7-byte packet: all faults.
-  { route: "isl", type: "application/octet-stream", bytes: new Uint8Array(200_000) },
-] as const;
-
-const JUNK_REASONS: Record<string, string> = {
-  "text/plain": "Not a TDM stream",
-  "text/csv": "Not a UDL EO CSV page",
-  "application/json": "Not a UDL EO JSON page",
-  "application/octet-stream": "Not an ISL packet stream",
-};
-
-Deno.test("createWorker() stops decoding a body after 1,000 dead letters in a row and no observation, on every route, and reads the rest so the sender gets the answer", async () => {
+Deno.test("createWorker() stops decoding a radar body after 1,000 dead letters in a row and no observation, as SPEC §3 closes such a connection, and reads the rest so the sender gets the answer", async () => {
   const worker = createWorker();
-  for (const { route, type, bytes } of JUNK) {
-    const whole = await post(worker, route, type, bytes, 4096);
-    const last = whole.records.pop()!;
-    assert.equal(last.stage, "transport", `${route} ${type}`);
-    assert.equal(
-      last.reason,
-      `${
-        JUNK_REASONS[type]
-      }: 1000 dead letters in a row and no observation; the rest was not decoded`,
-    );
-    // The old worker answered ~100 dead letters per 100 bytes of body, to its end.
-    assert.equal(whole.records.length, 1000, `${route} ${type}`);
-    assert.ok(whole.records.every((r) => "stage" in r && r.stage !== "transport"));
-    // Read to its end, not decoded: a body cancelled under a sender still
-    // writing it broke the sender's pipe before it could read the answer.
-    assert.equal(whole.read, bytes.length, `${route} ${type}: ${whole.read} bytes read`);
-    for (const chunk of [7, 1000, 64 * 1024]) {
-      const cut = await post(worker, route, type, bytes, chunk);
-      assert.deepEqual(cut.records, [...whole.records, last], `${route} ${type} in ${chunk}`);
+  const bytes = enc.encode("x\n".repeat(100_000));
+  const whole = await post(worker, "radar", "text/plain", bytes, 4096);
+  const last = whole.records.pop()!;
+  assert.equal(last.stage, "transport");
+  assert.equal(
+    last.reason,
+    "Not a TDM stream: 1000 dead letters in a row and no observation; the rest was not decoded",
+  );
+  // The old worker answered ~100 dead letters per 100 bytes of body, to its end.
+  assert.equal(whole.records.length, 1000);
+  assert.ok(whole.records.every((r) => "stage" in r && r.stage !== "transport"));
+  // Read to its end, not decoded: a body cancelled under a sender still
+  // writing it broke the sender's pipe before it could read the answer.
+  assert.equal(whole.read, bytes.length, `${whole.read} bytes read`);
+  for (const chunk of [7, 1000, 64 * 1024]) {
+    const cut = await post(worker, "radar", "text/plain", bytes, chunk);
+    assert.deepEqual(cut.records, [...whole.records, last], `in ${chunk}`);
+  }
+});
+
+Deno.test("createWorker() reads an archive page or a packet stream to its end however many bad records come first: the next good record is still ingested (SPEC §3)", async () => {
+  const worker = createWorker();
+  const page = new TextDecoder().decode(await bytesOf(opticalBody({ count: 2 }).stream));
+  const [header, ...rows] = page.split("\n");
+  // 1,500 well-formed records whose values fail validation (ra out of range), then two good ones.
+  const bad = rows[0].replace(/^GEN-0,/, "BAD,").split(",");
+  bad[5] = "999";
+  const csv = enc.encode(
+    [header, ...Array.from({ length: 1500 }, () => bad.join(",")), ...rows].join("\n"),
+  );
+  const good = await bytesOf(islBody({ count: 2 }).stream);
+  const corrupt = good.slice(0, 96);
+  corrupt[50] ^= 0xff; // the CRC no longer matches
+  const isl = new Uint8Array(1500 * 96 + good.length);
+  for (let i = 0; i < 1500; i++) isl.set(corrupt, i * 96);
+  isl.set(good, 1500 * 96);
+  for (
+    const [route, type, bytes] of [
+      ["optical", "text/csv", csv],
+      ["isl", "application/octet-stream", isl],
+    ] as const
+  ) {
+    for (const chunk of [4096, 64 * 1024]) {
+      const { records, read } = await post(worker, route, type, bytes, chunk);
+      assert.equal(read, bytes.length);
+      assert.equal(records.length, 1502, `${route} in ${chunk}`);
+      assert.ok(
+        records.slice(0, 1500).every((r) => r.stage !== undefined && r.stage !== "transport"),
+      );
+      assert.deepEqual(
+        records.slice(1500).map((r) => r.kind),
+        [route, route],
+        `${route} in ${chunk}`,
+      );
     }
   }
 });
@@ -168,4 +179,42 @@ Deno.test("createWorker() reads on while an observation comes within every 1,000
   assert.equal(observations({ records, read }), 5);
   assert.equal(records.length, 5 + 6 * (DEAD_LETTERS_IN_A_ROW - 1));
   assert.ok(records.every((r) => r.stage !== "transport"));
+});
+
+Deno.test("createWorker() ends the radar measurement a body completed before maxBodyBytes, and never decodes a line the limit cut short", async () => {
+  const t = new Date(Date.now() - 3_600_000).toISOString().slice(0, 19);
+  const head = "CCSDS_TDM_VERS = 2.0\nCREATION_DATE = 2026-11-25T12:00:00\nORIGINATOR = XR1-OPS\n" +
+    "META_START\nTIME_SYSTEM = UTC\nPARTICIPANT_1 = XR1\nPARTICIPANT_2 = 49863\n" +
+    "MODE = SEQUENTIAL\nPATH = 2,1,2\nANGLE_TYPE = AZEL\nRANGE_UNITS = km\nMETA_STOP\nDATA_START\n";
+  const lines = `RANGE = ${t}.000 1.0\nRANGE = ${t}.500 2.0\nANGLE_1 = ${t}.500 10.0\n`;
+  const body = enc.encode(head + lines + "COMMENT padding\n".repeat(20) + "DATA_STOP\n");
+  const limit = enc.encode(head + lines).length + 5;
+  const values = (records: Record<string, unknown>[]) =>
+    records.map((r) => r.kind === undefined ? r.stage : JSON.stringify(r.measurement));
+  for (const chunk of [4096, 64, 7]) {
+    const { records } = await post(
+      createWorker({ maxBodyBytes: limit }),
+      "radar",
+      "text/plain",
+      body,
+      chunk,
+    );
+    // The second measurement's lines all came: it is not lost with the rest.
+    assert.deepEqual(values(records), [
+      JSON.stringify({ range_km: 1 }),
+      JSON.stringify({ range_km: 2, az_deg: 10 }),
+      "transport",
+    ], `in ${chunk}`);
+  }
+  // Cut inside a value: `RANGE = … 1234.5` of `1234.567` is no measurement of 1234.5.
+  const cutInside = enc.encode(head + `RANGE = ${t}.000 1.0\nRANGE = ${t}.500 1234.567\n`);
+  const at = enc.encode(head + `RANGE = ${t}.000 1.0\nRANGE = ${t}.500 1234.5`).length;
+  const { records } = await post(
+    createWorker({ maxBodyBytes: at }),
+    "radar",
+    "text/plain",
+    cutInside,
+    4096,
+  );
+  assert.deepEqual(values(records), [JSON.stringify({ range_km: 1 }), "transport"]);
 });
