@@ -77,9 +77,13 @@ export class IslStreamDecoder {
   /** A packet cut by a chunk boundary: its first `#partLength` bytes. */
   #part = new Uint8Array(256);
   #partLength = 0;
-  /** After a packet of an unknown version: the bytes skipped until a sound packet starts. */
+  /**
+   * After a header that cannot start a packet (an unknown version, a length
+   * shorter than any packet): why, and the bytes skipped until a sound
+   * packet starts.
+   */
   #skip:
-    | { version: number; head: Uint8Array; length: number; slot: number; receivedAt: number }
+    | { why: string; head: Uint8Array; length: number; slot: number; receivedAt: number }
     | undefined;
   /** Bytes of a skip not scanned yet: a candidate packet at their start runs past the chunk. */
   #carry = new Uint8Array(0);
@@ -147,13 +151,21 @@ export class IslStreamDecoder {
         this.#keep(chunk, offset, length);
         return;
       }
-      if (chunk[offset] >> 5 !== 0) {
-        this.#startSkip(chunk, offset);
+      const version = chunk[offset] >> 5;
+      const total = declaredLength(chunk, offset);
+      const why = version !== 0
+        ? `Unknown packet version ${version} (expected 0)`
+        : total < STATUS_BYTES
+        // Zero padding reads as a version-0 header of a 7-byte packet: split
+        // where such lengths lead, it was a dead letter per 7 bytes.
+        ? `A header declaring a ${total}-byte packet, shorter than any (a status packet has ${STATUS_BYTES})`
+        : undefined;
+      if (why !== undefined) {
+        this.#startSkip(chunk, offset, why);
         offset = this.#scan(chunk, offset + 1, false);
         if (offset < 0) return;
         continue;
       }
-      const total = declaredLength(chunk, offset);
       if (total > left) {
         this.#keep(chunk, offset, length);
         return;
@@ -163,10 +175,10 @@ export class IslStreamDecoder {
     }
   }
 
-  /** A packet version other than 0: it, and the bytes after it up to a sound packet, are one fault. */
-  #startSkip(bytes: Uint8Array, offset: number): void {
+  /** A header that cannot start a packet: it, and the bytes after it up to a sound packet, are one fault. */
+  #startSkip(bytes: Uint8Array, offset: number, why: string): void {
     this.#skip = {
-      version: bytes[offset] >> 5,
+      why,
       head: new Uint8Array(0),
       length: 0,
       slot: this.#slot(),
@@ -229,7 +241,7 @@ export class IslStreamDecoder {
     this.#skip = undefined;
     this.#fault(
       skip.slot,
-      `Unknown packet version ${skip.version} (expected 0): ${detail}`,
+      `${skip.why}: ${detail}`,
       binaryRaw(skip.head, skip.length),
       skip.length === BEACON_BYTES,
       skip.receivedAt,
@@ -290,7 +302,8 @@ export class IslStreamDecoder {
       this.#append(chunk, 0, take);
       offset = take;
       if (this.#partLength < HEADER_BYTES) return -1;
-      if (this.#part[0] >> 5 !== 0) {
+      // A header that cannot start a packet: #parse skips from it.
+      if (this.#part[0] >> 5 !== 0 || declaredLength(this.#part, 0) < STATUS_BYTES) {
         const bytes = concatBytes([
           this.#part.subarray(0, this.#partLength),
           chunk.subarray(offset),

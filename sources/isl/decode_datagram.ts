@@ -9,7 +9,7 @@
 import type { Beacon } from "./beacon.ts";
 import type { StatusPacket } from "./status_packet.ts";
 import { apidAt, declaredLength, packetFault } from "./_frame.ts";
-import { HEADER_BYTES, SERVICE_APID, viewOf } from "./_layout.ts";
+import { HEADER_BYTES, SERVICE_APID, STATUS_BYTES, viewOf } from "./_layout.ts";
 import { readBeacon, readStatus } from "./_read.ts";
 
 /** A sound packet found in a datagram. */
@@ -121,6 +121,21 @@ export function decodeDatagram(bytes: Uint8Array): DecodedDatagram {
       break;
     }
     const total = declaredLength(bytes, offset);
+    if (total < STATUS_BYTES) {
+      // Zero padding reads as a version-0 header of a 7-byte packet: split
+      // where such lengths lead, a datagram of zeros was a dead letter per
+      // 7 bytes (~30 times its size in dead letters).
+      faults.push(
+        fault(
+          bytes,
+          position,
+          offset,
+          length,
+          `A header declaring a ${total}-byte packet, shorter than any (a status packet has ${STATUS_BYTES}): the rest of the datagram cannot be split into packets`,
+        ),
+      );
+      break;
+    }
     if (total > left) {
       faults.push(
         fault(

@@ -138,3 +138,20 @@ Deno.test("decodeDatagram() makes the rest of the datagram one fault when bounda
   const stub = decodeDatagram(new Uint8Array([0x08, 0x01, 0xc0]));
   assert.equal(stub.faults[0].reason, "Truncated packet: 3 bytes left, a primary header needs 6");
 });
+
+Deno.test("decodeDatagram() makes zero padding after the packets one fault, not one per 7 bytes", () => {
+  // A gateway that pads its answers to a fixed size with zeros: each six
+  // zero bytes read as a version-0 header of a 7-byte packet.
+  const datagram = new Uint8Array(1400);
+  encodeStatus({ seq: 1, oldest: 1, newest: 1, count: 1 }, datagram, 0);
+  datagram.set(encodeBeacon(handBeacon(1, 1, 1)), 18);
+  const { packets, faults } = decodeDatagram(datagram);
+  assert.deepEqual(packets.map((p) => p.type), ["status", "beacon"]);
+  assert.deepEqual(faults.map((f) => [f.position, f.offset, f.bytes.length]), [[2, 114, 1286]]);
+  assert.equal(
+    faults[0].reason,
+    "A header declaring a 7-byte packet, shorter than any (a status packet has 18): the rest of the datagram cannot be split into packets",
+  );
+  // A datagram of nothing but zeros: one fault (it was 9,285 for 65,000 bytes).
+  assert.equal(decodeDatagram(new Uint8Array(65_000)).faults.length, 1);
+});

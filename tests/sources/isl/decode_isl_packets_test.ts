@@ -334,3 +334,35 @@ Deno.test("decodeIslPackets() gives what IslDecodeStream gives for each fixture,
     }
   }
 });
+
+Deno.test("decodeIslPackets() and IslDecodeStream skip zeros between packets as one dead letter, cut anywhere", async () => {
+  const ctx: DecodeContext = {
+    source: "replay",
+    transport: "replay",
+    peer: "isl/padded.spp",
+    deterministic: true,
+  };
+  const bytes = new Uint8Array(96 + 5000 + 96);
+  bytes.set(encodeBeacon(handBeacon(1, 1, 1)), 0);
+  bytes.set(encodeBeacon(handBeacon(2, 1, 2)), 96 + 5000);
+  const whole = decodeIslPackets(bytes, ctx);
+  assert.equal(whole.observations.length, 2);
+  assert.deepEqual(whole.deadLetters.map((d) => d.reason), [
+    "A header declaring a 7-byte packet, shorter than any (a status packet has 18): 5000 bytes skipped to the next sound packet",
+  ]);
+  for (const chunk of [1, 5, 97, 4096]) {
+    const pieces = Array.from(
+      { length: Math.ceil(bytes.length / chunk) },
+      (_, i) => bytes.slice(i * chunk, (i + 1) * chunk),
+    );
+    const out = await Array.fromAsync(
+      ReadableStream.from(pieces).pipeThrough(new IslDecodeStream({ ctx })),
+    );
+    assert.deepEqual(
+      out.flatMap((b) => b.deadLetters.map((d) => d.reason)),
+      whole.deadLetters.map((d) => d.reason),
+      `in chunks of ${chunk}`,
+    );
+    assert.equal(out.reduce((n, b) => n + b.observations.length, 0), 2);
+  }
+});
