@@ -269,6 +269,8 @@ export class GatewayPoller {
   #slots: Uint8Array;
   #apids: Uint16Array;
   #seqs: Uint16Array;
+  /** CUC time of each slot's beacon (coarse · 2^16 + fine): tells a late beacon from a link gap. */
+  #times: Float64Array;
   /** Indexes marked SLOT_FAULTED in the current answer (missing again at the next poll). */
   #faulted: number[] = [];
   // The current answer.
@@ -364,6 +366,7 @@ export class GatewayPoller {
     this.#slots = new Uint8Array(this.#max);
     this.#apids = new Uint16Array(this.#max);
     this.#seqs = new Uint16Array(this.#max);
+    this.#times = new Float64Array(this.#max);
   }
 
   /** The watermark `W` the next poll asks from. */
@@ -596,6 +599,7 @@ export class GatewayPoller {
     if (this.#corrupt.size > 0) this.#corrupt.delete(index);
     this.#apids[slot] = beacon.apid;
     this.#seqs[slot] = beacon.seq;
+    this.#times[slot] = beacon.coarse * 65536 + beacon.fine;
     if (this.#deferMapping) {
       (out.packets ??= []).push(datagram.subarray(offset, offset + BEACON_BYTES));
       this.counters.beacons++;
@@ -791,7 +795,11 @@ export class GatewayPoller {
       const state = slots[slot];
       if (state < SLOT_SOUND) break;
       if (state === SLOT_SOUND) {
-        this.lost.link += this.#tracker.observe(this.#apids[slot], this.#seqs[slot]);
+        this.lost.link += this.#tracker.observe(
+          this.#apids[slot],
+          this.#seqs[slot],
+          this.#times[slot],
+        );
       } else {
         this.lost.corrupt++;
         // The corrupt beacon may be any link's: a count skipped across it

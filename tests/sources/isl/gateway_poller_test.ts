@@ -544,3 +544,28 @@ Deno.test("GatewayPoller.restore() refuses a saved state that is not a watermark
   poller.restore({ after: 1981 });
   assert.equal(poller.watermark, 1981);
 });
+
+Deno.test("GatewayPoller() counts no 16,383-count jump for a beacon its link delivered late or twice (SPEC §6: skipped counts are the ones never received)", () => {
+  for (
+    const [what, order, lost] of [
+      // 5 came after 6: counted lost at 6 (not known yet), then late — not 16,382 more.
+      ["late", [1, 2, 3, 4, 6, 5, 7], 1],
+      // 4 relayed again after 5.
+      ["twice", [1, 2, 3, 4, 5, 4, 6], 0],
+      // A real gap across the wrap still counts: 16380 → 2 skips 16381–16383, 0, 1.
+      ["wrap gap", [16378, 16379, 16380, 2, 3, 4, 5], 5],
+    ] as const
+  ) {
+    const poller = new GatewayPoller({ ctx, maxPackets: 7 });
+    const poll = decodePoll(poller.poll());
+    const beacons = order.map((seq, i) => {
+      const fields = handBeacon(i + 1, 1, seq);
+      // The time a link count was observed: it follows the count, not the index.
+      fields.coarse = handBeacon(0, 1, 0).coarse + (order[0] > seq ? seq + 16384 : seq);
+      return encodeBeacon(fields);
+    });
+    poller.receive(datagram([status(poll.seq, 1, 7, 7), ...beacons]), RX, sink());
+    assert.equal(poller.watermark, 7, what);
+    assert.deepEqual(poller.lost, { gateway: 0, link: lost, corrupt: 0 }, what);
+  }
+});
