@@ -830,7 +830,9 @@ export async function scanSegment(
 /**
  * Whether `error` is an I/O error that may pass (no space, quota, EIO, …),
  * worth retrying, rather than a bug: the OS errors Deno reports carry an
- * errno `code` or are one of `Deno.errors`, except a closed resource.
+ * errno `code`, are one of `Deno.errors`, or — for an errno Deno has no
+ * name for (EFBIG, EDQUOT, ESTALE: a plain `Error`) — end their message
+ * with `(os error N)`; except a closed resource.
  */
 function isIoError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
@@ -839,6 +841,7 @@ function isIoError(error: unknown): boolean {
   }
   const code = (error as { code?: unknown }).code;
   if (typeof code === "string" && code.startsWith("E")) return true;
+  if (/\(os error \d+\)$/.test(error.message)) return true;
   return Object.values(Deno.errors).some((type) => error instanceof type);
 }
 

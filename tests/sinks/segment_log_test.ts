@@ -702,3 +702,52 @@ Deno.test("SegmentLog() does not retry an error that is not an I/O error", async
     await removeDir(dir);
   }
 });
+
+Deno.test("SegmentLog() pauses on a write error Deno gives no errno name (EFBIG: a file-size limit; EDQUOT is the same), rather than failing the pipeline", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  const script = `${dir}/append.ts`;
+  try {
+    await Deno.writeTextFile(
+      script,
+      `import { SegmentLog } from ${
+        JSON.stringify(new URL("../../sinks/segment_log.ts", import.meta.url).href)
+      };
+const log = await SegmentLog.open({
+  dir: ${JSON.stringify(`${dir}/log`)},
+  serialize: (n) => JSON.stringify({ n, pad: "x".repeat(1000) }),
+  retryMs: 20,
+  probeBytes: 0,
+});
+let outcome = "pending";
+log.append(Array.from({ length: 100 }, (_, i) => i)).then(
+  () => outcome = "appended",
+  (error) => outcome = "failed: " + error.message,
+);
+setTimeout(() => {
+  console.log(JSON.stringify({ outcome, problem: log.problem?.error, retries: log.stats.retries }));
+  Deno.exit(0);
+}, 500);
+`,
+    );
+    await Deno.mkdir(`${dir}/log`);
+    // 64 KiB of file at most, and the signal ignored: writes past it fail with EFBIG.
+    const out = await new Deno.Command("bash", {
+      args: [
+        "-c",
+        `trap '' XFSZ; ulimit -f 64; exec "${Deno.execPath()}" run -A --config "${
+          new URL("../../deno.json", import.meta.url).pathname
+        }" "${script}"`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const { outcome, problem, retries } = JSON.parse(text);
+    assert.equal(outcome, "pending", "held back, not failed");
+    assert.match(problem, /File too large \(os error 27\)/);
+    assert.ok(retries >= 2, `${retries} retries`);
+  } finally {
+    await removeDir(dir);
+  }
+});
