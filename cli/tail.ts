@@ -100,7 +100,7 @@ export const tail: Command = {
           // edit by hand): what comes before it, then why it stops.
           if (!isRecord(line)) {
             throw new SyntaxError(
-              `Damaged log: record ${offset} is not a JSON object ({…}): ${
+              `Damaged log: record ${offset} is not a JSON object: ${
                 JSON.stringify(line.slice(0, 80))
               }`,
             );
@@ -136,10 +136,19 @@ export const tail: Command = {
 };
 
 /**
- * Whether a log line looks like a record: `{…}`, as every record is (a
- * block of zeros, a line of text is not). Not a full parse: that made tail
- * ~1.8× slower on a large log.
+ * Whether a log line is a record: a JSON object, as every record is (a
+ * block of zeros, a line of text, a byte flipped on disk, two records run
+ * together are not). Parsed whole: checking only for `{…}` printed such
+ * lines as records with exit 0, where the log reader refuses them.
  */
 function isRecord(line: string): boolean {
-  return line.charCodeAt(0) === 0x7b /* { */ && line.charCodeAt(line.length - 1) === 0x7d /* } */;
+  if (line.charCodeAt(0) !== 0x7b /* { */ || line.charCodeAt(line.length - 1) !== 0x7d /* } */) {
+    return false;
+  }
+  try {
+    JSON.parse(line);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -80,8 +80,21 @@ Deno.test("tail --dir on a damaged log prints what comes before the damage, then
     assert.equal(junk.stdout, '{"n":0}\n{"n":1}\n{"n":2}\n');
     assert.equal(
       junk.stderr.trim(),
-      'tail: Damaged log: record 3 is not a JSON object ({…}): "not json}"',
+      'tail: Damaged log: record 3 is not a JSON object: "not json}"',
     );
+    // A byte flipped inside a record, and two records run together: they
+    // look like {…}, but are no JSON (they were printed, exit 0).
+    for (const line of ['{Xn":3}', '{"n":3} {"n":4}']) {
+      await Deno.writeTextFile(`${dir}/00000000000000000002.jsonl`, `{"n":2}\n${line}\n`);
+      const flipped = await tail(["--dir", dir]);
+      assert.equal(flipped.code, 1, line);
+      assert.equal(flipped.stdout, '{"n":0}\n{"n":1}\n{"n":2}\n');
+      assert.equal(
+        flipped.stderr.trim(),
+        `tail: Damaged log: record 3 is not a JSON object: ${JSON.stringify(line)}`,
+      );
+    }
+    await Deno.writeTextFile(`${dir}/00000000000000000002.jsonl`, '{"n":2}\nnot json}\n{"n":4}\n');
     // The library reader says where, too (a bare SyntaxError did not).
     await assert.rejects(
       Array.fromAsync(readEventLog(dir)),
