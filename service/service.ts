@@ -23,6 +23,7 @@ import { LogDiskUsage } from "./log_disk_usage.ts";
 import { type DiskUsage, ServiceMetrics } from "./metrics.ts";
 import { Pipeline } from "./pipeline.ts";
 import { type CheckpointStore, createSource, type CreateSourceOptions } from "./source_factory.ts";
+import { type DirectoryLock, lockDirectory } from "../sinks/dir_lock.ts";
 import { StateStore } from "./state_store.ts";
 import { StatusBoard } from "./status_board.ts";
 import { type DecodePool, startDecodePool } from "./workers/decode_pool.ts";
@@ -90,6 +91,8 @@ export class IngestService {
   /** The bound HTTP port (useful when configured as 0). */
   httpPort: number | undefined;
   #state: StateStore | undefined;
+  /** Held while the service runs: one service per state directory. */
+  #stateLock: DirectoryLock | undefined;
   #phase: "starting" | "running" | "stopping" = "starting";
   #ready = false;
   #shutdownHttp: (() => Promise<void>) | undefined;
@@ -223,6 +226,11 @@ export class IngestService {
       // Cluster mode keeps state in KV (through the leases); state.dir is not used.
       const state = cluster ? undefined : new StateStore(config.state.dir);
       service.#state = state;
+      // A second service on the same state files would start from the
+      // first one's cursors and watermarks, and both would move them.
+      if (state !== undefined && config.sources.some((s) => s.kind !== "radar")) {
+        service.#stateLock = await lockDirectory(config.state.dir, "state");
+      }
       const userAgent = cluster ? `sda-ingest (${cluster.instance})` : undefined;
       const pool = service.#workers;
       for (const sourceConfig of config.sources) {
@@ -449,18 +457,33 @@ export class IngestService {
       for (const source of this.sources) {
         const counts = this.pipeline.counts(source.name);
         const dead = Object.values(counts.deadLetters).reduce((a, b) => a + b, 0);
+        const status = source.status();
+        // ISL: what was lost, too — the metrics die with the process, and
+        // loss lines come at most every 10 s.
+        const lost = status.lost;
         log.info(
-          "Source {source} final: {logged} observations logged, {duplicates} duplicates dropped, {deadLetters} dead letters",
+          "Source {source} final: {logged} observations logged, {duplicates} duplicates dropped, {deadLetters} dead letters" +
+            (lost === undefined
+              ? ""
+              : ", {lostTotal} beacons lost (gateway {lostGateway}, link {lostLink}, corrupt {lostCorrupt})"),
           {
             source: source.name,
             logged: counts.observations,
             duplicates: counts.duplicates,
             deadLetters: dead,
             deadLettersByStage: counts.deadLetters,
-            counters: source.status().counters,
+            counters: status.counters,
+            ...(lost === undefined ? {} : {
+              lost,
+              lostTotal: lost.gateway + lost.link + lost.corrupt,
+              lostGateway: lost.gateway,
+              lostLink: lost.link,
+              lostCorrupt: lost.corrupt,
+            }),
           },
         );
       }
+      this.#stateLock?.release();
       log.info("Stopped: event log at offset {offset}, dead-letter log at {dead}", {
         offset: this.events.nextOffset,
         dead: this.deadLetters.nextOffset,

@@ -14,10 +14,15 @@ const log = getLogger(["sda-ingest", "log"]);
 
 /** Another writer (a running service, a replay) has the directory open. */
 export class DirectoryInUseError extends Error {
-  /** @param dir the directory */
-  constructor(readonly dir: string) {
+  /**
+   * @param dir the directory
+   * @param what what it holds: a log's segments, or a service's state files
+   */
+  constructor(readonly dir: string, what: "log" | "state" = "log") {
     super(
-      `${dir} is in use by another writer (a running service or replay): only one process may write a log directory`,
+      what === "log"
+        ? `${dir} is in use by another writer (a running service or replay): only one process may write a log directory`
+        : `${dir} is in use by another running service: only one service may keep its cursors and watermarks there (give each its own state.dir)`,
     );
     this.name = "DirectoryInUseError";
   }
@@ -47,7 +52,10 @@ export interface DirectoryLock {
  * await Deno.remove(dir);
  * ```
  */
-export async function lockDirectory(dir: string): Promise<DirectoryLock> {
+export async function lockDirectory(
+  dir: string,
+  what: "log" | "state" = "log",
+): Promise<DirectoryLock> {
   await Deno.mkdir(dir, { recursive: true });
   const handle = await Deno.open(dir, { read: true });
   let held = false;
@@ -59,14 +67,14 @@ export async function lockDirectory(dir: string): Promise<DirectoryLock> {
     // guards against a mistake, so its absence must not stop the writer
     // (the handle is closed below).
     log.warn(
-      "Cannot lock {dir} ({error}): a second writer of this directory would not be refused — run one process per log directory",
+      "Cannot lock {dir} ({error}): a second writer of this directory would not be refused — run one process per directory",
       { dir, error: error instanceof Error ? error.message : String(error) },
     );
     return { release() {} };
   } finally {
     if (!held) handle.close();
   }
-  if (!held) throw new DirectoryInUseError(dir);
+  if (!held) throw new DirectoryInUseError(dir, what);
   let released = false;
   return {
     release() {

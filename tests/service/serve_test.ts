@@ -150,6 +150,12 @@ Deno.test("serve logs what the three simulators sent, once each, and exits 0 on 
     assert.equal(health.status, "ok");
     assert.equal(health.sources.archive.counts.observations, 3000);
     assert.equal((await child.stop("SIGTERM")).code, 0);
+    // The final line of the ISL source says what was lost (the metrics die with the process).
+    const [final] = logRecords(
+      child.stderr(),
+      /^Source isl final: 2000 observations logged, 0 duplicates dropped, 0 dead letters, 0 beacons lost \(gateway 0, link 0, corrupt 0\)$/,
+    );
+    assert.deepEqual(final?.lost, { gateway: 0, link: 0, corrupt: 0 }, child.stderr());
 
     const lines = await logLines(`${dir}/events`);
     assert.equal(lines.length, 10_000);
@@ -433,5 +439,41 @@ Deno.test("serve with nats publishes every logged observation to JetStream once"
   } finally {
     await nats.stop();
     await removeDir(dir);
+  }
+});
+
+Deno.test("serve refuses a state directory another running service keeps its cursors in", async () => {
+  const a = await Deno.makeTempDir({ prefix: "sda-serve-" });
+  const b = await Deno.makeTempDir({ prefix: "sda-serve-" });
+  const archive = new ArchiveSim({ port: 0, count: 100 });
+  try {
+    await archive.ready;
+    const source = { name: "archive", kind: "optical", url: archive.url, pollIntervalMs: 50 };
+    const first = await serve(a, await writeConfig(a, [source]));
+    // Its own logs, the first one's state: it would start from the first one's cursor.
+    await writeConfig(b, [source], { state: { dir: `${a}/state` } });
+    const second = spawnMain(["serve", "--config", `${b}/ingest.json`]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const status = await Promise.race([
+      second.status,
+      new Promise<undefined>((resolve) => timer = setTimeout(resolve, 30_000)),
+    ]);
+    clearTimeout(timer);
+    if (status === undefined) await second.stop("SIGKILL");
+    assert.equal(status?.code, 1, second.stderr());
+    assert.match(
+      second.stderr(),
+      new RegExp(
+        `${a}/state is in use by another running service: only one service may keep its cursors and watermarks there \\(give each its own state.dir\\)`,
+      ),
+    );
+    assert.equal((await first.child.stop("SIGTERM")).code, 0);
+    // Let go at exit: a service started now takes it.
+    const again = await serve(b, await writeConfig(b, [source], { state: { dir: `${a}/state` } }));
+    assert.equal((await again.child.stop("SIGTERM")).code, 0);
+  } finally {
+    await archive.stop();
+    await removeDir(a);
+    await removeDir(b);
   }
 });
