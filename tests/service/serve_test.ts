@@ -456,7 +456,7 @@ Deno.test("serve refuses a state directory another running service keeps its cur
     let timer: ReturnType<typeof setTimeout> | undefined;
     const status = await Promise.race([
       second.status,
-      new Promise<undefined>((resolve) => timer = setTimeout(resolve, 30_000)),
+      new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), 30_000)),
     ]);
     clearTimeout(timer);
     if (status === undefined) await second.stop("SIGKILL");
