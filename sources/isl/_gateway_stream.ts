@@ -134,9 +134,13 @@ export class GatewayStream {
   #wake: (() => void) | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timeoutsInRow = 0;
+  /** The poller's stale answers when the current run of timeouts began. */
+  #staleBefore = 0;
   #loggedLost: IslLost = { gateway: 0, link: 0, corrupt: 0 };
   #lossLoggedAt = -Infinity;
   #suspectLogged = 0;
+  /** Gateway restarts acted on and logged so far. */
+  #resetsLogged = 0;
   #suspectLoggedAt = -Infinity;
   #ackFailure: unknown;
   #stopped: Promise<void>;
@@ -354,8 +358,10 @@ export class GatewayStream {
 
   /** Schedules the next poll when `progress` ends the answer; true when it does. */
   #ended(progress: AnswerProgress): boolean {
+    this.#logReset();
     if (progress.complete) {
       this.#timeoutsInRow = 0;
+      this.#staleBefore = this.poller.counters.stale_answers;
       const saving = this.#queue.problem;
       if (saving === undefined) this.#setState("up");
       else {
@@ -380,9 +386,15 @@ export class GatewayStream {
     this.poller.expire();
     this.#nextPollAt = 0;
     if (++this.#timeoutsInRow >= DEGRADED_AFTER) {
+      // Answers that came, but after the next poll had gone out, are
+      // stale (SPEC §6): a gateway slower than timeoutMs, not a silent one.
+      const late = this.poller.counters.stale_answers - this.#staleBefore;
       this.#setState(
         "degraded",
-        `Gateway ${this.peer} did not complete an answer within ${this.#options.timeoutMs} ms ${this.#timeoutsInRow} times in a row`,
+        `Gateway ${this.peer} did not complete an answer within ${this.#options.timeoutMs} ms ${this.#timeoutsInRow} times in a row` +
+          (late > 0
+            ? ` (${late} answers came later and were ignored as stale: the gateway answers slower than timeoutMs)`
+            : ""),
       );
     }
     this.#logLoss();
@@ -612,6 +624,20 @@ export class GatewayStream {
     );
     this.#loggedLost = { ...lost };
     this.#lossLoggedAt = now;
+  }
+
+  /**
+   * A confirmed gateway restart, acted on (the watermark back to 0): said
+   * once each, as a state change — only the suspect status before it was.
+   */
+  #logReset(): void {
+    const resets = this.poller.counters.gateway_resets;
+    if (resets === this.#resetsLogged) return;
+    this.#resetsLogged = resets;
+    log.warn(
+      "ISL gateway {peer} restarted (confirmed by a second answer: its ring ends below the watermark): polling it again from index 0",
+      { peer: this.peer, resets },
+    );
   }
 
   /** Suspect status packets are logged at most once per interval: anyone can send them. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
+import { configure, type LogRecord, reset } from "@logtape/logtape";
 import type { IngestBatch } from "../../../operators/ingest_batch.ts";
 import { parseConfig } from "../../../service/config.ts";
 import { createSource } from "../../../service/source_factory.ts";
@@ -443,6 +444,12 @@ Deno.test("IslUdpSource() starts again from index 1 when the next answer confirm
   const before = await startIslSim({ rate: 0, prefill: 500, seed: 1 });
   const port = before.port;
   let after: IslGatewaySim | undefined;
+  const records: LogRecord[] = [];
+  await configure({
+    reset: true,
+    sinks: { memory: (record) => records.push(record) },
+    loggers: [{ category: ["sda-ingest"], lowestLevel: "info", sinks: ["memory"] }],
+  });
   try {
     await ingest(dir, [before], (_, logged) => logged() >= 500);
     await before.stop();
@@ -457,7 +464,16 @@ Deno.test("IslUdpSource() starts again from index 1 when the next answer confirm
     assert.equal(logged.length, 600);
     assert.deepEqual(notExactlyOnce(refCounts(logged.slice(500)), 1, 100), []);
     assert.equal((await stateCheckpoints(dir)(`127.0.0.1:${port}`).load())!.after, 100);
+    // Acted on, and said so once (only the suspect status before it was).
+    const restarts = records.filter((r) => String(r.rawMessage).includes("restarted"));
+    assert.equal(restarts.length, 1);
+    assert.equal(
+      restarts[0].rawMessage,
+      "ISL gateway {peer} restarted (confirmed by a second answer: its ring ends below the watermark): polling it again from index 0",
+    );
+    assert.equal(restarts[0].properties.peer, `127.0.0.1:${port}`);
   } finally {
+    await reset();
     await before.stop();
     await after?.stop();
     await removeDir(dir);
@@ -687,5 +703,35 @@ Deno.test("openUdpChannel() takes answers from a gateway however its address is 
     }
   } finally {
     echo.close();
+  }
+});
+
+Deno.test("IslUdpSource() says a gateway answers too slowly, not that it is silent, when its answers come after timeoutMs", async () => {
+  const slow = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => slow.bind(0, "127.0.0.1", resolve));
+  // Every poll answered (an empty ring) 60 ms late, past the 20 ms timeout.
+  slow.on("message", (poll: Uint8Array, from) => {
+    const seq = new DataView(poll.buffer, poll.byteOffset).getUint16(2) & 0x3fff;
+    setTimeout(() => slow.send(statusByHand(seq, 0, 0, 0), from.port, from.address), 60);
+  });
+  const source = new IslUdpSource({
+    name: "isl",
+    gateways: [{ hostname: "127.0.0.1", port: slow.address().port }],
+    timeoutMs: 20,
+    checkpoint: () => memoryCheckpoint(),
+  });
+  const reader = source.readable.getReader();
+  const read = reader.read();
+  try {
+    await waitFor(() => (source.status().counters.stale_answers ?? 0) >= 3, "three late answers");
+    await waitFor(() => source.status().state === "degraded", "degraded");
+    assert.match(
+      source.status().lastError!,
+      /^Gateway 127\.0\.0\.1:\d+ did not complete an answer within 20 ms \d+ times in a row \(\d+ answers came later and were ignored as stale: the gateway answers slower than timeoutMs\)$/,
+    );
+  } finally {
+    await source.stop();
+    assert.deepEqual(await read, { done: true, value: undefined });
+    slow.close();
   }
 });
