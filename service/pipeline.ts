@@ -68,6 +68,11 @@ export interface PipelineOptions {
   onDurable?: (batches: readonly DurableBatch[]) => void;
   /** Called when the log acknowledged a write (see `IngestSinkOptions.onWritten`). */
   onWritten?: (batches: readonly DurableBatch[]) => void;
+  /**
+   * The sources are still starting: a source that fails before
+   * {@link Pipeline.running} is logged only then (default false: at once).
+   */
+  starting?: boolean;
   /** Wraps the sink, e.g. to fork it to NATS as well. */
   sink?: (log: WritableStream<IngestBatch[]>) => WritableStream<IngestBatch[]>;
   /** Where internal errors (dead letters of the guard, SPEC §3) are logged (default: ERROR, once per source per minute). */
@@ -104,6 +109,10 @@ export class Pipeline {
   #merge = new MergeStream<IngestBatch>();
   #counts = new Map<string, SourceCounts>();
   #failed = new Map<string, string>();
+  /** Whether every source has started (see {@link Pipeline.running}). */
+  #running = false;
+  /** Sources that failed before that: logged once it is known the service goes on. */
+  #failedEarly: [string, string][] = [];
   #runs = new Map<string, DeadLetterRun>();
   #sink: IngestSink;
   #faults: FaultLog;
@@ -112,6 +121,7 @@ export class Pipeline {
 
   /** Starts the pipeline (it waits for sources). */
   constructor(options: PipelineOptions) {
+    this.#running = !options.starting;
     const { events, deadLetters, dedupe } = options;
     const faults = this.#faults = options.faults ?? new FaultLog();
     this.#sink = new IngestSink({
@@ -170,11 +180,22 @@ export class Pipeline {
     this.#merge.add(guardReadable(readable, (error) => {
       const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       this.#failed.set(name, text);
-      log.error("Source {source} failed and stopped; the other sources go on: {error}", {
-        source: name,
-        error: text,
-      });
+      if (this.#running) logFailure(name, text);
+      else this.#failedEarly.push([name, text]);
     }));
+  }
+
+  /**
+   * Every source has started: a source that fails from now on is logged as
+   * stopping alone. One that failed before is logged now — had the start
+   * failed instead, the service would have said why and exited, and "the
+   * other sources go on" would not have been true.
+   */
+  running(): void {
+    if (this.#running) return;
+    this.#running = true;
+    for (const [name, text] of this.#failedEarly) logFailure(name, text);
+    this.#failedEarly = [];
   }
 
   /** Why the source `name` failed and stopped, or undefined while it has not. */
@@ -398,4 +419,11 @@ function dropPacked(packed: PackedObservations, drop: readonly number[]): void {
     kept++;
   }
   packed.count = kept;
+}
+
+function logFailure(source: string, error: string): void {
+  log.error("Source {source} failed and stopped; the other sources go on: {error}", {
+    source,
+    error,
+  });
 }

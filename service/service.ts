@@ -119,6 +119,7 @@ export class IngestService {
       events,
       deadLetters,
       dedupe,
+      starting: true,
       onWritten: (batches) => {
         this.metrics.observeDurable(batches);
         this.status.observe(batches);
@@ -251,6 +252,7 @@ export class IngestService {
         service.pipeline.add(source.readable, source.name);
       }
       await Promise.all(service.sources.map((s) => s.started));
+      service.pipeline.running();
       service.#ready = true;
       service.#phase = "running";
       if (service.ready) {

@@ -477,3 +477,21 @@ Deno.test("serve refuses a state directory another running service keeps its cur
     await removeDir(b);
   }
 });
+
+Deno.test("serve with a damaged state file stops at start naming it, without saying the other sources go on", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-serve-" });
+  try {
+    await writeConfig(dir, [
+      { name: "xr1", kind: "radar", port: freePort() },
+      { name: "isl", kind: "isl", gateways: [{ hostname: "127.0.0.1", port: 7 }] },
+    ]);
+    await Deno.mkdir(`${dir}/state`);
+    await Deno.writeTextFile(`${dir}/state/isl.isl.127.0.0.1_7.json`, "garbage{");
+    const child = spawnMain(["serve", "--config", `${dir}/ingest.json`]);
+    assert.equal((await child.status).code, 1, child.stderr());
+    assert.match(child.stderr(), /Cannot start: .*state file .*isl\.isl\.127\.0\.0\.1_7\.json/);
+    assert.doesNotMatch(child.stderr(), /the other sources go on/);
+  } finally {
+    await removeDir(dir);
+  }
+});
