@@ -90,6 +90,8 @@ export interface GatewayPollerCounters {
   stale_packets: number;
   /** Status packets that contradict themselves (ignored; the datagram's beacons are still taken). */
   bad_status: number;
+  /** Datagrams of no bytes from the gateway: nothing to decode, ignored (no answer is one). */
+  empty_datagrams: number;
   /** Beacons at or below `W` (sent again) or beyond `W + max` (ignored). */
   stray_beacons: number;
   /** Times the gateway's indexes went backwards (it restarted): `W` went back to 0. */
@@ -341,6 +343,7 @@ export class GatewayPoller {
     stale_answers: 0,
     stale_packets: 0,
     bad_status: 0,
+    empty_datagrams: 0,
     stray_beacons: 0,
     gateway_resets: 0,
     suspect_status: 0,
@@ -456,6 +459,10 @@ export class GatewayPoller {
     const counters = this.counters;
     counters.datagrams++;
     counters.bytes += datagram.length;
+    if (datagram.length === 0) {
+      counters.empty_datagrams++;
+      return this.#progress(false);
+    }
     const w = this.#w;
     // Fast path: a datagram of sound packets is framed without building a
     // packet list; one with a malformed packet takes the full decoder.

@@ -569,3 +569,17 @@ Deno.test("GatewayPoller() counts no 16,383-count jump for a beacon its link del
     assert.deepEqual(poller.lost, { gateway: 0, link: lost, corrupt: 0 }, what);
   }
 });
+
+Deno.test("GatewayPoller() counts an empty datagram and lets it end nothing", () => {
+  const poller = new GatewayPoller({ ctx, maxPackets: 4 });
+  const poll = decodePoll(poller.poll());
+  const out = sink();
+  poller.receive(datagram([status(poll.seq, 1, 4, 4), beacon(1), beacon(2)]), RX, out);
+  // Room for more beacons, but no bytes: not this answer's last datagram.
+  const progress = poller.receive(new Uint8Array(0), RX, out);
+  assert.deepEqual(progress, { advanced: false, complete: false, full: false, retry: false });
+  assert.equal(poller.counters.empty_datagrams, 1);
+  poller.receive(datagram([beacon(3), beacon(4)]), RX, out);
+  assert.deepEqual(refs(out), [1, 2, 3, 4]);
+  assert.equal(poller.watermark, 4);
+});
