@@ -224,11 +224,14 @@ export function ndjsonAnswer(
           }
         }
       } catch (error) {
-        // A fault of this worker, not of the input: the answer says so.
-        fail(
-          "decoding",
-          `Internal error: ${error instanceof Error ? error.message : String(error)}`,
-        );
+        const text = error instanceof Error ? error.message : String(error);
+        if (error instanceof BodyReadError) {
+          // A gzip stream cut short or damaged, the client gone: the input's fault.
+          fail("transport", `Cannot read the rest of the body: ${text}`);
+        } else {
+          // A fault of this worker, not of the input: the answer says so.
+          fail("decoding", `Internal error: ${text}`);
+        }
       }
     },
     cancel(reason) {
@@ -237,7 +240,19 @@ export function ndjsonAnswer(
   }, { highWaterMark: 0 });
 }
 
-/** A body reader that reuses one buffer where the stream allows it. */
+/** The body could not be read (see {@link openReader}). */
+class BodyReadError extends Error {
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = "BodyReadError";
+  }
+}
+
+function bodyReadError(cause: unknown): never {
+  throw new BodyReadError(cause);
+}
+
+/** A body reader that reuses one buffer where the stream allows it; its reads fail with {@link BodyReadError}. */
 interface BodyReader {
   reader: ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array>;
   read(): Promise<ReadableStreamReadResult<Uint8Array>>;
@@ -260,7 +275,7 @@ function openReader(body: ReadableStream<Uint8Array>): BodyReader {
   }
   if (byob === undefined) {
     const reader = body.getReader();
-    return { reader, read: () => reader.read(), recycle() {} };
+    return { reader, read: () => reader.read().catch(bodyReadError), recycle() {} };
   }
   const reader = byob;
   let buffer: ArrayBuffer | undefined = new ArrayBuffer(GATHER_BYTES);
@@ -269,7 +284,9 @@ function openReader(body: ReadableStream<Uint8Array>): BodyReader {
     read() {
       const into = new Uint8Array(buffer ?? new ArrayBuffer(GATHER_BYTES));
       buffer = undefined;
-      return reader.read(into) as Promise<ReadableStreamReadResult<Uint8Array>>;
+      return (reader.read(into) as Promise<ReadableStreamReadResult<Uint8Array>>).catch(
+        bodyReadError,
+      );
     },
     recycle(chunk) {
       buffer = chunk.buffer as ArrayBuffer;

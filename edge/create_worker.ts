@@ -66,13 +66,25 @@ function context(request: Request, url: URL, source: string): DecodeContext {
  * only as trustworthy as the proxy in front: without one that sets or
  * rewrites these headers, they are whatever the client sent.
  *
- * A body that turns out to be junk — 1,000 dead letters in a row and no
- * observation (`DEAD_LETTERS_IN_A_ROW`) — is decoded no further, as the
+ * A radar body that turns out to be junk — 1,000 dead letters in a row and
+ * no observation (`DEAD_LETTERS_IN_A_ROW`) — is decoded no further, as the
  * radar TCP source closes such a connection (SPEC §3): its answer ends with
  * a `transport` dead letter (`Not a TDM stream: 1000 dead letters in a row
  * and no observation; the rest was not decoded`), sent once the rest of the
  * body (up to `maxBodyBytes`) has been read and dropped, so that a sender
- * still writing it reads the answer rather than a broken pipe.
+ * still writing it reads the answer rather than a broken pipe. Archive pages
+ * and packet streams are read to their end, as the live sources read them.
+ *
+ * A body sent with `Content-Encoding: gzip` or `deflate` is decompressed as
+ * it streams (the limit counts its bytes after decompression, so a
+ * compressed "bomb" is cut off like any large body); another encoding is
+ * answered `415`. A body that cannot be read to its end (a gzip stream cut
+ * short, the client gone) ends the answer with a `transport` dead letter.
+ *
+ * The answer streams while the body is read, at the pace the client reads
+ * it: a client must read the answer while it sends (curl, fetch do); one
+ * that sends a large body (~10 MB and more: socket buffers) before reading
+ * anything waits for ever, as the worker waits for it to read.
  *
  * @example A body over the limit is refused before it is read
  * ```ts
@@ -113,6 +125,20 @@ export function createWorker(options: EdgeWorkerOptions = {}): EdgeWorker {
         request.body?.cancel().catch(() => {});
         return problem(413, `Body larger than ${maxBodyBytes} bytes: ${declared} declared`);
       }
+      const encoding = (request.headers.get("content-encoding") ?? "identity").trim()
+        .toLowerCase();
+      let body = request.body;
+      if (encoding === "gzip" || encoding === "x-gzip" || encoding === "deflate") {
+        body =
+          body?.pipeThrough(new DecompressionStream(encoding === "deflate" ? "deflate" : "gzip")) ??
+            null;
+      } else if (encoding !== "identity" && encoding !== "") {
+        request.body?.cancel().catch(() => {});
+        return problem(
+          415,
+          `Unsupported Content-Encoding: ${JSON.stringify(encoding)} (send gzip, deflate or none)`,
+        );
+      }
       const ctx = context(request, url, source);
       let decoder: BodyDecoder;
       switch (route[1]) {
@@ -125,7 +151,7 @@ export function createWorker(options: EdgeWorkerOptions = {}): EdgeWorker {
         default:
           decoder = islBody(ctx);
       }
-      return new Response(ndjsonAnswer(request.body, decoder, ctx, maxBodyBytes), {
+      return new Response(ndjsonAnswer(body, decoder, ctx, maxBodyBytes), {
         headers: NDJSON,
       });
     },

@@ -71,7 +71,7 @@ Deno.test("edge worker in workerd answers every fixture line for line as under D
   }
 });
 
-Deno.test("edge worker in workerd cuts a junk radar body off after 1,000 dead letters, reads a bad archive page to its end, and takes peer only from an IP address", async () => {
+Deno.test("edge worker in workerd cuts a junk radar body off after 1,000 dead letters, reads a bad archive page to its end, takes peer only from an IP address, and decompresses a gzip body once", async () => {
   const workerd = await startWorkerd();
   try {
     const junk = async (route: string, type: string, body: Uint8Array<ArrayBuffer>) => {
@@ -120,6 +120,29 @@ Deno.test("edge worker in workerd cuts a junk radar body off after 1,000 dead le
       `${workerd.base}/ingest/radar`,
     );
     assert.equal(await peer({ "cf-connecting-ip": "2001:db8::1" }), "2001:db8::1");
+
+    // A gzip body is decompressed once, in the worker (workerd hands it on as sent).
+    const kvn = await Deno.readFile(`${FIXTURES}radar/tdm2_azel_xsye.kvn`);
+    const answer = async (body: Uint8Array<ArrayBuffer>, headers: Record<string, string>) => {
+      const response = await fetch(`${workerd.base}/ingest/radar`, {
+        method: "POST",
+        body,
+        headers,
+      });
+      assert.equal(response.status, 200);
+      return (await response.text()).trim().split("\n").map((line) => {
+        const record = JSON.parse(line);
+        delete record.t_rx;
+        return record;
+      });
+    };
+    const gzip = new Uint8Array(
+      await new Response(new Blob([kvn]).stream().pipeThrough(new CompressionStream("gzip")))
+        .arrayBuffer(),
+    );
+    const plain = await answer(kvn, {});
+    assert.ok(plain.some((r) => r.kind === "radar"));
+    assert.deepEqual(await answer(gzip, { "content-encoding": "gzip" }), plain);
   } finally {
     await workerd.stop();
   }
