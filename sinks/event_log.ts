@@ -292,7 +292,8 @@ async function scanRecentLines(
   let lines = 0;
   let buffer = new Uint8Array(0);
   for (let s = segments.length - 1; s >= 0 && lines < count; s--) {
-    // Seconds for a big log: a stop signal ends it between segments.
+    // Seconds for a big log: a stop signal ends it between segments, and
+    // every LINES_BETWEEN_CHECKS lines within one (below).
     signal?.throwIfAborted();
     using file = await Deno.open(segments[s][1], { read: true });
     const { size } = await file.stat();
@@ -311,9 +312,21 @@ async function scanRecentLines(
       const start = end === 0 ? 0 : bytes.lastIndexOf(10, end - 1) + 1;
       if (end > start) {
         onLine(bytes, start, end);
-        lines++;
+        if (++lines % LINES_BETWEEN_CHECKS === 0 && signal !== undefined) {
+          // Let a signal handler run (the loop is synchronous), then look.
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          signal.throwIfAborted();
+        }
       }
       end = start - 1;
     }
   }
+  // A signal that came during the last segment: stopped, not rebuilt.
+  if (signal !== undefined) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    signal.throwIfAborted();
+  }
 }
+
+/** Lines scanned between two looks for a stop signal (~20 ms here). */
+const LINES_BETWEEN_CHECKS = 65_536;
