@@ -225,7 +225,9 @@ export class IngestService {
       const cluster = config.nats && await service.#connect(config.nats, options.signal);
       const create = options.createSource ?? createSource;
       // Cluster mode keeps state in KV (through the leases); state.dir is not used.
-      const state = cluster ? undefined : new StateStore(config.state.dir);
+      const state = cluster
+        ? undefined
+        : new StateStore(config.state.dir, () => service.events.durableOffset);
       service.#state = state;
       // A second service on the same state files would start from the
       // first one's cursors and watermarks, and both would move them.
@@ -253,6 +255,21 @@ export class IngestService {
       }
       await Promise.all(service.sources.map((s) => s.started));
       service.pipeline.running();
+      const mark = state?.loggedUpTo;
+      if (mark !== undefined && mark.offset > service.events.nextOffset) {
+        // The saved positions cover records the log no longer holds (its
+        // newest segment deleted or restored from an older backup): those
+        // are read from no source again, and their offsets will be reused.
+        log.warn(
+          "The events log ends at offset {offset}, but {path} was saved when it held {saved} records: {missing} records the saved positions cover are missing from the log (a segment deleted, or the log restored from an older copy) and will not be read again; restore the log, or remove the state files to read the sources over",
+          {
+            offset: service.events.nextOffset,
+            path: mark.path,
+            saved: mark.offset,
+            missing: mark.offset - service.events.nextOffset,
+          },
+        );
+      }
       service.#ready = true;
       service.#phase = "running";
       if (service.ready) {

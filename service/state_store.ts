@@ -30,10 +30,29 @@ export class StateStore {
   #dir: string;
   #ready: Promise<void> | undefined;
   #latest = new Map<string, unknown>();
+  #logOffset: (() => number) | undefined;
+  /** The highest `log` mark of the files loaded, and the file. */
+  #loggedUpTo: { offset: number; path: string } | undefined;
 
-  /** @param dir the state directory; created on first save */
-  constructor(dir: string) {
+  /**
+   * @param dir the state directory; created on first save
+   * @param logOffset the event log's next offset: each save records it
+   *   (`"log": N`), so that a start can tell when the log has lost what the
+   *   saved positions cover (see {@link StateStore.loggedUpTo})
+   */
+  constructor(dir: string, logOffset?: () => number) {
     this.#dir = dir;
+    this.#logOffset = logOffset;
+  }
+
+  /**
+   * The highest event-log offset recorded by a state file loaded so far,
+   * with its path: the log held that many records when the file was saved
+   * (the positions in it cover records below that). A log that ends below
+   * it has lost records that no source will read again.
+   */
+  get loggedUpTo(): { readonly offset: number; readonly path: string } | undefined {
+    return this.#loggedUpTo;
   }
 
   /** The file that holds `key`. */
@@ -70,6 +89,13 @@ export class StateStore {
       );
     }
     this.#latest.set(key, value);
+    const mark = (saved as { log?: unknown }).log;
+    if (
+      typeof mark === "number" && Number.isSafeInteger(mark) &&
+      mark > (this.#loggedUpTo?.offset ?? -1)
+    ) {
+      this.#loggedUpTo = { offset: mark, path: this.path(key) };
+    }
     return value as T;
   }
 
@@ -79,7 +105,12 @@ export class StateStore {
     await this.#ready;
     const path = this.path(key);
     const temp = `${path}.tmp`;
-    const text = JSON.stringify({ value, saved: new Date().toISOString() }) + "\n";
+    const log = this.#logOffset?.();
+    const text = JSON.stringify({
+      value,
+      saved: new Date().toISOString(),
+      ...(log === undefined ? {} : { log }),
+    }) + "\n";
     {
       using file = await Deno.open(temp, { write: true, create: true, truncate: true });
       const bytes = new TextEncoder().encode(text);

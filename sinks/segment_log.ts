@@ -201,6 +201,8 @@ export class SegmentLog<T> {
   #syncDue = false;
   #syncing: Promise<void> | undefined;
   #lastSync = 0;
+  /** Records below this offset were on disk at the last sync (or at open). */
+  #synced = 0;
   #retryMs: number;
   #probeBytes: number;
   #problem: LogProblem | undefined;
@@ -273,6 +275,15 @@ export class SegmentLog<T> {
   /** Offset of the next record to reach the file. */
   get writtenOffset(): number {
     return this.#next;
+  }
+
+  /**
+   * Records below this offset survive a crash of the machine: synced by
+   * the last sync (with fsync `"never"`, those written: nothing is synced,
+   * and nothing is promised).
+   */
+  get durableOffset(): number {
+    return this.#fsync === "never" ? this.#next : this.#synced;
   }
 
   /** Bytes removed from a torn last line when the log was opened. */
@@ -486,6 +497,7 @@ export class SegmentLog<T> {
       );
     }
     this.#next = base + lines;
+    this.#synced = this.#next;
     await this.#openSegment(base, validBytes);
   }
 
@@ -652,7 +664,10 @@ export class SegmentLog<T> {
   }
 
   async #syncFile(): Promise<void> {
+    // What reached the file before the sync is what it makes durable.
+    const upTo = this.#next;
     await this.#retrying("sync", this.#dir, () => this.#file.syncData());
+    this.#synced = Math.max(this.#synced, upTo);
     this.#stats.syncs++;
     this.#lastSync = Date.now();
   }

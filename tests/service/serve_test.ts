@@ -495,3 +495,53 @@ Deno.test("serve with a damaged state file stops at start naming it, without say
     await removeDir(dir);
   }
 });
+
+Deno.test("serve warns at start when the events log ends below what the saved positions cover (a segment lost)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-serve-" });
+  const archive = new ArchiveSim({ port: 0, count: 100 });
+  try {
+    await archive.ready;
+    const httpPort = await writeConfig(dir, [
+      { name: "archive", kind: "optical", url: archive.url, pollIntervalMs: 50 },
+    ]);
+    const warning =
+      /^The events log ends at offset (\d+), but .*optical\.archive\.json was saved when it held (\d+) records: (\d+) records the saved positions cover are missing/;
+    const run = async () => {
+      const { child, http } = await serve(dir, httpPort);
+      await until(
+        http,
+        (m) => observations(m, "archive") === 100 || m.get("sda_ingest_log_offset") === 100,
+      );
+      assert.equal((await child.stop("SIGTERM")).code, 0);
+      return child.stderr().split("\n").flatMap((line) => {
+        try {
+          const match = warning.exec(JSON.parse(line).message);
+          return match ? [match.slice(1).map(Number)] : [];
+        } catch {
+          return [];
+        }
+      });
+    };
+    assert.deepEqual(await run(), []);
+    // A restart with the log as it was: nothing to say.
+    assert.deepEqual(await run(), []);
+    // The log lost its (only) segment: the cursor covers 100 records it no longer holds.
+    for (const entry of Deno.readDirSync(`${dir}/events`)) {
+      await Deno.remove(`${dir}/events/${entry.name}`);
+    }
+    const { child } = await serve(dir, httpPort);
+    assert.equal((await child.stop("SIGTERM")).code, 0);
+    const lines = child.stderr().split("\n").filter((line) =>
+      warning.test(line.slice(line.indexOf('"message":"') + 11))
+    );
+    assert.equal(lines.length, 1, child.stderr());
+    assert.deepEqual(warning.exec(JSON.parse(lines[0]).message)!.slice(1).map(Number), [
+      0,
+      100,
+      100,
+    ]);
+  } finally {
+    await archive.stop();
+    await removeDir(dir);
+  }
+});

@@ -751,3 +751,29 @@ setTimeout(() => {
     await removeDir(dir);
   }
 });
+
+Deno.test("SegmentLog.durableOffset follows the syncs, not the writes, with fsync interval (what a saved position may count on)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-log-" });
+  try {
+    let log = await SegmentLog.open({
+      dir,
+      serialize: (n: number) => JSON.stringify({ n }),
+      fsync: "interval",
+      fsyncIntervalMs: 60_000,
+      probeBytes: 0,
+    });
+    const { durable } = await log.append([1, 2, 3]);
+    assert.equal(log.writtenOffset, 3);
+    assert.equal(log.durableOffset, 0, "written, not synced yet");
+    await log.sync();
+    await durable;
+    assert.equal(log.durableOffset, 3);
+    await log.close();
+    // What is on disk at open counts as durable.
+    log = await SegmentLog.open({ dir, serialize: (n: number) => String(n), probeBytes: 0 });
+    assert.equal(log.durableOffset, 3);
+    await log.close();
+  } finally {
+    await removeDir(dir);
+  }
+});
