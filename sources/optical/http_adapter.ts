@@ -461,7 +461,7 @@ export class OpticalHttpSource implements Source {
           source: this.name,
           url: this.#peer,
           from: this.#cursor !== undefined
-            ? `saved cursor ${JSON.stringify(redactCursor(this.#cursor))}`
+            ? `saved cursor ${JSON.stringify(this.#shownCursor(this.#cursor))}`
             : this.#startTime !== undefined
             ? `obTime > ${this.#startTime}`
             : "the oldest record",
@@ -760,7 +760,7 @@ export class OpticalHttpSource implements Source {
           "Archive page of {source} at cursor {cursor} read cut short {reads} times in a row: taken as it came, its broken end a dead letter ({reason})",
           {
             source: this.name,
-            cursor: cursor === undefined ? null : redactCursor(cursor),
+            cursor: cursor === undefined ? null : this.#shownCursor(cursor),
             reads: again + 1,
             reason: cut,
           },
@@ -856,7 +856,7 @@ export class OpticalHttpSource implements Source {
     if (this.#lastPeer?.[0] === url) return this.#lastPeer[1];
     const where = new URL(url);
     for (const name of ["maxResults", "cursor", "obTime"]) where.searchParams.delete(name);
-    const peer = redactUrl(where.href);
+    const peer = this.#hideToken(redactUrl(where.href));
     this.#lastPeer = [url, peer];
     return peer;
   }
@@ -894,7 +894,7 @@ export class OpticalHttpSource implements Source {
       this.#warnedNoCursor = true;
       this.#log.warn("Archive page for {source} did not move the cursor (no X-Next-Cursor?)", {
         source: this.name,
-        cursor: cursor === undefined ? null : redactCursor(cursor),
+        cursor: cursor === undefined ? null : this.#shownCursor(cursor),
       });
     }
     this.#failures = 0;
@@ -928,7 +928,7 @@ export class OpticalHttpSource implements Source {
       this.#warnedCycle = true;
       this.#log.warn(
         "Archive page for {source} led back to a cursor it gave before ({cursor}): such pages wait pollIntervalMs",
-        { source: this.name, cursor: redactCursor(next) },
+        { source: this.name, cursor: this.#shownCursor(next) },
       );
     }
     if (next !== undefined && next !== cursor) {
@@ -1055,12 +1055,18 @@ export class OpticalHttpSource implements Source {
     waitMs?: number,
     state: SourceState = "degraded",
   ): Emit {
+    // An archive (or a proxy) that echoes the Authorization header into a
+    // redirect, an error page or a cursor must not put the token in a log,
+    // /health, a dead letter or provenance (SPEC §15).
+    reason = this.#hideToken(reason);
+    raw = this.#hideToken(raw);
+    peer = this.#hideToken(peer);
     const wait = waitMs ?? this.#backoff();
     this.#counters.errors++;
     this.#failures++;
     this.#nextAtMs = receivedAt / 1000 + wait;
     this.#setState(state, reason);
-    const shown = cursor === undefined ? undefined : redactCursor(cursor);
+    const shown = cursor === undefined ? undefined : this.#shownCursor(cursor);
     const properties = { source: this.name, reason, cursor: shown ?? null, waitMs: wait };
     const text =
       "Archive request of {source} failed: {reason}; retrying cursor {cursor} in {waitMs} ms";
@@ -1080,7 +1086,22 @@ export class OpticalHttpSource implements Source {
     };
   }
 
+  /** `text` without the bearer token, as it is or percent-encoded. */
+  #hideToken(text: string): string {
+    const token = this.#token;
+    if (token === undefined || token === "" || text === "") return text;
+    text = text.replaceAll(token, "***");
+    const encoded = encodeURIComponent(token);
+    return encoded === token ? text : text.replaceAll(encoded, "***");
+  }
+
+  /** A cursor as it is printed: redacted (a signed link, a token), and never with ours. */
+  #shownCursor(cursor: string): string {
+    return this.#hideToken(redactCursor(cursor));
+  }
+
   #setState(state: SourceState, error?: string): void {
+    if (error !== undefined) error = this.#hideToken(error);
     if (error !== undefined) this.#lastError = { text: error, at: this.#now() };
     if (state === this.#state) return;
     // Stopped is final: a page still being decoded in a worker when the

@@ -863,3 +863,59 @@ Deno.test("OpticalHttpSource() asks again for a JSON page cut short instead of m
     }
   }
 });
+
+Deno.test("OpticalHttpSource() never repeats its token that an archive echoes in a redirect: not in a reason, /health's last error, a log line or provenance.peer", async () => {
+  const token = "Echo-tok/3+f9=";
+  const records: LogRecord[] = [];
+  await configure({
+    reset: true,
+    sinks: { memory: (record) => records.push(record) },
+    loggers: [{ category: ["sda-ingest"], lowestLevel: "debug", sinks: ["memory"] }],
+  });
+  const archive = scriptedArchive((request, n) => {
+    const echoed = encodeURIComponent(request.headers.get("authorization") ?? "");
+    const port = new URL(request.url).port;
+    if (n === 1) {
+      // Elsewhere (refused), with the header echoed in the path and the query.
+      return new Response(null, {
+        status: 302,
+        headers: { location: `http://localhost:${port}/x/${echoed}?q=${echoed}` },
+      });
+    }
+    if (n === 2) {
+      // Within the origin (followed), with our token in the query.
+      return new Response(null, {
+        status: 302,
+        headers: { location: `/page?ref=${encodeURIComponent(token)}&raw=${token}` },
+      });
+    }
+    return csvPage(0, 2, "c2");
+  });
+  try {
+    const { checkpoint } = memoryCheckpoint("c1");
+    const source = new OpticalHttpSource({
+      name: "archive",
+      url: archive.url,
+      token,
+      checkpoint,
+      ...FAST,
+    });
+    const reader = source.readable.getReader();
+    const refused = await take(reader);
+    const lastError = source.status().lastError ?? "";
+    const logged = await take(reader);
+    assert.equal(logged.observations.length, 2);
+    const shown = JSON.stringify([refused, logged.observations, lastError]) +
+      JSON.stringify(records.map((r) => [r.message, r.properties]));
+    assert.match(lastError, /refused a redirect to another origin/);
+    for (const form of [token, encodeURIComponent(token)]) {
+      assert.ok(!shown.includes(form), `the token (${form}) is shown: ${shown.slice(0, 2000)}`);
+    }
+    assert.match(logged.observations[0].provenance.peer, /\/page\?ref=\*\*\*&raw=/);
+    reader.releaseLock();
+    await source.stop();
+  } finally {
+    await reset();
+    await archive.close();
+  }
+});
