@@ -64,17 +64,18 @@ const FORMS = [
 ] as const;
 type Form = typeof FORMS[number];
 
-/** A name of one form: text, an IP address (and mask), or a directory name as RDN keys. */
+/**
+ * A name of one form: text, an IP address (a subtree: address and mask),
+ * or a directory name as RDN keys; `null` where a certificate's name
+ * cannot be compared (a string type not read here, an IP address of
+ * another length, an e-mail address without `@`): under a constraint of its
+ * form, such a name is refused rather than let through.
+ */
 type Name =
-  | { form: "rfc822Name" | "dNSName" | "uniformResourceIdentifier"; text: string }
-  | { form: "iPAddress"; bytes: Uint8Array }
-  | { form: "directoryName"; rdns: string[] }
-  | {
-    form: Exclude<
-      Form,
-      "rfc822Name" | "dNSName" | "uniformResourceIdentifier" | "iPAddress" | "directoryName"
-    >;
-  };
+  | { form: "rfc822Name" | "dNSName" | "uniformResourceIdentifier"; text: string | null }
+  | { form: "iPAddress"; bytes: Uint8Array | null }
+  | { form: "directoryName"; rdns: string[] | null }
+  | { form: "otherName" | "x400Address" | "ediPartyName" | "registeredID" };
 
 const latin1 = new TextDecoder("latin1");
 const utf8 = new TextDecoder("utf-8");
@@ -109,18 +110,35 @@ function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** OID 1.2.840.113549.1.9.1, emailAddress, as DER content. */
+/** OID 1.2.840.113549.1.9.1, emailAddress, and 2.5.4.3, commonName, as DER content. */
 const EMAIL_ADDRESS = "2a864886f70d010901";
+const COMMON_NAME = "550403";
 
-/**
- * A Name's RDNs, each as one comparable key: its attributes' types and
- * values, the values compared without case and with runs of spaces as one
- * (close to RFC 5280 §7.1's matching), sorted within the RDN; and the
- * emailAddress values it holds (legacy e-mail in a subject, §4.2.1.10).
- */
-function directoryName(der: Uint8Array): { rdns: string[]; emails: string[] } {
+/** ASCII case and ASCII white space folded, as OpenSSL canonicalises names (no Unicode folding). */
+function fold(text: string): string {
+  return text.replace(/^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$/g, "").replace(/[ \t\n\r\f\v]+/g, " ")
+    .replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
+}
+
+/** What a Name (DER) holds: its RDN keys, e-mail addresses and CNs. */
+interface ReadName {
+  /**
+   * Each RDN as one comparable key: its attributes' types and folded values,
+   * sorted, as a JSON array (no value can run into the next); `null` when a
+   * value is of a string type not read here.
+   */
+  rdns: string[] | null;
+  /** emailAddress values (legacy e-mail in a subject, §4.2.1.10); `null` for one that is not text. */
+  emails: (string | null)[];
+  /** commonName values that are text. */
+  cns: string[];
+}
+
+function readName(der: Uint8Array): ReadName {
   const rdns: string[] = [];
-  const emails: string[] = [];
+  const emails: (string | null)[] = [];
+  const cns: string[] = [];
+  let comparable = true;
   for (const rdn of elements(only(der, 0x30, "a name"))) {
     if (rdn.tag !== 0x31) throw new TypeError("a name's RDN is not a SET");
     const keys: string[] = [];
@@ -131,34 +149,58 @@ function directoryName(der: Uint8Array): { rdns: string[]; emails: string[] } {
         throw new TypeError("a name's attribute is not a type and a value");
       }
       const text = directoryString(value);
-      const shown = text === undefined
-        ? `#${value.tag.toString(16)}:${hex(value.content)}`
-        : text.trim().replace(/\s+/g, " ").toLowerCase();
-      keys.push(`${hex(type.content)}=${shown}`);
-      if (hex(type.content) === EMAIL_ADDRESS && text !== undefined) emails.push(text);
+      if (text === undefined) comparable = false;
+      const oid = hex(type.content);
+      keys.push(`${oid}=${fold(text ?? "")}`);
+      if (oid === EMAIL_ADDRESS) emails.push(text ?? null);
+      if (oid === COMMON_NAME && text !== undefined) cns.push(text);
     }
-    rdns.push(keys.sort().join("+"));
+    rdns.push(JSON.stringify(keys.sort()));
   }
-  return { rdns, emails };
+  return { rdns: comparable ? rdns : null, emails, cns };
 }
 
-/** One GeneralName. */
+/** One GeneralName of a certificate. */
 function generalName({ tag, content }: Tlv): Name {
   if ((tag & 0xc0) !== 0x80) throw new TypeError("a general name without a context tag");
   const form = FORMS[tag & 0x1f];
   if (form === undefined) throw new TypeError(`a general name of unknown form [${tag & 0x1f}]`);
   switch (form) {
     case "rfc822Name":
+      return { form, text: mailbox(latin1.decode(content)) };
     case "dNSName":
     case "uniformResourceIdentifier":
       return { form, text: latin1.decode(content) };
     case "iPAddress":
-      return { form, bytes: content };
+      return { form, bytes: content.length === 4 || content.length === 16 ? content : null };
     case "directoryName":
-      return { form, rdns: directoryName(content).rdns };
+      return { form, rdns: readName(content).rdns };
     default:
       return { form };
   }
+}
+
+/** An e-mail address, or null for text that is none (no `@`). */
+function mailbox(text: string | null): string | null {
+  return text !== null && text.includes("@") ? text : null;
+}
+
+/** One subtree's base: as {@link generalName}, but every base must be readable (an IP: address and mask). */
+function baseName(tlv: Tlv): Name {
+  const { tag, content } = tlv;
+  const form = FORMS[tag & 0x1f];
+  if (form === "iPAddress") {
+    if (content.length !== 8 && content.length !== 32) {
+      throw new TypeError(`an iPAddress subtree of ${content.length} bytes (expected 8 or 32)`);
+    }
+    return { form, bytes: content };
+  }
+  if (form === "rfc822Name") return { form, text: latin1.decode(content) };
+  const name = generalName(tlv);
+  if (name.form === "directoryName" && name.rdns === null) {
+    throw new TypeError("a directoryName subtree with a value that cannot be read");
+  }
+  return name;
 }
 
 /** The permitted and excluded subtrees of a CA. */
@@ -176,10 +218,12 @@ export function parseNameConstraints(value: Uint8Array): NameConstraints {
     }
     for (const subtree of elements(list.content)) {
       if (subtree.tag !== 0x30) throw new TypeError("a subtree is not a SEQUENCE");
-      // minimum and maximum (RFC 5280: 0 and absent) do not change the base.
-      const [base] = elements(subtree.content);
+      // RFC 5280: minimum 0 (absent) and maximum absent. Anything else is a
+      // constraint not implemented here: refused, not ignored.
+      const [base, ...rest] = elements(subtree.content);
       if (base === undefined) throw new TypeError("a subtree without a base name");
-      (list.tag === 0xa0 ? constraints.permitted : constraints.excluded).push(generalName(base));
+      if (rest.length > 0) throw new TypeError("a subtree with a minimum or a maximum");
+      (list.tag === 0xa0 ? constraints.permitted : constraints.excluded).push(baseName(base));
     }
   }
   return constraints;
@@ -191,46 +235,60 @@ export interface CertificateNames {
   subject: Uint8Array;
   /** The value of its subjectAltName extension (DER), if it has one. */
   altNames?: Uint8Array;
+  /**
+   * The client's own certificate: a subject CN that reads as a host name is
+   * also checked as a dNSName when it has no DNS alternative name, as
+   * OpenSSL does.
+   */
+  leaf?: boolean;
 }
 
-function names({ subject, altNames }: CertificateNames): Name[] {
+/** A CN that reads as a DNS host name (two labels at least). */
+const HOST_NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+\.?$/;
+
+function names({ subject, altNames, leaf }: CertificateNames): Name[] {
   const out: Name[] = [];
-  const { rdns, emails } = directoryName(subject);
+  const { rdns, emails, cns } = readName(subject);
   // An empty subject is no name (RFC 5280 §6.1.3 (b)).
-  if (rdns.length > 0) out.push({ form: "directoryName", rdns });
-  for (const email of emails) out.push({ form: "rfc822Name", text: email });
+  if (rdns === null || rdns.length > 0) out.push({ form: "directoryName", rdns });
+  for (const email of emails) out.push({ form: "rfc822Name", text: mailbox(email) });
   if (altNames !== undefined) {
     for (const name of elements(only(altNames, 0x30, "the subject alternative names"))) {
       out.push(generalName(name));
     }
+  }
+  if (leaf && !out.some((name) => name.form === "dNSName")) {
+    for (const cn of cns) if (HOST_NAME.test(cn)) out.push({ form: "dNSName", text: cn });
   }
   return out;
 }
 
 /** A DNS name within a dNSName constraint, or a host within a URI's. */
 function hostWithin(host: string, constraint: string, exactUnlessDot: boolean): boolean {
-  const name = host.toLowerCase().replace(/\.$/, "");
-  const base = constraint.toLowerCase();
+  const name = fold(host).replace(/\.$/, "");
+  const base = fold(constraint);
   if (base === "") return true;
-  if (base.startsWith(".")) return name.endsWith(base);
-  return name === base || (!exactUnlessDot && name.endsWith(`.${base}`));
+  if (base.startsWith(".")) return name.endsWith(base.replace(/\.$/, ""));
+  const bare = base.replace(/\.$/, "");
+  return name === bare || (!exactUnlessDot && name.endsWith(`.${bare}`));
 }
 
-/** Whether `name` lies within the subtree `base` (both of one form). */
+/** Whether `name` (comparable) lies within the subtree `base` (of its form). */
 function within(name: Name, base: Name): boolean {
   switch (base.form) {
     case "dNSName":
-      return hostWithin((name as { text: string }).text, base.text, false);
+      return hostWithin((name as { text: string }).text, base.text!, false);
     case "rfc822Name": {
       const text = (name as { text: string }).text;
+      const constraint = base.text!;
       const at = text.lastIndexOf("@");
-      if (base.text.includes("@")) {
+      if (constraint.includes("@")) {
         // A mailbox: the local part as it is, the host without case.
-        const baseAt = base.text.lastIndexOf("@");
-        return at >= 0 && text.slice(0, at) === base.text.slice(0, baseAt) &&
-          text.slice(at + 1).toLowerCase() === base.text.slice(baseAt + 1).toLowerCase();
+        const baseAt = constraint.lastIndexOf("@");
+        return text.slice(0, at) === constraint.slice(0, baseAt) &&
+          fold(text.slice(at + 1)) === fold(constraint.slice(baseAt + 1));
       }
-      return hostWithin(text.slice(at + 1), base.text, true);
+      return hostWithin(text.slice(at + 1), constraint, true);
     }
     case "uniformResourceIdentifier": {
       let host: string;
@@ -239,11 +297,11 @@ function within(name: Name, base: Name): boolean {
       } catch {
         return false;
       }
-      return host !== "" && hostWithin(host, base.text, true);
+      return host !== "" && hostWithin(host, base.text!, true);
     }
     case "iPAddress": {
       const address = (name as { bytes: Uint8Array }).bytes;
-      const range = base.bytes;
+      const range = base.bytes!;
       if (range.length !== address.length * 2) return false;
       for (let i = 0; i < address.length; i++) {
         const mask = range[address.length + i];
@@ -253,8 +311,25 @@ function within(name: Name, base: Name): boolean {
     }
     case "directoryName": {
       const rdns = (name as { rdns: string[] }).rdns;
-      return base.rdns.length <= rdns.length && base.rdns.every((rdn, i) => rdn === rdns[i]);
+      const prefix = base.rdns!;
+      return prefix.length <= rdns.length && prefix.every((rdn, i) => rdn === rdns[i]);
     }
+    default:
+      return false;
+  }
+}
+
+/** Whether a certificate's name can be compared with a subtree of its form. */
+function comparable(name: Name): boolean {
+  switch (name.form) {
+    case "rfc822Name":
+    case "dNSName":
+    case "uniformResourceIdentifier":
+      return name.text !== null;
+    case "iPAddress":
+      return name.bytes !== null;
+    case "directoryName":
+      return name.rdns !== null;
     default:
       return false;
   }
@@ -263,35 +338,29 @@ function within(name: Name, base: Name): boolean {
 function shown(name: Name): string {
   switch (name.form) {
     case "iPAddress":
-      return `iPAddress ${hex(name.bytes)}`;
+      return name.bytes === null
+        ? "an iPAddress of another length"
+        : `iPAddress ${hex(name.bytes)}`;
     case "directoryName":
       return "its subject name";
     case "rfc822Name":
     case "dNSName":
     case "uniformResourceIdentifier":
-      return `${name.form} ${name.text}`;
+      return name.text === null ? `an ${name.form} that is not one` : `${name.form} ${name.text}`;
     default:
       return `a name of form ${name.form}`;
   }
 }
-
-const CHECKED: ReadonlySet<Form> = new Set([
-  "rfc822Name",
-  "dNSName",
-  "uniformResourceIdentifier",
-  "iPAddress",
-  "directoryName",
-]);
 
 /**
  * Why a certificate's names break `constraints`, in words; undefined when
  * they do not. For each form of name the constraints list, every name of
  * that form must lie within one of its permitted subtrees (when there are
  * any) and in none of its excluded ones; names of forms the constraints do
- * not list are free. A name of a form this module cannot compare (an
- * otherName, say) under a constraint of that form breaks it: refused
- * rather than let through unchecked. Throws when the certificate's names
- * are malformed.
+ * not list are free. A name that cannot be compared (an otherName, a value
+ * of a string type not read here, an IP address of another length) under a
+ * constraint of its form breaks it: refused rather than let through
+ * unchecked. Throws when the certificate's names are malformed.
  */
 export function nameConstraintProblem(
   constraints: NameConstraints,
@@ -301,7 +370,7 @@ export function nameConstraintProblem(
     const permitted = constraints.permitted.filter((base) => base.form === name.form);
     const excluded = constraints.excluded.filter((base) => base.form === name.form);
     if (permitted.length + excluded.length === 0) continue;
-    if (!CHECKED.has(name.form)) return `${shown(name)} cannot be checked against them`;
+    if (!comparable(name)) return `${shown(name)} cannot be checked against them`;
     if (permitted.length > 0 && !permitted.some((base) => within(name, base))) {
       return `${shown(name)} is not within a permitted subtree`;
     }

@@ -54,10 +54,11 @@ const ANY_EXTENDED_KEY_USAGE = "2.5.29.37.0";
 const ID_SUBJECT_ALT_NAME = "2.5.29.17";
 const ID_NAME_CONSTRAINTS = "2.5.29.30";
 /**
- * Extensions a certificate on the path may mark critical: those checked
- * here, the key identifiers and alternative names (information), and the
- * policy extensions — no policy is required of a client, and without one
- * required RFC 5280's policy processing refuses nothing.
+ * Extensions a certificate on the path may mark critical — those OpenSSL
+ * handles: the ones checked here, subject alternative names, and the
+ * policy extensions (no policy is required of a client, and without one
+ * required RFC 5280's policy processing refuses nothing). A critical key
+ * identifier or issuer alternative name is refused, as OpenSSL refuses it.
  */
 const UNDERSTOOD = new Set([
   ID_BASIC_CONSTRAINTS,
@@ -65,9 +66,6 @@ const UNDERSTOOD = new Set([
   ID_EXT_KEY_USAGE,
   ID_SUBJECT_ALT_NAME,
   ID_NAME_CONSTRAINTS,
-  "2.5.29.14", // subjectKeyIdentifier
-  "2.5.29.35", // authorityKeyIdentifier
-  "2.5.29.18", // issuerAltName
   "2.5.29.32", // certificatePolicies
   "2.5.29.33", // policyMappings
   "2.5.29.36", // policyConstraints
@@ -352,6 +350,7 @@ function namesProblem(path: X509Certificate[], i: number): string | undefined {
     try {
       problem = nameConstraintProblem(constraints, {
         subject: new Uint8Array(certificate.subjectName.toArrayBuffer()),
+        leaf: j === 0,
         ...(altNames !== null ? { altNames: new Uint8Array(altNames.value) } : {}),
       });
     } catch (error) {

@@ -302,7 +302,7 @@ function nameConstraints(
   );
 }
 
-Deno.test("ClientCertificateVerifier.verify() holds a client to an intermediate's permitted directory names: a partner CA cannot mint another organisation's identity", async () => {
+Deno.test("ClientCertificateVerifier.verify() holds a client to an intermediate's permitted directory names: a partner CA cannot issue outside its organisation (the CN within it is free)", async () => {
   const partner = await pki.intermediate("Partner CA", {
     extensions: [nameConstraints({ permitted: [directory("O=Partner")] })],
   });
@@ -422,5 +422,62 @@ Deno.test("ClientCertificateVerifier.verify() checks e-mail addresses, in altern
     "untrusted_issuer",
     /: rfc822Name ops@evil\.example is not within a permitted subtree$/,
     /permitted subtree violation/,
+  );
+});
+
+Deno.test("ClientCertificateVerifier.verify() checks a host-name CN against DNS constraints when there is no DNS alternative name, ignores no trailing dot, and refuses what it cannot compare", async () => {
+  const partner = await pki.intermediate("Partner DNS CA", {
+    extensions: [
+      nameConstraints({
+        permitted: [dns(".partner.example")],
+        excluded: [dns("bad.partner.example.")],
+      }),
+    ],
+  });
+  // The CN is the identity: one outside the permitted DNS subtree is refused, as OpenSSL does.
+  assertRefused(
+    await check(await partner.client("xr1.agency.example")),
+    "untrusted_issuer",
+    /: dNSName xr1\.agency\.example is not within a permitted subtree$/,
+    /permitted subtree violation/,
+  );
+  assertAccepted(await check(await partner.client("xr1.partner.example")), "xr1.partner.example");
+  // A CN that is no host name (no dot) is not a DNS name.
+  assertAccepted(await check(await partner.client("XR1-OPS")));
+  // The excluded "bad.partner.example." matches "bad.partner.example" and its trailing-dot form.
+  for (const cn of ["bad.partner.example", "x.bad.partner.example."]) {
+    const { verdict } = await check(await partner.client(cn));
+    assert.equal(verdict.ok, false, cn);
+  }
+  // An IP alternative name of 5 bytes cannot be compared with an IP range: refused.
+  const ranged = await pki.intermediate("Partner IP CA", {
+    extensions: [nameConstraints({ excluded: [ipRange(10, 0, 0, 0, 255, 0, 0, 0)] })],
+  });
+  const odd = new x509.Extension(
+    "2.5.29.17",
+    false,
+    tlv(0x30, tlv(0x87, Uint8Array.of(10, 1, 2, 3, 4))),
+  );
+  const { verdict } = await check(await ranged.client("XR1-OPS", { extensions: [odd] }));
+  assert.equal(verdict.ok, false);
+  assert.match(
+    !verdict.ok ? verdict.detail : "",
+    /an iPAddress of another length cannot be checked against them$/,
+  );
+});
+
+Deno.test("ClientCertificateVerifier.verify() refuses a critical key identifier, as OpenSSL does", async () => {
+  const keys = await crypto.subtle.generateKey(
+    { name: "ECDSA", namedCurve: "P-256" },
+    true,
+    ["sign", "verify"],
+  );
+  const ski = await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, true);
+  assertRefused(
+    await check(await pki.client("XR1-OPS", { extensions: [ski] })),
+    "untrusted_issuer",
+    /has a critical extension this service does not understand \(2\.5\.29\.14\)$/,
+    // The test PKI adds a key identifier of its own: OpenSSL calls the two invalid.
+    /unhandled critical extension|invalid certificate/i,
   );
 });
