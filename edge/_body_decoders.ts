@@ -28,22 +28,27 @@ export interface BodyDecoder {
   /** The format its dead letters name. */
   readonly format: Format;
   /**
-   * What the body should be — `a TDM stream` — where a body of junk is cut
-   * off after 1,000 dead letters in a row and no observation, as SPEC §3
-   * cuts off a radar connection; absent where the feed's bodies are read
-   * to their end, as an archive page or a gateway's answer is (§3: the next
-   * good record on the same page or datagram is still ingested).
+   * A body of junk is cut off after 1,000 dead letters in a row and no
+   * observation, as SPEC §3 cuts off a radar connection, so that no answer
+   * is ~100 times its body ("dead letters must not amplify an attack").
+   * `as`: what the body should be (`a TDM stream`), for the reason.
+   * `validationCounts`: whether a `validation` dead letter counts. It does
+   * for radar (§3); not for an archive page or a packet stream, whose
+   * records that parse but fail a check (a sensor with a bad clock) cost
+   * about their own size and are real input: the good ones after them are
+   * still ingested (§3), however many come first.
    */
-  readonly junkCutAs?: string;
+  readonly junkCut: { readonly as: string; readonly validationCounts: boolean };
   /** Feeds the next bytes of the body. */
   push(bytes: Uint8Array): void;
   /** Ends the body. */
   end(): void;
   /**
-   * Ends a body cut off at the size limit: what its input completed is
-   * handed on — a radar measurement whose lines all came, as a connection
-   * that closes ends it — while an input the cut left unfinished is not
-   * decoded (its value may be cut short): it is part of the rest, unread.
+   * Ends a body cut off at the size limit (or a body that cannot be read
+   * further): what its input completed is handed on — the radar
+   * measurement open at the cut ends with the lines that came, as at a
+   * connection's close (SPEC §4) — while an input the cut left unfinished
+   * is not decoded (its value may be cut short): it is part of the rest.
    */
   cut(): void;
   /** What was completed since the last call, or undefined. */
@@ -59,7 +64,7 @@ export function radarBody(ctx: DecodeContext): BodyDecoder {
   const decoder = new TdmDecoder(ctx, MAX_LINE_BYTES);
   return {
     format: "ccsds-tdm-kvn",
-    junkCutAs: "a TDM stream",
+    junkCut: { as: "a TDM stream", validationCounts: true },
     push(bytes) {
       const lines = splitter.push(bytes);
       if (lines.length > 0) decoder.push(lines, receiveTime(ctx));
@@ -82,10 +87,20 @@ export function radarBody(ctx: DecodeContext): BodyDecoder {
 export function opticalBody(ctx: DecodeContext, contentType: string): BodyDecoder {
   const decoder = new OpticalStreamDecoder(ctx, contentType);
   const format = mediaType(contentType).format ?? "udl-eo-csv";
+  let empty = true;
   return {
     format,
-    push: (bytes) => decoder.push(bytes),
-    end: () => decoder.end(),
+    junkCut: {
+      as: format === "udl-eo-json" ? "a UDL EO JSON page" : "a UDL EO CSV page",
+      validationCounts: false,
+    },
+    push(bytes) {
+      if (bytes.length > 0) empty = false;
+      decoder.push(bytes);
+    },
+    // An empty body is an empty page, as the live source and replay take
+    // an empty answer (a JSON decoder would call it no array).
+    end: () => empty ? undefined : decoder.end(),
     // Each record is handed on as it completes: nothing to end.
     cut() {},
     take: () => decoder.take(),
@@ -97,6 +112,7 @@ export function islBody(ctx: DecodeContext): BodyDecoder {
   const decoder = new IslStreamDecoder(ctx);
   return {
     format: "isl-spp",
+    junkCut: { as: "an ISL packet stream", validationCounts: false },
     push: (bytes) => decoder.push(bytes),
     end: () => decoder.end(),
     // Each packet is handed on as it completes: nothing to end.

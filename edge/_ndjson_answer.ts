@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { DeadLetter } from "../envelope/dead_letter.ts";
 import { serializeDeadLetter, serializeObservation } from "../envelope/serialize.ts";
 import { type DecodeContext, makeDeadLetter } from "../sources/decode_context.ts";
 import { DEAD_LETTERS_IN_A_ROW } from "../sources/dead_letters_in_a_row.ts";
@@ -37,6 +38,8 @@ const PIECE_CHARS = 16 * 1024;
 export interface DeadLetterRun {
   /** Dead letters since the last observation (or the start). */
   inARow: number;
+  /** Whether `validation` dead letters count (radar: all do, SPEC §3). */
+  validationCounts: boolean;
 }
 
 /**
@@ -58,7 +61,10 @@ export function ndjsonLines(
   for (let i = 0; i <= observations.length; i++) {
     while (k < deadLetters.length && (i === observations.length || deadLetterAt[k] <= i)) {
       text += serializeDeadLetter(deadLetters[k++]) + "\n";
-      if (run !== undefined && ++run.inARow >= DEAD_LETTERS_IN_A_ROW) {
+      if (
+        run !== undefined && counts(run, deadLetters[k - 1]) &&
+        ++run.inARow >= DEAD_LETTERS_IN_A_ROW
+      ) {
         emit(text);
         return true;
       }
@@ -73,6 +79,26 @@ export function ndjsonLines(
   }
   if (text.length > 0) emit(text);
   return false;
+}
+
+/**
+ * Input this long at least (characters of `raw`) makes a dead letter ten
+ * times its size at most: a record of real data that failed validation.
+ */
+const REAL_RECORD_CHARS = 32;
+
+/**
+ * Whether `letter` counts towards the junk cut: every one for radar; for an
+ * archive page or a packet stream, all but a `validation` dead letter of a
+ * record of some size — a record that parsed and failed a check is real
+ * input (the good ones after it are still ingested, SPEC §3), while `{}` or
+ * a two-byte row would make an answer ~60 times its body.
+ */
+function counts(run: DeadLetterRun, letter: DeadLetter): boolean {
+  if (run.validationCounts || letter.stage !== "validation") return true;
+  const raw = letter.raw;
+  const length = typeof raw === "string" ? raw.length : raw.base64.length;
+  return length < REAL_RECORD_CHARS;
 }
 
 /**
@@ -98,10 +124,8 @@ export function ndjsonAnswer(
   const input = body === null ? undefined : openReader(body);
   let reading: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
   let received = 0;
-  const run: DeadLetterRun | undefined = decoder.junkCutAs === undefined
-    ? undefined
-    : { inARow: 0 };
-  const notFeed = `Not ${decoder.junkCutAs}: ${DEAD_LETTERS_IN_A_ROW} dead letters in a row ` +
+  const run: DeadLetterRun = { inARow: 0, validationCounts: decoder.junkCut.validationCounts };
+  const notFeed = `Not ${decoder.junkCut.as}: ${DEAD_LETTERS_IN_A_ROW} dead letters in a row ` +
     "and no observation; the rest was not decoded";
   // Room for a gathering that a last read took past GATHER_BYTES.
   let gathered = new Uint8Array(2 * GATHER_BYTES);
@@ -226,7 +250,17 @@ export function ndjsonAnswer(
       } catch (error) {
         const text = error instanceof Error ? error.message : String(error);
         if (error instanceof BodyReadError) {
-          // A gzip stream cut short or damaged, the client gone: the input's fault.
+          // A gzip stream cut short or damaged, the client gone: the input's
+          // fault. What arrived before is answered first, ended as at the
+          // size limit.
+          try {
+            if (size > 0) decoder.push(gathered.subarray(0, size));
+            size = 0;
+            decoder.cut();
+            if (!(await flush())) return;
+          } catch {
+            // Answered below.
+          }
           fail("transport", `Cannot read the rest of the body: ${text}`);
         } else {
           // A fault of this worker, not of the input: the answer says so.

@@ -66,14 +66,15 @@ function context(request: Request, url: URL, source: string): DecodeContext {
  * only as trustworthy as the proxy in front: without one that sets or
  * rewrites these headers, they are whatever the client sent.
  *
- * A radar body that turns out to be junk — 1,000 dead letters in a row and
- * no observation (`DEAD_LETTERS_IN_A_ROW`) — is decoded no further, as the
+ * A body that turns out to be junk — 1,000 dead letters in a row and no
+ * observation (`DEAD_LETTERS_IN_A_ROW`) — is decoded no further, as the
  * radar TCP source closes such a connection (SPEC §3): its answer ends with
  * a `transport` dead letter (`Not a TDM stream: 1000 dead letters in a row
  * and no observation; the rest was not decoded`), sent once the rest of the
  * body (up to `maxBodyBytes`) has been read and dropped, so that a sender
- * still writing it reads the answer rather than a broken pipe. Archive pages
- * and packet streams are read to their end, as the live sources read them.
+ * still writing it reads the answer rather than a broken pipe. In an
+ * archive page or a packet stream, records that parsed and failed
+ * validation do not count (see `BodyDecoder.junkCut`).
  *
  * A body sent with `Content-Encoding: gzip` or `deflate` is decompressed as
  * it streams (the limit counts its bytes after decompression, so a

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { DEAD_LETTERS_IN_A_ROW } from "../../sources/dead_letters_in_a_row.ts";
 import { createWorker, type EdgeWorker } from "../../edge/create_worker.ts";
 import { islBody, opticalBody, radarBody } from "./_bodies.ts";
+import { crc16 } from "../../sources/isl/crc16.ts";
 
 const FIXTURES = new URL("../../fixtures/", import.meta.url).pathname;
 const enc = new TextEncoder();
@@ -130,7 +131,7 @@ Deno.test("createWorker() stops decoding a radar body after 1,000 dead letters i
   }
 });
 
-Deno.test("createWorker() reads an archive page or a packet stream to its end however many bad records come first: the next good record is still ingested (SPEC §3)", async () => {
+Deno.test("createWorker() reads an archive page or a packet stream on however many records fail validation first: the next good record is still ingested (SPEC §3)", async () => {
   const worker = createWorker();
   const page = new TextDecoder().decode(await bytesOf(opticalBody({ count: 2 }).stream));
   const [header, ...rows] = page.split("\n");
@@ -140,11 +141,13 @@ Deno.test("createWorker() reads an archive page or a packet stream to its end ho
   const csv = enc.encode(
     [header, ...Array.from({ length: 1500 }, () => bad.join(",")), ...rows].join("\n"),
   );
+  // 1,500 sound beacons with a value that is no number, then two good ones.
   const good = await bytesOf(islBody({ count: 2 }).stream);
-  const corrupt = good.slice(0, 96);
-  corrupt[50] ^= 0xff; // the CRC no longer matches
+  const invalid = good.slice(0, 96);
+  new DataView(invalid.buffer).setFloat64(53, NaN);
+  new DataView(invalid.buffer).setUint16(94, crc16(invalid, 0, 94));
   const isl = new Uint8Array(1500 * 96 + good.length);
-  for (let i = 0; i < 1500; i++) isl.set(corrupt, i * 96);
+  for (let i = 0; i < 1500; i++) isl.set(invalid, i * 96);
   isl.set(good, 1500 * 96);
   for (
     const [route, type, bytes] of [
@@ -156,15 +159,62 @@ Deno.test("createWorker() reads an archive page or a packet stream to its end ho
       const { records, read } = await post(worker, route, type, bytes, chunk);
       assert.equal(read, bytes.length);
       assert.equal(records.length, 1502, `${route} in ${chunk}`);
-      assert.ok(
-        records.slice(0, 1500).every((r) => r.stage !== undefined && r.stage !== "transport"),
-      );
+      assert.ok(records.slice(0, 1500).every((r) => r.stage === "validation"));
       assert.deepEqual(
         records.slice(1500).map((r) => r.kind),
         [route, route],
         `${route} in ${chunk}`,
       );
     }
+  }
+});
+
+/** A junk body that is no feed at all, per route: each line or element a dead letter many times its size. */
+const JUNK = [
+  { route: "radar", type: "text/plain", bytes: enc.encode("x\n".repeat(100_000)) },
+  {
+    route: "optical",
+    type: "application/json",
+    bytes: enc.encode(`[${Array.from({ length: 100_000 }, (_, i) => i).join(",")}]`),
+  },
+  // Elements that parse but hold nothing: validation dead letters ~90 times their size.
+  {
+    route: "optical",
+    type: "application/json",
+    bytes: enc.encode(`[${Array(100_000).fill("{}").join(",")}]`),
+  },
+  // 18-byte packets of a version-0 header with a bad CRC: each a framing dead letter.
+  {
+    route: "isl",
+    type: "application/octet-stream",
+    bytes: (() => {
+      const bytes = new Uint8Array(18 * 20_000);
+      for (let at = 0; at < bytes.length; at += 18) {
+        bytes.set([0x0f, 0xfe, 0xc0, 0x00, 0x00, 0x0b], at);
+      }
+      return bytes;
+    })(),
+  },
+] as const;
+
+Deno.test("createWorker() cuts a body of junk off after 1,000 dead letters in a row on every route, so no answer is ~100 times its body", async () => {
+  const worker = createWorker();
+  const reasons: Record<string, string> = {
+    "text/plain": "Not a TDM stream",
+    "application/json": "Not a UDL EO JSON page",
+    "application/octet-stream": "Not an ISL packet stream",
+  };
+  for (const { route, type, bytes } of JUNK) {
+    const whole = await post(worker, route, type, bytes, 4096);
+    const last = whole.records.pop()!;
+    assert.equal(
+      last.reason,
+      `${reasons[type]}: 1000 dead letters in a row and no observation; the rest was not decoded`,
+    );
+    assert.equal(whole.records.length, 1000, `${route} ${type}`);
+    assert.equal(whole.read, bytes.length);
+    const cut = await post(worker, route, type, bytes, 7);
+    assert.deepEqual(cut.records, [...whole.records, last], `${route} ${type} in 7`);
   }
 });
 

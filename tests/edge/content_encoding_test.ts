@@ -87,3 +87,24 @@ Deno.test("createWorker() refuses a Content-Encoding it cannot decode with 415",
     error: 'Unsupported Content-Encoding: "br" (send gzip, deflate or none)',
   }]);
 });
+
+Deno.test("createWorker() answers what a small gzip body held before its stream broke, then why it stops", async () => {
+  const body = await bytesOf(radarBody({ count: 100 }).stream);
+  const gzip = await compress(body, "gzip");
+  // Every data byte there, the 8-byte trailer (CRC, length) missing.
+  const cut = await post(createWorker(), "radar", gzip.slice(0, gzip.length - 8), {
+    "content-encoding": "gzip",
+  });
+  assert.equal(cut.records.length, 101);
+  assert.ok(cut.records.slice(0, 100).every((r) => r.kind === "radar"));
+  assert.match(String(cut.records[100].reason), /^Cannot read the rest of the body: /);
+});
+
+Deno.test("createWorker() answers an empty optical body with nothing, as the live source takes an empty page", async () => {
+  for (const type of ["application/json", "text/csv"]) {
+    const answer = await post(createWorker(), "optical", new Uint8Array(0), {
+      "content-type": type,
+    });
+    assert.deepEqual(answer, { status: 200, records: [] }, type);
+  }
+});

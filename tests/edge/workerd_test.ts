@@ -71,7 +71,7 @@ Deno.test("edge worker in workerd answers every fixture line for line as under D
   }
 });
 
-Deno.test("edge worker in workerd cuts a junk radar body off after 1,000 dead letters, reads a bad archive page to its end, takes peer only from an IP address, and decompresses a gzip body once", async () => {
+Deno.test("edge worker in workerd cuts a junk radar body off after 1,000 dead letters, reads an archive page of invalid records to its end, takes peer only from an IP address, and decompresses a gzip body once", async () => {
   const workerd = await startWorkerd();
   try {
     const junk = async (route: string, type: string, body: Uint8Array<ArrayBuffer>) => {
@@ -94,14 +94,25 @@ Deno.test("edge worker in workerd cuts a junk radar body off after 1,000 dead le
       lines[1000].reason,
       /^Not a TDM stream: 1000 dead letters in a row and no observation;/,
     );
-    // An archive page is read to its end, as the live source reads one (SPEC §3).
+    // An archive page of records that fail validation is read to its end,
+    // as the live source reads one (SPEC §3); one of junk is cut off too.
     const page = await junk(
+      "optical",
+      "text/csv",
+      enc.encode(
+        "id,obTime,idSensor,satNo,ra,declination\n" +
+          "BAD-1,2026-11-25T12:00:00Z,MAUI-EO-1,25544,999,10\n".repeat(3000),
+      ),
+    );
+    assert.equal(page.length, 3000);
+    assert.ok(page.every((line) => line.stage === "validation"));
+    const junkPage = await junk(
       "optical",
       "text/csv",
       enc.encode("id,obTime\n" + "junk\n".repeat(3000)),
     );
-    assert.equal(page.length, 3000);
-    assert.ok(page.every((line) => line.stage === "validation" || line.stage === "decoding"));
+    assert.equal(junkPage.length, 1001);
+    assert.match(junkPage[1000].reason, /^Not a UDL EO CSV page: 1000 dead letters in a row/);
 
     const peer = async (headers: Record<string, string>) => {
       const response = await fetch(`${workerd.base}/ingest/radar`, {
