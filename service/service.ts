@@ -451,64 +451,65 @@ export class IngestService {
    * groups flushed), drain the pipeline, sync and close the logs, save state.
    */
   stop(): Promise<void> {
-    this.#stopping ??= (async () => {
-      this.#phase = "stopping";
-      this.#ready = false;
-      log.info("Stopping: {count} sources", { count: this.sources.length });
-      const results = await Promise.allSettled(this.sources.map((s) => s.stop()));
-      for (const [i, result] of results.entries()) {
-        if (result.status === "rejected") {
-          log.error("Source {source} did not stop cleanly: {error}", {
-            source: this.sources[i].name,
-            error: String(result.reason),
-          });
-        }
-      }
-      this.pipeline.close();
-      await this.#drain();
-      this.#workers?.close();
-      // The last acks were released by the final sync: let the sources save
-      // the resume points they cover before the process exits.
-      await Promise.allSettled(this.sources.map((s) => s.settled?.()));
-      await this.#cluster?.close();
-      await this.#shutdownHttp?.();
-      this.status.stop();
-      for (const source of this.sources) {
-        const counts = this.pipeline.counts(source.name);
-        const dead = Object.values(counts.deadLetters).reduce((a, b) => a + b, 0);
-        const status = source.status();
-        // ISL: what was lost, too — the metrics die with the process, and
-        // loss lines come at most every 10 s.
-        const lost = status.lost;
-        log.info(
-          "Source {source} final: {logged} observations logged, {duplicates} duplicates dropped, {deadLetters} dead letters" +
-            (lost === undefined
-              ? ""
-              : ", {lostTotal} beacons lost (gateway {lostGateway}, link {lostLink}, corrupt {lostCorrupt})"),
-          {
-            source: source.name,
-            logged: counts.observations,
-            duplicates: counts.duplicates,
-            deadLetters: dead,
-            deadLettersByStage: counts.deadLetters,
-            counters: status.counters,
-            ...(lost === undefined ? {} : {
-              lost,
-              lostTotal: lost.gateway + lost.link + lost.corrupt,
-              lostGateway: lost.gateway,
-              lostLink: lost.link,
-              lostCorrupt: lost.corrupt,
-            }),
-          },
-        );
-      }
-      this.#stateLock?.release();
-      log.info("Stopped: event log at offset {offset}, dead-letter log at {dead}", {
-        offset: this.events.nextOffset,
-        dead: this.deadLetters.nextOffset,
-      });
-    })();
+    this.#stopping ??= this.#stop().finally(() => this.#stateLock?.release());
     return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.#phase = "stopping";
+    this.#ready = false;
+    log.info("Stopping: {count} sources", { count: this.sources.length });
+    const results = await Promise.allSettled(this.sources.map((s) => s.stop()));
+    for (const [i, result] of results.entries()) {
+      if (result.status === "rejected") {
+        log.error("Source {source} did not stop cleanly: {error}", {
+          source: this.sources[i].name,
+          error: String(result.reason),
+        });
+      }
+    }
+    this.pipeline.close();
+    await this.#drain();
+    this.#workers?.close();
+    // The last acks were released by the final sync: let the sources save
+    // the resume points they cover before the process exits.
+    await Promise.allSettled(this.sources.map((s) => s.settled?.()));
+    await this.#cluster?.close();
+    await this.#shutdownHttp?.();
+    this.status.stop();
+    for (const source of this.sources) {
+      const counts = this.pipeline.counts(source.name);
+      const dead = Object.values(counts.deadLetters).reduce((a, b) => a + b, 0);
+      const status = source.status();
+      // ISL: what was lost, too — the metrics die with the process, and
+      // loss lines come at most every 10 s.
+      const lost = status.lost;
+      log.info(
+        "Source {source} final: {logged} observations logged, {duplicates} duplicates dropped, {deadLetters} dead letters" +
+          (lost === undefined
+            ? ""
+            : ", {lostTotal} beacons lost (gateway {lostGateway}, link {lostLink}, corrupt {lostCorrupt})"),
+        {
+          source: source.name,
+          logged: counts.observations,
+          duplicates: counts.duplicates,
+          deadLetters: dead,
+          deadLettersByStage: counts.deadLetters,
+          counters: status.counters,
+          ...(lost === undefined ? {} : {
+            lost,
+            lostTotal: lost.gateway + lost.link + lost.corrupt,
+            lostGateway: lost.gateway,
+            lostLink: lost.link,
+            lostCorrupt: lost.corrupt,
+          }),
+        },
+      );
+    }
+    log.info("Stopped: event log at offset {offset}, dead-letter log at {dead}", {
+      offset: this.events.nextOffset,
+      dead: this.deadLetters.nextOffset,
+    });
   }
 }
 

@@ -328,5 +328,5 @@ async function scanRecentLines(
   }
 }
 
-/** Lines scanned between two looks for a stop signal (~20 ms here). */
-const LINES_BETWEEN_CHECKS = 65_536;
+/** Lines scanned between two looks for a stop signal (~80 ms here; each look costs a timer turn, ~2 ms). */
+const LINES_BETWEEN_CHECKS = 262_144;

@@ -19,7 +19,7 @@ const UNKNOWN = -1;
  * be fed again). A repeat of the last count is taken as a repeat, not as a
  * full wrap of 16383 lost counts; so is a beacon the link delivered late —
  * a count behind the last one (by mod 2^14 more than half the way round)
- * whose observation time is not after the last one's: read mod 2^14 it
+ * whose observation time is before the last one's: read mod 2^14 it
  * skipped ~16,383 counts, though none is missing. It counts nothing and
  * the last count stays the reference. (A count that an earlier gap already
  * counted lost and that arrives late stays counted: a counter only grows.) Call {@link LinkSequenceTracker.reset}
@@ -63,8 +63,10 @@ export class LinkSequenceTracker {
     }
     if (seq === last) return 0;
     const step = (seq - last + SEQUENCE_MODULUS) % SEQUENCE_MODULUS;
-    // Behind the last count and observed no later: delivered late.
-    if (step > SEQUENCE_MODULUS / 2 && time <= this.#time[apid]) return 0;
+    // Behind the last count and observed earlier: delivered late. (An equal
+    // time is no evidence: a link whose clock stands still would otherwise
+    // keep its last count for ever.)
+    if (step > SEQUENCE_MODULUS / 2 && time < this.#time[apid]) return 0;
     this.#last[apid] = seq;
     this.#time[apid] = time;
     return step - 1;
