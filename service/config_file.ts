@@ -155,23 +155,15 @@ export async function validateConfig(
     config ? config.nats !== undefined : isRecordObject(input) && isRecordObject(input.nats),
   ));
   if (config && (options.checkEnv ?? true)) problems.push(...unsetTokens(config));
-  if (config && (options.checkDirs ?? true)) {
-    // SPEC §15: the TLS files of radar listeners and of the HTTP server,
-    // checked where the others are: readable, and the key the certificate's.
-    const pairs: { at: (string | number)[]; tls: TlsFiles }[] = [];
-    for (const [i, source] of config.sources.entries()) {
-      if (source.kind === "radar" && source.tls) {
-        pairs.push({ at: ["sources", i], tls: source.tls });
-      }
-    }
-    if (config.http.tls) pairs.push({ at: ["http"], tls: config.http.tls });
-    for (const { at, tls } of pairs) problems.push(...await tlsProblems(at, tls));
-  }
-  if (config && (options.checkDirs ?? true)) {
-    for (const [i, source] of config.sources.entries()) {
-      if (source.kind !== "optical" || source.caFile === undefined) continue;
-      const problem = await checkCertificateFile(source.caFile);
-      if (problem) problems.push({ path: jsonPath(["sources", i, "caFile"]), message: problem });
+  if (options.checkDirs ?? true) {
+    // SPEC §15: the TLS and CA files of radar listeners, the HTTP server and
+    // archives, checked where the others are — from the raw values too when
+    // the schema found problems, so that one run reports everything.
+    const files = config ? configFiles(config) : rawFiles(input, baseDir);
+    for (const { at, tls } of files.pairs) problems.push(...await tlsProblems(at, tls));
+    for (const { at, caFile } of files.caFiles) {
+      const problem = await checkCertificateFile(caFile);
+      if (problem) problems.push({ path: jsonPath([...at, "caFile"]), message: problem });
     }
   }
   if (options.checkDirs ?? true) {
@@ -194,6 +186,57 @@ export async function validateConfig(
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config!;
+}
+
+/** The files {@link validateConfig} reads: listeners' TLS files, archives' CA files. */
+interface ConfigFiles {
+  pairs: { at: (string | number)[]; tls: TlsFiles }[];
+  caFiles: { at: (string | number)[]; caFile: string }[];
+}
+
+function configFiles(config: Config): ConfigFiles {
+  const files: ConfigFiles = { pairs: [], caFiles: [] };
+  for (const [i, source] of config.sources.entries()) {
+    if (source.kind === "radar" && source.tls) {
+      files.pairs.push({ at: ["sources", i], tls: source.tls });
+    }
+    if (source.kind === "optical" && source.caFile !== undefined) {
+      files.caFiles.push({ at: ["sources", i], caFile: source.caFile });
+    }
+  }
+  if (config.http.tls) files.pairs.push({ at: ["http"], tls: config.http.tls });
+  return files;
+}
+
+/** {@link configFiles} of a configuration the schema refused: what its raw values name. */
+function rawFiles(input: unknown, baseDir: string): ConfigFiles {
+  const files: ConfigFiles = { pairs: [], caFiles: [] };
+  const path = (value: unknown) =>
+    typeof value !== "string" || value === ""
+      ? undefined
+      : value.startsWith("/")
+      ? value
+      : `${baseDir}/${value}`;
+  const tlsOf = (value: unknown): TlsFiles | undefined => {
+    if (!isRecordObject(value)) return undefined;
+    const certFile = path(value.certFile);
+    const keyFile = path(value.keyFile);
+    if (certFile === undefined || keyFile === undefined) return undefined;
+    const clientCaFile = path(value.clientCaFile);
+    return { certFile, keyFile, ...(clientCaFile !== undefined ? { clientCaFile } : {}) };
+  };
+  if (!isRecordObject(input)) return files;
+  const sources = Array.isArray(input.sources) ? input.sources : [];
+  for (const [i, source] of sources.entries()) {
+    if (!isRecordObject(source)) continue;
+    const tls = source.kind === "radar" ? tlsOf(source.tls) : undefined;
+    if (tls) files.pairs.push({ at: ["sources", i], tls });
+    const caFile = source.kind === "optical" ? path(source.caFile) : undefined;
+    if (caFile !== undefined) files.caFiles.push({ at: ["sources", i], caFile });
+  }
+  const http = isRecordObject(input.http) ? tlsOf(input.http.tls) : undefined;
+  if (http) files.pairs.push({ at: ["http"], tls: http });
+  return files;
 }
 
 /** The TLS files of a listener. */
@@ -224,8 +267,10 @@ async function tlsProblems(at: (string | number)[], tls: TlsFiles): Promise<Conf
   if (texts.certFile !== undefined && texts.keyFile !== undefined) {
     const problem = keyPairProblem(texts.certFile, texts.keyFile);
     if (problem) {
+      // At the file at fault: the certificate's, when it is the one that cannot be read.
+      const file = problem.startsWith("the certificate file") ? "certFile" : "keyFile";
       problems.push({
-        path: jsonPath([...at, "tls", "keyFile"]),
+        path: jsonPath([...at, "tls", file]),
         message: `${problem} (certFile ${tls.certFile}, keyFile ${tls.keyFile})`,
       });
     }

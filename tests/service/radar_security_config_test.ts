@@ -82,6 +82,45 @@ Deno.test("validateConfig() reports radar TLS files that cannot be read, with pa
   }
 });
 
+Deno.test("validateConfig() reports the TLS and CA files a configuration names also when its schema has problems: every problem in one run", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sda-config-tls-" });
+  try {
+    const input = {
+      sources: [
+        {
+          name: "archive",
+          kind: "optical",
+          url: "https://udl.example/x",
+          pageSize: 0,
+          caFile: "ca.crt",
+        },
+        { name: "xr1", kind: "radar", port: 7001, tls: { certFile: "r.crt", keyFile: "r.key" } },
+      ],
+      log: { dir: `${dir}/events` },
+      deadLetter: { dir: `${dir}/dead` },
+      state: { dir: `${dir}/state` },
+      http: { tls: { certFile: "h.crt", keyFile: "h.key" } },
+    };
+    const error = await validateConfig(input, dir).then(() => undefined, (e) => e);
+    assert.ok(error instanceof ConfigError);
+    const paths = error.problems.map((p) => p.path);
+    assert.ok(paths.includes("$.sources[0].pageSize"), paths.join(", "));
+    for (
+      const path of [
+        "$.sources[1].tls.certFile",
+        "$.sources[1].tls.keyFile",
+        "$.http.tls.certFile",
+        "$.http.tls.keyFile",
+        "$.sources[0].caFile",
+      ]
+    ) {
+      assert.ok(paths.includes(path), `${path} missing from ${paths.join(", ")}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("validateConfig() refuses a radar or HTTP key that is not its certificate's, a swapped pair and a client CA that is no certificate, quoting no key", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sda-config-tls-" });
   try {
@@ -127,7 +166,7 @@ Deno.test("validateConfig() refuses a radar or HTTP key that is not its certific
         ...dirs,
       }),
       [
-        `$.http.tls.keyFile: the certificate file holds no PEM certificate that can be read (certFile ${dir}/server.key, keyFile ${dir}/server.crt)`,
+        `$.http.tls.certFile: the certificate file holds no PEM certificate that can be read (certFile ${dir}/server.key, keyFile ${dir}/server.crt)`,
       ],
     );
   } finally {
