@@ -175,7 +175,7 @@ export class GatewayStream {
       start: async (controller) => {
         this.#controller = controller;
         try {
-          await this.#start();
+          await this.#start(started.resolve);
           started.resolve();
         } catch (error) {
           this.#setState("down", `Cannot start polling ${this.peer}: ${message(error)}`);
@@ -234,7 +234,14 @@ export class GatewayStream {
     await this.#queue.idle();
   }
 
-  async #start(): Promise<void> {
+  /**
+   * Loads the watermark and opens the gateway's socket. A gateway whose
+   * host name does not resolve (DNS not up yet at boot, a typo) is `down`
+   * and asked again every {@link RESOLVE_RETRY_MS}: `waiting` is called
+   * then, so the service starts — its other sources go on — instead of
+   * failing as a whole on one gateway's name.
+   */
+  async #start(waiting: () => void): Promise<void> {
     const checkpoint = this.#options.checkpoint;
     const state = await checkpoint.load();
     try {
@@ -248,7 +255,33 @@ export class GatewayStream {
         { cause: error },
       );
     }
-    this.#channel = await this.#options.open();
+    for (let attempt = 0;; attempt++) {
+      try {
+        this.#channel = await this.#options.open();
+        break;
+      } catch (error) {
+        if (!unresolved(error) || this.#stopping) throw error;
+        this.#setState(
+          "down",
+          `Cannot resolve the host name of ${this.peer} (${message(error)}); trying again every ${
+            RESOLVE_RETRY_MS / 1000
+          } s`,
+        );
+        if (attempt === 0) {
+          log.warn(
+            "ISL gateway {peer}: cannot resolve its host name ({error}); trying again every {seconds} s",
+            {
+              peer: this.peer,
+              error: message(error),
+              seconds: RESOLVE_RETRY_MS / 1000,
+            },
+          );
+          waiting();
+        }
+        await this.#sleep(RESOLVE_RETRY_MS);
+        if (this.#stopping) return;
+      }
+    }
     if (this.#stopping) {
       this.#channel.close();
       return;
@@ -669,4 +702,14 @@ function ended(progress: AnswerProgress): boolean {
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** How often a gateway whose host name does not resolve is asked again, ms. */
+const RESOLVE_RETRY_MS = 5000;
+
+/** Whether `error` says a host name did not resolve (now: it may later). */
+function unresolved(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_NONAME" ||
+    code === "EAI_FAIL";
 }

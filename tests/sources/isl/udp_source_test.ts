@@ -735,3 +735,25 @@ Deno.test("IslUdpSource() says a gateway answers too slowly, not that it is sile
     slow.close();
   }
 });
+
+Deno.test("IslUdpSource() starts when a gateway's host name does not resolve: that gateway is down and asked again", async () => {
+  const source = new IslUdpSource({
+    name: "isl",
+    gateways: [{ hostname: "gw.invalid", port: 7003 }],
+    checkpoint: () => memoryCheckpoint(),
+  });
+  const reader = source.readable.getReader();
+  const read = reader.read();
+  try {
+    await source.started;
+    const status = source.status();
+    assert.equal(status.state, "down");
+    assert.match(
+      status.lastError!,
+      /^Cannot resolve the host name of gw\.invalid:7003 \(.*\); trying again every 5 s$/,
+    );
+  } finally {
+    await source.stop();
+    assert.deepEqual(await read, { done: true, value: undefined });
+  }
+});
