@@ -707,9 +707,15 @@ function message(error: unknown): string {
 /** How often a gateway whose host name does not resolve is asked again, ms. */
 const RESOLVE_RETRY_MS = 5000;
 
-/** Whether `error` says a host name did not resolve (now: it may later). */
+/**
+ * Whether `error` says a host name did not resolve (now: it may later).
+ * Any failed `getaddrinfo` counts, whatever its code: a resolver that is
+ * unreachable or refused (a sandbox, a site without DNS yet) answers
+ * `EPERM` or `ECONNREFUSED` rather than `ENOTFOUND`, and is as likely to
+ * be fixed while the service runs.
+ */
 function unresolved(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_NONAME" ||
-    code === "EAI_FAIL";
+  const { code, syscall } = (error ?? {}) as { code?: unknown; syscall?: unknown };
+  return syscall === "getaddrinfo" || code === "ENOTFOUND" || code === "EAI_AGAIN" ||
+    code === "EAI_NONAME" || code === "EAI_FAIL";
 }

@@ -7,6 +7,7 @@ import { createSource } from "../../../service/source_factory.ts";
 import { StateStore } from "../../../service/state_store.ts";
 import { type IslGatewaySim, startIslSim } from "../../../sim/isl.ts";
 import { encodeStatus } from "../../../sources/isl/status_packet.ts";
+import { IslPollSource } from "../../../sources/isl/isl_poll_source.ts";
 import { IslUdpSource, openUdpChannel } from "../../../sources/isl/udp_adapter.ts";
 import { canonicalIp } from "../../../sources/ip_address.ts";
 import { readAllLines, removeDir } from "../../_observations.ts";
@@ -751,6 +752,40 @@ Deno.test("IslUdpSource() starts when a gateway's host name does not resolve: th
     assert.match(
       status.lastError!,
       /^Cannot resolve the host name of gw\.invalid:7003 \(.*\); trying again every 5 s$/,
+    );
+  } finally {
+    await source.stop();
+    assert.deepEqual(await read, { done: true, value: undefined });
+  }
+});
+
+Deno.test("IslPollSource() takes any failed getaddrinfo for a name that may resolve later, not only ENOTFOUND (a sandbox's resolver answers EPERM)", async () => {
+  let opens = 0;
+  const source = new IslPollSource({
+    name: "isl",
+    gateways: [{ hostname: "gw.example", port: 7003 }],
+    checkpoint: () => memoryCheckpoint(),
+    openChannel: () => {
+      opens++;
+      // The shape node:dns gives a lookup the resolver refused.
+      const error = Object.assign(new Error("getaddrinfo EPERM gw.example"), {
+        code: "EPERM",
+        syscall: "getaddrinfo",
+        hostname: "gw.example",
+      });
+      return Promise.reject(error);
+    },
+  });
+  const reader = source.readable.getReader();
+  const read = reader.read();
+  try {
+    await source.started;
+    assert.equal(opens, 1);
+    const status = source.status();
+    assert.equal(status.state, "down");
+    assert.equal(
+      status.lastError,
+      "Cannot resolve the host name of gw.example:7003 (getaddrinfo EPERM gw.example); trying again every 5 s",
     );
   } finally {
     await source.stop();
