@@ -89,6 +89,8 @@ export function natsServerOptions(servers: readonly string[]): NatsServerOptions
  *
  * assert.equal(natsServerProblem("nats://ingest:p@ss@10.0.0.1:4222"), undefined);
  * assert.equal(natsServerProblem("10.0.0.1:4222"), undefined);
+ * assert.equal(natsServerProblem("nats://[fe80::1]:4222"), undefined);
+ * assert.equal(natsServerProblem("::1"), undefined); // the client brackets it
  * assert.equal(
  *   natsServerProblem("nats://10.0.0.1:99999"),
  *   "is not a server URL (nats://host:port, tls://host:port or host:port)",
@@ -103,9 +105,14 @@ export function natsServerProblem(url: string): string | undefined {
   if (scheme !== undefined && scheme !== "nats" && scheme !== "tls") {
     return `must use nats:// or tls://, not ${scheme}://`;
   }
-  const parsed = URL.parse(
-    scheme === undefined ? `nats://${bare}` : `${scheme}${bare.slice(scheme.length)}`,
-  );
+  // The client reads host and port as an http:// URL's (so `%20` in a
+  // host name is refused, which a nats:// URL's opaque host lets through)
+  // and brackets an IPv6 address written bare (`::1`, `fe80::1`).
+  let host = scheme === undefined ? bare : bare.slice(scheme.length + 3);
+  if (!host.includes("[") && (host.includes("::") || host.split(":").length > 2)) {
+    host = `[${host}]`;
+  }
+  const parsed = URL.parse(`http://${host}`);
   if (parsed === null || parsed.hostname === "") {
     return "is not a server URL (nats://host:port, tls://host:port or host:port)";
   }

@@ -52,7 +52,7 @@ Deno.test("parseConfig() wants a duplicate window of at least twice the lease", 
   assert.match(found[0], /^\$\.nats\.duplicateWindowMs: must be at least twice leaseMs \(10000\)/);
 });
 
-Deno.test("parseConfig() refuses NATS server URLs the client could never use, without quoting them", () => {
+Deno.test("parseConfig() refuses NATS server URLs the client could never use, without quoting them, and takes what it takes (a bare IPv6 address)", () => {
   const found = problems({
     nats: {
       servers: [
@@ -63,6 +63,10 @@ Deno.test("parseConfig() refuses NATS server URLs the client could never use, wi
         "127.0.0.1:4222",
         "NATS://127.0.0.1:4222",
         " tls://127.0.0.1:4222",
+        "nats://nats%20one:4222",
+        "::1",
+        "nats://[::1]:4222",
+        "fe80::1",
       ],
     },
   });
@@ -70,5 +74,6 @@ Deno.test("parseConfig() refuses NATS server URLs the client could never use, wi
     "$.nats.servers[0]: is not a server URL (nats://host:port, tls://host:port or host:port)",
     "$.nats.servers[1]: is not a server URL (nats://host:port, tls://host:port or host:port)",
     "$.nats.servers[2]: must use nats:// or tls://, not http://",
+    "$.nats.servers[7]: is not a server URL (nats://host:port, tls://host:port or host:port)",
   ]);
 });
