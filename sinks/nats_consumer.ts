@@ -27,7 +27,7 @@ export interface NatsConsumerOptions {
   durable: string;
   /** Where a new consumer starts (stream sequence, default 1); an existing one resumes. */
   from?: number;
-  /** Only these subjects, e.g. `sda.obs.radar.>` (default: all). */
+  /** Only these subjects, e.g. `sda.obs.radar.>` (default: all); an existing consumer must have the same filter, or the readable fails naming both. */
   filterSubject?: string;
   /** Redeliver an observation not acknowledged within this long, ms (default 30000). */
   ackWaitMs?: number;
@@ -124,7 +124,18 @@ export function consumeNatsStream(
       try {
         const jsm = await jetstreamManager(nc);
         try {
-          await jsm.consumers.info(options.stream, options.durable);
+          const found = await jsm.consumers.info(options.stream, options.durable);
+          // Another filter would hand out other subjects' records, silently.
+          const has = found.config.filter_subject ?? "";
+          if (has !== (options.filterSubject ?? "")) {
+            throw new Error(
+              `The durable consumer ${options.durable} of ${options.stream} exists with filterSubject ${
+                has === "" ? "none (all subjects)" : `"${has}"`
+              }, not ${
+                options.filterSubject ? `"${options.filterSubject}"` : "none (all subjects)"
+              }: use another durable name, or delete it (nats consumer rm ${options.stream} ${options.durable}) to start over`,
+            );
+          }
         } catch (error) {
           if (!/not found/i.test(String((error as Error)?.message))) throw error;
           await jsm.consumers.add(options.stream, {
