@@ -8,6 +8,7 @@ import { ConfigError } from "../service/config.ts";
 import { loadConfig } from "../service/config_file.ts";
 import { readLogLines } from "../sinks/log_reader.ts";
 import { readNatsLines } from "../sinks/nats_reader.ts";
+import { serversForLog } from "../sinks/nats_servers.ts";
 import { type Command, EXIT, integerOption, parseOptions, UsageError } from "./_args.ts";
 import { requireLogDir } from "./_log_dir.ts";
 
@@ -31,7 +32,8 @@ Options:
   --offsets      prefix each line with its offset and a tab
   --help         show this help
 
-Exit status: 0 printed (or stopped by Ctrl-C), 1 a damaged log, 2 bad usage
+Exit status: 0 printed (or stopped by Ctrl-C), 1 a damaged log or a stream that
+cannot be read (NATS unreachable, refused, no such stream), 2 bad usage
 (including a --dir that does not exist or holds no log segment, without
 --follow).
 `;
@@ -49,6 +51,7 @@ export const tail: Command = {
       nats: { type: "boolean" },
     });
     let lines: ReadableStream<{ offset: number; line: string }>;
+    let where = "";
     const controller = new AbortController();
     if (values.nats) {
       if (values.config === undefined) throw new UsageError("--nats needs --config FILE");
@@ -69,6 +72,9 @@ export const tail: Command = {
       if (nats === undefined) {
         throw new UsageError(`${values.config} has no "nats" section (cluster mode)`);
       }
+      // Which NATS an error is about: the client's own errors ("connection
+      // refused") name none. Credentials show as ***.
+      where = `NATS ${serversForLog(nats.servers)}: `;
       lines = readNatsLines({
         servers: nats.servers,
         stream: nats.stream,
@@ -120,7 +126,10 @@ export const tail: Command = {
         // A damaged log or a segment that cannot be read: what was read
         // before it is printed, then why the rest is not.
         if (text.length > 0) await out.write(encoder.encode(text));
-        console.error(`tail: ${error instanceof Error ? error.message : String(error)}`);
+        const damaged = error instanceof SyntaxError;
+        console.error(
+          `tail: ${damaged ? "" : where}${error instanceof Error ? error.message : String(error)}`,
+        );
         return EXIT.failure;
       }
       if (text.length > 0) await out.write(encoder.encode(text));

@@ -92,7 +92,10 @@ Deno.test("tail --config FILE --nats --from 1 prints exactly what the stream hol
     );
     const missing = await tail(["--config", otherConfig, "--nats"]);
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /^tail: No JetStream stream SDA_NONE on this NATS$/m);
+    assert.match(
+      missing.stderr,
+      /^tail: NATS nats:\/\/127\.0\.0\.1:\d+(, nats:\/\/127\.0\.0\.1:\d+)*: No JetStream stream SDA_NONE on this NATS$/m,
+    );
 
     const usage = await tail(["--nats", "--from", "1"]);
     assert.equal(usage.code, 2);
@@ -188,5 +191,29 @@ Deno.test("readNatsLines() reads the whole stream right after the node leading t
     }
   } finally {
     await nats.stop();
+  }
+});
+
+Deno.test("tail --nats names the servers it could not reach, credentials masked", async () => {
+  const dir = await Deno.makeTempDir();
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = closed.addr.port;
+  closed.close();
+  try {
+    const config = `${dir}/c.json`;
+    await Deno.writeTextFile(
+      config,
+      JSON.stringify({ nats: { servers: [`nats://ingest:s3cret@127.0.0.1:${port}`] } }),
+    );
+    const result = await tail(["--config", config, "--nats"]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, "");
+    assert.match(
+      result.stderr,
+      new RegExp(`^tail: NATS nats://\\*\\*\\*@127\\.0\\.0\\.1:${port}: \\S`),
+    );
+    assert.doesNotMatch(result.stderr, /s3cret/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
