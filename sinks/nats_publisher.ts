@@ -186,6 +186,9 @@ function frames(list: readonly Frame[], start: Uint8Array): Uint8Array {
   return out;
 }
 
+/** How often an ongoing publishing failure is logged again, ms. */
+const STILL_FAILING_EVERY_MS = 60_000;
+
 /**
  * Publishes batches of messages to JetStream with at most `maxInFlight`
  * acknowledgements outstanding across every caller — never one round trip
@@ -270,6 +273,8 @@ export class NatsPublisher {
   #reconnected: PromiseWithResolvers<void> | undefined;
   /** Publishing has failed since (Unix ms), and why, until a publish succeeds again. */
   #problem: { error: string; since: number } | undefined;
+  /** When the last "publish failed" warning was logged (Date.now()). */
+  #warnedAt = 0;
 
   /** @param nc the connection to publish on (not closed by {@link close}) */
   constructor(nc: NatsConnection, options: NatsPublisherOptions = {}) {
@@ -404,16 +409,30 @@ export class NatsPublisher {
         }
         return;
       }
+      const ongoing = this.#problem;
       this.#problem = {
         error: round.firstError ?? "unknown",
-        since: this.#problem?.since ?? Date.now(),
+        since: ongoing?.since ?? Date.now(),
       };
       this.#checkOpen();
-      log.warn("NATS publish failed for {count} messages, retrying in {delay} ms: {error}", {
-        count: round.failed.length,
-        delay,
-        error: round.firstError,
-      });
+      // One line when publishing starts failing, then one a minute while it
+      // lasts (SPEC §9: a state change, not every retry of every batch in
+      // flight — a ten-minute outage was ~180 lines).
+      const wall = Date.now();
+      if (ongoing === undefined) {
+        this.#warnedAt = wall;
+        log.warn("NATS publish failed for {count} messages, retrying in {delay} ms: {error}", {
+          count: round.failed.length,
+          delay,
+          error: round.firstError,
+        });
+      } else if (wall - this.#warnedAt >= STILL_FAILING_EVERY_MS) {
+        this.#warnedAt = wall;
+        log.warn("NATS publishing still fails after {seconds} s, retrying: {error}", {
+          seconds: Math.round((wall - ongoing.since) / 1000),
+          error: round.firstError,
+        });
+      }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
         this.#closed.signal.addEventListener("abort", () => {

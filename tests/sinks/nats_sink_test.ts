@@ -264,6 +264,43 @@ Deno.test("NatsPublisher() retries while the stream is missing and completes onc
   }
 });
 
+Deno.test("NatsPublisher() warns once when publishing starts failing, not at every retry, and says when it works again", async () => {
+  const records: LogRecord[] = [];
+  await configure({
+    reset: true,
+    sinks: { memory: (record) => records.push(record) },
+    loggers: [{ category: ["sda-ingest"], lowestLevel: "info", sinks: ["memory"] }],
+  });
+  const server = await startNatsServer();
+  const nc = await connect({ servers: server.url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const publisher = new NatsPublisher(nc, { retryMs: 20, timeoutMs: 500 });
+    const message = (i: number) => ({
+      subject: "sda.obs.radar.XR1",
+      payload: new TextEncoder().encode("{}"),
+      id: `m${i}`,
+    });
+    // Two callers, each retrying its batch while the stream is missing.
+    const done = [publisher.publish([message(1)]), publisher.publish([message(2)])];
+    while (publisher.stats.errors < 20) await new Promise((r) => setTimeout(r, 10));
+    await ensureObservationStream(jsm, { stream: "SDA_TEST", subjectPrefix: "sda.obs" });
+    await Promise.all(done);
+    assert.equal((await jsm.streams.info("SDA_TEST")).state.messages, 2);
+    const said = records.map((r) => `${r.level} ${r.rawMessage}`).filter((m) =>
+      /NATS publish/.test(m)
+    );
+    assert.deepEqual(said, [
+      "warning NATS publish failed for {count} messages, retrying in {delay} ms: {error}",
+      "info NATS publishing works again after {seconds} s",
+    ]);
+  } finally {
+    await nc.close();
+    await server.stop();
+    await reset();
+  }
+});
+
 Deno.test("NatsPublisher() refuses a message over the server's max_payload at once, counted, and publishes the rest", async () => {
   const nats = await LocalNats.start({ maxPayload: 4096 });
   const nc = await connect({ servers: nats.urls });
