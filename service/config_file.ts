@@ -139,6 +139,10 @@ export async function validateConfig(
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.problems);
   }
+  // In cluster mode the state is in KV: state.dir is not used (SPEC §12).
+  const cluster = config
+    ? config.nats !== undefined
+    : isRecordObject(input) && isRecordObject(input.nats);
   // Also when the schema found problems: every problem at once (SPEC §9),
   // from the raw values (defaults where absent).
   problems.push(...sharedDirectories(
@@ -152,7 +156,7 @@ export async function validateConfig(
         const dir = valueOrDefault(input, section, fallback, baseDir);
         return dir === undefined ? [] : [{ section, dir }];
       }),
-    config ? config.nats !== undefined : isRecordObject(input) && isRecordObject(input.nats),
+    cluster,
   ));
   if (config && (options.checkEnv ?? true)) problems.push(...unsetTokens(config));
   if (options.checkDirs ?? true) {
@@ -173,6 +177,8 @@ export async function validateConfig(
     const createDirs = options.createDirs ?? false;
     const create = createDirs && problems.length === 0;
     for (const [section, fallback] of DIRS) {
+      // Not checked, not created: a cluster instance writes no state file.
+      if (section === "state" && cluster) continue;
       const raw = config
         ? (config[section] as { dir: string }).dir
         : valueOrDefault(input, section, fallback, baseDir);

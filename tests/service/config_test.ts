@@ -213,6 +213,32 @@ Deno.test("loadConfig() refuses data directories that are one another or inside 
       }),
     );
     assert.equal((await loadConfig(`${dir}/d.json`)).state.dir, `${dir}/data`);
+    // Nor is it checked or created: one that cannot be is no problem there.
+    await Deno.writeTextFile(`${dir}/blocker`, "");
+    await Deno.writeTextFile(
+      `${dir}/g.json`,
+      JSON.stringify({
+        log: { dir: "g/events" },
+        deadLetter: { dir: "g/dead-letter" },
+        state: { dir: "blocker/state" },
+        nats: { servers: ["nats://127.0.0.1:4222"] },
+      }),
+    );
+    await loadConfig(`${dir}/g.json`, { createDirs: true });
+    assert.deepEqual(
+      (await Array.fromAsync(Deno.readDir(`${dir}/g`))).map((e) => e.name).sort(),
+      ["dead-letter", "events"],
+    );
+    await Deno.writeTextFile(
+      `${dir}/h.json`,
+      JSON.stringify({
+        log: { dir: "h/events" },
+        deadLetter: { dir: "h/dead-letter" },
+        nats: { servers: ["nats://127.0.0.1:4222"] },
+      }),
+    );
+    await loadConfig(`${dir}/h.json`, { createDirs: true });
+    assert.equal(await Deno.stat(`${dir}/data/state`).then(() => true, () => false), false);
     // Names that only share a prefix are different directories.
     await Deno.writeTextFile(
       `${dir}/b.json`,
