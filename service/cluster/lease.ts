@@ -158,6 +158,8 @@ export class Lease implements SourceLease {
   #holdUntil = 0;
   #loop: Promise<void> | undefined;
   #watch: { stop(): void } | undefined;
+  /** An entry of this instance's name that this process did not write, as first seen: see {@link Lease.#namesake}. */
+  #namesakeSeen: { bytes: Uint8Array; revision: number; renewed: boolean } | undefined;
 
   /** Creates the lease; {@link Lease.start} begins trying to own it. */
   constructor(options: LeaseOptions) {
@@ -368,19 +370,20 @@ export class Lease implements SourceLease {
       const entry = await this.#kv.get(this.key);
       const held = entry?.operation === "PUT" ? parse(entry.value) : undefined;
       this.#owner = held?.instance;
+      const unknown = this.#unknown;
+      this.#unknown = undefined;
+      const adopt = entry !== null && entry.operation === "PUT" && unknown !== undefined &&
+        equal(entry.value, unknown.bytes) && this.#now() - unknown.sentAt < this.#leaseMs / 2;
       this.#problem(
         entry?.operation === "PUT" && held === undefined
           ? `the lease is held by an entry that names no instance: ${
             JSON.stringify(decoder.decode(entry.value.subarray(0, 64)))
           }`
+          : entry?.operation === "PUT" && !adopt
+          ? this.#namesake(entry.value, entry.revision, held, unknown?.bytes)
           : undefined,
       );
-      const unknown = this.#unknown;
-      this.#unknown = undefined;
-      if (
-        entry !== null && entry.operation === "PUT" && unknown !== undefined &&
-        equal(entry.value, unknown.bytes) && this.#now() - unknown.sentAt < this.#leaseMs / 2
-      ) {
+      if (entry !== null && unknown !== undefined && adopt) {
         // Our earlier create landed though its acknowledgement did not reach
         // us. Adopted only while far from expiring, and with that create's
         // send time as the start of our validity: nothing older than what we
@@ -397,6 +400,41 @@ export class Lease implements SourceLease {
     } catch {
       // The next attempt will tell.
     }
+  }
+
+  /**
+   * Whether the entry that holds the lease is another live process's of
+   * this instance's name — two instances configured with the same
+   * `nats.instance` (or two containers that both run as pid 1 on one
+   * host name): the text for {@link error} if so. An entry of this name
+   * that this process never wrote may also be what its own previous
+   * process left (it expires `leaseMs` after that process's last
+   * renewal); only one seen renewed — the same bytes at a later revision —
+   * is a live namesake.
+   */
+  #namesake(
+    bytes: Uint8Array,
+    revision: number,
+    held: LeaseValue | undefined,
+    unknown: Uint8Array | undefined,
+  ): string | undefined {
+    if (
+      held?.instance !== this.instance ||
+      (this.#bytes !== undefined && equal(bytes, this.#bytes)) ||
+      (unknown !== undefined && equal(bytes, unknown))
+    ) {
+      this.#namesakeSeen = undefined;
+      return undefined;
+    }
+    const seen = this.#namesakeSeen;
+    if (seen === undefined || !equal(seen.bytes, bytes)) {
+      this.#namesakeSeen = { bytes, revision, renewed: false };
+      return undefined;
+    }
+    if (revision > seen.revision) seen.renewed = true;
+    return seen.renewed
+      ? `another process named "${this.instance}" like this one holds the lease (since ${held.since}); nats.instance must be unique per instance, and this one takes over only when that one stops`
+      : undefined;
   }
 
   #won(value: LeaseValue, bytes: Uint8Array, sentAt: number): void {
@@ -504,7 +542,10 @@ export class Lease implements SourceLease {
             this.#tick();
           }
         } else if (!this.#owned) {
-          this.#owner = parse(entry.value)?.instance;
+          const held = parse(entry.value);
+          this.#owner = held?.instance;
+          const namesake = this.#namesake(entry.value, entry.revision, held, this.#unknown?.bytes);
+          if (namesake !== undefined) this.#problem(namesake);
         }
       }
     })().catch((error) => {

@@ -265,6 +265,62 @@ Deno.test("Lease() says why it can neither take the lease nor name its holder: a
   }
 });
 
+Deno.test("Lease() names a live process of the same instance name that holds the lease, not a dead one's leftover entry", async () => {
+  const leaseMs = 900;
+  const nats = await LocalNats.start();
+  const nc = await connect({ servers: nats.urls });
+  const leases: Lease[] = [];
+  try {
+    await new Kvm(jetstream(nc)).create("SDA_OBS_leases", { ttl: leaseMs, storage: "memory" });
+    const a = await leaseOn(nc, "ingest-a", leaseMs);
+    leases.push(a);
+    await a.start();
+    assert.equal(a.owned, true);
+    // Another process configured with the same nats.instance.
+    const twin = await leaseOn(nc, "ingest-a", leaseMs);
+    leases.push(twin);
+    await twin.start();
+    assert.equal(twin.owned, false);
+    for (let i = 0; i < 200 && twin.error === undefined; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    // The old /health: owner "ingest-a" on the standby, as if it ran the source, and no error.
+    assert.match(
+      twin.error ?? "",
+      /^another process named "ingest-a" like this one holds the lease \(since \d{4}-.*Z\); nats.instance must be unique per instance/,
+    );
+    assert.equal(a.error, undefined);
+
+    // What a crashed process of the same name left is waited out without that error.
+    const kv = await new Kvm(jetstream(nc)).open("SDA_OBS_leases");
+    await kv.put(
+      "optical-2",
+      new TextEncoder().encode('{"instance":"ingest-b","since":"2026-12-04T00:00:00.000Z"}'),
+    );
+    const b = new Lease({
+      kv,
+      jsm: await jetstreamManager(nc),
+      key: "optical-2",
+      instance: "ingest-b",
+      leaseMs,
+    });
+    leases.push(b);
+    const won = Promise.withResolvers<void>();
+    b.onAcquire = () => won.resolve();
+    await b.start();
+    assert.equal(b.owned, false);
+    const errors = new Set<string | undefined>();
+    const probe = setInterval(() => errors.add(b.error), 20);
+    await won.promise;
+    clearInterval(probe);
+    assert.deepEqual([...errors], [undefined]);
+  } finally {
+    for (const lease of leases.reverse()) await lease.release();
+    await nc.close();
+    await nats.stop();
+  }
+});
+
 Deno.test("LeaseThread() holds leases on its own thread and shares their deadline", async () => {
   const nats = await LocalNats.start();
   const nc = await connect({ servers: nats.urls });
