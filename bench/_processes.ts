@@ -41,15 +41,17 @@ const PERMISSIONS: Record<string, string[]> = {
  * V8 flags of `deno task replay` (see deno.json): the replay's live data is
  * ~50 MB however long the input, so capping the old generation only makes V8
  * collect garbage sooner (measured: peak RSS 515 → 293 MB for a million
- * radar observations at the same throughput), and 8 MB semi-spaces (V8's
- * default here is 32) trim the young generation of both isolates, the main
- * thread's and the decode worker's (10,000,000 generated observations,
- * `bench/child.ts replay-10m`, alternated, four runs each: peak RSS 256–274
- * against 291–301 MiB with 16 MB; 75–93 against 77–92 s, 4 % more on
- * average — the worker's scavenges double, 9.8 → 18.4 s of its 76 s in one
- * profile; 12 MB saved nothing).
+ * radar observations at the same throughput). The semi-spaces stay at
+ * 16 MB: 8 MB trimmed the young generation of both isolates (the main
+ * thread's and the decode worker's) by ~40 MiB of peak RSS, but the decode
+ * worker — the replay's bottleneck — then scavenges twice as often (12.8 s
+ * of its 73 s in one profile). 10,000,000 generated observations
+ * (`bench/child.ts replay-10m`, with {@link REPLAY_ENV}, 2026-12-04, one
+ * host, interleaved): 16 MB 58.2, 58.8, 62.0, 59.8 s at 278–283 MiB peak
+ * (85 s of user CPU in one run); 12 MB 64.3 s, 279 MiB; 8 MB 75.6, 64.6,
+ * 71.3 s at 240–253 MiB (106 s of user CPU).
  */
-export const REPLAY_V8_FLAGS = "--v8-flags=--max-old-space-size=192,--max-semi-space-size=8";
+export const REPLAY_V8_FLAGS = "--v8-flags=--max-old-space-size=192,--max-semi-space-size=16";
 
 /**
  * Environment of `deno task replay` (see deno.json): glibc's malloc puts
