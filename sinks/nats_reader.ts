@@ -5,7 +5,14 @@
  * @module
  */
 
-import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import {
+  DeliverPolicy,
+  jetstream,
+  type JetStreamManager,
+  jetstreamManager,
+  type JsMsg,
+  type MsgRequest,
+} from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Observation } from "../envelope/observation.ts";
 import { natsServerOptions } from "./nats_servers.ts";
@@ -122,13 +129,18 @@ export function readNatsLines(options: NatsReaderOptions): ReadableStream<NatsLi
   }
   const signal = options.signal;
   let nc: NatsConnection | undefined;
+  let jsm: JetStreamManager | undefined;
   let messages: AsyncIterator<JsMsg> & { stop?: () => void } | undefined;
   let stopMessages: (() => void) | undefined;
   let last = Infinity;
+  /** The sequence after the last one handed out. */
+  let next = from;
   let done = false;
   /** Why a followed stream ended: it was deleted (and maybe created again). */
   let gone: Error | undefined;
   let watchdog: ReturnType<typeof setInterval> | undefined;
+  /** Consumers made again for a read that stopped short (see `reopen`). */
+  let reopened = 0;
   const onAbort = () => stopMessages?.();
 
   const cleanup = async () => {
@@ -139,14 +151,79 @@ export function readNatsLines(options: NatsReaderOptions): ReadableStream<NatsLi
     if (options.connection === undefined) await nc?.close().catch(() => {});
   };
 
+  /**
+   * Whether the stream holds a message at `seq` or after it, as its leader
+   * answers (a consumer counts from its own replica, which may lag).
+   */
+  const holdsFrom = async (seq: number): Promise<boolean> => {
+    if (seq > last) return false;
+    // The first message at `seq` or after it: nats-server takes
+    // `next_by_subj` in this (leader-answered) request since 2.9, though
+    // the client's type names only `seq` and `last_by_subj` for it.
+    const query = { seq, next_by_subj: ">" } as MsgRequest;
+    const msg = await retrying(() => jsm!.streams.getMessage(options.stream, query), signal);
+    return msg !== null && msg.seq <= last;
+  };
+
+  /** Opens an ordered consumer from `next`: false when there is nothing more to read. */
+  const open = async (): Promise<boolean> => {
+    // Placed on a dead node, a creation stays unanswered: ask again,
+    // for a minute (see REQUEST_TIMEOUT_MS).
+    const js = jetstream(nc!, { timeout: REQUEST_TIMEOUT_MS });
+    const consumer = await retrying(
+      () =>
+        js.consumers.get(options.stream, {
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: next,
+        }),
+      signal,
+      60_000,
+    );
+    // Nothing to read from `next` on (the messages up to the last
+    // sequence deleted, say): the last sequence would never arrive. The
+    // consumer's count is its replica's, which may lag behind the leader
+    // right after a node was killed (a read then ended empty): the
+    // leader confirms.
+    if (
+      !options.follow && (await consumer.info()).num_pending === 0 && !(await holdsFrom(next))
+    ) {
+      return false;
+    }
+    const iterator = await consumer.consume({ max_messages: 1024 });
+    stopMessages = () => iterator.stop();
+    messages = iterator[Symbol.asyncIterator]();
+    if (signal?.aborted) stopMessages();
+    return true;
+  };
+
+  /**
+   * A read without `follow` whose consumer ended, or counted nothing left,
+   * before the last sequence (a node killed, a consumer deleted): the rest
+   * is read through a new consumer, as long as the leader says it is
+   * there. Ends the stream quietly only when nothing is left; an error
+   * names where the read stopped.
+   */
+  const reopen = async (why: string): Promise<boolean> => {
+    if (!(await holdsFrom(next))) return false;
+    if (++reopened > 10) {
+      throw new Error(
+        `Cannot read JetStream stream ${options.stream} to its end: the read stopped ${
+          reopened - 1
+        } times, last at sequence ${next} of ${last} (${why})`,
+      );
+    }
+    stopMessages?.();
+    return await open();
+  };
+
   return new ReadableStream<NatsLine>({
     async start() {
       nc = options.connection ?? await connect(natsServerOptions(options.servers!));
       try {
         // A cluster electing a leader answers "timeout" or 503 for a few
         // seconds: ask again rather than fail the reader.
-        const jsm = await retrying(() => jetstreamManager(nc!), signal);
-        const info = await retrying(() => jsm.streams.info(options.stream), signal).catch(
+        jsm = await retrying(() => jetstreamManager(nc!), signal);
+        const info = await retrying(() => jsm!.streams.info(options.stream), signal).catch(
           (error) => {
             // "stream not found" named no stream.
             if (!/stream not found/i.test(String(error?.message))) throw error;
@@ -158,35 +235,17 @@ export function readNatsLines(options: NatsReaderOptions): ReadableStream<NatsLi
           done = true;
           return;
         }
-        // Placed on a dead node, a creation stays unanswered: ask again,
-        // for a minute (see REQUEST_TIMEOUT_MS).
-        const js = jetstream(nc, { timeout: REQUEST_TIMEOUT_MS });
-        const consumer = await retrying(
-          () =>
-            js.consumers.get(options.stream, {
-              deliver_policy: DeliverPolicy.StartSequence,
-              opt_start_seq: from,
-            }),
-          signal,
-          60_000,
-        );
-        // Nothing to read from `from` on (the messages up to the last
-        // sequence deleted, say): the last sequence would never arrive.
-        if (!options.follow && (await consumer.info()).num_pending === 0) {
+        if (!(await open())) {
           await cleanup();
           return;
         }
-        const iterator = await consumer.consume({ max_messages: 1024 });
-        stopMessages = () => iterator.stop();
-        messages = iterator[Symbol.asyncIterator]();
-        if (signal?.aborted) stopMessages();
         signal?.addEventListener("abort", onAbort, { once: true });
         if (options.follow) {
           // A deleted stream ends no consume: a follower waited for ever,
           // deaf also to the stream created again under the same name.
           watchdog = setInterval(async () => {
             try {
-              const now = await jsm.streams.info(options.stream);
+              const now = await jsm!.streams.info(options.stream);
               if (now.created === info.created) return;
               gone = new Error(
                 `JetStream stream ${options.stream} was deleted and created again: its sequences started over (read it again from 1)`,
@@ -204,25 +263,47 @@ export function readNatsLines(options: NatsReaderOptions): ReadableStream<NatsLi
       }
     },
     async pull(controller) {
-      if (done || messages === undefined || signal?.aborted) {
+      try {
+        for (;;) {
+          if (done || messages === undefined || signal?.aborted) {
+            await cleanup();
+            controller.close();
+            return;
+          }
+          const result = await messages.next();
+          if (result.done || signal?.aborted || gone !== undefined) {
+            if (
+              result.done && !signal?.aborted && gone === undefined && !options.follow &&
+              await reopen("its consumer ended")
+            ) {
+              continue;
+            }
+            await cleanup();
+            if (gone !== undefined) throw gone;
+            controller.close();
+            return;
+          }
+          const msg = result.value;
+          next = msg.seq + 1;
+          controller.enqueue({
+            offset: msg.seq,
+            line: decoder.decode(msg.data),
+            subject: msg.subject,
+          });
+          // The last sequence, or the last message there is: a deleted last
+          // message keeps its sequence as the stream's last and never comes.
+          if (
+            msg.seq >= last ||
+            (!options.follow && msg.info.pending === 0 && !(await reopen("none left to it")))
+          ) {
+            await cleanup();
+            controller.close();
+          }
+          return;
+        }
+      } catch (error) {
         await cleanup();
-        controller.close();
-        return;
-      }
-      const next = await messages.next();
-      if (next.done || signal?.aborted || gone !== undefined) {
-        await cleanup();
-        if (gone !== undefined) throw gone;
-        controller.close();
-        return;
-      }
-      const msg = next.value;
-      controller.enqueue({ offset: msg.seq, line: decoder.decode(msg.data), subject: msg.subject });
-      // The last sequence, or the last message there is: a deleted last
-      // message keeps its sequence as the stream's last and never comes.
-      if (msg.seq >= last || (!options.follow && msg.info.pending === 0)) {
-        await cleanup();
-        controller.close();
+        throw error;
       }
     },
     async cancel() {
