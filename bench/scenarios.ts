@@ -267,6 +267,42 @@ export async function measureRate(
   };
 }
 
+/**
+ * One run of a throughput scenario in a topology of its own: every kind's
+ * observations sent (radar by a `sim radar` sender), the steady rate, and
+ * the service's peak RSS.
+ */
+async function throughputRun(
+  kinds: Kind[],
+  fsync: "always" | "interval",
+  perKind: Record<Kind, number>,
+  workers?: number,
+): Promise<{ rate: number; seconds: number; total: number; peak: number }> {
+  const topology = await startTopology({
+    kinds,
+    fsync,
+    opticalCount: perKind.optical,
+    islPrefill: perKind.isl,
+    workers,
+  });
+  try {
+    let total = 0;
+    if (kinds.includes("optical")) total += perKind.optical;
+    if (kinds.includes("isl")) total += perKind.isl;
+    let sender: Child | undefined;
+    if (kinds.includes("radar")) {
+      sender = radarSender(topology.radarPort!, perKind.radar);
+      total += perKind.radar;
+    }
+    const { rate, seconds } = await measureRate(topology, total);
+    await sender?.status;
+    const { peak } = await memoryOf(topology.service.pid);
+    return { rate, seconds, total, peak };
+  } finally {
+    await stopTopology(topology);
+  }
+}
+
 function throughput(
   name: string,
   description: string,
@@ -287,38 +323,18 @@ function throughput(
       const rates: number[] = [];
       const peaks: number[] = [];
       for (let run = 0; run <= runs; run++) {
-        const topology = await startTopology({
-          kinds,
-          fsync,
-          opticalCount: perKind.optical,
-          islPrefill: perKind.isl,
-        });
-        try {
-          let total = 0;
-          if (kinds.includes("optical")) total += perKind.optical;
-          if (kinds.includes("isl")) total += perKind.isl;
-          let sender: Child | undefined;
-          if (kinds.includes("radar")) {
-            sender = radarSender(topology.radarPort!, perKind.radar);
-            total += perKind.radar;
-          }
-          const { rate, seconds } = await measureRate(topology, total);
-          await sender?.status;
-          const { peak } = await memoryOf(topology.service.pid);
-          if (run === 0) {
-            log(`  warm-up: ${Math.round(rate).toLocaleString("en-US")} obs/s`);
-            continue;
-          }
-          rates.push(rate);
-          peaks.push(peak);
-          log(
-            `  run ${run}: ${Math.round(rate).toLocaleString("en-US")} obs/s (${
-              seconds.toFixed(1)
-            } s for ${total.toLocaleString("en-US")}), peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB`,
-          );
-        } finally {
-          await stopTopology(topology);
+        const { rate, seconds, total, peak } = await throughputRun(kinds, fsync, perKind);
+        if (run === 0) {
+          log(`  warm-up: ${Math.round(rate).toLocaleString("en-US")} obs/s`);
+          continue;
         }
+        rates.push(rate);
+        peaks.push(peak);
+        log(
+          `  run ${run}: ${Math.round(rate).toLocaleString("en-US")} obs/s (${
+            seconds.toFixed(1)
+          } s for ${total.toLocaleString("en-US")}), peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB`,
+        );
       }
       const value = median(rates);
       // A comparison that fails is a note, not a lost measurement.
@@ -362,25 +378,7 @@ async function compareWithMainThread(
 ): Promise<{ measurements: Measurement[]; notes: string[] }> {
   const rates: number[] = [];
   for (let run = 1; run <= runs; run++) {
-    const topology = await startTopology({
-      kinds,
-      fsync: "interval",
-      opticalCount: perKind.optical,
-      islPrefill: perKind.isl,
-      workers: 0,
-    });
-    try {
-      let total = perKind.optical + perKind.isl;
-      let sender: Child | undefined;
-      if (kinds.includes("radar")) {
-        sender = radarSender(topology.radarPort!, perKind.radar);
-        total += perKind.radar;
-      }
-      rates.push((await measureRate(topology, total)).rate);
-      await sender?.status;
-    } finally {
-      await stopTopology(topology);
-    }
+    rates.push((await throughputRun(kinds, "interval", perKind, 0)).rate);
     log(`  workers = 0, run ${run}: ${Math.round(rates.at(-1)!).toLocaleString("en-US")} obs/s`);
   }
   const single = median(rates);
