@@ -1,24 +1,25 @@
 /**
- * The `replay-10m` bench child: replays 10,000,000 generated observations and
- * prints the time, then waits for the parent to read its peak RSS.
+ * The `replay-10m` bench child: replays the fixtures directory the parent
+ * wrote (`writeReplayFixtures`, 10,000,000 observations) as `deno task
+ * replay` does and prints the time, then waits for the parent to read its
+ * peak RSS.
  *
  * @module
  */
 
 import { parseOptions, UsageError } from "../cli/_args.ts";
-import { replay } from "../service/replay.ts";
-import { generatedIsl, generatedOptical, generatedRadar } from "./_generate.ts";
+import { fixtureInputs, replay } from "../service/replay.ts";
 
-/** Replays 10,000,000 generated observations; the last stderr line is the JSON result. */
+/** Replays `--fixtures` into `--out`; the last stderr line is the JSON result. */
 export async function replay10m(args: string[]): Promise<number> {
-  const { values } = parseOptions(args, { out: { type: "string" } });
+  const { values } = parseOptions(args, {
+    out: { type: "string" },
+    fixtures: { type: "string" },
+  });
   if (values.out === undefined) throw new UsageError("--out is required");
-  const inputs = [
-    generatedRadar(4_000_000),
-    ...generatedOptical(3_000_000),
-    generatedIsl(3_000_000),
-  ];
+  if (values.fixtures === undefined) throw new UsageError("--fixtures is required");
   const t0 = performance.now();
+  const inputs = await fixtureInputs(values.fixtures);
   const result = await replay({ inputs, out: values.out });
   const seconds = (performance.now() - t0) / 1000;
   console.error(JSON.stringify({ seconds, observations: result.observations }));

@@ -1,9 +1,10 @@
 /**
- * Inputs generated on the fly for the `replay-10m` benchmark: TDM text from
+ * Inputs generated for the `replay-10m` benchmark: TDM text from
  * the radar simulator's renderer, beacon packets from the ISL simulator's
  * generator, and archive CSV pages from a fast template (the archive
  * simulator's SGP4 frames make ~95,000 rows/s, too slow to generate 3
- * million rows inside a 60 s budget).
+ * million rows inside a 60 s budget). {@link writeReplayFixtures} writes
+ * them as files, which the benchmark replays as recorded traffic is.
  *
  * @module
  */
@@ -106,4 +107,47 @@ export function generatedOptical(count: number): ReplayInput[] {
     });
   }
   return pages;
+}
+
+/** What {@link writeReplayFixtures} wrote. */
+export interface WrittenFixtures {
+  files: number;
+  bytes: number;
+}
+
+/**
+ * Writes the benchmark's replay inputs under `dir` as a fixtures directory
+ * (`radar/`, `optical/`, `isl/`, see `fixtureInputs`): `radar` TDM
+ * observations, `optical` archive rows in pages of 1,000 and `isl` beacons,
+ * generated as above.
+ */
+export async function writeReplayFixtures(
+  dir: string,
+  counts: { radar: number; optical: number; isl: number },
+): Promise<WrittenFixtures> {
+  const inputs = [
+    generatedRadar(counts.radar),
+    ...generatedOptical(counts.optical),
+    generatedIsl(counts.isl),
+  ];
+  let bytes = 0;
+  for (const kind of ["radar", "optical", "isl"]) {
+    await Deno.mkdir(`${dir}/${kind}`, { recursive: true });
+  }
+  for (const input of inputs) {
+    const file = await Deno.open(`${dir}/${input.name}`, {
+      write: true,
+      create: true,
+      truncate: true,
+    });
+    try {
+      for await (const chunk of await input.open()) {
+        for (let at = 0; at < chunk.length;) at += await file.write(chunk.subarray(at));
+        bytes += chunk.length;
+      }
+    } finally {
+      file.close();
+    }
+  }
+  return { files: inputs.length, bytes };
 }
