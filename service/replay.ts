@@ -323,9 +323,11 @@ export function concatInputs(
   workers?: DecodePool,
 ): ReadableStream<IngestBatch> {
   // With workers, the next inputs are opened (and their first batch asked
-  // for) while the current one drains, one per worker: each worker decodes
-  // ahead, and the order of the log is still the order of the inputs.
-  const ahead = workers?.size ?? 0;
+  // for) while the current one drains, four per worker: each worker decodes
+  // ahead, and the order of the log is still the order of the inputs. With
+  // one page ahead, the worker waited for the main thread's next request
+  // after each page (~1,000 records).
+  const ahead = 4 * (workers?.size ?? 0);
   let opened = 0;
   const open: {
     reader: ReadableStreamDefaultReader<IngestBatch>;
