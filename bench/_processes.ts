@@ -60,10 +60,15 @@ export const REPLAY_V8_FLAGS = "--v8-flags=--max-old-space-size=192,--max-semi-s
  * which the replay's page copies and message buffers came from heaps that
  * keep what they once held. A fixed threshold keeps them apart (replay of
  * 10,000,000 generated observations, alternated: peak RSS 228 and 233
- * against 257 and 267 MiB; 98 and 99 against 101 and 92 s). Other C
- * libraries ignore the variable.
+ * against 257 and 267 MiB; 98 and 99 against 101 and 92 s). At 64 KiB the
+ * chunks a file is read in (64 KiB each) have maps of their own too:
+ * replaying the benchmark's 10,000,000 observations from files, peak RSS
+ * 276 and 276 MiB against 274 and 283 MiB (274–288 MiB in four more runs;
+ * the budget, 300 MB, is 286 MiB), at no cost in time that the noise
+ * showed (85 and 67 against 75 and 68 s, alternated). Other C libraries
+ * ignore the variable.
  */
-export const REPLAY_ENV: Record<string, string> = { MALLOC_MMAP_THRESHOLD_: "131072" };
+export const REPLAY_ENV: Record<string, string> = { MALLOC_MMAP_THRESHOLD_: "65536" };
 
 /** Starts `deno run <permissions> main.ts …args` (the same Deno binary). */
 export function spawnMain(
