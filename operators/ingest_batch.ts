@@ -72,11 +72,13 @@ export interface PackedObservations {
   keys: string[];
   /**
    * Set while the ids are not computed yet (a decode worker's batch, see
-   * `packObservations`' `deferIds`): `ids` are zeros and each line's id is a
-   * placeholder until `fillPackedIds` hashes the inputs it reads from the
-   * lines.
+   * `packObservations`' `deferIds`): each id's input (`idInput`), UTF-8, back
+   * to back; `ids` are zeros and each line's id is a placeholder until
+   * `fillPackedIds` hashes them.
    */
-  idsDeferred?: boolean;
+  idInputs?: Uint8Array;
+  /** Where each id input ends in {@link PackedObservations.idInputs}. */
+  idInputEnds?: Uint32Array;
   /**
    * Gives the memory of these arrays back to the worker that wrote them
    * (shared memory): called once the lines are written, after which they

@@ -13,10 +13,8 @@ import { idInput } from "../envelope/observation_id.ts";
 import { serializeObservation } from "../envelope/serialize.ts";
 import { parseTimestamp } from "../envelope/time.ts";
 import type { PackedObservations } from "./ingest_batch.ts";
-import { lineIdInput } from "./line_id_input.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** Value of a lowercase hex digit by char code, or -1. */
 const HEX_VALUE = new Int8Array(128).fill(-1);
@@ -30,11 +28,10 @@ for (let i = 0; i < 6; i++) HEX_VALUE[97 + i] = 10 + i;
  * words (the reader then takes it from the line).
  *
  * With `deferIds` the ids are not hashed here: each line gets a placeholder
- * id (so does each observation's `id`) and the batch is marked
- * `idsDeferred` for {@link fillPackedIds}, which reads each id's input back
- * from the line — a decode worker leaves building, encoding and hashing the
- * inputs (a quarter of its time per radar observation) to the main thread,
- * which has time to spare.
+ * id (so does each observation's `id`), and each id's input goes into
+ * `idInputs` for {@link fillPackedIds} — a decode worker leaves the hashing
+ * (a sixth of its time per radar observation) to the main thread, which
+ * has time to spare.
  *
  * @example
  * ```ts
@@ -62,6 +59,10 @@ export function packObservations(
 ): PackedObservations {
   const count = observations.length;
   if (byteEnds.length < count) byteEnds = new Uint32Array(Math.max(count, 2 * byteEnds.length));
+  if (deferIds && inputEnds.length < count) {
+    inputEnds = new Uint32Array(Math.max(count, 2 * inputEnds.length));
+  }
+  let inputsAt = 0;
   // Each line encoded into the scratch buffer on its own: encodeInto() on
   // one string of all lines (a rope of thousands of pieces, flattened
   // first) took 1.1 µs per optical line, encode() of it 3.5 µs; line by
@@ -69,7 +70,18 @@ export function packObservations(
   let at = 0;
   for (let i = 0; i < count; i++) {
     const o = observations[i];
-    if (deferIds) (o as { id: string }).id = PLACEHOLDER_ID;
+    if (deferIds) {
+      const input = idInput(o);
+      const need = 3 * input.length;
+      if (inputScratch.length - inputsAt < need) {
+        const larger = new Uint8Array(Math.max(2 * inputScratch.length, inputsAt + need));
+        larger.set(inputScratch.subarray(0, inputsAt));
+        inputScratch = larger;
+      }
+      inputsAt += encoder.encodeInto(input, inputScratch.subarray(inputsAt)).written;
+      inputEnds[i] = inputsAt;
+      (o as { id: string }).id = PLACEHOLDER_ID;
+    }
     const line = serializeObservation(o);
     // UTF-8 needs at most 3 bytes per UTF-16 code unit.
     const room = 3 * line.length + 1;
@@ -83,13 +95,17 @@ export function packObservations(
     byteEnds[i] = at;
   }
   let packed: PackedObservations;
-  const place = memory?.(packedBytes(count, at));
+  const place = memory?.(packedBytes(count, at, deferIds ? inputsAt : -1));
   if (place !== undefined) {
     // Encoded above and copied: encodeInto() straight into shared memory
     // encodes to a fresh buffer and copies anyway (Deno 2).
-    packed = packedAt(place.buffer, place.offset, count, at, [], deferIds);
+    packed = packedAt(place.buffer, place.offset, count, at, [], deferIds ? inputsAt : -1);
     packed.lines.set(scratch.subarray(0, at));
     packed.ends.set(byteEnds.subarray(0, count));
+    if (deferIds) {
+      packed.idInputs!.set(inputScratch.subarray(0, inputsAt));
+      packed.idInputEnds!.set(inputEnds.subarray(0, count));
+    }
   } else {
     packed = {
       count,
@@ -101,7 +117,10 @@ export function packObservations(
       keyAt: new Uint16Array(count),
       keys: [],
     };
-    if (deferIds) packed.idsDeferred = true;
+    if (deferIds) {
+      packed.idInputs = inputScratch.slice(0, inputsAt);
+      packed.idInputEnds = inputEnds.slice(0, count);
+    }
   }
   const { ids, received, observed, keyAt, keys } = packed;
   let lastKey = "";
@@ -138,8 +157,9 @@ export function packObservations(
 
 /** Where each line ends in the bytes, reused from batch to batch. */
 let byteEnds = new Uint32Array(1024);
-/** The id input of a line with a deferred id, reused. */
-let inputScratch = new Uint8Array(1 << 12);
+/** The id inputs of a batch with deferred ids, and where each ends, reused. */
+let inputScratch = new Uint8Array(1 << 16);
+let inputEnds = new Uint32Array(1024);
 /** The id a line holds until {@link fillPackedIds} writes the real one. */
 const PLACEHOLDER_ID = "0".repeat(32);
 const HEX_CODES = encoder.encode("0123456789abcdef");
@@ -157,8 +177,9 @@ export interface PackMemory {
 /**
  * The {@link PackedObservations} that {@link packObservations} wrote into
  * `buffer` at `offset` (given as its `memory`) for `count` observations
- * with `linesBytes` bytes of lines (`idsDeferred`: packed with `deferIds`)
- * — e.g. on the other side of a `SharedArrayBuffer`. Views, not copies.
+ * with `linesBytes` bytes of lines (and `inputsBytes` of deferred id
+ * inputs, or -1 for none) — e.g. on the other side of a
+ * `SharedArrayBuffer`. Views, not copies.
  *
  * @example
  * ```ts
@@ -176,9 +197,10 @@ export function packedAt(
   count: number,
   linesBytes: number,
   keys: string[],
-  idsDeferred = false,
+  inputsBytes = -1,
 ): PackedObservations {
-  const linesAt = offset + arraysBytes(count);
+  const deferred = inputsBytes >= 0;
+  const linesAt = offset + arraysBytes(count, deferred);
   const packed: PackedObservations = {
     count,
     received: new Float64Array(buffer, offset, count),
@@ -189,16 +211,18 @@ export function packedAt(
     lines: new Uint8Array(buffer, linesAt, linesBytes),
     keys,
   };
-  if (idsDeferred) packed.idsDeferred = true;
+  if (deferred) {
+    packed.idInputEnds = new Uint32Array(buffer, offset + arraysBytes(count, false), count);
+    packed.idInputs = new Uint8Array(buffer, linesAt + linesBytes, inputsBytes);
+  }
   return packed;
 }
 
 /**
  * Hashes the deferred ids of a batch that {@link packObservations} packed
- * with `deferIds`: reads each id's input back from its line
- * (`lineIdInput`; a line with escaped strings is parsed instead), writes
- * the id's words into `ids` and its hex digits into the line. Does nothing
- * for a batch whose ids are there.
+ * with `deferIds`: writes each id's words into `ids` and its hex digits
+ * into its line, then drops the inputs. Does nothing for a batch whose ids
+ * are there.
  *
  * @example
  * ```ts
@@ -214,36 +238,26 @@ export function packedAt(
  * fillPackedIds(packed);
  * assert.deepEqual(packed.lines, expected.lines);
  * assert.deepEqual(packed.ids, expected.ids);
- * assert.equal(packed.idsDeferred, undefined);
+ * assert.equal(packed.idInputs, undefined);
  * ```
  */
 export function fillPackedIds(packed: PackedObservations): void {
-  if (!packed.idsDeferred) return;
+  const inputs = packed.idInputs;
+  const inputEnds = packed.idInputEnds;
+  if (inputs === undefined || inputEnds === undefined) return;
   const { lines, ends, ids } = packed;
+  let inputStart = 0;
   let lineStart = 0;
   for (let i = 0; i < packed.count; i++) {
-    const end = ends[i];
-    const digits = idDigitsAt(lines, lineStart, end);
-    if (digits < 0) {
-      throw new Error(`Packed line ${i} has no id: ${decoder.decode(lines.slice(lineStart, end))}`);
-    }
-    if (inputScratch.length < end - lineStart) {
-      inputScratch = new Uint8Array(Math.max(2 * inputScratch.length, end - lineStart));
-    }
-    const length = lineIdInput(lines, digits + 32, end, inputScratch);
-    if (length >= 0) {
-      sha256Words(inputScratch, 0, length, ids, 4 * i);
-    } else {
-      // Escaped strings: the input from the line's values.
-      const input = encoder.encode(
-        idInput(JSON.parse(decoder.decode(lines.slice(lineStart, end)))),
-      );
-      sha256Words(input, 0, input.length, ids, 4 * i);
-    }
-    writeIdHex(ids, 4 * i, lines, digits);
-    lineStart = end;
+    const inputEnd = inputEnds[i];
+    sha256Words(inputs, inputStart, inputEnd, ids, 4 * i);
+    inputStart = inputEnd;
+    const digits = idDigitsAt(lines, lineStart, ends[i]);
+    if (digits >= 0) writeIdHex(ids, 4 * i, lines, digits);
+    lineStart = ends[i];
   }
-  packed.idsDeferred = undefined;
+  packed.idInputs = undefined;
+  packed.idInputEnds = undefined;
 }
 
 /**
@@ -283,13 +297,19 @@ function idDigitsAt(lines: Uint8Array, start: number, end: number): number {
  * The bytes {@link packObservations} needs in given memory for `count`
  * observations with `linesBytes` bytes of lines.
  */
-export function packedBytes(count: number, linesBytes: number): number {
-  return arraysBytes(count) + linesBytes;
+export function packedBytes(count: number, linesBytes: number, inputsBytes = -1): number {
+  return inputsBytes < 0
+    ? arraysBytes(count, false) + linesBytes
+    : arraysBytes(count, true) + linesBytes + inputsBytes;
 }
 
-/** Bytes of the typed arrays of `count` observations, laid out before the lines (a multiple of 8). */
-function arraysBytes(count: number): number {
-  return (38 * count + 7) & ~7;
+/**
+ * Bytes of the typed arrays of `count` observations, laid out before the
+ * lines (a multiple of 8); with deferred ids, the input ends come after.
+ */
+function arraysBytes(count: number, deferred: boolean): number {
+  const plain = (38 * count + 7) & ~7;
+  return deferred ? plain + ((4 * count + 7) & ~7) : plain;
 }
 
 function micros(timestamp: string): number {

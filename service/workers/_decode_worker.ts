@@ -1,10 +1,9 @@
 /**
  * A decode worker (SPEC §1, issue 16): runs the portable decoders off the
- * main thread and hands back each batch's observations as serialised lines
- * (ids left blank) and times, in shared or transferred memory
- * (`packObservations` with `deferIds`), so the main thread only reads the
- * ids' inputs back from the lines and hashes them, deduplicates and appends
- * bytes. Started by `DecodePool`.
+ * main thread and hands back each batch's observations as serialised lines,
+ * each id's input and times, in shared or transferred memory
+ * (`packObservations` with `deferIds`), so the main thread only hashes the
+ * ids, deduplicates and appends bytes. Started by `DecodePool`.
  *
  * @module
  */
@@ -60,7 +59,7 @@ function wireBatch(batch: Pick<IngestBatch, "observations" | "deadLetters">): Wi
         region,
         count: packed.count,
         linesBytes: packed.lines.length,
-        idsDeferred: packed.idsDeferred === true,
+        inputsBytes: packed.idInputs?.length ?? -1,
         keys: packed.keys,
       };
     } else {

@@ -68,8 +68,8 @@ export interface RingPacked {
   region: RingRegion;
   count: number;
   linesBytes: number;
-  /** The ids are left to the main thread (see `packObservations`' `deferIds`). */
-  idsDeferred: boolean;
+  /** Bytes of deferred id inputs after the lines (see `packObservations`), or -1: none. */
+  inputsBytes: number;
   keys: string[];
 }
 
@@ -112,9 +112,11 @@ export type FromWorker =
 export function transferables(batch: WireBatch): ArrayBuffer[] {
   const p = batch.packed;
   if (p === undefined) return [];
-  return [p.lines, p.ends, p.ids, p.received, p.observed, p.keyAt].map((a) =>
-    a.buffer as ArrayBuffer
-  );
+  const arrays = [p.lines, p.ends, p.ids, p.received, p.observed, p.keyAt];
+  if (p.idInputs !== undefined && p.idInputEnds !== undefined) {
+    arrays.push(p.idInputs, p.idInputEnds);
+  }
+  return arrays.map((a) => a.buffer as ArrayBuffer);
 }
 
 /** A {@link WireContext} for `ctx` (its clock, if any, becomes `receivedAt`). */

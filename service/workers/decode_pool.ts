@@ -162,7 +162,7 @@ function ingestBatch(wire: WireBatch, source: string, ring: RingReader): IngestB
       shared.count,
       shared.linesBytes,
       shared.keys,
-      shared.idsDeferred,
+      shared.inputsBytes,
     );
     packed.release = ring.received(shared.region);
     batch.packed = packed;
