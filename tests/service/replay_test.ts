@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import type { DeadLetter } from "../../envelope/dead_letter.ts";
 import type { Observation } from "../../envelope/observation.ts";
-import { compareLog, decodeInput, replay, type ReplayInput } from "../../service/replay.ts";
+import { serializeDeadLetter, serializeObservation } from "../../envelope/serialize.ts";
+import type { IngestBatch } from "../../operators/ingest_batch.ts";
+import {
+  compareLog,
+  decodeInput,
+  fixtureInputs,
+  replay,
+  type ReplayInput,
+} from "../../service/replay.ts";
 import { DecodePool } from "../../service/workers/decode_pool.ts";
 import { spawnMain } from "../../bench/_processes.ts";
 import { openEventLog } from "../../sinks/event_log.ts";
@@ -331,6 +339,79 @@ Deno.test("replay() decodes an optical page file larger than a worker's page rec
     for (const out of outs) await removeDir(out);
   }
 });
+
+Deno.test("decodeInput() decodes pages on this thread while its worker is busy, to the same lines as the worker and as without workers", async () => {
+  const { generatedIsl } = await import("../../bench/_generate.ts");
+  // Fresh each time: a generated capture is generated as it is read.
+  const inputs = async () => [
+    ...(await fixtureInputs(fixtures)).filter((input) => input.kind === "optical"),
+    generatedIsl(20_000),
+  ];
+  const startedAt = Date.UTC(2026, 11, 1) * 1000;
+  const pool = new DecodePool(1);
+  await pool.started;
+  const decode = async (workers?: DecodePool) => {
+    const counts = { here: 0, there: 0 };
+    const lines: string[] = [];
+    for (const input of await inputs()) {
+      for await (const batch of decodeInput(input, startedAt, workers)) {
+        if (batch.packed !== undefined) counts.there++;
+        else if (batch.observations.length > 0) counts.here++;
+        lines.push(...linesOf(batch));
+      }
+    }
+    return { counts, lines };
+  };
+  try {
+    // Keeps the worker busy: four large archive pages queued ahead.
+    const rows = "EO-1,2026-11-25T00:00:00Z,S,1,1,1\n".repeat(40_000);
+    const page = new TextEncoder().encode("id,obTime,idSensor,satNo,ra,declination\n" + rows);
+    const busy = Array.from(
+      { length: 4 },
+      () =>
+        pool.page({
+          kind: "optical",
+          ctx: { source: "busy", transport: "replay", peer: "p", deterministic: true, startedAt },
+          contentType: "text/csv",
+        }, page),
+    );
+    const whileBusy = await decode(pool);
+    await Promise.all(busy);
+    const whileIdle = await decode(pool);
+    const without = await decode();
+    assert.ok(whileBusy.counts.here > 0, "no page was decoded on this thread");
+    assert.ok(whileIdle.counts.there > 0, "no page was decoded in the worker");
+    assert.ok(without.lines.length > 20_000, `${without.lines.length} lines`);
+    // Not deepEqual on the arrays: its diff of 20,000 lines takes minutes.
+    for (const other of [whileBusy, whileIdle]) {
+      assert.equal(other.lines.length, without.lines.length);
+      for (let i = 0; i < without.lines.length; i++) {
+        if (other.lines[i] !== without.lines[i]) {
+          assert.equal(other.lines[i], without.lines[i], `line ${i}`);
+        }
+      }
+    }
+  } finally {
+    pool.close();
+  }
+});
+
+/** The log lines of a batch: packed, or serialised here; then its dead letters. */
+function linesOf(batch: IngestBatch): string[] {
+  const lines: string[] = [];
+  const packed = batch.packed;
+  if (packed !== undefined) {
+    const decoder = new TextDecoder();
+    let start = 0;
+    for (let i = 0; i < packed.count; i++) {
+      lines.push(decoder.decode(packed.lines.subarray(start, packed.ends[i] - 1)));
+      start = packed.ends[i];
+    }
+  }
+  for (const o of batch.observations) lines.push(serializeObservation(o));
+  for (const d of batch.deadLetters) lines.push(serializeDeadLetter(d));
+  return lines;
+}
 
 Deno.test("decodeInput() cancelled while it reads an optical page for a worker cancels the page's bytes at once", async () => {
   const pool = new DecodePool(1);
