@@ -21,7 +21,8 @@ import type { DecodeContext } from "../sources/decode_context.ts";
 import { decodeIslPackets } from "../sources/isl/mod.ts";
 import { decodeOpticalPage } from "../sources/optical/decode_optical_page.ts";
 import { OpticalDecodeStream } from "../sources/optical/optical_decode_stream.ts";
-import { TdmDecodeStream } from "../sources/radar/mod.ts";
+import { decodeTdm, TdmDecodeStream } from "../sources/radar/mod.ts";
+import { TdmMessageCutter } from "../sources/radar/tdm_message_cuts.ts";
 import { Pipeline, type SourceCounts } from "./pipeline.ts";
 import { wireContext } from "./workers/_protocol.ts";
 import { configuredWorkers } from "./workers/configured_workers.ts";
@@ -173,11 +174,7 @@ function decodeInWorker(
   const wire = wireContext(ctx);
   switch (input.kind) {
     case "radar":
-      return streamFrom(async () =>
-        (await bytes()).pipeThrough(
-          workers.stream({ kind: "tdm", ctx: wire, groupIdleMs: Infinity }),
-        )
-      );
+      return ReadableStream.from(tdmInPieces(bytes, ctx, workers));
     case "optical": {
       const contentType = opticalType(input.name);
       return streamFrom(async (cancelled) => {
@@ -237,6 +234,73 @@ const MAX_BACKLOG = 2;
 
 /** ISL chunks handed on before their batches were taken: what keeps a worker busy. */
 const PAGES_IN_FLIGHT = 4;
+
+/**
+ * Bytes of TDM collected before they are cut between messages into a piece
+ * (about one message of the bench's recordings, ~1,000 observations).
+ */
+const TDM_PIECE_BYTES = 256 * 1024;
+/** Bytes of TDM without a cut between messages after which the rest is one stream. */
+const MAX_TDM_PIECE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A recorded TDM stream decoded in pieces of whole messages (see
+ * `TdmMessageCutter`), each in the worker or, while it is busy, on this
+ * thread, several at once and in order: one radar recording is no longer
+ * one worker's stream while the other core idles. Where no cut comes for
+ * `MAX_TDM_PIECE_BYTES`, the rest is decoded as one stream in the worker
+ * from the last cut on: memory stays bounded whatever the input.
+ */
+async function* tdmInPieces(
+  bytes: () => Promise<ReadableStream<Uint8Array>>,
+  ctx: DecodeContext,
+  workers: DecodePool,
+): AsyncGenerator<IngestBatch> {
+  const wire = wireContext(ctx);
+  const reader = (await bytes()).getReader();
+  const cutter = new TdmMessageCutter(TDM_PIECE_BYTES, MAX_TDM_PIECE_BYTES);
+  const decoding: Promise<IngestBatch>[] = [];
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      for (const piece of done ? cutter.end() : cutter.push(value)) {
+        const batch = workers.backlog < MAX_BACKLOG
+          ? workers.page({ kind: "tdm", ctx: wire }, piece)
+          : Promise.resolve(tdmHere(piece, ctx));
+        // Handled when its turn comes; until then no unhandled rejection.
+        batch.catch(() => {});
+        decoding.push(batch);
+        while (decoding.length >= PAGES_IN_FLIGHT) yield await decoding.shift()!;
+      }
+      if (done) break;
+      if (cutter.stuck) {
+        while (decoding.length > 0) yield await decoding.shift()!;
+        const held = cutter.end();
+        const rest = new ReadableStream<Uint8Array>({
+          start(controller) {
+            for (const chunk of held) controller.enqueue(chunk);
+          },
+          async pull(controller) {
+            const { done, value } = await reader.read();
+            if (done) controller.close();
+            else controller.enqueue(value);
+          },
+        }, { highWaterMark: 0 });
+        yield* rest.pipeThrough(workers.stream({ kind: "tdm", ctx: wire, groupIdleMs: Infinity }));
+        return;
+      }
+    }
+    while (decoding.length > 0) yield await decoding.shift()!;
+  } finally {
+    // Read to the end, or given up (cancelled, failed): the file is closed.
+    await reader.cancel().catch(() => {});
+  }
+}
+
+function tdmHere(piece: Uint8Array, ctx: DecodeContext): IngestBatch {
+  const { observations, deadLetters } = decodeTdm(piece, ctx);
+  return ingestBatch(ctx.source, observations, deadLetters);
+}
 
 function opticalPageHere(page: Uint8Array, contentType: string, ctx: DecodeContext): IngestBatch {
   const { observations, deadLetters } = decodeOpticalPage(page, contentType, ctx);

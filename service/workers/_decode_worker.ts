@@ -15,6 +15,7 @@ import { type PackMemory, packObservations } from "../../operators/pack_observat
 import { type RingRegion, RingWriter } from "./_ring.ts";
 import { decodeIslPackets } from "../../sources/isl/decode_isl_packets.ts";
 import { decodeOpticalPage } from "../../sources/optical/decode_optical_page.ts";
+import { decodeTdm } from "../../sources/radar/decode_tdm.ts";
 import { TdmDecodeStream } from "../../sources/radar/tdm_decode_stream.ts";
 import {
   decodeContext,
@@ -146,6 +147,8 @@ function page(request: number, spec: PageSpec, bytes: Uint8Array): void {
     wire = wireBatch(
       spec.kind === "optical"
         ? decodeOpticalPage(bytes, spec.contentType, ctx, { maxRecords: spec.maxRecords })
+        : spec.kind === "tdm"
+        ? decodeTdm(bytes, ctx)
         : decodeIslPackets(bytes, ctx),
     );
   } catch (error) {

@@ -53,7 +53,9 @@ export type StreamSpec =
 export type PageSpec =
   /** `maxRecords`: an archive page's maxResults (absent for a replayed file). */
   | { kind: "optical"; ctx: WireContext; contentType: string; maxRecords?: number }
-  | { kind: "isl-packets"; ctx: WireContext };
+  | { kind: "isl-packets"; ctx: WireContext }
+  /** Whole TDM messages (`decodeTdm`): a piece of a recorded stream. */
+  | { kind: "tdm"; ctx: WireContext };
 
 /** Decoder counts of a stream, as `TdmDecodeStats`. */
 export interface StreamStats {

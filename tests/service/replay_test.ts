@@ -3,6 +3,7 @@ import type { DeadLetter } from "../../envelope/dead_letter.ts";
 import type { Observation } from "../../envelope/observation.ts";
 import { serializeDeadLetter, serializeObservation } from "../../envelope/serialize.ts";
 import type { IngestBatch } from "../../operators/ingest_batch.ts";
+import { concatBytes } from "../../sources/_concat_bytes.ts";
 import {
   compareLog,
   decodeInput,
@@ -340,27 +341,46 @@ Deno.test("replay() decodes an optical page file larger than a worker's page rec
   }
 });
 
-Deno.test("decodeInput() decodes pages on this thread while its worker is busy, to the same lines as the worker and as without workers", async () => {
-  const { generatedIsl } = await import("../../bench/_generate.ts");
+Deno.test("decodeInput() decodes pages and pieces on this thread while its worker is busy, to the same lines as the worker and as without workers", async () => {
+  const { generatedIsl, generatedRadar } = await import("../../bench/_generate.ts");
+  // A recording cut between messages: generated TDM with the radar fixtures
+  // (bad input, CRLF, a message cut off) put in every 64 KiB.
+  const radarFixtures = concatBytes(
+    await Promise.all(
+      [...Deno.readDirSync(`${fixtures}/radar`)].filter((e) => e.name.endsWith(".kvn"))
+        .map((e) => Deno.readFile(`${fixtures}/radar/${e.name}`)),
+    ),
+  );
+  const generated = concatBytes(await Array.fromAsync(await generatedRadar(12_000).open()));
+  const mixed: Uint8Array[] = [];
+  for (let at = 0; at < generated.length; at += 65_536) {
+    mixed.push(generated.subarray(at, at + 65_536));
+    if ((at / 65_536) % 7 === 3) mixed.push(radarFixtures);
+  }
   // Fresh each time: a generated capture is generated as it is read.
   const inputs = async () => [
-    ...(await fixtureInputs(fixtures)).filter((input) => input.kind === "optical"),
+    ...(await fixtureInputs(fixtures)),
+    { kind: "radar" as const, name: "radar/mixed.kvn", open: () => ReadableStream.from(mixed) },
     generatedIsl(20_000),
   ];
   const startedAt = Date.UTC(2026, 11, 1) * 1000;
   const pool = new DecodePool(1);
   await pool.started;
+  // The two logs: observations and dead letters each in order (how they
+  // interleave depends on how the batches were cut).
   const decode = async (workers?: DecodePool) => {
     const counts = { here: 0, there: 0 };
     const lines: string[] = [];
+    const letters: string[] = [];
     for (const input of await inputs()) {
       for await (const batch of decodeInput(input, startedAt, workers)) {
         if (batch.packed !== undefined) counts.there++;
         else if (batch.observations.length > 0) counts.here++;
         lines.push(...linesOf(batch));
+        letters.push(...batch.deadLetters.map(serializeDeadLetter));
       }
     }
-    return { counts, lines };
+    return { counts, lines, letters };
   };
   try {
     // Keeps the worker busy: four large archive pages queued ahead.
@@ -382,6 +402,7 @@ Deno.test("decodeInput() decodes pages on this thread while its worker is busy, 
     assert.ok(whileBusy.counts.here > 0, "no page was decoded on this thread");
     assert.ok(whileIdle.counts.there > 0, "no page was decoded in the worker");
     assert.ok(without.lines.length > 20_000, `${without.lines.length} lines`);
+    assert.ok(without.letters.length > 10, `${without.letters.length} dead letters`);
     // Not deepEqual on the arrays: its diff of 20,000 lines takes minutes.
     for (const other of [whileBusy, whileIdle]) {
       assert.equal(other.lines.length, without.lines.length);
@@ -390,13 +411,14 @@ Deno.test("decodeInput() decodes pages on this thread while its worker is busy, 
           assert.equal(other.lines[i], without.lines[i], `line ${i}`);
         }
       }
+      assert.deepEqual(other.letters, without.letters);
     }
   } finally {
     pool.close();
   }
 });
 
-/** The log lines of a batch: packed, or serialised here; then its dead letters. */
+/** The log lines of a batch's observations: packed, or serialised here. */
 function linesOf(batch: IngestBatch): string[] {
   const lines: string[] = [];
   const packed = batch.packed;
@@ -409,7 +431,6 @@ function linesOf(batch: IngestBatch): string[] {
     }
   }
   for (const o of batch.observations) lines.push(serializeObservation(o));
-  for (const d of batch.deadLetters) lines.push(serializeDeadLetter(d));
   return lines;
 }
 
