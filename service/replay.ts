@@ -19,12 +19,11 @@ import { concatBytes } from "../sources/_concat_bytes.ts";
 import type { DurableBatch } from "../sinks/ingest_sink.ts";
 import type { DecodeContext } from "../sources/decode_context.ts";
 import { decodeIslPackets } from "../sources/isl/mod.ts";
-import { decodeOpticalPage } from "../sources/optical/decode_optical_page.ts";
 import { OpticalDecodeStream } from "../sources/optical/optical_decode_stream.ts";
-import { decodeTdm, TdmDecodeStream } from "../sources/radar/mod.ts";
+import { TdmDecodeStream } from "../sources/radar/mod.ts";
 import { TdmMessageCutter } from "../sources/radar/tdm_message_cuts.ts";
 import { Pipeline, type SourceCounts } from "./pipeline.ts";
-import { wireContext } from "./workers/_protocol.ts";
+import { type WireContext, wireContext } from "./workers/_protocol.ts";
 import { configuredWorkers } from "./workers/configured_workers.ts";
 import { type DecodePool, startDecodePool } from "./workers/decode_pool.ts";
 
@@ -174,7 +173,7 @@ function decodeInWorker(
   const wire = wireContext(ctx);
   switch (input.kind) {
     case "radar":
-      return ReadableStream.from(tdmInPieces(bytes, ctx, workers));
+      return ReadableStream.from(tdmInPieces(bytes, wire, workers));
     case "optical": {
       const contentType = opticalType(input.name);
       return streamFrom(async (cancelled) => {
@@ -185,10 +184,10 @@ function decodeInWorker(
           return ReadableStream.from([]);
         }
         if (ended) {
-          const page = concatBytes(chunks);
-          const batch = workers.backlog < MAX_BACKLOG
-            ? await workers.page({ kind: "optical", ctx: wire, contentType }, page)
-            : opticalPageHere(page, contentType, ctx);
+          const batch = await workers.page(
+            { kind: "optical", ctx: wire, contentType },
+            concatBytes(chunks),
+          );
           return ReadableStream.from([batch]);
         }
         // Too large to hold as one page: record by record on this thread,
@@ -213,26 +212,20 @@ function decodeInWorker(
         (await bytes())
           .pipeThrough(new PacketChunkStream())
           .pipeThrough(
-            new OrderedMapStream((packets: Uint8Array) =>
-              workers.backlog < MAX_BACKLOG
-                ? workers.page({ kind: "isl-packets", ctx: wire }, packets)
-                : islPacketsHere(packets, ctx), PAGES_IN_FLIGHT),
+            new OrderedMapStream(
+              (packets: Uint8Array) => workers.page({ kind: "isl-packets", ctx: wire }, packets),
+              PAGES_IN_FLIGHT,
+            ),
           )
       );
   }
 }
 
 /**
- * Pages (archive pages, chunks of ISL packets) queued at the least busy
- * worker from which the next one is decoded on this thread instead: the
- * replay's main thread only hashes, deduplicates and appends what the one
- * worker decodes, and was idle half the time (10 M replay: 44 s of 90).
- * Decoded here or there, a page gives the same batch, and the batches keep
- * the order of the inputs.
+ * Pieces of a recording (ISL packet chunks, TDM messages) handed to the
+ * workers before the first one's batch was taken: pages rather than one
+ * stream, so every worker can take a share of one recording, in order.
  */
-const MAX_BACKLOG = 2;
-
-/** ISL chunks handed on before their batches were taken: what keeps a worker busy. */
 const PAGES_IN_FLIGHT = 4;
 
 /**
@@ -245,18 +238,17 @@ const MAX_TDM_PIECE_BYTES = 8 * 1024 * 1024;
 
 /**
  * A recorded TDM stream decoded in pieces of whole messages (see
- * `TdmMessageCutter`), each in the worker or, while it is busy, on this
- * thread, several at once and in order: one radar recording is no longer
- * one worker's stream while the other core idles. Where no cut comes for
+ * `TdmMessageCutter`) by the workers, several at once and in order: one
+ * radar recording is no longer one worker's stream while others idle.
+ * Where no cut comes for
  * `MAX_TDM_PIECE_BYTES`, the rest is decoded as one stream in the worker
  * from the last cut on: memory stays bounded whatever the input.
  */
 async function* tdmInPieces(
   bytes: () => Promise<ReadableStream<Uint8Array>>,
-  ctx: DecodeContext,
+  wire: WireContext,
   workers: DecodePool,
 ): AsyncGenerator<IngestBatch> {
-  const wire = wireContext(ctx);
   const reader = (await bytes()).getReader();
   const cutter = new TdmMessageCutter(TDM_PIECE_BYTES, MAX_TDM_PIECE_BYTES);
   const decoding: Promise<IngestBatch>[] = [];
@@ -264,9 +256,7 @@ async function* tdmInPieces(
     while (true) {
       const { done, value } = await reader.read();
       for (const piece of done ? cutter.end() : cutter.push(value)) {
-        const batch = workers.backlog < MAX_BACKLOG
-          ? workers.page({ kind: "tdm", ctx: wire }, piece)
-          : Promise.resolve(tdmHere(piece, ctx));
+        const batch = workers.page({ kind: "tdm", ctx: wire }, piece);
         // Handled when its turn comes; until then no unhandled rejection.
         batch.catch(() => {});
         decoding.push(batch);
@@ -295,21 +285,6 @@ async function* tdmInPieces(
     // Read to the end, or given up (cancelled, failed): the file is closed.
     await reader.cancel().catch(() => {});
   }
-}
-
-function tdmHere(piece: Uint8Array, ctx: DecodeContext): IngestBatch {
-  const { observations, deadLetters } = decodeTdm(piece, ctx);
-  return ingestBatch(ctx.source, observations, deadLetters);
-}
-
-function opticalPageHere(page: Uint8Array, contentType: string, ctx: DecodeContext): IngestBatch {
-  const { observations, deadLetters } = decodeOpticalPage(page, contentType, ctx);
-  return ingestBatch(ctx.source, observations, deadLetters);
-}
-
-function islPacketsHere(packets: Uint8Array, ctx: DecodeContext): IngestBatch {
-  const { observations, deadLetters } = decodeIslPackets(packets, ctx);
-  return ingestBatch(ctx.source, observations, deadLetters);
 }
 
 /** Bytes per chunk handed to the ISL decoder (whole packets only): ~1,300 beacons. */
