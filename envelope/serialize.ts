@@ -54,6 +54,8 @@ const provenanceSlots: ProvenanceJson[] = Array.from({ length: PROVENANCE_SLOTS 
   tail: "",
 }));
 let nextSlot = 0;
+/** The slot filled last. */
+let lastSlot: ProvenanceJson | undefined;
 
 function provenanceJson(p: Observation["provenance"]): ProvenanceJson {
   for (let i = 0; i < PROVENANCE_SLOTS; i++) {
@@ -66,6 +68,15 @@ function provenanceJson(p: Observation["provenance"]): ProvenanceJson {
   }
   const slot = provenanceSlots[nextSlot];
   nextSlot = (nextSlot + 1) % PROVENANCE_SLOTS;
+  // A miss is mostly a new meta object of the same input (each ISL beacon
+  // has its own): the head then is the last slot's.
+  const last = lastSlot;
+  slot.head = last !== undefined && last.source === p.source && last.format === p.format &&
+      last.transport === p.transport && last.peer === p.peer && last.client === p.client
+    ? last.head
+    : ',"provenance":{"source":' + str(p.source) + ',"format":' + str(p.format) +
+      ',"transport":' + str(p.transport) + ',"peer":' + str(p.peer) +
+      (p.client === undefined ? "" : ',"client":' + str(p.client)) + ',"ref":';
   slot.meta = p.meta;
   slot.source = p.source;
   slot.format = p.format;
@@ -73,10 +84,8 @@ function provenanceJson(p: Observation["provenance"]): ProvenanceJson {
   slot.peer = p.peer;
   slot.client = p.client;
   slot.time_system = p.time_system;
-  slot.head = ',"provenance":{"source":' + str(p.source) + ',"format":' + str(p.format) +
-    ',"transport":' + str(p.transport) + ',"peer":' + str(p.peer) +
-    (p.client === undefined ? "" : ',"client":' + str(p.client)) + ',"ref":';
-  slot.tail = ',"time_system":' + str(p.time_system) + ',"meta":' + str(p.meta) + "}}";
+  slot.tail = ',"time_system":' + TIME_SYSTEM.of(p.time_system) + ',"meta":' + str(p.meta) + "}}";
+  lastSlot = slot;
   return slot;
 }
 
@@ -315,6 +324,7 @@ const RECEIVED = new LastJson();
 const SENSOR = new LastJson();
 const NORAD = new LastJson();
 const TARGET_ID = new LastJson();
+const TIME_SYSTEM = new LastJson();
 
 /**
  * One dead letter as compact JSON, keys in wire order (SPEC §3).
