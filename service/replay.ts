@@ -187,6 +187,7 @@ function decodeInWorker(
           const batch = await workers.page(
             { kind: "optical", ctx: wire, contentType },
             concatBytes(chunks),
+            true,
           );
           return ReadableStream.from([batch]);
         }
@@ -213,7 +214,8 @@ function decodeInWorker(
           .pipeThrough(new PacketChunkStream())
           .pipeThrough(
             new OrderedMapStream(
-              (packets: Uint8Array) => workers.page({ kind: "isl-packets", ctx: wire }, packets),
+              (packets: Uint8Array) =>
+                workers.page({ kind: "isl-packets", ctx: wire }, packets, true),
               PAGES_IN_FLIGHT,
             ),
           )
@@ -256,7 +258,7 @@ async function* tdmInPieces(
     while (true) {
       const { done, value } = await reader.read();
       for (const piece of done ? cutter.end() : cutter.push(value)) {
-        const batch = workers.page({ kind: "tdm", ctx: wire }, piece);
+        const batch = workers.page({ kind: "tdm", ctx: wire }, piece, true);
         // Handled when its turn comes; until then no unhandled rejection.
         batch.catch(() => {});
         decoding.push(batch);

@@ -371,17 +371,25 @@ export class DecodePool {
     };
   }
 
-  /** Decodes one whole input (an archive page, ISL packets) in a worker. */
-  page(spec: PageSpec, bytes: Uint8Array): Promise<IngestBatch> {
+  /**
+   * Decodes one whole input (an archive page, ISL packets, TDM messages) in
+   * a worker. With `handOver`, `bytes` is the caller's to give away: when
+   * it is the whole of a fixed-length buffer, that buffer is transferred
+   * (and detached here) instead of copied.
+   */
+  page(spec: PageSpec, bytes: Uint8Array, handOver = false): Promise<IngestBatch> {
     const slot = this.#pick();
     const request = ++this.#ids;
     return new Promise<IngestBatch>((resolve, reject) => {
       slot.requests.set(request, { spec, resolve, reject, source: spec.ctx.source });
-      // A copy of its own, transferred: a structured clone would copy the
-      // whole buffer under the view, and a page reader's buffer is
+      // Otherwise a copy of its own, transferred: a structured clone would
+      // copy the whole buffer under the view, and a page reader's buffer is
       // resizable (the worker then reserved its maximum, ~1 ms a page).
-      const copy = bytes.slice();
-      this.#post(slot, { op: "page", request, spec, bytes: copy }, [copy.buffer]);
+      const buffer = bytes.buffer;
+      const whole = handOver && buffer instanceof ArrayBuffer && !buffer.resizable &&
+        bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength;
+      const own = whole ? bytes : bytes.slice();
+      this.#post(slot, { op: "page", request, spec, bytes: own }, [own.buffer as ArrayBuffer]);
     });
   }
 

@@ -122,6 +122,36 @@ Deno.test("DecodePool.page() decodes an archive page as decodeOpticalPage does, 
   }
 });
 
+Deno.test("DecodePool.page() handed over transfers a whole fixed-length buffer and copies anything else, decoding both alike", async () => {
+  const pool = new DecodePool(1);
+  try {
+    const file = await Deno.readFile(`${fixtures}optical/page-001.csv`);
+    const spec = {
+      kind: "optical" as const,
+      ctx: { source: "archive", transport: "replay" as const, peer: "p", deterministic: true },
+      contentType: "text/csv",
+    };
+    const expected = lines((await pool.page(spec, file.slice())).packed);
+    assert.ok(expected.length > 0);
+    // The whole buffer: transferred, detached here.
+    const whole = file.slice();
+    assert.deepEqual(lines((await pool.page(spec, whole, true)).packed), expected);
+    assert.equal(whole.buffer.byteLength, 0, "not transferred");
+    // A view of part of a buffer, and a resizable buffer: copied, left as they were.
+    const larger = new Uint8Array(file.length + 8);
+    larger.set(file, 8);
+    const view = larger.subarray(8);
+    assert.deepEqual(lines((await pool.page(spec, view, true)).packed), expected);
+    assert.deepEqual(view, file);
+    const resizable = new Uint8Array(new ArrayBuffer(file.length, { maxByteLength: 1 << 20 }));
+    resizable.set(file);
+    assert.deepEqual(lines((await pool.page(spec, resizable, true)).packed), expected);
+    assert.deepEqual(resizable, file);
+  } finally {
+    pool.close();
+  }
+});
+
 Deno.test("DecodePool: a crashed worker's undecoded chunks become dead letters, its stream ends, a new worker takes over", async () => {
   const pool = new DecodePool(1);
   try {
