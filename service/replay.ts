@@ -194,18 +194,7 @@ function decodeInWorker(
         // Too large to hold as one page: record by record on this thread,
         // from the bytes read so far on (SPEC §10: memory does not grow
         // with the input).
-        const rest = new ReadableStream<Uint8Array>({
-          start(controller) {
-            for (const chunk of chunks) controller.enqueue(chunk);
-          },
-          async pull(controller) {
-            const { done, value } = await reader.read();
-            if (done) controller.close();
-            else controller.enqueue(value);
-          },
-          cancel: (reason) => reader.cancel(reason),
-        }, { highWaterMark: 0 });
-        return rest.pipeThrough(new OpticalDecodeStream({ ctx, contentType }));
+        return restOf(chunks, reader).pipeThrough(new OpticalDecodeStream({ ctx, contentType }));
       });
     }
     case "isl":
@@ -267,18 +256,9 @@ async function* tdmInPieces(
       if (done) break;
       if (cutter.stuck) {
         while (decoding.length > 0) yield await decoding.shift()!;
-        const held = cutter.end();
-        const rest = new ReadableStream<Uint8Array>({
-          start(controller) {
-            for (const chunk of held) controller.enqueue(chunk);
-          },
-          async pull(controller) {
-            const { done, value } = await reader.read();
-            if (done) controller.close();
-            else controller.enqueue(value);
-          },
-        }, { highWaterMark: 0 });
-        yield* rest.pipeThrough(workers.stream({ kind: "tdm", ctx: wire, groupIdleMs: Infinity }));
+        yield* restOf(cutter.end(), reader).pipeThrough(
+          workers.stream({ kind: "tdm", ctx: wire, groupIdleMs: Infinity }),
+        );
         return;
       }
     }
@@ -287,6 +267,24 @@ async function* tdmInPieces(
     // Read to the end, or given up (cancelled, failed): the file is closed.
     await reader.cancel().catch(() => {});
   }
+}
+
+/** The chunks `held` back, then the rest of what `reader` reads, read as pulled. */
+function restOf(
+  held: readonly Uint8Array[],
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of held) controller.enqueue(chunk);
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }
 
 /** Bytes per chunk handed to the ISL decoder (whole packets only): ~1,300 beacons. */

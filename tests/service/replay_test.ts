@@ -302,17 +302,7 @@ Deno.test("replay() decodes an optical page file larger than a worker's page rec
   lines.push("EO-bad,2026-11-25T00:00:00Z,S,1,400,1,1\n");
   const bytes = new TextEncoder().encode(lines.join(""));
   assert.ok(bytes.length > 4 * 1024 * 1024, `${bytes.length} bytes`);
-  const input: ReplayInput = {
-    kind: "optical",
-    name: "optical/big.csv",
-    open: () => {
-      const chunks: Uint8Array[] = [];
-      for (let at = 0; at < bytes.length; at += 65_536) {
-        chunks.push(bytes.subarray(at, at + 65_536));
-      }
-      return ReadableStream.from(chunks);
-    },
-  };
+  const input = fileInput("optical", "optical/big.csv", bytes);
   const outs: string[] = [];
   try {
     for (const workers of [1, 0]) {
@@ -401,6 +391,21 @@ Deno.test("decodeInput() with two workers decodes one recording in pieces shared
     pool.close();
   }
 });
+
+/** An input of `bytes` read in 64 KiB chunks, as a file is. */
+function fileInput(kind: ReplayInput["kind"], name: string, bytes: Uint8Array): ReplayInput {
+  return {
+    kind,
+    name,
+    open: () => {
+      const chunks: Uint8Array[] = [];
+      for (let at = 0; at < bytes.length; at += 65_536) {
+        chunks.push(bytes.subarray(at, at + 65_536));
+      }
+      return ReadableStream.from(chunks);
+    },
+  };
+}
 
 /** The log lines of a batch's observations: packed, or serialised here. */
 function linesOf(batch: IngestBatch): string[] {
