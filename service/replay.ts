@@ -269,14 +269,21 @@ async function* tdmInPieces(
   }
 }
 
-/** The chunks `held` back, then the rest of what `reader` reads, read as pulled. */
+/**
+ * The chunks `held` back (in slices of at most 64 KiB, as a file is read),
+ * then the rest of what `reader` reads, read as pulled.
+ */
 function restOf(
   held: readonly Uint8Array[],
   reader: ReadableStreamDefaultReader<Uint8Array>,
 ): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     start(controller) {
-      for (const chunk of held) controller.enqueue(chunk);
+      for (const chunk of held) {
+        for (let at = 0; at < chunk.length; at += 65_536) {
+          controller.enqueue(chunk.subarray(at, at + 65_536));
+        }
+      }
     },
     async pull(controller) {
       const { done, value } = await reader.read();

@@ -392,6 +392,40 @@ Deno.test("decodeInput() with two workers decodes one recording in pieces shared
   }
 });
 
+Deno.test("decodeInput() in a worker decodes a TDM recording with no cut between messages for 8 MiB as one stream from there, to the same lines", async () => {
+  const { generatedRadar } = await import("../../bench/_generate.ts");
+  // ~9.6 MB of TDM whose messages are all one line away from a cut.
+  const text = new TextDecoder().decode(
+    concatBytes(await Array.fromAsync(await generatedRadar(40_000).open())),
+  ).replaceAll("DATA_STOP\nCCSDS_TDM_VERS", "DATA_STOP\nCOMMENT no cut\nCCSDS_TDM_VERS");
+  const bytes = new TextEncoder().encode(text);
+  assert.ok(bytes.length > 8 * 1024 * 1024, `${bytes.length} bytes`);
+  const input = fileInput("radar", "radar/uncut.kvn", bytes);
+  const startedAt = Date.UTC(2026, 11, 1) * 1000;
+  const pool = new DecodePool(1);
+  await pool.started;
+  try {
+    const inWorker: string[] = [];
+    let largest = 0;
+    for await (const batch of decodeInput(input, startedAt, pool)) {
+      const lines = linesOf(batch);
+      largest = Math.max(largest, lines.length);
+      inWorker.push(...lines);
+    }
+    const without: string[] = [];
+    for await (const batch of decodeInput(input, startedAt)) without.push(...linesOf(batch));
+    assert.equal(without.length, 40_000);
+    assert.equal(inWorker.length, without.length);
+    for (let i = 0; i < without.length; i++) {
+      if (inWorker[i] !== without[i]) assert.equal(inWorker[i], without[i], `line ${i}`);
+    }
+    // Streamed in groups, never as one piece of everything.
+    assert.ok(largest < 10_000, `largest batch ${largest}`);
+  } finally {
+    pool.close();
+  }
+});
+
 /** An input of `bytes` read in 64 KiB chunks, as a file is. */
 function fileInput(kind: ReplayInput["kind"], name: string, bytes: Uint8Array): ReplayInput {
   return {
