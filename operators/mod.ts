@@ -8,6 +8,7 @@
 
 export * from "./ack.ts";
 export * from "./batch_stream.ts";
+export * from "./byte_reader.ts";
 export * from "./checkpoint_queue.ts";
 export * from "./dedupe_stream.ts";
 export * from "./dedupe_window.ts";
