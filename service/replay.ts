@@ -8,9 +8,8 @@
 import type { ObservationKind } from "../envelope/observation.ts";
 import { nowMicros } from "../envelope/time.ts";
 import { DedupeWindow } from "../operators/dedupe_window.ts";
-import { type IngestBatch, ingestBatch } from "../operators/ingest_batch.ts";
-import { MapStream } from "../operators/map_stream.ts";
-import { OrderedMapStream } from "../operators/ordered_map_stream.ts";
+import type { IngestBatch } from "../operators/ingest_batch.ts";
+import { ByteReader } from "../operators/byte_reader.ts";
 import { lockDirectory } from "../sinks/dir_lock.ts";
 import { openDeadLetterLog, openEventLog } from "../sinks/event_log.ts";
 import { readLogLines } from "../sinks/log_reader.ts";
@@ -18,12 +17,13 @@ import { listSegments, SPACE_PROBE_NAME } from "../sinks/segment_log.ts";
 import { concatBytes } from "../sources/_concat_bytes.ts";
 import type { DurableBatch } from "../sinks/ingest_sink.ts";
 import type { DecodeContext } from "../sources/decode_context.ts";
-import { decodeIslPackets } from "../sources/isl/mod.ts";
+import { IslPacketCutter } from "../sources/isl/mod.ts";
+import { IslDecodeStream } from "../sources/isl/isl_decode_stream.ts";
 import { OpticalDecodeStream } from "../sources/optical/optical_decode_stream.ts";
 import { TdmDecodeStream } from "../sources/radar/mod.ts";
 import { TdmMessageCutter } from "../sources/radar/tdm_message_cuts.ts";
 import { Pipeline, type SourceCounts } from "./pipeline.ts";
-import { type WireContext, wireContext } from "./workers/_protocol.ts";
+import { type PageSpec, wireContext } from "./workers/_protocol.ts";
 import { configuredWorkers } from "./workers/configured_workers.ts";
 import { type DecodePool, startDecodePool } from "./workers/decode_pool.ts";
 
@@ -150,16 +150,7 @@ export function decodeInput(
         )
       );
     case "isl":
-      return streamFrom(async () =>
-        (await bytes())
-          .pipeThrough(new PacketChunkStream())
-          .pipeThrough(
-            new MapStream((packets: Uint8Array) => {
-              const { observations, deadLetters } = decodeIslPackets(packets, ctx);
-              return ingestBatch(ctx.source, observations, deadLetters);
-            }),
-          )
-      );
+      return streamFrom(async () => (await bytes()).pipeThrough(new IslDecodeStream({ ctx })));
   }
 }
 
@@ -173,41 +164,50 @@ function decodeInWorker(
   const wire = wireContext(ctx);
   switch (input.kind) {
     case "radar":
-      return ReadableStream.from(tdmInPieces(bytes, wire, workers));
+      return ReadableStream.from(
+        inPieces(
+          bytes,
+          new TdmMessageCutter(TDM_PIECE_BYTES, MAX_PIECE_BYTES),
+          { kind: "tdm", ctx: wire },
+          (rest) =>
+            rest.pipeThrough(workers.stream({ kind: "tdm", ctx: wire, groupIdleMs: Infinity })),
+          workers,
+        ),
+      );
     case "optical": {
       const contentType = opticalType(input.name);
       return streamFrom(async (cancelled) => {
-        const reader = (await bytes()).getReader();
-        const { chunks, ended } = await readUpTo(reader, PAGE_IN_WORKER_BYTES, cancelled);
+        const reader = new ByteReader(await bytes());
+        const { page, ended } = await readUpTo(
+          reader,
+          PAGE_IN_WORKER_BYTES,
+          cancelled,
+          input.size,
+        );
         if (cancelled.aborted) {
           await reader.cancel(cancelled.reason);
           return ReadableStream.from([]);
         }
         if (ended) {
-          const batch = await workers.page(
-            { kind: "optical", ctx: wire, contentType },
-            concatBytes(chunks),
-            true,
-          );
+          const batch = await workers.page({ kind: "optical", ctx: wire, contentType }, page, true);
           return ReadableStream.from([batch]);
         }
         // Too large to hold as one page: record by record on this thread,
         // from the bytes read so far on (SPEC §10: memory does not grow
         // with the input).
-        return restOf(chunks, reader).pipeThrough(new OpticalDecodeStream({ ctx, contentType }));
+        return restOf(page, reader).pipeThrough(new OpticalDecodeStream({ ctx, contentType }));
       });
     }
     case "isl":
-      return streamFrom(async () =>
-        (await bytes())
-          .pipeThrough(new PacketChunkStream())
-          .pipeThrough(
-            new OrderedMapStream(
-              (packets: Uint8Array) =>
-                workers.page({ kind: "isl-packets", ctx: wire }, packets, true),
-              PAGES_IN_FLIGHT,
-            ),
-          )
+      return ReadableStream.from(
+        inPieces(
+          bytes,
+          new IslPacketCutter(ISL_PIECE_BYTES, MAX_PIECE_BYTES),
+          { kind: "isl-packets", ctx: wire },
+          // A capture of junk (rare): on this thread.
+          (rest) => rest.pipeThrough(new IslDecodeStream({ ctx })),
+          workers,
+        ),
       );
   }
 }
@@ -224,41 +224,58 @@ const PAGES_IN_FLIGHT = 4;
  * (about one message of the bench's recordings, ~1,000 observations).
  */
 const TDM_PIECE_BYTES = 256 * 1024;
-/** Bytes of TDM without a cut between messages after which the rest is one stream. */
-const MAX_TDM_PIECE_BYTES = 8 * 1024 * 1024;
+/**
+ * Bytes of ISL packets collected before they are cut between two beacons
+ * into a piece (~1,300 beacons).
+ */
+const ISL_PIECE_BYTES = 128 * 1024;
+/** Bytes of a recording without a cut after which the rest is one stream. */
+const MAX_PIECE_BYTES = 8 * 1024 * 1024;
+
+/** Cuts a recording into pieces that decode apart: `TdmMessageCutter`, `IslPacketCutter`. */
+interface Cutter {
+  /** Takes a copy of a chunk; returns the pieces now complete. */
+  push(chunk: Uint8Array): Uint8Array[];
+  /** What is left, as a last piece. */
+  end(): Uint8Array[];
+  /** Whether no cut came for so long that the rest must be decoded as one stream. */
+  readonly stuck: boolean;
+}
 
 /**
- * A recorded TDM stream decoded in pieces of whole messages (see
- * `TdmMessageCutter`) by the workers, several at once and in order: one
- * radar recording is no longer one worker's stream while others idle.
- * Where no cut comes for
- * `MAX_TDM_PIECE_BYTES`, the rest is decoded as one stream in the worker
- * from the last cut on: memory stays bounded whatever the input.
+ * A recording decoded in the pieces `cutter` cuts it into (TDM messages,
+ * ISL packets between two beacons) by the workers, several at once and in
+ * order: one recording is no longer one worker's stream while others
+ * idle. The file is read into one reused buffer (`ByteReader`), so the
+ * main thread's only buffers per piece are the pieces, which go to the
+ * workers. Where the cutter gets stuck (no cut for `MAX_PIECE_BYTES`),
+ * the rest from the last cut on is decoded as one stream by `decodeRest`:
+ * memory stays bounded whatever the input.
  */
-async function* tdmInPieces(
+async function* inPieces(
   bytes: () => Promise<ReadableStream<Uint8Array>>,
-  wire: WireContext,
+  cutter: Cutter,
+  page: PageSpec,
+  decodeRest: (rest: ReadableStream<Uint8Array>) => ReadableStream<IngestBatch>,
   workers: DecodePool,
 ): AsyncGenerator<IngestBatch> {
-  const reader = (await bytes()).getReader();
-  const cutter = new TdmMessageCutter(TDM_PIECE_BYTES, MAX_TDM_PIECE_BYTES);
+  const reader = new ByteReader(await bytes());
   const decoding: Promise<IngestBatch>[] = [];
   try {
     while (true) {
-      const { done, value } = await reader.read();
-      for (const piece of done ? cutter.end() : cutter.push(value)) {
-        const batch = workers.page({ kind: "tdm", ctx: wire }, piece, true);
+      const chunk = await reader.read();
+      for (const piece of chunk === undefined ? cutter.end() : cutter.push(chunk)) {
+        const batch = workers.page(page, piece, true);
         // Handled when its turn comes; until then no unhandled rejection.
         batch.catch(() => {});
         decoding.push(batch);
         while (decoding.length >= PAGES_IN_FLIGHT) yield await decoding.shift()!;
       }
-      if (done) break;
+      if (chunk === undefined) break;
       if (cutter.stuck) {
         while (decoding.length > 0) yield await decoding.shift()!;
-        yield* restOf(cutter.end(), reader).pipeThrough(
-          workers.stream({ kind: "tdm", ctx: wire, groupIdleMs: Infinity }),
-        );
+        const [held = new Uint8Array(0)] = cutter.end();
+        yield* decodeRest(restOf(held, reader));
         return;
       }
     }
@@ -270,71 +287,24 @@ async function* tdmInPieces(
 }
 
 /**
- * The chunks `held` back (in slices of at most 64 KiB, as a file is read),
+ * The bytes `held` back (in slices of at most 64 KiB, as a file is read),
  * then the rest of what `reader` reads, read as pulled.
  */
-function restOf(
-  held: readonly Uint8Array[],
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-): ReadableStream<Uint8Array> {
+function restOf(held: Uint8Array, reader: ByteReader): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     start(controller) {
-      for (const chunk of held) {
-        for (let at = 0; at < chunk.length; at += 65_536) {
-          controller.enqueue(chunk.subarray(at, at + 65_536));
-        }
+      for (let at = 0; at < held.length; at += 65_536) {
+        controller.enqueue(held.subarray(at, at + 65_536));
       }
     },
     async pull(controller) {
-      const { done, value } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
+      const chunk = await reader.read();
+      // A copy: the reader reuses its buffer for the next chunk.
+      if (chunk === undefined) controller.close();
+      else controller.enqueue(chunk.slice());
     },
     cancel: (reason) => reader.cancel(reason),
   }, { highWaterMark: 0 });
-}
-
-/** Bytes per chunk handed to the ISL decoder (whole packets only): ~1,300 beacons. */
-const PACKET_CHUNK_BYTES = 128 * 1024;
-
-/**
- * Cuts a byte stream of CCSDS Space Packets back to back into chunks of
- * whole packets (about 128 KiB each), so a capture of any size is decoded
- * piece by piece. A packet's size is 7 + its data length field (bytes 4–5,
- * 133.0-B §4.1.3.5); the cuts depend only on the bytes, so replays stay
- * deterministic. At the end, whatever is left (a truncated packet) goes to
- * the decoder, which dead-letters it.
- */
-export class PacketChunkStream extends TransformStream<Uint8Array, Uint8Array> {
-  /** Creates the chunker. */
-  constructor() {
-    let carry = new Uint8Array(0);
-    super({
-      transform(chunk, controller) {
-        let bytes = chunk;
-        if (carry.length > 0) {
-          bytes = new Uint8Array(carry.length + chunk.length);
-          bytes.set(carry);
-          bytes.set(chunk, carry.length);
-        }
-        let start = 0;
-        let at = 0;
-        while (at + 6 <= bytes.length) {
-          const end = at + 7 + ((bytes[at + 4] << 8) | bytes[at + 5]);
-          if (end > bytes.length) break;
-          at = end;
-          if (at - start >= PACKET_CHUNK_BYTES) {
-            controller.enqueue(bytes.slice(start, at));
-            start = at;
-          }
-        }
-        carry = bytes.slice(start);
-      },
-      flush(controller) {
-        if (carry.length > 0) controller.enqueue(carry);
-      },
-    });
-  }
 }
 
 /**
@@ -371,21 +341,33 @@ function opticalType(name: string): string {
   return name.endsWith(".json") ? "application/json" : "text/csv";
 }
 
-/** Reads chunks until more than `limit` bytes came, the stream `ended`, or `cancelled`. */
+/**
+ * Reads until more than `limit` bytes came, the stream `ended`, or
+ * `cancelled`: one buffer, of the input's `size` where known, so that a
+ * whole page can be transferred to a worker as it is.
+ */
 async function readUpTo(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
+  reader: ByteReader,
   limit: number,
   cancelled: AbortSignal,
-): Promise<{ chunks: Uint8Array[]; ended: boolean }> {
-  const chunks: Uint8Array[] = [];
-  let bytes = 0;
-  while (bytes <= limit && !cancelled.aborted) {
-    const { done, value } = await reader.read();
-    if (done) return { chunks, ended: true };
-    chunks.push(value);
-    bytes += value.length;
+  size?: number,
+): Promise<{ page: Uint8Array; ended: boolean }> {
+  let page = new Uint8Array(Math.min(size ?? 65_536, limit + 1));
+  let length = 0;
+  while (length <= limit && !cancelled.aborted) {
+    const chunk = await reader.read();
+    if (chunk === undefined) {
+      return { page: length === page.length ? page : page.slice(0, length), ended: true };
+    }
+    if (length + chunk.length > page.length) {
+      const larger = new Uint8Array(Math.max(2 * page.length, length + chunk.length));
+      larger.set(page.subarray(0, length));
+      page = larger;
+    }
+    page.set(chunk, length);
+    length += chunk.length;
   }
-  return { chunks, ended: false };
+  return { page: page.subarray(0, length), ended: false };
 }
 
 /**

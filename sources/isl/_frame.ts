@@ -111,3 +111,21 @@ export function statusPacketFault(bytes: Uint8Array, offset: number): string | u
       ? undefined
       : `Not a status packet: APID ${hex(apidAt(bytes, offset), 3)} (expected 0x7fe)`);
 }
+
+/**
+ * Whether a sound status or beacon packet starts at `p` in `bytes[0, end)`
+ * (its header is there): where a skip over bytes that cannot start a
+ * packet ends. `undefined`: one may, but it runs past `end`.
+ */
+export function soundPacketAt(bytes: Uint8Array, p: number, end: number): boolean | undefined {
+  if ((bytes[p] & 0xf0) !== 0 || bytes[p + 2] >> 6 !== UNSEGMENTED) return false;
+  const total = declaredLength(bytes, p);
+  if (total !== BEACON_BYTES && total !== STATUS_BYTES) return false;
+  if (p + total > end) return undefined;
+  return packetFault(bytes, p, total) === undefined;
+}
+
+/** Whether the `total`-byte packet at `offset` is a sound beacon: one that tells its index. */
+export function soundBeaconAt(bytes: Uint8Array, offset: number, total: number): boolean {
+  return packetFault(bytes, offset, total) === undefined && apidAt(bytes, offset) !== SERVICE_APID;
+}

@@ -14,17 +14,10 @@ import { binaryRaw, MAX_RAW_BYTES } from "../../envelope/raw.ts";
 import { formatTimestamp } from "../../envelope/time.ts";
 import { type DecodeContext, makeDeadLetter, receiveTime } from "../decode_context.ts";
 import type { Beacon } from "./beacon.ts";
-import { apidAt, declaredLength, packetFault } from "./_frame.ts";
+import { apidAt, declaredLength, packetFault, soundPacketAt } from "./_frame.ts";
 import { faultIndex } from "./_infer_index.ts";
 import { BeaconMapper } from "./_beacon_mapper.ts";
-import {
-  BEACON_BYTES,
-  HEADER_BYTES,
-  SERVICE_APID,
-  STATUS_BYTES,
-  UNSEGMENTED,
-  viewOf,
-} from "./_layout.ts";
+import { BEACON_BYTES, HEADER_BYTES, SERVICE_APID, STATUS_BYTES, viewOf } from "./_layout.ts";
 import { readBeaconInto } from "./_read.ts";
 
 /** What one {@link IslStreamDecoder.take} hands on. */
@@ -211,14 +204,12 @@ export class IslStreamDecoder {
         if (final) break;
         return this.#carryFrom(bytes, from, p);
       }
-      if ((bytes[p] & 0xf0) !== 0 || bytes[p + 2] >> 6 !== UNSEGMENTED) continue;
-      const total = declaredLength(bytes, p);
-      if (total !== BEACON_BYTES && total !== STATUS_BYTES) continue;
-      if (total > left) {
+      const sound = soundPacketAt(bytes, p, length);
+      if (sound === false) continue;
+      if (sound === undefined) {
         if (final) continue;
         return this.#carryFrom(bytes, from, p);
       }
-      if (packetFault(bytes, p, total) !== undefined) continue;
       this.#addSkip(bytes, from, p);
       this.#endSkip(`${this.#skip!.length} bytes skipped to the next sound packet`);
       return p;

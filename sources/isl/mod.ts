@@ -23,5 +23,6 @@ export * from "./decode_isl_packets.ts";
 export * from "./gateway_poller.ts";
 export * from "./isl_poll_source.ts";
 export * from "./link_sequence_tracker.ts";
+export * from "./packet_cuts.ts";
 export * from "./poll_request.ts";
 export * from "./status_packet.ts";

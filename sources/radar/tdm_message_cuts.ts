@@ -7,6 +7,8 @@
  * @module
  */
 
+import { CutBuffer } from "../_cut_buffer.ts";
+
 const VERSION_KEY = new TextEncoder().encode("CCSDS_TDM_VERS");
 const DATA_STOP = new TextEncoder().encode("DATA_STOP");
 const LF = 0x0a;
@@ -85,8 +87,7 @@ function startsWith(bytes: Uint8Array, at: number, prefix: Uint8Array): boolean 
 export class TdmMessageCutter {
   #pieceBytes: number;
   #maxPieceBytes: number;
-  #buffer = new Uint8Array(0);
-  #length = 0;
+  #held = new CutBuffer();
   /** No cut lies before this offset (searched already). */
   #noCutBefore = 1;
 
@@ -106,38 +107,31 @@ export class TdmMessageCutter {
 
   /** Whether more than `maxPieceBytes` came without a cut. */
   get stuck(): boolean {
-    return this.#length > this.#maxPieceBytes;
+    return this.#held.length > this.#maxPieceBytes;
   }
 
-  /** Takes `chunk`; returns the pieces now complete (none once stuck). */
+  /**
+   * Takes a copy of `chunk` (which its reader may reuse); returns the
+   * pieces now complete (none once stuck).
+   */
   push(chunk: Uint8Array): Uint8Array[] {
-    if (this.#length + chunk.length > this.#buffer.length) {
-      const larger = new Uint8Array(
-        Math.max(2 * this.#buffer.length, this.#length + chunk.length, 1024),
-      );
-      larger.set(this.#buffer.subarray(0, this.#length));
-      this.#buffer = larger;
-    }
-    this.#buffer.set(chunk, this.#length);
-    this.#length += chunk.length;
-    if (this.#length < this.#pieceBytes || this.stuck) return [];
-    const cut = lastMessageCut(this.#buffer, this.#length, this.#noCutBefore);
+    const held = this.#held;
+    held.append(chunk);
+    if (held.length < this.#pieceBytes || this.stuck) return [];
+    const cut = lastMessageCut(held.bytes, held.length, this.#noCutBefore);
     // Every offset up to here that can be judged was: none is a cut.
     if (cut < 0) {
-      this.#noCutBefore = Math.max(1, this.#length - VERSION_KEY.length + 1);
+      this.#noCutBefore = Math.max(1, held.length - VERSION_KEY.length + 1);
       return [];
     }
-    const piece = this.#buffer.slice(0, cut);
-    this.#buffer.copyWithin(0, cut, this.#length);
-    this.#length -= cut;
-    this.#noCutBefore = Math.max(1, this.#length - VERSION_KEY.length + 1);
+    const piece = held.take(cut);
+    this.#noCutBefore = Math.max(1, held.length - VERSION_KEY.length + 1);
     return [piece];
   }
 
   /** What is left (a last piece, unless empty). */
   end(): Uint8Array[] {
-    const rest = this.#buffer.slice(0, this.#length);
-    this.#length = 0;
+    const rest = this.#held.rest();
     this.#noCutBefore = 1;
     return rest.length > 0 ? [rest] : [];
   }

@@ -347,12 +347,24 @@ Deno.test("decodeInput() with two workers decodes one recording in pieces shared
     mixed.push(generated.subarray(at, at + 65_536));
     if ((at / 65_536) % 7 === 3) mixed.push(radarFixtures);
   }
-  // Fresh each time: a generated capture is generated as it is read.
-  const inputs = async () => [
-    ...(await fixtureInputs(fixtures)),
-    { kind: "radar" as const, name: "radar/mixed.kvn", open: () => ReadableStream.from(mixed) },
-    generatedIsl(20_000),
-  ];
+  // An ISL capture with junk every 2,000 beacons: pieces are cut only
+  // between two sound beacons, so refs inferred for the junk stay the same.
+  const beacons = concatBytes(await Array.fromAsync(await generatedIsl(20_000).open()));
+  const capture: Uint8Array[] = [];
+  for (let at = 0; at < beacons.length; at += 96 * 2000) {
+    const group = beacons.slice(at, at + 96 * 2000);
+    // A beacon with a bad CRC (its index inferred from its neighbours)...
+    group[96 * 1000 + 50] ^= 1;
+    // ...and junk: a header that starts no packet, then part of a beacon.
+    capture.push(group, new Uint8Array([0xe0, 1, 2, 3, 4, 5]), beacons.subarray(0, 40));
+  }
+  // Files, as recordings are replayed: read into one reused buffer.
+  const dir = await Deno.makeTempDir({ prefix: "sda-replay-in-" });
+  await Deno.mkdir(`${dir}/radar`);
+  await Deno.mkdir(`${dir}/isl`);
+  await Deno.writeFile(`${dir}/radar/mixed.kvn`, concatBytes(mixed));
+  await Deno.writeFile(`${dir}/isl/junk.spp`, concatBytes(capture));
+  const inputs = async () => [...(await fixtureInputs(fixtures)), ...(await fixtureInputs(dir))];
   const startedAt = Date.UTC(2026, 11, 1) * 1000;
   // The two logs: observations and dead letters each in order (how they
   // interleave depends on how the batches were cut).
@@ -376,9 +388,13 @@ Deno.test("decodeInput() with two workers decodes one recording in pieces shared
     const without = await decode();
     // ~2.9 MB of TDM in ~256 KiB pieces of whole messages; ISL in ~128 KiB.
     assert.ok(inWorkers.batches.get("radar/mixed.kvn")! >= 8, "radar not in pieces");
-    assert.ok(inWorkers.batches.get("isl/generated.spp")! >= 10, "ISL not in pieces");
+    assert.ok(inWorkers.batches.get("isl/junk.spp")! >= 10, "ISL not in pieces");
     assert.ok(without.lines.length > 30_000, `${without.lines.length} lines`);
-    assert.ok(without.letters.length > 10, `${without.letters.length} dead letters`);
+    assert.ok(without.letters.length > 30, `${without.letters.length} dead letters`);
+    const refs = without.letters.filter((l) => l.includes('"peer":"isl/junk.spp"'))
+      .map((l) => JSON.parse(l).ref);
+    assert.equal(refs.length, 20, refs.join());
+    assert.ok(refs.filter((ref) => ref !== undefined).length >= 10, refs.join());
     // Not deepEqual on the arrays: its diff of 30,000 lines takes minutes.
     assert.equal(inWorkers.lines.length, without.lines.length);
     for (let i = 0; i < without.lines.length; i++) {
@@ -389,6 +405,7 @@ Deno.test("decodeInput() with two workers decodes one recording in pieces shared
     assert.deepEqual(inWorkers.letters, without.letters);
   } finally {
     pool.close();
+    await removeDir(dir);
   }
 });
 
