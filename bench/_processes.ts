@@ -41,20 +41,17 @@ const PERMISSIONS: Record<string, string[]> = {
  * V8 flags of `deno task replay` (see deno.json): the replay's live data is
  * ~50 MB however long the input, so capping the old generation only makes V8
  * collect garbage sooner (measured: peak RSS 515 → 293 MB for a million
- * radar observations at the same throughput). The semi-spaces are 8 MB:
- * since the benchmark replays files and the workers take a recording in
- * pieces, 16 MB put the peak RSS over the 300 MB budget in about half the
- * runs, 8 MB in none, and the time is about the same (the process is
- * CPU-bound on two cores; the decode worker scavenges twice as often, the
- * GC helper threads take ~2 s more). 10,000,000 generated observations
- * (`bench/child.ts replay-10m` with {@link REPLAY_ENV}, 2026-12-04, one
- * host, interleaved): 16 MB 72.5 and 53.6 s at 294.9 and 294.6 MiB peak,
- * 8 MB 68.4 and 59.3 s at 283.3 and 283.5 MiB; in five earlier runs
- * 8 MB peaked at 270–274 MiB and 16 MB at 268–309 MiB. (With one decode
- * worker's stream per recording, 2026-12-04 earlier: 16 MB 58–62 s, 8 MB
- * 65–76 s.)
+ * radar observations at the same throughput). The semi-spaces are 16 MB:
+ * the decode worker scavenges half as often and the GC helper threads do
+ * half the work, which on two cores is time the decoding gets. 10,000,000
+ * generated observations (`bench/child.ts replay-10m` with
+ * {@link REPLAY_ENV}, 2026-12-04, one host, interleaved): 16 MB 62.6 and
+ * 56.9 s at 241 and 243 MiB peak, 8 MB 72.1 and 67.0 s at 226 and 208 MiB.
+ * (Before replay read its files into one reused buffer and the ISL
+ * decoder kept a cache of meta objects, 16 MB peaked at 268–309 MiB,
+ * over the 300 MB budget in about half the runs, so it was 8 MB then.)
  */
-export const REPLAY_V8_FLAGS = "--v8-flags=--max-old-space-size=192,--max-semi-space-size=8";
+export const REPLAY_V8_FLAGS = "--v8-flags=--max-old-space-size=192,--max-semi-space-size=16";
 
 /**
  * Environment of `deno task replay` (see deno.json): glibc's malloc puts
