@@ -302,7 +302,7 @@ Deno.test("replay() decodes an optical page file larger than a worker's page rec
   lines.push("EO-bad,2026-11-25T00:00:00Z,S,1,400,1,1\n");
   const bytes = new TextEncoder().encode(lines.join(""));
   assert.ok(bytes.length > 4 * 1024 * 1024, `${bytes.length} bytes`);
-  const input = fileInput("optical", "optical/big.csv", bytes);
+  const { input, dir } = await fileInput("optical/big.csv", bytes);
   const outs: string[] = [];
   try {
     for (const workers of [1, 0]) {
@@ -327,7 +327,7 @@ Deno.test("replay() decodes an optical page file larger than a worker's page rec
     assert.deepEqual(a, b);
     assert.equal(JSON.parse(a[1]).provenance.ref, "EO-1");
   } finally {
-    for (const out of outs) await removeDir(out);
+    for (const out of [...outs, dir]) await removeDir(out);
   }
 });
 
@@ -417,7 +417,7 @@ Deno.test("decodeInput() in a worker decodes a TDM recording with no cut between
   ).replaceAll("DATA_STOP\nCCSDS_TDM_VERS", "DATA_STOP\nCOMMENT no cut\nCCSDS_TDM_VERS");
   const bytes = new TextEncoder().encode(text);
   assert.ok(bytes.length > 8 * 1024 * 1024, `${bytes.length} bytes`);
-  const input = fileInput("radar", "radar/uncut.kvn", bytes);
+  const { input, dir } = await fileInput("radar/uncut.kvn", bytes);
   const startedAt = Date.UTC(2026, 11, 1) * 1000;
   const pool = new DecodePool(1);
   await pool.started;
@@ -440,22 +440,20 @@ Deno.test("decodeInput() in a worker decodes a TDM recording with no cut between
     assert.ok(largest < 10_000, `largest batch ${largest}`);
   } finally {
     pool.close();
+    await removeDir(dir);
   }
 });
 
-/** An input of `bytes` read in 64 KiB chunks, as a file is. */
-function fileInput(kind: ReplayInput["kind"], name: string, bytes: Uint8Array): ReplayInput {
-  return {
-    kind,
-    name,
-    open: () => {
-      const chunks: Uint8Array[] = [];
-      for (let at = 0; at < bytes.length; at += 65_536) {
-        chunks.push(bytes.subarray(at, at + 65_536));
-      }
-      return ReadableStream.from(chunks);
-    },
-  };
+/** `bytes` as a recording in a file of its own (in `dir`, for the caller to remove), read as replay reads recordings. */
+async function fileInput(
+  name: string,
+  bytes: Uint8Array,
+): Promise<{ input: ReplayInput; dir: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "sda-replay-in-" });
+  await Deno.mkdir(`${dir}/${name.split("/")[0]}`);
+  await Deno.writeFile(`${dir}/${name}`, bytes);
+  const [input] = await fixtureInputs(dir);
+  return { input, dir };
 }
 
 /** The log lines of a batch's observations: packed, or serialised here. */
