@@ -50,9 +50,7 @@ import { HEADER_BYTES, STATUS_BYTES } from "./_layout.ts";
  * ```
  */
 export class IslPacketCutter {
-  #pieceBytes: number;
-  #maxPieceBytes: number;
-  #held = new CutBuffer();
+  #held: CutBuffer;
   /** Where the walk is: the next packet's start, or the next byte to scan. */
   #next = 0;
   /** Skipping bytes that cannot start a packet, up to a sound one. */
@@ -65,18 +63,12 @@ export class IslPacketCutter {
    * @param maxPieceBytes bytes collected without a cut before the cutter is stuck
    */
   constructor(pieceBytes: number, maxPieceBytes: number) {
-    if (!(pieceBytes >= 1 && maxPieceBytes >= pieceBytes)) {
-      throw new RangeError(
-        `Cannot cut ISL packets in pieces of ${pieceBytes} bytes, at most ${maxPieceBytes}`,
-      );
-    }
-    this.#pieceBytes = pieceBytes;
-    this.#maxPieceBytes = maxPieceBytes;
+    this.#held = new CutBuffer("ISL packets", pieceBytes, maxPieceBytes);
   }
 
   /** Whether more than `maxPieceBytes` came without a cut. */
   get stuck(): boolean {
-    return this.#held.length > this.#maxPieceBytes;
+    return this.#held.stuck;
   }
 
   /**
@@ -110,7 +102,7 @@ export class IslPacketCutter {
       // Soundness (a CRC each) is only asked of the packets around a candidate cut.
       const previous = this.#previous;
       if (
-        p >= this.#pieceBytes && previous >= 0 && soundBeaconAt(bytes, p, total) &&
+        p >= held.pieceBytes && previous >= 0 && soundBeaconAt(bytes, p, total) &&
         soundBeaconAt(bytes, previous, p - previous)
       ) {
         pieces.push(held.take(p));

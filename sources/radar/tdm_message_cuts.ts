@@ -85,9 +85,7 @@ function startsWith(bytes: Uint8Array, at: number, prefix: Uint8Array): boolean 
  * ```
  */
 export class TdmMessageCutter {
-  #pieceBytes: number;
-  #maxPieceBytes: number;
-  #held = new CutBuffer();
+  #held: CutBuffer;
   /** No cut lies before this offset (searched already). */
   #noCutBefore = 1;
 
@@ -96,18 +94,12 @@ export class TdmMessageCutter {
    * @param maxPieceBytes bytes collected without a cut before the cutter is stuck
    */
   constructor(pieceBytes: number, maxPieceBytes: number) {
-    if (!(pieceBytes >= 1 && maxPieceBytes >= pieceBytes)) {
-      throw new RangeError(
-        `Cannot cut TDM in pieces of ${pieceBytes} bytes, at most ${maxPieceBytes}`,
-      );
-    }
-    this.#pieceBytes = pieceBytes;
-    this.#maxPieceBytes = maxPieceBytes;
+    this.#held = new CutBuffer("TDM", pieceBytes, maxPieceBytes);
   }
 
   /** Whether more than `maxPieceBytes` came without a cut. */
   get stuck(): boolean {
-    return this.#held.length > this.#maxPieceBytes;
+    return this.#held.stuck;
   }
 
   /**
@@ -117,7 +109,7 @@ export class TdmMessageCutter {
   push(chunk: Uint8Array): Uint8Array[] {
     const held = this.#held;
     held.append(chunk);
-    if (held.length < this.#pieceBytes || this.stuck) return [];
+    if (held.length < held.pieceBytes || held.stuck) return [];
     const cut = lastMessageCut(held.bytes, held.length, this.#noCutBefore);
     // Every offset up to here that can be judged was: none is a cut.
     if (cut < 0) {
